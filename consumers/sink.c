@@ -1,0 +1,435 @@
+/* The sink loop; see sink.h.
+ *
+ * Exactly-once: a batch's rows and the next offset of every partition it read
+ * are committed in one PostgreSQL transaction, and on every assignment the
+ * consumer starts each partition from the offset stored there, not from Kafka's
+ * committed offsets (which are updated too, but only for lag tools). A crash
+ * between the two commits repeats nothing and loses nothing. */
+#include "sink.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codec.h"
+#include "kafka.h"
+#include "log.h"
+#include "pg.h"
+#include "timefmt.h"
+
+typedef struct partition_offset {
+    reading_kind kind; /* which topic */
+    int32_t partition;
+    int64_t next;
+} partition_offset;
+
+typedef struct sink {
+    const sink_config *cfg;
+    sink_store *store;
+    volatile sig_atomic_t *stop;
+    kafka_topics topics;
+    rd_kafka_t *rk;
+    PGconn *conn;
+    codec *codec;
+    /* The batch being collected: good readings, and the offsets it covers. */
+    reading *rows;
+    size_t n_rows, cap_rows, n_messages;
+    partition_offset *offsets;
+    size_t n_offsets, cap_offsets;
+    /* Totals, for the periodic progress line. */
+    uint64_t stored, skipped, batches, last_stored;
+    int64_t last_report_ms;
+} sink;
+
+#define MAX_BACKOFF_MS 10000
+#define PROGRESS_EVERY_MS 10000
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Sleeps for the backoff, in small steps so that a stop request is not kept
+ * waiting, and returns the next backoff. */
+static long backoff(sink *s, long ms)
+{
+    for (long slept = 0; slept < ms && !*s->stop; slept += 100)
+        sleep_ms(100);
+    return ms * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : ms * 2;
+}
+
+static int topic_kind(const sink *s, const char *topic)
+{
+    for (int k = 0; k < READING_KIND_COUNT; k++)
+        if (strcmp(s->topics.name[k], topic) == 0)
+            return k;
+    return -1;
+}
+
+/* ---- PostgreSQL side ---- */
+
+static int db_ready(sink *s, eie_err *err)
+{
+    if (s->conn && PQstatus(s->conn) == CONNECTION_OK)
+        return 0;
+    PQfinish(s->conn);
+    s->conn = pg_connect(s->cfg->database_url, "eie-consumer", err);
+    if (!s->conn)
+        return -1;
+    if (s->store->prepare(s->store, s->conn, err) < 0) {
+        PQfinish(s->conn);
+        s->conn = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* One statement for all partitions: arrays of topics, partitions and offsets. */
+static int save_offsets(sink *s, eie_err *err)
+{
+    strbuf topics = STRBUF_INIT, parts = STRBUF_INIT, nexts = STRBUF_INIT;
+    strbuf_putc(&topics, '{');
+    strbuf_putc(&parts, '{');
+    strbuf_putc(&nexts, '{');
+    for (size_t i = 0; i < s->n_offsets; i++) {
+        const partition_offset *o = &s->offsets[i];
+        const char *sep = i ? "," : "";
+        /* Kafka topic names are [a-zA-Z0-9._-]: nothing to escape in an array. */
+        strbuf_printf(&topics, "%s\"%s\"", sep, s->topics.name[o->kind]);
+        strbuf_printf(&parts, "%s%d", sep, (int)o->partition);
+        strbuf_printf(&nexts, "%s%lld", sep, (long long)o->next);
+    }
+    strbuf_putc(&topics, '}');
+    strbuf_putc(&parts, '}');
+    strbuf_putc(&nexts, '}');
+    const char *params[] = {s->cfg->group, topics.data, parts.data, nexts.data};
+    PGresult *res = PQexecParams(
+        s->conn,
+        "INSERT INTO sink_offsets (consumer_group, topic, partition, next_offset) "
+        "SELECT $1, t, p, o FROM unnest($2::text[], $3::int[], $4::bigint[]) AS x(t, p, o) "
+        "ON CONFLICT (consumer_group, topic, partition) DO UPDATE "
+        "SET next_offset = EXCLUDED.next_offset, updated_at = now()",
+        4, NULL, params, NULL, NULL, 0);
+    int rc = pg_check(res, PGRES_COMMAND_OK, "saving offsets", err);
+    PQclear(res);
+    strbuf_free(&topics);
+    strbuf_free(&parts);
+    strbuf_free(&nexts);
+    return rc;
+}
+
+static int write_batch_once(sink *s, eie_err *err)
+{
+    if (db_ready(s, err) < 0)
+        return -1;
+    if (pg_exec(s->conn, "BEGIN", err) == 0 &&
+        s->store->write(s->store, s->conn, s->rows, s->n_rows, err) == 0 &&
+        save_offsets(s, err) == 0 && pg_exec(s->conn, "COMMIT", err) == 0)
+        return 0;
+    /* Leave the session clean for the retry: rolled back, and the store's
+     * session state (such as partitions it believes exist) prepared anew. */
+    if (PQstatus(s->conn) == CONNECTION_OK) {
+        eie_err ignored;
+        pg_exec(s->conn, "ROLLBACK", &ignored);
+        if (s->store->prepare(s->store, s->conn, &ignored) < 0) {
+            PQfinish(s->conn);
+            s->conn = NULL;
+        }
+    }
+    return -1;
+}
+
+/* Tells Kafka too, so that lag tools see progress; PostgreSQL stays the truth. */
+static void commit_to_kafka(sink *s)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)s->n_offsets);
+    for (size_t i = 0; i < s->n_offsets; i++)
+        rd_kafka_topic_partition_list_add(list, s->topics.name[s->offsets[i].kind],
+                                          s->offsets[i].partition)
+            ->offset = s->offsets[i].next;
+    rd_kafka_commit(s->rk, list, 1);
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+static void clear_batch(sink *s)
+{
+    s->n_rows = s->n_messages = s->n_offsets = 0;
+}
+
+/* Writes the batch, retrying with backoff while PostgreSQL is unavailable; the
+ * consumer reads nothing new meanwhile. With keep_trying 0, or once asked to
+ * stop, it gives up after a failed attempt: the batch is then dropped
+ * unwritten, and read again on restart, since its offsets were not stored. */
+static int write_batch(sink *s, int keep_trying)
+{
+    if (s->n_messages == 0)
+        return 0;
+    long wait_ms = 100;
+    int attempts = 0;
+    eie_err err;
+    while (write_batch_once(s, &err) < 0) {
+        attempts++;
+        if (*s->stop || !keep_trying) {
+            log_warn("stopping with a batch of %zu messages unwritten (it will be read again): %s",
+                     s->n_messages, err.msg);
+            clear_batch(s);
+            return -1;
+        }
+        log_error("writing a batch of %zu readings failed (attempt %d, retrying in %ld ms): %s",
+                  s->n_rows, attempts, wait_ms, err.msg);
+        wait_ms = backoff(s, wait_ms);
+    }
+    if (attempts)
+        log_info("batch written after %d failed attempt%s", attempts, attempts == 1 ? "" : "s");
+    commit_to_kafka(s);
+    s->stored += s->n_rows;
+    s->batches++;
+    clear_batch(s);
+    return 0;
+}
+
+/* ---- Kafka side ---- */
+
+/* Fills each partition's offset from sink_offsets; a partition never stored
+ * starts at the beginning, since the topics are the full history. */
+static int load_offsets(sink *s, rd_kafka_topic_partition_list_t *parts, eie_err *err)
+{
+    if (db_ready(s, err) < 0)
+        return -1;
+    const char *params[] = {s->cfg->group};
+    PGresult *res = PQexecParams(
+        s->conn, "SELECT topic, partition, next_offset FROM sink_offsets WHERE consumer_group = $1",
+        1, NULL, params, NULL, NULL, 0);
+    if (pg_check(res, PGRES_TUPLES_OK, "reading stored offsets", err) < 0) {
+        PQclear(res);
+        return -1;
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &parts->elems[i];
+        p->offset = RD_KAFKA_OFFSET_BEGINNING;
+        for (int row = 0; row < PQntuples(res); row++) {
+            if (strcmp(PQgetvalue(res, row, 0), p->topic) == 0 &&
+                atoi(PQgetvalue(res, row, 1)) == p->partition) {
+                p->offset = strtoll(PQgetvalue(res, row, 2), NULL, 10);
+                break;
+            }
+        }
+    }
+    PQclear(res);
+    return 0;
+}
+
+static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+                      rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    sink *s = opaque;
+    if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        eie_err err;
+        long wait_ms = 100;
+        while (load_offsets(s, parts, &err) < 0 && !*s->stop) {
+            log_error("cannot read stored offsets (retrying in %ld ms): %s", wait_ms, err.msg);
+            wait_ms = backoff(s, wait_ms);
+        }
+        if (*s->stop) /* not assigned: nothing is read, so nothing is lost */
+            return;
+        log_info("assigned %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
+        rd_kafka_assign(rk, parts);
+    } else {
+        /* The batch's partitions may go to another consumer: write it first. */
+        write_batch(s, !*s->stop);
+        log_info("revoked %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+static void note_offset(sink *s, reading_kind kind, int32_t partition, int64_t next)
+{
+    for (size_t i = 0; i < s->n_offsets; i++) {
+        if (s->offsets[i].kind == kind && s->offsets[i].partition == partition) {
+            if (next > s->offsets[i].next)
+                s->offsets[i].next = next;
+            return;
+        }
+    }
+    if (s->n_offsets == s->cap_offsets) {
+        s->cap_offsets = s->cap_offsets ? s->cap_offsets * 2 : 64;
+        s->offsets = realloc(s->offsets, s->cap_offsets * sizeof *s->offsets);
+        if (!s->offsets)
+            abort();
+    }
+    s->offsets[s->n_offsets++] = (partition_offset){kind, partition, next};
+}
+
+static void skip_message(sink *s, const rd_kafka_message_t *msg, const char *reason,
+                         const char *detail)
+{
+    s->skipped++;
+    log_warn("skipping %s [%d] at offset %lld (%s): %s", rd_kafka_topic_name(msg->rkt),
+             (int)msg->partition, (long long)msg->offset, reason, detail);
+}
+
+static void take_message(sink *s, const rd_kafka_message_t *msg)
+{
+    int kind = topic_kind(s, rd_kafka_topic_name(msg->rkt));
+    if (kind < 0)
+        return;
+    s->n_messages++;
+    note_offset(s, (reading_kind)kind, msg->partition, msg->offset + 1);
+
+    if (s->n_rows == s->cap_rows) {
+        s->cap_rows = s->cap_rows ? s->cap_rows * 2 : 1024;
+        s->rows = realloc(s->rows, s->cap_rows * sizeof *s->rows);
+        if (!s->rows)
+            abort();
+    }
+    reading *r = &s->rows[s->n_rows];
+    eie_err err;
+    codec_status st = codec_decode(s->codec, msg->payload, msg->len, r, &err);
+    if (st != CODEC_OK) {
+        skip_message(s, msg, codec_status_name(st), err.msg);
+        return;
+    }
+    if ((int)r->kind != kind) {
+        eie_err_set(&err, "a %s reading on the %s topic", reading_kind_name(r->kind),
+                    reading_kind_name((reading_kind)kind));
+        skip_message(s, msg, "wrong-topic", err.msg);
+        return;
+    }
+    if (reading_validate(r, timefmt_now_ms(), &err) < 0) {
+        skip_message(s, msg, "invalid", err.msg);
+        return;
+    }
+    s->n_rows++;
+}
+
+static void report_progress(sink *s, int force)
+{
+    int64_t now = timefmt_now_ms();
+    if (!force && now - s->last_report_ms < PROGRESS_EVERY_MS)
+        return;
+    if (s->stored != s->last_stored || force) {
+        double secs = (double)(now - s->last_report_ms) / 1000.0;
+        log_info("%s: %llu readings stored (%.0f/s), %llu skipped, %llu batches", s->store->name,
+                 (unsigned long long)s->stored,
+                 secs > 0 ? (double)(s->stored - s->last_stored) / secs : 0.0,
+                 (unsigned long long)s->skipped, (unsigned long long)s->batches);
+    }
+    s->last_stored = s->stored;
+    s->last_report_ms = now;
+}
+
+static rd_kafka_t *open_consumer(sink *s, eie_err *err)
+{
+    /* Offsets are ours to manage (see the top of this file). */
+    const kafka_setting defaults[] = {
+        {"group.id", s->cfg->group},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "earliest"},
+        {"enable.partition.eof", "false"},
+    };
+    rd_kafka_conf_t *conf = kafka_conf_new(defaults, sizeof defaults / sizeof defaults[0],
+                                           s->cfg->bootstrap, s->cfg->kafka_props, err);
+    if (!conf)
+        return NULL;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance);
+    rd_kafka_conf_set_opaque(conf, s);
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        eie_err_set(err, "creating the Kafka consumer: %s", errstr);
+        return NULL;
+    }
+    /* rd_kafka_new() took ownership of conf. */
+    rd_kafka_poll_set_consumer(rk);
+
+    rd_kafka_topic_partition_list_t *subscription = rd_kafka_topic_partition_list_new(3);
+    for (int k = 0; k < READING_KIND_COUNT; k++)
+        if (s->store->kinds & (1u << k))
+            rd_kafka_topic_partition_list_add(subscription, s->topics.name[k],
+                                              RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, subscription);
+    if (e) {
+        eie_err_set(err, "subscribing to %d topics: %s", subscription->cnt, rd_kafka_err2str(e));
+        rd_kafka_topic_partition_list_destroy(subscription);
+        rd_kafka_destroy(rk);
+        return NULL;
+    }
+    log_info("%s consumer (group %s) subscribed to %d topics at %s", s->store->name,
+             s->cfg->group, subscription->cnt, s->cfg->bootstrap);
+    rd_kafka_topic_partition_list_destroy(subscription);
+    return rk;
+}
+
+/* Collects messages until the batch is full or linger_ms have passed since its
+ * first message. */
+static void collect_batch(sink *s)
+{
+    int64_t first_ms = 0;
+    while (!*s->stop && s->n_messages < (size_t)s->cfg->batch_size) {
+        int timeout = 200;
+        if (s->n_messages) {
+            int64_t left = first_ms + s->cfg->linger_ms - timefmt_now_ms();
+            if (left <= 0)
+                break;
+            timeout = left < timeout ? (int)left : timeout;
+        }
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(s->rk, timeout);
+        if (!msg) {
+            report_progress(s, 0);
+            continue;
+        }
+        if (msg->err) {
+            log_warn("kafka: %s", rd_kafka_message_errstr(msg));
+        } else {
+            if (s->n_messages == 0)
+                first_ms = timefmt_now_ms();
+            take_message(s, msg);
+        }
+        rd_kafka_message_destroy(msg);
+    }
+}
+
+int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *stop, eie_err *err)
+{
+    sink s = {.cfg = cfg, .store = store, .stop = stop, .last_report_ms = timefmt_now_ms()};
+    int rc = -1;
+    if (kafka_topics_init(&s.topics, cfg->topic_prefix, err) < 0 || !(s.codec = codec_new(err)))
+        goto done;
+    if (cfg->migrate) {
+        /* Waits for PostgreSQL at start, as it does during a run. */
+        long wait_ms = 100;
+        PGconn *conn;
+        while (!(conn = pg_connect(cfg->database_url, "eie-consumer", err)) && !*stop) {
+            log_error("%s (retrying in %ld ms)", err->msg, wait_ms);
+            wait_ms = backoff(&s, wait_ms);
+        }
+        int applied = conn ? pg_migrate(conn, err) : 0;
+        PQfinish(conn);
+        if (applied < 0 || *stop)
+            goto done;
+    }
+    if (!(s.rk = open_consumer(&s, err)))
+        goto done;
+    while (!*stop) {
+        collect_batch(&s);
+        write_batch(&s, 1);
+        report_progress(&s, 0);
+    }
+    log_info("stopping: writing the last batch and leaving the group");
+    write_batch(&s, 0);
+    rd_kafka_consumer_close(s.rk);
+    report_progress(&s, 1);
+    rc = 0;
+done:
+    if (s.rk)
+        rd_kafka_destroy(s.rk);
+    PQfinish(s.conn);
+    codec_free(s.codec);
+    free(s.rows);
+    free(s.offsets);
+    return rc;
+}

@@ -1,0 +1,154 @@
+/* The cold store: every reading appended to its stream's history, partitioned
+ * by day. Rows go in with COPY straight into the partitioned table inside a
+ * savepoint; only when that meets a unique violation (a reading repeated by an
+ * upstream system, or a batch replayed after a crash) does the batch take the
+ * slower road through a staging table with ON CONFLICT DO NOTHING. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "copy_rows.h"
+#include "log.h"
+#include "pg.h"
+#include "sink.h"
+#include "timefmt.h"
+
+#define SQLSTATE_UNIQUE_VIOLATION "23505"
+
+typedef struct known_day {
+    reading_kind kind;
+    int64_t day;
+} known_day;
+
+typedef struct cold_state {
+    strbuf copy;
+    known_day *days; /* partitions known to exist, so a batch checks only new days */
+    size_t n_days, cap_days;
+    uint64_t merged_batches;
+} cold_state;
+
+static const char *const history_table[READING_KIND_COUNT] = {
+    [READING_METER] = "meter_history",
+    [READING_VEHICLE] = "vehicle_history",
+};
+
+static int cold_prepare(sink_store *store, PGconn *conn, eie_err *err)
+{
+    cold_state *st = store->state;
+    st->n_days = 0; /* a new session may face a database whose partitions changed */
+    return pg_exec(conn,
+                   "CREATE TEMP TABLE IF NOT EXISTS cold_meter (LIKE meter_history) "
+                   "ON COMMIT DELETE ROWS;"
+                   "CREATE TEMP TABLE IF NOT EXISTS cold_vehicle (LIKE vehicle_history) "
+                   "ON COMMIT DELETE ROWS",
+                   err);
+}
+
+static int day_known(const cold_state *st, reading_kind kind, int64_t day)
+{
+    for (size_t i = st->n_days; i-- > 0;)
+        if (st->days[i].day == day && st->days[i].kind == kind)
+            return 1;
+    return 0;
+}
+
+static int ensure_partition(cold_state *st, PGconn *conn, reading_kind kind, int64_t day,
+                            eie_err *err)
+{
+    if (day_known(st, kind, day))
+        return 0;
+    char date[TIMEFMT_RFC3339_LEN];
+    timefmt_format_rfc3339(day * 86400000LL, date);
+    date[10] = '\0'; /* keep YYYY-MM-DD */
+    const char *params[] = {history_table[kind], date};
+    PGresult *res = PQexecParams(conn, "SELECT eie_ensure_day_partition($1, $2::date)", 2, NULL,
+                                 params, NULL, NULL, 0);
+    int rc = pg_check(res, PGRES_TUPLES_OK, "creating a day partition", err);
+    if (rc == 0 && strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+        log_info("created partition %s_%c%c%c%c%c%c%c%c", history_table[kind], date[0], date[1],
+                 date[2], date[3], date[5], date[6], date[8], date[9]);
+    PQclear(res);
+    if (rc < 0)
+        return -1;
+    /* Remembered only after the transaction commits would be exact; remembering
+     * now is safe because a rolled-back batch reconnects or retries from prepare. */
+    if (st->n_days == st->cap_days) {
+        size_t cap = st->cap_days ? st->cap_days * 2 : 64;
+        known_day *days = realloc(st->days, cap * sizeof *days);
+        if (!days) {
+            eie_err_set(err, "out of memory");
+            return -1;
+        }
+        st->days = days;
+        st->cap_days = cap;
+    }
+    st->days[st->n_days++] = (known_day){kind, day};
+    return 0;
+}
+
+static int write_kind(cold_state *st, PGconn *conn, reading_kind kind, eie_err *err)
+{
+    char copy_sql[160], staging_sql[160], merge_sql[200], state[6];
+    const char *table = history_table[kind], *staging = kind == READING_METER ? "cold_meter" : "cold_vehicle";
+    snprintf(copy_sql, sizeof copy_sql, "COPY %s %s FROM STDIN", table, copy_rows_columns(kind));
+    snprintf(staging_sql, sizeof staging_sql, "COPY %s %s FROM STDIN", staging, copy_rows_columns(kind));
+    snprintf(merge_sql, sizeof merge_sql, "INSERT INTO %s SELECT * FROM %s ON CONFLICT DO NOTHING",
+             table, staging);
+
+    if (pg_exec(conn, "SAVEPOINT cold_copy", err) < 0)
+        return -1;
+    if (pg_copy(conn, copy_sql, st->copy.data, st->copy.len, state, err) == 0)
+        return pg_exec(conn, "RELEASE SAVEPOINT cold_copy", err);
+    if (strcmp(state, SQLSTATE_UNIQUE_VIOLATION) != 0)
+        return -1;
+    st->merged_batches++;
+    log_debug("%s: batch holds readings already stored; merging", table);
+    return pg_exec(conn, "ROLLBACK TO SAVEPOINT cold_copy", err) < 0 ||
+                   pg_copy(conn, staging_sql, st->copy.data, st->copy.len, NULL, err) < 0 ||
+                   pg_exec(conn, merge_sql, err) < 0
+               ? -1
+               : 0;
+}
+
+static int cold_write(sink_store *store, PGconn *conn, const reading *rows, size_t n, eie_err *err)
+{
+    cold_state *st = store->state;
+    for (int kind = READING_METER; kind <= READING_VEHICLE; kind++) {
+        strbuf_reset(&st->copy);
+        for (size_t i = 0; i < n; i++) {
+            if (rows[i].kind != (reading_kind)kind)
+                continue;
+            if (ensure_partition(st, conn, (reading_kind)kind, timefmt_day(reading_time_ms(&rows[i])),
+                                 err) < 0)
+                return -1;
+            copy_rows_append(&st->copy, &rows[i]);
+        }
+        if (st->copy.len && write_kind(st, conn, (reading_kind)kind, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void cold_destroy(sink_store *store)
+{
+    cold_state *st = store->state;
+    strbuf_free(&st->copy);
+    free(st->days);
+    free(st);
+    free(store);
+}
+
+sink_store *store_cold_new(void)
+{
+    sink_store *store = calloc(1, sizeof *store);
+    cold_state *st = calloc(1, sizeof *st);
+    if (!store || !st) {
+        free(store);
+        free(st);
+        return NULL;
+    }
+    *store = (sink_store){"cold",           1u << READING_METER | 1u << READING_VEHICLE,
+                          cold_prepare,     cold_write,
+                          cold_destroy,     st};
+    return store;
+}

@@ -1,0 +1,132 @@
+/* eie-admin: the deployment steps that prepare Kafka and PostgreSQL for the
+ * programs: `topics` creates the topics, `migrate` applies the SQL migrations.
+ * Both are idempotent, so scripts run them on every start. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "kafka.h"
+#include "log.h"
+#include "pg.h"
+
+static int run_topics(int argc, char **argv)
+{
+    const char *bootstrap, *prefix;
+    long partitions, timeout_ms;
+    double retention_ms;
+    config_option options[] = {
+        {"bootstrap-servers", 'b', "KAFKA_BOOTSTRAP_SERVERS", CONFIG_STRING, &bootstrap,
+         KAFKA_DEFAULT_BOOTSTRAP, 0, 0, "Kafka brokers"},
+        {"topic-prefix", 0, "EIE_TOPIC_PREFIX", CONFIG_STRING, &prefix, KAFKA_DEFAULT_TOPIC_PREFIX,
+         0, 0, "prefix of the topic names"},
+        {"partitions", 'p', "EIE_TOPIC_PARTITIONS", CONFIG_INT, &partitions, "12", 1, 10000,
+         "partitions per topic (new topics only)"},
+        {"retention-ms", 0, "EIE_TOPIC_RETENTION_MS", CONFIG_DOUBLE, &retention_ms, "-1", -1,
+         9.2e18, "topic retention; -1 keeps history forever (replays need it)"},
+        {"timeout-ms", 0, "EIE_ADMIN_TIMEOUT_MS", CONFIG_INT, &timeout_ms, "30000", 100, 600000,
+         "how long to wait for the broker"},
+    };
+    config_spec spec = {"eie-admin topics", "[options]",
+                        "Creates the meter, vehicle and assignment topics if they do not exist.",
+                        options, sizeof options / sizeof options[0], true};
+    config_props props = {0};
+    int first;
+    config_result cr = config_parse(&spec, argc, argv, &props, &first);
+    if (cr != CONFIG_OK || first != argc) {
+        if (cr == CONFIG_OK)
+            fprintf(stderr, "eie-admin topics: unexpected argument '%s'\n", argv[first]);
+        config_props_free(&props);
+        return cr == CONFIG_HELP_SHOWN ? 0 : 2;
+    }
+    eie_err err;
+    kafka_topics topics;
+    int rc = 1;
+    rd_kafka_t *rk = NULL;
+    rd_kafka_conf_t *conf = NULL;
+    if (kafka_topics_init(&topics, prefix, &err) < 0) {
+        fprintf(stderr, "eie-admin topics: --topic-prefix: %s\n", err.msg);
+        rc = 2;
+        goto done;
+    }
+    if (!(conf = kafka_conf_new(NULL, 0, bootstrap, &props, &err)))
+        goto fail;
+    char errstr[512];
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        eie_err_set(&err, "creating the Kafka client: %s", errstr);
+        goto fail;
+    }
+    if (kafka_create_topics(rk, &topics, (int)partitions, (long long)retention_ms, (int)timeout_ms,
+                            &err) < 0)
+        goto fail;
+    rc = 0;
+    goto done;
+fail:
+    log_error("%s", err.msg);
+done:
+    if (rk)
+        rd_kafka_destroy(rk);
+    config_props_free(&props);
+    return rc;
+}
+
+static int run_migrate(int argc, char **argv)
+{
+    const char *url;
+    config_option options[] = {
+        {"database-url", 'd', "DATABASE_URL", CONFIG_STRING, &url, PG_DEFAULT_URL, 0, 0,
+         "PostgreSQL connection URL"},
+    };
+    config_spec spec = {"eie-admin migrate", "[options]",
+                        "Applies the SQL migrations that the database does not have yet.",
+                        options, 1, false};
+    int first;
+    config_result cr = config_parse(&spec, argc, argv, NULL, &first);
+    if (cr != CONFIG_OK || first != argc) {
+        if (cr == CONFIG_OK)
+            fprintf(stderr, "eie-admin migrate: unexpected argument '%s'\n", argv[first]);
+        return cr == CONFIG_HELP_SHOWN ? 0 : 2;
+    }
+    eie_err err;
+    PGconn *conn = pg_connect(url, "eie-admin", &err);
+    int applied = conn ? pg_migrate(conn, &err) : -1;
+    PQfinish(conn);
+    if (applied < 0) {
+        log_error("%s", err.msg);
+        return 1;
+    }
+    log_info("database is up to date (%d migration%s applied now)", applied, applied == 1 ? "" : "s");
+    return 0;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: eie-admin COMMAND [options]\n\n"
+                 "Prepares Kafka and PostgreSQL for the Energy Ingestion Engine.\n\n"
+                 "Commands:\n"
+                 "  topics    create the topics (idempotent)\n"
+                 "  migrate   apply the SQL migrations (idempotent)\n\n"
+                 "Run 'eie-admin COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    log_init("eie-admin");
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "topics") == 0)
+        return run_topics(argc - 1, argv + 1);
+    if (strcmp(argv[1], "migrate") == 0)
+        return run_migrate(argc - 1, argv + 1);
+    fprintf(stderr, "eie-admin: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# Runs the whole engine on this machine, on loopback only.
+#
+#   deploy/local.sh up            install, build, start everything (idempotent)
+#   deploy/local.sh down          stop everything, keep data
+#   deploy/local.sh down --purge  stop everything, delete .state/local (also: purge)
+#   deploy/local.sh status        show what runs
+#   deploy/local.sh logs [NAME]   last lines of every log, or follow one
+#
+# Ports: EIE_KAFKA_PORT (9092), EIE_KAFKA_CONTROLLER_PORT (9093),
+#        EIE_PG_PORT (55432), EIE_API_PORT (3000). EIE_SIM_VEHICLES (100).
+set -euo pipefail
+
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+KAFKA_PORT=${EIE_KAFKA_PORT:-9092}
+KAFKA_CPORT=${EIE_KAFKA_CONTROLLER_PORT:-9093}
+PG_PORT=${EIE_PG_PORT:-55432}
+API_PORT=${EIE_API_PORT:-3000}
+SIM_VEHICLES=${EIE_SIM_VEHICLES:-100}
+
+LOCAL=$EIE_STATE_DIR/local
+KAFKA_DIR=$LOCAL/kafka
+PG_DIR=$LOCAL/pg
+LOG_DIR=$LOCAL/logs
+RUN_DIR=$LOCAL/run
+BIN=$EIE_REPO_ROOT/build/bin
+
+export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT
+export DATABASE_URL=postgresql://eie@127.0.0.1:$PG_PORT/energy_ingestion
+export EIE_TOPIC_PREFIX=${EIE_TOPIC_PREFIX:-eie.}
+# A dev machine can spare more than the test default.
+export EIE_KAFKA_HEAP_OPTS=${EIE_KAFKA_HEAP_OPTS:--Xmx1g -Xms512m}
+
+# Services in start order; `down` walks it backwards.
+SERVICES=(consumer-hot consumer-cold api simulator)
+
+service_cmd() {
+  case $1 in
+    consumer-hot) echo "$BIN/eie-consumer --store hot" ;;
+    consumer-cold) echo "$BIN/eie-consumer --store cold" ;;
+    api) echo "$BIN/eie-api" ;;
+    simulator) echo "$BIN/eie-simulate --vehicles $SIM_VEHICLES" ;;
+  esac
+}
+
+require_binaries() {
+  local b
+  for b in eie-admin eie-consumer eie-api eie-simulate; do
+    [[ -x $BIN/$b ]] || { eie_die "missing $BIN/$b (the build did not produce it)"; return 1; }
+  done
+}
+
+# A port held by something other than our component is a user-facing error.
+require_port() {
+  local port=$1 var=$2 what=$3
+  if eie_port_listening "$port"; then
+    eie_die "port $port ($what) is used by another process; pick another one with $var=PORT"
+    return 1
+  fi
+}
+
+start_kafka() {
+  if kafka_running "$KAFKA_DIR" >/dev/null; then
+    eie_log "kafka: already running (pid $(kafka_running "$KAFKA_DIR"))"
+    return 0
+  fi
+  require_port "$KAFKA_PORT" EIE_KAFKA_PORT "Kafka" || return 1
+  require_port "$KAFKA_CPORT" EIE_KAFKA_CONTROLLER_PORT "Kafka controller" || return 1
+  kafka_start "$KAFKA_DIR" "$KAFKA_PORT" "$KAFKA_CPORT"
+}
+
+start_pg() {
+  if ! pg_running "$PG_DIR" >/dev/null; then
+    require_port "$PG_PORT" EIE_PG_PORT "PostgreSQL" || return 1
+  fi
+  pg_start "$PG_DIR" "$PG_PORT" || return 1
+  pg_create_db "$PG_PORT" energy_ingestion
+}
+
+start_service() {
+  local name=$1 cmd
+  read -ra cmd <<<"$(service_cmd "$name")"
+  if [[ $name == api ]] && ! eie_pidfile_alive "$RUN_DIR/api.pid" >/dev/null; then
+    require_port "$API_PORT" EIE_API_PORT "API" || return 1
+  fi
+  PORT=$API_PORT eie_start_bg "$name" "$RUN_DIR/$name.pid" "$LOG_DIR/$name.log" "${cmd[@]}" ||
+    return 1
+}
+
+wait_api() {
+  local url=http://127.0.0.1:$API_PORT/healthz i
+  for ((i = 0; i < 300; i++)); do
+    curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null && return 0
+    if ! eie_pidfile_alive "$RUN_DIR/api.pid" >/dev/null; then
+      eie_show_tail "$LOG_DIR/api.log"
+      eie_die "api exited (log: $LOG_DIR/api.log)"
+      return 1
+    fi
+    sleep 0.2
+  done
+  eie_show_tail "$LOG_DIR/api.log"
+  eie_die "api did not answer $url within 60s (log: $LOG_DIR/api.log)"
+}
+
+cmd_up() {
+  mkdir -p "$LOG_DIR" "$RUN_DIR"
+  eie_install_packages
+  eie_fetch_kafka
+  eie_build build
+  require_binaries
+  start_kafka
+  start_pg
+  eie_log "setup: topics and migrations"
+  "$BIN/eie-admin" topics >>"$LOG_DIR/admin.log" 2>&1 ||
+    { eie_show_tail "$LOG_DIR/admin.log"; eie_die "eie-admin topics failed"; }
+  "$BIN/eie-admin" migrate >>"$LOG_DIR/admin.log" 2>&1 ||
+    { eie_show_tail "$LOG_DIR/admin.log"; eie_die "eie-admin migrate failed"; }
+  local s
+  for s in "${SERVICES[@]}"; do start_service "$s"; done
+  wait_api
+  cat <<EOF
+
+Energy Ingestion Engine is up (${SECONDS}s).
+  API            http://localhost:$API_PORT
+  API docs       http://localhost:$API_PORT/docs
+  OpenAPI        http://localhost:$API_PORT/openapi.json
+  Example        http://localhost:$API_PORT/v1/analytics/performance/V1
+  Kafka          $KAFKA_BOOTSTRAP_SERVERS
+  DATABASE_URL   $DATABASE_URL
+  Logs           $LOG_DIR  (deploy/local.sh logs [NAME])
+  Stop           deploy/local.sh down
+EOF
+}
+
+cmd_down() {
+  local purge=${1:-} i
+  for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
+    eie_stop_pidfile "$RUN_DIR/${SERVICES[i]}.pid"
+  done
+  kafka_stop "$KAFKA_DIR"
+  pg_stop "$PG_DIR"
+  if [[ $purge == --purge ]]; then
+    rm -rf "$LOCAL"
+    eie_log "deleted $LOCAL"
+  fi
+}
+
+show() {
+  local name=$1 pid=$2
+  if [[ -n $pid ]]; then
+    printf '  %-14s running (pid %s)\n' "$name" "$pid"
+  else
+    printf '  %-14s stopped\n' "$name"
+  fi
+}
+
+cmd_status() {
+  local s
+  show kafka "$(kafka_running "$KAFKA_DIR" || true)"
+  show postgres "$(pg_running "$PG_DIR" || true)"
+  for s in "${SERVICES[@]}"; do
+    show "$s" "$(eie_pidfile_alive "$RUN_DIR/$s.pid" || true)"
+  done
+}
+
+log_file() {
+  case $1 in
+    kafka) echo "$KAFKA_DIR/kafka.log" ;;
+    postgres) echo "$PG_DIR/postgres.log" ;;
+    *) echo "$LOG_DIR/$1.log" ;;
+  esac
+}
+
+cmd_logs() {
+  if (($# > 0)); then
+    local f
+    f=$(log_file "$1")
+    [[ -f $f ]] || { eie_die "no log for '$1' (names: kafka postgres admin ${SERVICES[*]})"; return 1; }
+    exec tail -n 50 -F "$f"
+  fi
+  local name
+  for name in kafka postgres admin "${SERVICES[@]}"; do
+    EIE_TAIL_LINES=10 eie_show_tail "$(log_file "$name")" 2>&1
+  done
+}
+
+case ${1:-} in
+  up) cmd_up ;;
+  down) cmd_down "${2:-}" ;;
+  purge) cmd_down --purge ;;
+  status) cmd_status ;;
+  logs) shift; cmd_logs "$@" ;;
+  *)
+    sed -n '4,8s/^# \{0,1\}//p' "$0" >&2
+    exit 2
+    ;;
+esac

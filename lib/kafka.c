@@ -1,0 +1,219 @@
+/* Kafka helpers; see kafka.h. */
+#include "kafka.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+static const char *const topic_suffix[READING_KIND_COUNT] = {
+    [READING_METER] = "meter-readings",
+    [READING_VEHICLE] = "vehicle-readings",
+    [READING_ASSIGNMENT] = "vehicle-assignments",
+};
+
+int kafka_topics_init(kafka_topics *topics, const char *prefix, eie_err *err)
+{
+    for (int k = 0; k < READING_KIND_COUNT; k++) {
+        int n = snprintf(topics->name[k], sizeof topics->name[k], "%s%s", prefix, topic_suffix[k]);
+        if (n < 0 || (size_t)n >= sizeof topics->name[k]) {
+            eie_err_set(err, "topic prefix '%s' is too long", prefix);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, eie_err *err)
+{
+    char errstr[512];
+    if (rd_kafka_conf_set(conf, key, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+        eie_err_set(err, "Kafka property %s=%s: %s", key, value, errstr);
+        return -1;
+    }
+    return 0;
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    /* syslog levels: 0-3 errors, 4 warning, 5-6 info, 7 debug */
+    log_level l = level <= 3 ? LOG_ERROR : level == 4 ? LOG_WARN : level <= 6 ? LOG_INFO : LOG_DEBUG;
+    log_msg(l, "kafka %s: %s", fac, buf);
+}
+
+rd_kafka_conf_t *kafka_conf_new(const kafka_setting *defaults, size_t n_defaults,
+                                const char *bootstrap, const config_props *props, eie_err *err)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    for (size_t i = 0; i < n_defaults; i++)
+        if (kafka_conf_set(conf, defaults[i].key, defaults[i].value, err) < 0)
+            goto fail;
+    if (kafka_conf_set(conf, "bootstrap.servers", bootstrap, err) < 0)
+        goto fail;
+    for (size_t i = 0; props && i < props->n; i++)
+        if (kafka_conf_set(conf, props->keys[i], props->values[i], err) < 0)
+            goto fail;
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+int kafka_create_topics(rd_kafka_t *rk, const kafka_topics *topics, int partitions,
+                        long long retention_ms, int timeout_ms, eie_err *err)
+{
+    char errstr[512], retention[32];
+    snprintf(retention, sizeof retention, "%lld", retention_ms);
+    rd_kafka_NewTopic_t *new_topics[READING_KIND_COUNT] = {0};
+    rd_kafka_queue_t *queue = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_event_t *event = NULL;
+    int rc = -1;
+
+    rd_kafka_AdminOptions_set_request_timeout(options, timeout_ms, errstr, sizeof errstr);
+    rd_kafka_AdminOptions_set_operation_timeout(options, timeout_ms, errstr, sizeof errstr);
+    for (int k = 0; k < READING_KIND_COUNT; k++) {
+        new_topics[k] = rd_kafka_NewTopic_new(topics->name[k], partitions, 1, errstr, sizeof errstr);
+        if (!new_topics[k]) {
+            eie_err_set(err, "topic %s: %s", topics->name[k], errstr);
+            goto done;
+        }
+        /* History is the source of truth: keep it (retention.ms=-1 keeps forever). */
+        if (rd_kafka_NewTopic_set_config(new_topics[k], "retention.ms", retention) ||
+            rd_kafka_NewTopic_set_config(new_topics[k], "retention.bytes", "-1") ||
+            rd_kafka_NewTopic_set_config(new_topics[k], "cleanup.policy", "delete")) {
+            eie_err_set(err, "topic %s: cannot set its configuration", topics->name[k]);
+            goto done;
+        }
+    }
+    rd_kafka_CreateTopics(rk, new_topics, READING_KIND_COUNT, options, queue);
+    event = rd_kafka_queue_poll(queue, timeout_ms + 2000);
+    if (!event) {
+        eie_err_set(err, "creating topics: no answer from the broker within %d ms", timeout_ms);
+        goto done;
+    }
+    if (rd_kafka_event_error(event)) {
+        eie_err_set(err, "creating topics: %s", rd_kafka_event_error_string(event));
+        goto done;
+    }
+    size_t n;
+    const rd_kafka_topic_result_t **results =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event), &n);
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+        const char *name = rd_kafka_topic_result_name(results[i]);
+        if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            log_info("topic %s exists", name);
+        } else if (e) {
+            eie_err_set(err, "creating topic %s: %s", name, rd_kafka_topic_result_error_string(results[i]));
+            goto done;
+        } else {
+            log_info("created topic %s (%d partitions, retention.ms=%s)", name, partitions, retention);
+        }
+    }
+    rc = 0;
+done:
+    if (event)
+        rd_kafka_event_destroy(event);
+    for (int k = 0; k < READING_KIND_COUNT; k++)
+        if (new_topics[k])
+            rd_kafka_NewTopic_destroy(new_topics[k]);
+    rd_kafka_AdminOptions_destroy(options);
+    rd_kafka_queue_destroy(queue);
+    return rc;
+}
+
+static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    kafka_producer *p = opaque;
+    if (msg->err) {
+        p->failed++;
+        snprintf(p->last_error, sizeof p->last_error, "%s", rd_kafka_err2str(msg->err));
+        log_error("record to %s not acknowledged: %s", rd_kafka_topic_name(msg->rkt),
+                  rd_kafka_err2str(msg->err));
+    } else {
+        p->acked++;
+    }
+}
+
+int kafka_producer_open(kafka_producer *p, const char *bootstrap, const config_props *props,
+                        const kafka_topics *topics, eie_err *err)
+{
+    memset(p, 0, sizeof *p);
+    static const kafka_setting defaults[] = {
+        {"enable.idempotence", "true"}, {"acks", "all"},      {"compression.type", "lz4"},
+        {"linger.ms", "20"},            {"batch.size", "1000000"},
+    };
+    rd_kafka_conf_t *conf =
+        kafka_conf_new(defaults, sizeof defaults / sizeof defaults[0], bootstrap, props, err);
+    if (!conf)
+        return -1;
+    rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
+    rd_kafka_conf_set_opaque(conf, p);
+
+    char errstr[512];
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!p->rk) {
+        eie_err_set(err, "creating the Kafka producer: %s", errstr);
+        goto fail_conf;
+    }
+    /* rd_kafka_new() took ownership of conf. */
+    for (int k = 0; k < READING_KIND_COUNT; k++) {
+        p->topics[k] = rd_kafka_topic_new(p->rk, topics->name[k], NULL);
+        if (!p->topics[k]) {
+            eie_err_set(err, "topic %s: %s", topics->name[k], rd_kafka_err2str(rd_kafka_last_error()));
+            goto fail;
+        }
+    }
+    if (!(p->codec = codec_new(err)))
+        goto fail;
+    return 0;
+fail_conf:
+    rd_kafka_conf_destroy(conf);
+    return -1;
+fail:
+    kafka_producer_close(p);
+    return -1;
+}
+
+int kafka_producer_send(kafka_producer *p, const reading *r, eie_err *err)
+{
+    const void *value;
+    size_t len;
+    if (codec_encode(p->codec, r, &value, &len, err) < 0)
+        return -1;
+    const char *key = reading_key(r);
+    for (;;) {
+        if (rd_kafka_produce(p->topics[r->kind], RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
+                             (void *)value, len, key, strlen(key), NULL) == 0)
+            break;
+        rd_kafka_resp_err_t e = rd_kafka_last_error();
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            eie_err_set(err, "producing to %s: %s", rd_kafka_topic_name(p->topics[r->kind]),
+                        rd_kafka_err2str(e));
+            return -1;
+        }
+        rd_kafka_poll(p->rk, 100); /* let delivery reports free queue space */
+    }
+    p->produced++;
+    rd_kafka_poll(p->rk, 0);
+    return 0;
+}
+
+int kafka_producer_flush(kafka_producer *p, int timeout_ms)
+{
+    rd_kafka_flush(p->rk, timeout_ms);
+    return rd_kafka_outq_len(p->rk);
+}
+
+void kafka_producer_close(kafka_producer *p)
+{
+    for (int k = 0; k < READING_KIND_COUNT; k++)
+        if (p->topics[k])
+            rd_kafka_topic_destroy(p->topics[k]);
+    if (p->rk)
+        rd_kafka_destroy(p->rk);
+    codec_free(p->codec);
+    memset(p, 0, sizeof *p);
+}

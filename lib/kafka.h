@@ -1,0 +1,69 @@
+/* Kafka client set-up shared by every program: configuration with -X
+ * passthrough, our topic names, topic creation, and a producer whose delivery
+ * reports are the truth about what was sent. */
+#ifndef EIE_KAFKA_H
+#define EIE_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "config.h"
+#include "err.h"
+#include "reading.h"
+
+#define KAFKA_DEFAULT_BOOTSTRAP "127.0.0.1:9092"
+#define KAFKA_DEFAULT_TOPIC_PREFIX "eie."
+
+/* One topic per reading kind: <prefix>meter-readings, <prefix>vehicle-readings,
+ * <prefix>vehicle-assignments. */
+typedef struct kafka_topics {
+    char name[READING_KIND_COUNT][200];
+} kafka_topics;
+
+int kafka_topics_init(kafka_topics *topics, const char *prefix, eie_err *err);
+
+typedef struct kafka_setting {
+    const char *key, *value;
+} kafka_setting;
+
+/* A configuration: the program's defaults, then bootstrap.servers, then the
+ * passthrough properties, so that -X can override anything we set. Logs go
+ * through log.h. Returns NULL with err set. */
+rd_kafka_conf_t *kafka_conf_new(const kafka_setting *defaults, size_t n_defaults,
+                                const char *bootstrap, const config_props *props, eie_err *err);
+
+/* Sets one property; err names it. */
+int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, eie_err *err);
+
+/* Creates the topics that do not exist yet; existing ones are left alone. */
+int kafka_create_topics(rd_kafka_t *rk, const kafka_topics *topics, int partitions,
+                        long long retention_ms, int timeout_ms, eie_err *err);
+
+/* ---- Producer ---- */
+
+typedef struct kafka_producer {
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *topics[READING_KIND_COUNT];
+    codec *codec;
+    /* Updated by delivery reports, which run inside rd_kafka_poll/flush on the
+     * calling thread. */
+    uint64_t produced, acked, failed;
+    char last_error[256];
+} kafka_producer;
+
+/* Idempotent, acks=all, lz4-compressed, keyed by device id. props override. */
+int kafka_producer_open(kafka_producer *p, const char *bootstrap, const config_props *props,
+                        const kafka_topics *topics, eie_err *err);
+
+/* Encodes and enqueues one reading; blocks (serving delivery reports) while the
+ * local queue is full. */
+int kafka_producer_send(kafka_producer *p, const reading *r, eie_err *err);
+
+/* Waits until every enqueued record is acknowledged or failed, up to timeout_ms.
+ * Returns the number still outstanding (0 when all are settled). */
+int kafka_producer_flush(kafka_producer *p, int timeout_ms);
+
+void kafka_producer_close(kafka_producer *p);
+
+#endif

@@ -1,0 +1,43 @@
+/* PostgreSQL helpers shared by the consumers, the API and the admin tool:
+ * connecting, running statements with errors that carry context, and applying
+ * the migrations of schemas/sql (compiled in) exactly once. */
+#ifndef EIE_PG_H
+#define EIE_PG_H
+
+#include <libpq-fe.h>
+
+#include "err.h"
+#include "strbuf.h"
+
+#define PG_DEFAULT_URL "postgresql://eie@127.0.0.1:55432/energy_ingestion"
+
+/* Connects; application_name defaults to the program's name. */
+PGconn *pg_connect(const char *url, const char *application_name, eie_err *err);
+
+/* Runs SQL with no parameters and no rows wanted. */
+int pg_exec(PGconn *conn, const char *sql, eie_err *err);
+
+/* Checks a result: returns 0 when its status is ok_status, else sets err from the
+ * server's message (prefixed with what) and returns -1. res stays the caller's. */
+int pg_check(PGresult *res, ExecStatusType ok_status, const char *what, eie_err *err);
+
+/* The SQLSTATE of a failed result, or "" when there is none. */
+const char *pg_sqlstate(const PGresult *res);
+
+/* Applies every migration not yet applied, in file-name order, each in its own
+ * transaction, under an advisory lock so that concurrent callers wait rather
+ * than race. Returns the number applied, or -1. */
+int pg_migrate(PGconn *conn, eie_err *err);
+
+/* ---- COPY ---- */
+
+/* Appends s to a COPY text-format row, escaping what COPY's text format needs. */
+void pg_copy_escape(strbuf *row, const char *s);
+
+/* Runs copy_sql ("COPY t (...) FROM STDIN") and sends data, a whole text-format
+ * body. On failure err holds the server's message and *sqlstate (if given) its
+ * SQLSTATE, so callers can tell a unique violation from other failures. */
+int pg_copy(PGconn *conn, const char *copy_sql, const char *data, size_t len, char sqlstate[6],
+            eie_err *err);
+
+#endif

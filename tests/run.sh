@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Builds (with sanitizers by default) and runs all tests through ctest, with
+# a private Kafka + PostgreSQL stack for the integration tests.
+#
+#   tests/run.sh [--unit] [--no-sanitize] [-R REGEX] [-j N] [-- CTEST_ARGS...]
+#
+#   --unit         only `ctest -L unit`; starts no services
+#   --no-sanitize  build and test build/ instead of build-asan/
+#   -R REGEX       passed to ctest
+#   -j N           ctest parallelism (integration tests share one stack)
+#   EIE_KEEP_TEST_DIR=1 keeps the stack's temp dir (logs, data) for debugging.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+usage() { sed -n '4,11s/^# \{0,1\}//p' "$0"; }
+
+unit_only=0
+sanitize=1
+ctest_args=()
+while (($# > 0)); do
+  case $1 in
+    --unit) unit_only=1 ;;
+    --no-sanitize) sanitize=0 ;;
+    -R | -j)
+      (($# >= 2)) || { echo "error: $1 needs a value" >&2; exit 2; }
+      ctest_args+=("$1" "$2")
+      shift
+      ;;
+    --) shift; ctest_args+=("$@"); break ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "error: unknown option: $1" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+
+# shellcheck source=lib/stack.sh
+source "$ROOT/tests/lib/stack.sh"
+
+eie_install_packages
+((unit_only)) || eie_fetch_kafka
+
+if ((sanitize)); then
+  build_dir=build-asan
+  eie_build "$build_dir" -DCMAKE_BUILD_TYPE=Debug -DEIE_SANITIZE=ON
+else
+  build_dir=build
+  eie_build "$build_dir"
+fi
+
+export EIE_BIN=$ROOT/$build_dir/bin
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+if [[ -f $ROOT/tests/lsan.supp ]]; then
+  export LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp
+fi
+
+if ((unit_only)); then
+  ctest_args=(-L unit "${ctest_args[@]}")
+else
+  # INT/TERM exit through EXIT, so the stack is stopped exactly once.
+  trap stack_down EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  stack_up
+fi
+
+rc=0
+ctest --test-dir "$ROOT/$build_dir" --output-on-failure --no-tests=error \
+  "${ctest_args[@]}" || rc=$?
+echo "tests/run.sh: ctest exit $rc, elapsed ${SECONDS}s"
+exit "$rc"
