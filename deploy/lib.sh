@@ -115,10 +115,12 @@ eie_fetch_kafka() {
   # Work on a copy of the pom so Maven leaves nothing in the source tree.
   cp "$EIE_REPO_ROOT/deploy/kafka/pom.xml" "$tmp/pom.xml"
   eie_log "kafka: fetching Kafka $version with Maven (first time only)"
-  if ! mvn -q -B -Dstyle.color=never -f "$tmp/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$tmp/libs" -DincludeScope=runtime </dev/null; then
+  # Quiet on success; on failure show Maven's words (it colours even with -B).
+  if ! mvn -q -B -f "$tmp/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$tmp/libs" -DincludeScope=runtime </dev/null >"$tmp/mvn.log" 2>&1; then
+    sed 's/\x1b\[[0-9;]*m//g' "$tmp/mvn.log" | tail -n 40 >&2
     rm -rf "$tmp"
-    eie_die "Maven could not fetch Kafka $version (see output above)"
+    eie_die "Maven could not fetch Kafka $version"
     return 1
   fi
   # -T: fail rather than nest the dir when a concurrent fetch already won.

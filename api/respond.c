@@ -1,0 +1,40 @@
+/* JSON responses; see respond.h. */
+#include "respond.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int respond_json(struct _u_response *resp, unsigned int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_decref(body);
+    if (!text) {
+        ulfius_set_string_body_response(resp, 500, "{\"error\":{\"status\":500,\"code\":\"internal\","
+                                                   "\"message\":\"cannot encode the response\"}}");
+    } else {
+        ulfius_set_string_body_response(resp, status, text);
+        free(text);
+    }
+    u_map_put(resp->map_header, "Content-Type", "application/json");
+    return U_CALLBACK_COMPLETE;
+}
+
+int respond_error(struct _u_response *resp, unsigned int status, const char *code,
+                  const char *fmt, ...)
+{
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    return respond_json(resp, status,
+                        json_pack("{s:{s:i, s:s, s:s}}", "error", "status", (int)status, "code",
+                                  code, "message", message));
+}
+
+json_t *respond_real_or_null(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}

@@ -1,0 +1,23 @@
+/* JSON responses with one stable shape for errors:
+ *   {"error": {"status": 404, "code": "not_found", "message": "..."}}
+ * Numbers are printed with 15 significant digits, the precision a double holds
+ * exactly, so 34.2 stays 34.2 rather than showing binary noise. */
+#ifndef EIE_RESPOND_H
+#define EIE_RESPOND_H
+
+#include <jansson.h>
+#include <ulfius.h>
+
+/* Sends body (and takes its reference). */
+int respond_json(struct _u_response *resp, unsigned int status, json_t *body);
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+int respond_error(struct _u_response *resp, unsigned int status, const char *code,
+                  const char *fmt, ...);
+
+/* A real number, or JSON null when it is not finite (NaN has no JSON form). */
+json_t *respond_real_or_null(double v);
+
+#endif
