@@ -11,7 +11,7 @@
 #        EIE_PG_PORT (55432), EIE_API_PORT (3000). EIE_SIM_VEHICLES (100).
 set -euo pipefail
 
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KAFKA_PORT=${EIE_KAFKA_PORT:-9092}
@@ -104,6 +104,17 @@ wait_api() {
   eie_die "api did not answer $url within 60s (log: $LOG_DIR/api.log)"
 }
 
+# Both admin steps are idempotent, so `up` runs them every time.
+run_admin() {
+  local log=$LOG_DIR/admin.log
+  printf '=== %s eie-admin %s\n' "$(date '+%F %T')" "$1" >>"$log"
+  if ! "$BIN/eie-admin" "$1" >>"$log" 2>&1; then
+    eie_show_tail "$log"
+    eie_die "eie-admin $1 failed (log: $log)"
+    return 1
+  fi
+}
+
 cmd_up() {
   mkdir -p "$LOG_DIR" "$RUN_DIR"
   eie_install_packages
@@ -113,10 +124,8 @@ cmd_up() {
   start_kafka
   start_pg
   eie_log "setup: topics and migrations"
-  "$BIN/eie-admin" topics >>"$LOG_DIR/admin.log" 2>&1 ||
-    { eie_show_tail "$LOG_DIR/admin.log"; eie_die "eie-admin topics failed"; }
-  "$BIN/eie-admin" migrate >>"$LOG_DIR/admin.log" 2>&1 ||
-    { eie_show_tail "$LOG_DIR/admin.log"; eie_die "eie-admin migrate failed"; }
+  run_admin topics
+  run_admin migrate
   local s
   for s in "${SERVICES[@]}"; do start_service "$s"; done
   wait_api
@@ -136,6 +145,7 @@ EOF
 
 cmd_down() {
   local purge=${1:-} i
+  [[ -z $purge || $purge == --purge ]] || { eie_die "usage: deploy/local.sh down [--purge]"; return 1; }
   for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
     eie_stop_pidfile "$RUN_DIR/${SERVICES[i]}.pid"
   done

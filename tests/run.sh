@@ -35,7 +35,7 @@ while (($# > 0)); do
   shift
 done
 
-# shellcheck source=lib/stack.sh
+# shellcheck source-path=SCRIPTDIR/.. source=tests/lib/stack.sh
 source "$ROOT/tests/lib/stack.sh"
 
 eie_install_packages

@@ -10,7 +10,7 @@
 #   stack_pg_stop / stack_pg_start        PostgreSQL outage within a test
 #   stack_kafka_stop / stack_kafka_start  Kafka outage within a test
 
-# shellcheck source=../../deploy/lib.sh
+# shellcheck source-path=SCRIPTDIR/../..
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/deploy/lib.sh"
 
 stack_up() {

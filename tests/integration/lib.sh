@@ -1,0 +1,138 @@
+# Sourced by every integration test. The stack (Kafka, PostgreSQL) is started by
+# tests/run.sh; each test gets its own database and topic prefix, so tests do
+# not see each other's data, and stops every process it started, pass or fail.
+set -euo pipefail
+
+: "${EIE_BIN:?run through ./tests/run.sh (EIE_BIN is not set)}"
+: "${KAFKA_BOOTSTRAP_SERVERS:?run through ./tests/run.sh (no Kafka)}"
+: "${EIE_TEST_PGPORT:?run through ./tests/run.sh (no PostgreSQL)}"
+EIE_TEST_PGHOST=${EIE_TEST_PGHOST:-127.0.0.1}
+EIE_TEST_PGUSER=${EIE_TEST_PGUSER:-eie}
+
+IT_NAME=$(basename "$0" .sh)
+IT_ID="${IT_NAME//_/-}-$$"
+IT_DIR=$(mktemp -d "/tmp/eie-it.${IT_NAME}.XXXXXX")
+IT_PIDS=()
+IT_FAILED=0
+export EIE_TOPIC_PREFIX="it.${IT_ID}."
+export DATABASE_URL="postgresql://${EIE_TEST_PGUSER}@${EIE_TEST_PGHOST}:${EIE_TEST_PGPORT}/it_${IT_NAME}_$$"
+export KAFKA_BOOTSTRAP_SERVERS
+
+it_log() { printf '[%s] %s\n' "$IT_NAME" "$*" >&2; }
+
+it_fail() {
+    it_log "FAIL: $*"
+    IT_FAILED=1
+}
+
+# Stops what the test started, by PID, and shows their logs on failure.
+it_cleanup() {
+    local rc=$?
+    local pid
+    for pid in "${IT_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${IT_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ $rc -ne 0 || $IT_FAILED -ne 0 ]]; then
+        local log
+        for log in "$IT_DIR"/*.log; do
+            [[ -f $log ]] || continue
+            it_log "---- last lines of $(basename "$log")"
+            tail -n 40 "$log" >&2
+        done
+        it_log "work directory kept: $IT_DIR"
+    else
+        rm -rf "$IT_DIR"
+    fi
+}
+trap it_cleanup EXIT
+
+it_psql() {
+    psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -At "$@"
+}
+
+# Creates the test's database and topics, and applies the migrations.
+it_setup() {
+    local db=${DATABASE_URL##*/}
+    psql "postgresql://${EIE_TEST_PGUSER}@${EIE_TEST_PGHOST}:${EIE_TEST_PGPORT}/postgres" -X -q \
+        -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$db\"" >/dev/null
+    "$EIE_BIN/eie-admin" topics --partitions "${1:-3}" 2>>"$IT_DIR/admin.log"
+    "$EIE_BIN/eie-admin" migrate 2>>"$IT_DIR/admin.log"
+}
+
+# it_start NAME CMD...: runs CMD in the background, logging to NAME.log; its PID
+# goes into the variable NAME_pid (dashes become underscores).
+it_start() {
+    local name=$1
+    shift
+    "$@" >>"$IT_DIR/$name.log" 2>&1 &
+    local pid=$!
+    IT_PIDS+=("$pid")
+    printf -v "${name//-/_}_pid" '%s' "$pid"
+}
+
+# it_stop NAME: SIGTERM, then expects a clean exit (status 0) within 30 s.
+it_stop() {
+    local var="${1//-/_}_pid"
+    local pid=${!var}
+    kill -TERM "$pid"
+    local i
+    for ((i = 0; i < 300; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        it_fail "$1 did not stop within 30 s of SIGTERM"
+        kill -KILL "$pid"
+    fi
+    local status=0
+    wait "$pid" || status=$?
+    [[ $status -eq 0 ]] || it_fail "$1 exited with status $status after SIGTERM"
+}
+
+# it_wait_for DESCRIPTION TIMEOUT_S COMMAND...: polls until COMMAND succeeds.
+it_wait_for() {
+    local what=$1 timeout=$2
+    shift 2
+    local deadline=$((SECONDS + timeout))
+    until "$@" >/dev/null 2>&1; do
+        if ((SECONDS >= deadline)); then
+            it_fail "timed out after ${timeout}s waiting for $what"
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# it_sql_equals EXPECTED SQL: true when the query prints EXPECTED.
+it_sql_equals() {
+    [[ $(it_psql -c "$2") == "$1" ]]
+}
+
+it_expect_eq() {
+    local expected=$1 actual=$2 what=$3
+    if [[ "$expected" == "$actual" ]]; then
+        it_log "ok: $what"
+    else
+        it_fail "$what: expected '$expected', got '$actual'"
+    fi
+}
+
+it_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# RFC 3339 time, minutes relative to a base epoch second.
+it_time() {
+    date -u -d "@$(($1 + $2 * 60))" +%Y-%m-%dT%H:%M:%SZ
+}
+
+it_finish() {
+    if [[ $IT_FAILED -ne 0 ]]; then
+        it_log "FAILED"
+        exit 1
+    fi
+    it_log "passed"
+}
