@@ -51,7 +51,7 @@ int main(int argc, char **argv)
         options, sizeof options / sizeof options[0], true};
     config_props props = {0};
     int first;
-    config_result cr = config_parse(&spec, argc, argv, &props, &first);
+    config_result cr = kafka_config_parse(&spec, argc, argv, &props, &first);
     if (cr != CONFIG_OK) {
         config_props_free(&props);
         return cr == CONFIG_HELP_SHOWN ? 0 : 2;

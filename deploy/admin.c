@@ -32,7 +32,7 @@ static int run_topics(int argc, char **argv)
                         options, sizeof options / sizeof options[0], true};
     config_props props = {0};
     int first;
-    config_result cr = config_parse(&spec, argc, argv, &props, &first);
+    config_result cr = kafka_config_parse(&spec, argc, argv, &props, &first);
     if (cr != CONFIG_OK || first != argc) {
         if (cr == CONFIG_OK)
             fprintf(stderr, "eie-admin topics: unexpected argument '%s'\n", argv[first]);

@@ -157,8 +157,18 @@ config_result config_parse(const config_spec *spec, int argc, char **argv, confi
     /* Defaults first, then the environment, then flags. */
     for (size_t i = 0; i < spec->n_options; i++) {
         const config_option *opt = &spec->options[i];
-        if (opt->default_value && set_value(spec, opt, opt->default_value, "default") < 0)
+        if (!opt->default_value) { /* an option without default starts empty */
+            if (opt->type == CONFIG_STRING)
+                *(const char **)opt->value = NULL;
+            else if (opt->type == CONFIG_INT)
+                *(long *)opt->value = 0;
+            else if (opt->type == CONFIG_DOUBLE)
+                *(double *)opt->value = 0;
+            else
+                *(bool *)opt->value = false;
+        } else if (set_value(spec, opt, opt->default_value, "default") < 0) {
             abort(); /* a programming error, not a user's */
+        }
         const char *env = opt->env ? getenv(opt->env) : NULL;
         if (env && *env) {
             char source[128];

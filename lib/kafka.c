@@ -34,6 +34,24 @@ int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, ei
     return 0;
 }
 
+config_result kafka_config_parse(const config_spec *spec, int argc, char **argv,
+                                 config_props *props, int *first_arg)
+{
+    config_result cr = config_parse(spec, argc, argv, props, first_arg);
+    if (cr != CONFIG_OK)
+        return cr;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    eie_err err;
+    for (size_t i = 0; i < props->n && cr == CONFIG_OK; i++) {
+        if (kafka_conf_set(conf, props->keys[i], props->values[i], &err) < 0) {
+            fprintf(stderr, "%s: invalid -X (EIE_KAFKA_PROPERTIES): %s\n", spec->program, err.msg);
+            cr = CONFIG_BAD_USAGE;
+        }
+    }
+    rd_kafka_conf_destroy(conf);
+    return cr;
+}
+
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     /* syslog levels: 0-3 errors, 4 warning, 5-6 info, 7 debug */

@@ -33,6 +33,12 @@ typedef struct kafka_setting {
 rd_kafka_conf_t *kafka_conf_new(const kafka_setting *defaults, size_t n_defaults,
                                 const char *bootstrap, const config_props *props, eie_err *err);
 
+/* config_parse for programs that talk to Kafka: it also checks that
+ * librdkafka knows every -X property and accepts its value, so a typo is bad
+ * usage (exit 2) before anything starts. */
+config_result kafka_config_parse(const config_spec *spec, int argc, char **argv,
+                                 config_props *props, int *first_arg);
+
 /* Sets one property; err names it. */
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, eie_err *err);
 

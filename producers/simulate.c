@@ -117,7 +117,7 @@ int main(int argc, char **argv)
         options, sizeof options / sizeof options[0], true};
     config_props props = {0};
     int first;
-    config_result cr = config_parse(&spec, argc, argv, &props, &first);
+    config_result cr = kafka_config_parse(&spec, argc, argv, &props, &first);
     if (cr != CONFIG_OK || first != argc) {
         if (cr == CONFIG_OK)
             fprintf(stderr, "eie-simulate: unexpected argument '%s'\n", argv[first]);

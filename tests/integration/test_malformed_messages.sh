@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Messages that are not our readings must neither crash nor stop a consumer:
+# each is logged with its topic, partition and offset and skipped, its offset is
+# still stored (so it is not read again), and the good readings around it land.
+source "$(dirname "$0")/lib.sh"
+it_setup 1
+
+topic="${EIE_TOPIC_PREFIX}vehicle-readings"
+vectors="$EIE_SOURCE_DIR/tests/data/avro_vectors.tsv"
+now_ms=$(( $(date -u +%s) * 1000 - 60000 ))
+
+# Raw messages, one file each (kcat sends each file as one message).
+python3 - "$vectors" "$IT_DIR" "$now_ms" <<'PY'
+import struct, sys
+vectors, out, now_ms = sys.argv[1], sys.argv[2], int(sys.argv[3])
+fp = {}
+for line in open(vectors):
+    if not line.startswith("#"):
+        cols = line.rstrip("\n").split("\t")
+        fp[cols[0]] = struct.pack("<Q", int(cols[2], 16))
+def zigzag(n):
+    n = (n << 1) ^ (n >> 63)
+    b = bytearray()
+    while True:
+        if n & ~0x7f:
+            b.append((n & 0x7f) | 0x80); n >>= 7
+        else:
+            b.append(n); return bytes(b)
+def vehicle(vid, soc, dc, temp, ts):
+    v = vid.encode()
+    return (b"\xc3\x01" + fp["vehicle_reading.v1.avsc"] + zigzag(len(v)) + v +
+            struct.pack("<ddd", soc, dc, temp) + zigzag(ts))
+msgs = {
+    "1-not-avro": b'{"vehicleId":"V1","soc":50}',
+    "2-unknown-schema": b"\xc3\x01" + b"\x01" * 8 + b"\x04V1",
+    "3-truncated": vehicle("V1", 50, 1, 30, now_ms)[:-3],
+    "4-invalid-soc": vehicle("V1", 150, 1, 30, now_ms),
+    "5-good": vehicle("V1", 60, 1.5, 30, now_ms),
+    "6-meter-on-vehicle-topic": b"\xc3\x01" + fp["meter_reading.v1.avsc"] + b"\x04M1" + struct.pack("<dd", 1, 230) + zigzag(now_ms),
+    "7-good": vehicle("V2", 70, 2.5, 31, now_ms),
+}
+for name, data in msgs.items():
+    open(f"{out}/{name}.bin", "wb").write(data)
+PY
+
+it_start cold "$EIE_BIN/eie-consumer" --store cold --linger-ms 50
+it_start hot "$EIE_BIN/eie-consumer" --store hot --linger-ms 50
+for f in "$IT_DIR"/[0-9]-*.bin; do
+    kcat -P -b "$KAFKA_BOOTSTRAP_SERVERS" -t "$topic" -k V1 -p 0 "$f" ||
+        it_fail "kcat could not produce $f"
+done
+
+it_wait_for "both groups to pass all 7 messages" 60 it_sql_equals 14 \
+    "SELECT sum(next_offset) FROM sink_offsets"
+it_expect_eq "V1|60|1.5
+V2|70|2.5" "$(it_psql -c "SELECT vehicle_id, soc, kwh_delivered_dc FROM vehicle_history ORDER BY 1")" \
+    "only the good readings are in the history"
+it_expect_eq "V1|60
+V2|70" "$(it_psql -c "SELECT vehicle_id, soc FROM vehicle_state ORDER BY 1")" \
+    "only the good readings are in the hot state"
+
+for name in cold hot; do
+    log="$IT_DIR/$name.log"
+    for reason in "offset 0 (bad-framing)" "offset 1 (unknown-schema)" "offset 2 (bad-body)" \
+        "offset 3 (invalid): soc: 150" "offset 5 (wrong-topic)"; do
+        grep -qF "skipping $topic [0] at $reason" "$log" || it_fail "$name did not log: $reason"
+    done
+    var="${name}_pid"
+    kill -0 "${!var}" 2>/dev/null || it_fail "$name consumer is no longer running"
+done
+it_stop cold
+it_stop hot
+it_finish
