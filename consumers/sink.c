@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "codec.h"
+#include "dead_letter.h"
 #include "kafka.h"
 #include "log.h"
 #include "pg.h"
@@ -32,6 +33,7 @@ typedef struct sink {
     rd_kafka_t *rk;
     PGconn *conn;
     codec *codec;
+    dead_letters *dead;
     /* The batch being collected: good readings, and the offsets it covers. */
     reading *rows;
     size_t n_rows, cap_rows, n_messages;
@@ -120,8 +122,14 @@ static int save_offsets(sink *s, eie_err *err)
     return rc;
 }
 
+#define DEAD_LETTER_TIMEOUT_MS 30000
+
 static int write_batch_once(sink *s, eie_err *err)
 {
+    /* Dead letters first: once the offsets are committed, nothing would send
+     * them again. */
+    if (dead_letters_publish(s->dead, DEAD_LETTER_TIMEOUT_MS, err) < 0)
+        return -1;
     if (db_ready(s, err) < 0)
         return -1;
     if (pg_exec(s->conn, "BEGIN", err) == 0 &&
@@ -156,6 +164,7 @@ static void commit_to_kafka(sink *s)
 static void clear_batch(sink *s)
 {
     s->n_rows = s->n_messages = s->n_offsets = 0;
+    dead_letters_clear(s->dead);
 }
 
 /* Writes the batch, retrying with backoff while PostgreSQL is unavailable; the
@@ -262,12 +271,21 @@ static void note_offset(sink *s, reading_kind kind, int32_t partition, int64_t n
     s->offsets[s->n_offsets++] = (partition_offset){kind, partition, next};
 }
 
-static void skip_message(sink *s, const rd_kafka_message_t *msg, const char *reason,
+static void skip_message(sink *s, const rd_kafka_message_t *msg, dead_reason reason,
                          const char *detail)
 {
     s->skipped++;
-    log_warn("skipping %s [%d] at offset %lld (%s): %s", rd_kafka_topic_name(msg->rkt),
-             (int)msg->partition, (long long)msg->offset, reason, detail);
+    log_warn("skipping %s [%d] at offset %lld (%s): %s; sent to %s", rd_kafka_topic_name(msg->rkt),
+             (int)msg->partition, (long long)msg->offset, dead_reason_name(reason), detail,
+             s->topics.dead_letter);
+    dead_letters_add(s->dead, msg, reason, detail);
+}
+
+static dead_reason reason_of(codec_status status)
+{
+    return status == CODEC_ERR_FRAMING          ? DEAD_BAD_FRAMING
+           : status == CODEC_ERR_UNKNOWN_SCHEMA ? DEAD_UNKNOWN_SCHEMA
+                                                : DEAD_BAD_BODY;
 }
 
 static void take_message(sink *s, const rd_kafka_message_t *msg)
@@ -288,17 +306,17 @@ static void take_message(sink *s, const rd_kafka_message_t *msg)
     eie_err err;
     codec_status st = codec_decode(s->codec, msg->payload, msg->len, r, &err);
     if (st != CODEC_OK) {
-        skip_message(s, msg, codec_status_name(st), err.msg);
+        skip_message(s, msg, reason_of(st), err.msg);
         return;
     }
     if ((int)r->kind != kind) {
         eie_err_set(&err, "a %s reading on the %s topic", reading_kind_name(r->kind),
                     reading_kind_name((reading_kind)kind));
-        skip_message(s, msg, "wrong-topic", err.msg);
+        skip_message(s, msg, DEAD_WRONG_TOPIC, err.msg);
         return;
     }
     if (reading_validate(r, timefmt_now_ms(), &err) < 0) {
-        skip_message(s, msg, "invalid", err.msg);
+        skip_message(s, msg, DEAD_INVALID, err.msg);
         return;
     }
     s->n_rows++;
@@ -311,10 +329,19 @@ static void report_progress(sink *s, int force)
         return;
     if (s->stored != s->last_stored || force) {
         double secs = (double)(now - s->last_report_ms) / 1000.0;
-        log_info("%s: %llu readings stored (%.0f/s), %llu skipped, %llu batches", s->store->name,
-                 (unsigned long long)s->stored,
+        strbuf dead = STRBUF_INIT;
+        for (int r = 0; r < DEAD_REASON_COUNT; r++) {
+            uint64_t n = dead_letters_count(s->dead, (dead_reason)r);
+            if (n)
+                strbuf_printf(&dead, "%s%s %llu", dead.len ? ", " : " (", dead_reason_name((dead_reason)r),
+                              (unsigned long long)n);
+        }
+        log_info("%s: %llu readings stored (%.0f/s) in %llu batches; %llu dead letters%s%s",
+                 s->store->name, (unsigned long long)s->stored,
                  secs > 0 ? (double)(s->stored - s->last_stored) / secs : 0.0,
-                 (unsigned long long)s->skipped, (unsigned long long)s->batches);
+                 (unsigned long long)s->batches, (unsigned long long)s->skipped,
+                 dead.len ? dead.data : "", dead.len ? ")" : "");
+        strbuf_free(&dead);
     }
     s->last_stored = s->stored;
     s->last_report_ms = now;
@@ -397,7 +424,9 @@ int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *s
 {
     sink s = {.cfg = cfg, .store = store, .stop = stop, .last_report_ms = timefmt_now_ms()};
     int rc = -1;
-    if (kafka_topics_init(&s.topics, cfg->topic_prefix, err) < 0 || !(s.codec = codec_new(err)))
+    if (kafka_topics_init(&s.topics, cfg->topic_prefix, err) < 0 || !(s.codec = codec_new(err)) ||
+        !(s.dead = dead_letters_open(cfg->bootstrap, cfg->kafka_props, s.topics.dead_letter,
+                                     cfg->group, err)))
         goto done;
     if (cfg->migrate) {
         /* Waits for PostgreSQL at start, as it does during a run. */
@@ -429,6 +458,7 @@ done:
         rd_kafka_destroy(s.rk);
     PQfinish(s.conn);
     codec_free(s.codec);
+    dead_letters_close(s.dead);
     free(s.rows);
     free(s.offsets);
     return rc;

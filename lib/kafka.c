@@ -21,6 +21,7 @@ int kafka_topics_init(kafka_topics *topics, const char *prefix, eie_err *err)
             return -1;
         }
     }
+    snprintf(topics->dead_letter, sizeof topics->dead_letter, "%sdead-letters", prefix);
     return 0;
 }
 
@@ -83,7 +84,12 @@ int kafka_create_topics(rd_kafka_t *rk, const kafka_topics *topics, int partitio
 {
     char errstr[512], retention[32];
     snprintf(retention, sizeof retention, "%lld", retention_ms);
-    rd_kafka_NewTopic_t *new_topics[READING_KIND_COUNT] = {0};
+    enum { N_TOPICS = READING_KIND_COUNT + 1 };
+    const char *names[N_TOPICS];
+    for (int k = 0; k < READING_KIND_COUNT; k++)
+        names[k] = topics->name[k];
+    names[READING_KIND_COUNT] = topics->dead_letter;
+    rd_kafka_NewTopic_t *new_topics[N_TOPICS] = {0};
     rd_kafka_queue_t *queue = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t *options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_event_t *event = NULL;
@@ -91,21 +97,21 @@ int kafka_create_topics(rd_kafka_t *rk, const kafka_topics *topics, int partitio
 
     rd_kafka_AdminOptions_set_request_timeout(options, timeout_ms, errstr, sizeof errstr);
     rd_kafka_AdminOptions_set_operation_timeout(options, timeout_ms, errstr, sizeof errstr);
-    for (int k = 0; k < READING_KIND_COUNT; k++) {
-        new_topics[k] = rd_kafka_NewTopic_new(topics->name[k], partitions, 1, errstr, sizeof errstr);
+    for (int k = 0; k < N_TOPICS; k++) {
+        new_topics[k] = rd_kafka_NewTopic_new(names[k], partitions, 1, errstr, sizeof errstr);
         if (!new_topics[k]) {
-            eie_err_set(err, "topic %s: %s", topics->name[k], errstr);
+            eie_err_set(err, "topic %s: %s", names[k], errstr);
             goto done;
         }
         /* History is the source of truth: keep it (retention.ms=-1 keeps forever). */
         if (rd_kafka_NewTopic_set_config(new_topics[k], "retention.ms", retention) ||
             rd_kafka_NewTopic_set_config(new_topics[k], "retention.bytes", "-1") ||
             rd_kafka_NewTopic_set_config(new_topics[k], "cleanup.policy", "delete")) {
-            eie_err_set(err, "topic %s: cannot set its configuration", topics->name[k]);
+            eie_err_set(err, "topic %s: cannot set its configuration", names[k]);
             goto done;
         }
     }
-    rd_kafka_CreateTopics(rk, new_topics, READING_KIND_COUNT, options, queue);
+    rd_kafka_CreateTopics(rk, new_topics, N_TOPICS, options, queue);
     event = rd_kafka_queue_poll(queue, timeout_ms + 2000);
     if (!event) {
         eie_err_set(err, "creating topics: no answer from the broker within %d ms", timeout_ms);
@@ -134,7 +140,7 @@ int kafka_create_topics(rd_kafka_t *rk, const kafka_topics *topics, int partitio
 done:
     if (event)
         rd_kafka_event_destroy(event);
-    for (int k = 0; k < READING_KIND_COUNT; k++)
+    for (int k = 0; k < N_TOPICS; k++)
         if (new_topics[k])
             rd_kafka_NewTopic_destroy(new_topics[k]);
     rd_kafka_AdminOptions_destroy(options);

@@ -16,9 +16,11 @@
 #define KAFKA_DEFAULT_TOPIC_PREFIX "eie."
 
 /* One topic per reading kind: <prefix>meter-readings, <prefix>vehicle-readings,
- * <prefix>vehicle-assignments. */
+ * <prefix>vehicle-assignments; and <prefix>dead-letters for what the consumers
+ * could not store. */
 typedef struct kafka_topics {
     char name[READING_KIND_COUNT][200];
+    char dead_letter[200];
 } kafka_topics;
 
 int kafka_topics_init(kafka_topics *topics, const char *prefix, eie_err *err);
@@ -42,7 +44,8 @@ config_result kafka_config_parse(const config_spec *spec, int argc, char **argv,
 /* Sets one property; err names it. */
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, eie_err *err);
 
-/* Creates the topics that do not exist yet; existing ones are left alone. */
+/* Creates the topics (dead letters included) that do not exist yet; existing
+ * ones are left alone. */
 int kafka_create_topics(rd_kafka_t *rk, const kafka_topics *topics, int partitions,
                         long long retention_ms, int timeout_ms, eie_err *err);
 

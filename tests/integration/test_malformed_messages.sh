@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Messages that are not our readings must neither crash nor stop a consumer:
-# each is logged with its topic, partition and offset and skipped, its offset is
-# still stored (so it is not read again), and the good readings around it land.
+# each is logged with its topic, partition and offset, published to the
+# dead-letter topic with its reason, its offset is still stored (so it is not
+# read again), and the good readings around it land.
 source "$(dirname "$0")/lib.sh"
 it_setup 1
 
@@ -68,6 +69,25 @@ for name in cold hot; do
     var="${name}_pid"
     kill -0 "${!var}" 2>/dev/null || it_fail "$name consumer is no longer running"
 done
+
+# Each group dead-letters the 5 bad messages, keeping key and value, with headers.
+dead=$(kcat -C -b "$KAFKA_BOOTSTRAP_SERVERS" -t "${EIE_TOPIC_PREFIX}dead-letters" -o beginning -e -q \
+    -f '%k|%h\n')
+it_expect_eq 10 "$(grep -c . <<<"$dead")" "dead letters: 5 bad messages x 2 groups"
+for group in eie-hot eie-cold; do
+    for pair in "0 bad-framing" "1 unknown-schema" "2 bad-body" "3 invalid" "5 wrong-topic"; do
+        set -- $pair
+        grep -q "^V1|eie.reason=$2,eie.error=.*,eie.source.topic=$topic,eie.source.partition=0,eie.source.offset=$1,eie.consumer.group=$group\$" <<<"$dead" ||
+            it_fail "no dead letter from $group for offset $1 ($2)"
+    done
+done
+grep -q 'eie.error=soc: 150 is outside 0..100' <<<"$dead" || it_fail "the validation error is not in the headers"
+values=$(kcat -C -b "$KAFKA_BOOTSTRAP_SERVERS" -t "${EIE_TOPIC_PREFIX}dead-letters" -o beginning -e -q -f '%s\n' | tr -d '\000')
+it_expect_eq 2 "$(grep -cF '{"vehicleId":"V1","soc":50}' <<<"$values")" "the original value is kept"
 it_stop cold
 it_stop hot
+for name in cold hot; do
+    grep -q "5 dead letters (bad-framing 1, unknown-schema 1, bad-body 1, wrong-topic 1, invalid 1)" "$IT_DIR/$name.log" ||
+        it_fail "$name did not count dead letters by reason"
+done
 it_finish

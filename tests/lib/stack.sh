@@ -10,6 +10,7 @@
 #   stack_pg_stop / stack_pg_start        PostgreSQL outage within a test
 #   stack_kafka_stop / stack_kafka_start  Kafka outage within a test
 
+STACK_LIB="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/stack.sh"
 # shellcheck source-path=SCRIPTDIR/../..
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/deploy/lib.sh"
 
@@ -36,12 +37,23 @@ stack_up() {
   pg_start "$EIE_TEST_PGDATA" "$pport" || return 1
   kafka_wait_ready "$EIE_TEST_KAFKA_DIR" "$kport" || return 1
   eie_log "stack: kafka $KAFKA_BOOTSTRAP_SERVERS, postgres 127.0.0.1:$pport, dir $dir"
+  stack__watchdog "$$"
+}
+
+# Traps do not run when the caller is SIGKILLed; this detached watcher then
+# stops the stack, so a killed run does not leave a JVM and a postmaster behind.
+stack__watchdog() {
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  EIE_STACK_WATCHDOG=1 eie_start_bg stack-watchdog "$EIE_TEST_DIR/watchdog.pid" "$EIE_TEST_DIR/watchdog.log" \
+    bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done
+      source "$2" && EIE_TEST_DIR=$3 stack_down' stack-watchdog "$1" "$STACK_LIB" "$EIE_TEST_DIR"
 }
 
 # Safe to call twice and after a failed stack_up.
 stack_down() {
   local dir=${EIE_TEST_DIR:-}
   [[ -n $dir && -d $dir ]] || return 0
+  [[ ${EIE_STACK_WATCHDOG:-0} == 1 ]] || eie_stop_pidfile "$dir/watchdog.pid" 5 2>/dev/null
   kafka_stop "$dir/kafka" || true
   pg_stop "$dir/pg" || true
   if [[ ${EIE_KEEP_TEST_DIR:-0} == 1 ]]; then
