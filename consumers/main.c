@@ -22,8 +22,9 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
     log_init("eie-consumer");
-    const char *store_name, *group = NULL;
+    const char *store_name, *group = NULL, *instance_id;
     bool no_migrate = false;
+    long ahead_days, retention_days;
     sink_config cfg = {0};
     config_option options[] = {
         {"store", 's', "EIE_STORE", CONFIG_STRING, &store_name, NULL, 0, 0,
@@ -40,6 +41,16 @@ int main(int argc, char **argv)
          "most messages in one PostgreSQL transaction"},
         {"linger-ms", 0, "EIE_LINGER_MS", CONFIG_INT, &cfg.linger_ms, "200", 0, 600000,
          "longest wait for a batch to fill once its first message arrived"},
+        {"instance-id", 0, "EIE_INSTANCE_ID", CONFIG_STRING, &instance_id, NULL, 0, 0,
+         "static group membership (group.instance.id): a restarted instance takes its "
+         "partitions back at once, without a rebalance"},
+        {"partitions-ahead-days", 0, "EIE_PARTITIONS_AHEAD_DAYS", CONFIG_INT, &ahead_days, "3", 0,
+         366, "cold: day partitions prepared beyond today"},
+        {"retention-days", 0, "EIE_RETENTION_DAYS", CONFIG_INT, &retention_days, "0", 0, 36500,
+         "cold: days of history kept before today; older day partitions are dropped "
+         "(0 keeps all)"},
+        {"housekeep-interval-s", 0, "EIE_HOUSEKEEP_INTERVAL_S", CONFIG_INT, &cfg.housekeep_ms,
+         "3600", 1, 86400, "cold: how often partitions are prepared and retention applied"},
         {"no-migrate", 0, "EIE_NO_MIGRATE", CONFIG_FLAG, &no_migrate, NULL, 0, 0,
          "do not apply SQL migrations at start"},
     };
@@ -64,7 +75,7 @@ int main(int argc, char **argv)
     } else if (strcmp(store_name, "hot") == 0) {
         store = store_hot_new();
     } else if (strcmp(store_name, "cold") == 0) {
-        store = store_cold_new();
+        store = store_cold_new((int)ahead_days, (int)retention_days);
     } else {
         fprintf(stderr, "eie-consumer: invalid --store (EIE_STORE) '%s': expected hot or cold\n",
                 store_name);
@@ -77,6 +88,9 @@ int main(int argc, char **argv)
     snprintf(default_group, sizeof default_group, "eie-%s", store->name);
     cfg.group = group ? group : default_group;
     cfg.migrate = !no_migrate;
+    cfg.housekeep_ms *= 1000;
+    if (instance_id)
+        config_props_add(&props, "group.instance.id", instance_id);
     cfg.kafka_props = &props;
 
     struct sigaction sa = {0};

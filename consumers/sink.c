@@ -41,7 +41,7 @@ typedef struct sink {
     size_t n_offsets, cap_offsets;
     /* Totals, for the periodic progress line. */
     uint64_t stored, skipped, batches, last_stored;
-    int64_t last_report_ms;
+    int64_t last_report_ms, next_housekeep_ms;
 } sink;
 
 #define MAX_BACKOFF_MS 10000
@@ -322,6 +322,20 @@ static void take_message(sink *s, const rd_kafka_message_t *msg)
     s->n_rows++;
 }
 
+/* Store upkeep between batches; a failure is logged and retried next time. */
+static void housekeep(sink *s)
+{
+    if (!s->store->housekeep || timefmt_now_ms() < s->next_housekeep_ms)
+        return;
+    eie_err err;
+    if (db_ready(s, &err) < 0 || s->store->housekeep(s->store, s->conn, &err) < 0) {
+        log_error("housekeeping failed (retrying in a minute): %s", err.msg);
+        s->next_housekeep_ms = timefmt_now_ms() + 60000;
+        return;
+    }
+    s->next_housekeep_ms = timefmt_now_ms() + s->cfg->housekeep_ms;
+}
+
 static void report_progress(sink *s, int force)
 {
     int64_t now = timefmt_now_ms();
@@ -406,7 +420,8 @@ static void collect_batch(sink *s)
         }
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(s->rk, timeout);
         if (!msg) {
-            report_progress(s, 0);
+            if (s->n_messages == 0)
+                return; /* idle: give the caller's upkeep a turn */
             continue;
         }
         if (msg->err) {
@@ -444,6 +459,7 @@ int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *s
     if (!(s.rk = open_consumer(&s, err)))
         goto done;
     while (!*stop) {
+        housekeep(&s);
         collect_batch(&s);
         write_batch(&s, 1);
         report_progress(&s, 0);

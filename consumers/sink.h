@@ -22,12 +22,17 @@ struct sink_store {
     int (*prepare)(sink_store *store, PGconn *conn, eie_err *err);
     /* Inside the batch's transaction: store n readings (n may be 0). */
     int (*write)(sink_store *store, PGconn *conn, const reading *rows, size_t n, eie_err *err);
+    /* Periodic upkeep outside any batch (may be NULL): run at start and every
+     * housekeep_ms. */
+    int (*housekeep)(sink_store *store, PGconn *conn, eie_err *err);
     void (*destroy)(sink_store *store);
     void *state;
 };
 
 sink_store *store_hot_new(void);
-sink_store *store_cold_new(void);
+/* ahead_days: day partitions prepared beyond today; retention_days: whole days
+ * of history kept before today (0 keeps everything). */
+sink_store *store_cold_new(int ahead_days, int retention_days);
 
 typedef struct sink_config {
     const char *bootstrap;
@@ -36,6 +41,7 @@ typedef struct sink_config {
     const char *group;
     long batch_size;
     long linger_ms;
+    long housekeep_ms;
     bool migrate;
     const config_props *kafka_props;
 } sink_config;

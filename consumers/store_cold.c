@@ -21,6 +21,7 @@ typedef struct known_day {
 } known_day;
 
 typedef struct cold_state {
+    int ahead_days, retention_days;
     strbuf copy;
     known_day *days; /* partitions known to exist, so a batch checks only new days */
     size_t n_days, cap_days;
@@ -129,6 +130,35 @@ static int cold_write(sink_store *store, PGconn *conn, const reading *rows, size
     return 0;
 }
 
+static int cold_housekeep(sink_store *store, PGconn *conn, eie_err *err)
+{
+    cold_state *st = store->state;
+    int64_t today = timefmt_day(timefmt_now_ms());
+    for (int kind = READING_METER; kind <= READING_VEHICLE; kind++) {
+        for (int64_t day = today; day <= today + st->ahead_days; day++)
+            if (ensure_partition(st, conn, (reading_kind)kind, day, err) < 0)
+                return -1;
+        if (st->retention_days <= 0)
+            continue;
+        char cutoff[TIMEFMT_RFC3339_LEN];
+        timefmt_format_rfc3339((today - st->retention_days) * 86400000LL, cutoff);
+        cutoff[10] = '\0';
+        const char *params[] = {history_table[kind], cutoff};
+        PGresult *res = PQexecParams(conn, "SELECT eie_drop_day_partitions_before($1, $2::date)", 2,
+                                     NULL, params, NULL, NULL, 0);
+        int rc = pg_check(res, PGRES_TUPLES_OK, "dropping expired day partitions", err);
+        if (rc == 0 && atoi(PQgetvalue(res, 0, 0)) > 0) {
+            log_info("retention: dropped %s day partition(s) of %s before %s",
+                     PQgetvalue(res, 0, 0), history_table[kind], cutoff);
+            st->n_days = 0; /* forget what was dropped */
+        }
+        PQclear(res);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static void cold_destroy(sink_store *store)
 {
     cold_state *st = store->state;
@@ -138,7 +168,7 @@ static void cold_destroy(sink_store *store)
     free(store);
 }
 
-sink_store *store_cold_new(void)
+sink_store *store_cold_new(int ahead_days, int retention_days)
 {
     sink_store *store = calloc(1, sizeof *store);
     cold_state *st = calloc(1, sizeof *st);
@@ -147,8 +177,11 @@ sink_store *store_cold_new(void)
         free(st);
         return NULL;
     }
-    *store = (sink_store){"cold",           1u << READING_METER | 1u << READING_VEHICLE,
-                          cold_prepare,     cold_write,
-                          cold_destroy,     st};
+    st->ahead_days = ahead_days;
+    st->retention_days = retention_days;
+    *store = (sink_store){"cold",         1u << READING_METER | 1u << READING_VEHICLE,
+                          cold_prepare,   cold_write,
+                          cold_housekeep, cold_destroy,
+                          st};
     return store;
 }

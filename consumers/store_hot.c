@@ -125,6 +125,7 @@ sink_store *store_hot_new(void)
                           1u << READING_METER | 1u << READING_VEHICLE | 1u << READING_ASSIGNMENT,
                           hot_prepare,
                           hot_write,
+                          NULL,
                           hot_destroy,
                           st};
     return store;

@@ -25,6 +25,11 @@ static void props_add(config_props *props, const char *key, size_t key_len, cons
     props->n++;
 }
 
+void config_props_add(config_props *props, const char *key, const char *value)
+{
+    props_add(props, key, strlen(key), value);
+}
+
 void config_props_free(config_props *props)
 {
     if (!props)

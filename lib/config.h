@@ -50,6 +50,8 @@ typedef enum {
 config_result config_parse(const config_spec *spec, int argc, char **argv, config_props *props,
                            int *first_arg);
 
+/* Appends key=value; a later pair overrides an earlier one of the same key. */
+void config_props_add(config_props *props, const char *key, const char *value);
 void config_props_free(config_props *props);
 void config_print_help(const config_spec *spec);
 

@@ -7,6 +7,8 @@
 #                EIE_TEST_PGPORT, EIE_TEST_PGUSER, EIE_TEST_DIR (+ the paths
 #                and ports below, so a test process can restart services)
 #   stack_down   stop both by pid, remove the dir (kept if EIE_KEEP_TEST_DIR=1)
+#                The stack also stops by itself once the shell that ran
+#                stack_up exits, unless EIE_STACK_NO_WATCHDOG=1.
 #   stack_pg_stop / stack_pg_start        PostgreSQL outage within a test
 #   stack_kafka_stop / stack_kafka_start  Kafka outage within a test
 
@@ -20,6 +22,7 @@ stack_up() {
   # mktemp makes it 0700; as root, PostgreSQL runs as `postgres` and must get in.
   chmod 755 "$dir"
   export EIE_TEST_DIR=$dir
+  [[ ${EIE_STACK_NO_WATCHDOG:-0} == 1 ]] || stack__watchdog "$$" || return 1
   kport=$(eie_free_port) || return 1
   cport=$(eie_free_port "$kport") || return 1
   pport=$(eie_free_port "$kport" "$cport") || return 1
@@ -37,7 +40,6 @@ stack_up() {
   pg_start "$EIE_TEST_PGDATA" "$pport" || return 1
   kafka_wait_ready "$EIE_TEST_KAFKA_DIR" "$kport" || return 1
   eie_log "stack: kafka $KAFKA_BOOTSTRAP_SERVERS, postgres 127.0.0.1:$pport, dir $dir"
-  stack__watchdog "$$"
 }
 
 # Traps do not run when the caller is SIGKILLed; this detached watcher then
