@@ -36,7 +36,7 @@ int main(int argc, char **argv)
         {"topic-prefix", 0, "EIE_TOPIC_PREFIX", CONFIG_STRING, &cfg.topic_prefix,
          KAFKA_DEFAULT_TOPIC_PREFIX, 0, 0, "prefix of the topic names"},
         {"group", 'g', "EIE_CONSUMER_GROUP", CONFIG_STRING, &group, NULL, 0, 0,
-         "consumer group id (default eie-hot or eie-cold)"},
+         "consumer group id (default: the topic prefix and the store, eie.hot or eie.cold)"},
         {"batch-size", 0, "EIE_BATCH_SIZE", CONFIG_INT, &cfg.batch_size, "10000", 1, 1000000,
          "most messages in one PostgreSQL transaction"},
         {"linger-ms", 0, "EIE_LINGER_MS", CONFIG_INT, &cfg.linger_ms, "200", 0, 600000,
@@ -84,8 +84,8 @@ int main(int argc, char **argv)
         config_props_free(&props);
         return 2;
     }
-    char default_group[32];
-    snprintf(default_group, sizeof default_group, "eie-%s", store->name);
+    char default_group[256];
+    snprintf(default_group, sizeof default_group, "%s%s", cfg.topic_prefix, store->name);
     cfg.group = group ? group : default_group;
     cfg.migrate = !no_migrate;
     cfg.housekeep_ms *= 1000;

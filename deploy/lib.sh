@@ -18,7 +18,7 @@ EIE_APT_PACKAGES=(
   build-essential cmake pkg-config
   librdkafka-dev libavro-dev libulfius-dev libjansson-dev libpq-dev libcmocka-dev
   openjdk-17-jre-headless maven
-  curl jq ca-certificates procps
+  curl jq kcat python3 ca-certificates procps
 )
 
 # ---------------------------------------------------------------- messages
@@ -221,6 +221,8 @@ eie__pid_exists() {
 
 # eie_start_bg NAME PIDFILE LOGFILE CMD...: starts CMD detached, appending
 # stdout+stderr to LOGFILE; does nothing if our process from PIDFILE is alive.
+# CMD must be a binary, or a script run as `bash SCRIPT ...`: the kernel
+# rewrites a #! script's cmdline, which would defeat eie_pidfile_alive.
 eie_start_bg() {
   local name=$1 pidfile=$2 logfile=$3 pid="" i
   shift 3

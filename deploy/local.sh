@@ -36,12 +36,14 @@ export EIE_KAFKA_HEAP_OPTS=${EIE_KAFKA_HEAP_OPTS:--Xmx1g -Xms512m}
 # Services in start order; `down` walks it backwards.
 SERVICES=(consumer-hot consumer-cold api simulator)
 
+# Sets CMD to the command line of service $1 (an array: paths may have spaces).
 service_cmd() {
   case $1 in
-    consumer-hot) echo "$BIN/eie-consumer --store hot" ;;
-    consumer-cold) echo "$BIN/eie-consumer --store cold" ;;
-    api) echo "$BIN/eie-api" ;;
-    simulator) echo "$BIN/eie-simulate --vehicles $SIM_VEHICLES" ;;
+    consumer-hot) CMD=("$BIN/eie-consumer" --store hot) ;;
+    consumer-cold) CMD=("$BIN/eie-consumer" --store cold) ;;
+    api) CMD=("$BIN/eie-api") ;;
+    simulator) CMD=("$BIN/eie-simulate" --vehicles "$SIM_VEHICLES") ;;
+    *) return 1 ;;
   esac
 }
 
@@ -80,12 +82,12 @@ start_pg() {
 }
 
 start_service() {
-  local name=$1 cmd
-  read -ra cmd <<<"$(service_cmd "$name")"
+  local name=$1 CMD=()
+  service_cmd "$name" || return 1
   if [[ $name == api ]] && ! eie_pidfile_alive "$RUN_DIR/api.pid" >/dev/null; then
     require_port "$API_PORT" EIE_API_PORT "API" || return 1
   fi
-  PORT=$API_PORT eie_start_bg "$name" "$RUN_DIR/$name.pid" "$LOG_DIR/$name.log" "${cmd[@]}" ||
+  PORT=$API_PORT eie_start_bg "$name" "$RUN_DIR/$name.pid" "$LOG_DIR/$name.log" "${CMD[@]}" ||
     return 1
 }
 

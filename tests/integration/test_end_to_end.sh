@@ -41,9 +41,9 @@ it_wait_for "the hot state to hold V1's latest reading" 60 it_sql_equals 55 \
     "SELECT soc FROM vehicle_state WHERE vehicle_id = 'V1'"
 # Offsets start at 0 in each partition, so their sum is the messages read.
 it_wait_for "the cold group's offsets to cover all 10 readings" 60 it_sql_equals 10 \
-    "SELECT sum(next_offset) FROM sink_offsets WHERE consumer_group = 'eie-cold'"
+    "SELECT sum(next_offset) FROM sink_offsets WHERE consumer_group = '${EIE_TOPIC_PREFIX}cold'"
 it_wait_for "the hot group's offsets to cover all 13 records" 60 it_sql_equals 13 \
-    "SELECT sum(next_offset) FROM sink_offsets WHERE consumer_group = 'eie-hot'"
+    "SELECT sum(next_offset) FROM sink_offsets WHERE consumer_group = '${EIE_TOPIC_PREFIX}hot'"
 
 it_expect_eq "M1|3|6|229.5" "$(it_psql -c "SELECT meter_id, count(*), sum(kwh_consumed_ac), min(voltage) FROM meter_history WHERE meter_id = 'M1' GROUP BY 1")" \
     "M1 history: three distinct readings, the repeat stored once"

@@ -74,7 +74,7 @@ done
 dead=$(kcat -C -b "$KAFKA_BOOTSTRAP_SERVERS" -t "${EIE_TOPIC_PREFIX}dead-letters" -o beginning -e -q \
     -f '%k|%h\n')
 it_expect_eq 10 "$(grep -c . <<<"$dead")" "dead letters: 5 bad messages x 2 groups"
-for group in eie-hot eie-cold; do
+for group in "${EIE_TOPIC_PREFIX}hot" "${EIE_TOPIC_PREFIX}cold"; do
     for pair in "0 bad-framing" "1 unknown-schema" "2 bad-body" "3 invalid" "5 wrong-topic"; do
         set -- $pair
         grep -q "^V1|eie.reason=$2,eie.error=.*,eie.source.topic=$topic,eie.source.partition=0,eie.source.offset=$1,eie.consumer.group=$group\$" <<<"$dead" ||

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Exactly-once under crashes: while readings are being produced, the cold and
+# the hot consumer are each killed with SIGKILL at random moments (12 times
+# each) and restarted. At the end PostgreSQL must hold exactly what the
+# producer had acknowledged: row counts, energy sums and the latest state.
+source "$(dirname "$0")/lib.sh"
+it_setup 4
+
+devices=${EIE_KILL_TEST_DEVICES:-100}
+intervals=${EIE_KILL_TEST_INTERVALS:-60}
+kills=${EIE_KILL_TEST_KILLS:-12}
+
+# Chunks of readings, and the totals they must produce.
+python3 - "$IT_DIR" "$devices" "$intervals" <<'PY'
+import json, random, sys, time
+out, devices, intervals = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rnd = random.Random(7)
+start = (int(time.time()) // 60 - intervals - 10) * 60
+rows = []
+for i in range(1, devices + 1):
+    rows.append({"vehicleId": f"V{i}", "meterId": f"M{i}", "validFrom": start * 1000})
+ac = dc = 0
+latest = {}
+for t in range(intervals):
+    for i in range(1, devices + 1):
+        ts = (start + t * 60) * 1000
+        a = rnd.randint(0, 5000) / 1000
+        d = rnd.randint(0, 4000) / 1000
+        soc = rnd.randint(0, 1000) / 10
+        ac += a; dc += d
+        latest[i] = soc
+        rows.append({"meterId": f"M{i}", "kwhConsumedAc": a, "voltage": 230, "timestamp": ts})
+        rows.append({"vehicleId": f"V{i}", "soc": soc, "kwhDeliveredDc": d, "batteryTemp": 25, "timestamp": ts})
+chunks = 20
+per = (len(rows) + chunks - 1) // chunks
+for c in range(chunks):
+    with open(f"{out}/chunk{c:02d}.jsonl", "w") as f:
+        for r in rows[c * per:(c + 1) * per]:
+            f.write(json.dumps(r) + "\n")
+with open(f"{out}/expected", "w") as f:
+    n = devices * intervals
+    f.write(f"{n}|{ac:.3f}\n{n}|{dc:.3f}\n{devices}|{sum(latest.values()):.1f}\n{devices}\n{len(rows)}\n")
+PY
+mapfile -t expected <"$IT_DIR/expected"
+
+start_cold() { it_start cold "$EIE_BIN/eie-consumer" --store cold --instance-id cold-1 --batch-size 400 --linger-ms 20; }
+start_hot() { it_start hot "$EIE_BIN/eie-consumer" --store hot --instance-id hot-1 --batch-size 400 --linger-ms 20; }
+start_cold
+start_hot
+
+(
+    for chunk in "$IT_DIR"/chunk*.jsonl; do
+        "$EIE_BIN/eie-produce" "$chunk" 2>>"$IT_DIR/produce.log" || { echo "failed: $chunk"; exit 1; }
+        sleep 0.5
+    done
+) >"$IT_DIR/producer.status" 2>&1 &
+producer=$!
+IT_PIDS+=("$producer")
+
+for ((k = 1; k <= kills; k++)); do
+    sleep "0.$((RANDOM % 9 + 1))"
+    kill -KILL "$cold_pid"
+    wait "$cold_pid" 2>/dev/null || true
+    start_cold
+    sleep "0.$((RANDOM % 9 + 1))"
+    kill -KILL "$hot_pid"
+    wait "$hot_pid" 2>/dev/null || true
+    start_hot
+done
+it_log "killed each consumer $kills times"
+wait "$producer" || it_fail "the producer failed: $(cat "$IT_DIR/producer.status")"
+
+total=${expected[4]}
+it_wait_for "the cold group to pass all meter and vehicle readings" 180 it_sql_equals $((total - devices)) \
+    "SELECT sum(next_offset) FROM sink_offsets WHERE consumer_group = '${EIE_TOPIC_PREFIX}cold'"
+it_wait_for "the hot group to pass all records" 180 it_sql_equals "$total" \
+    "SELECT sum(next_offset) FROM sink_offsets WHERE consumer_group = '${EIE_TOPIC_PREFIX}hot'"
+
+it_expect_eq "${expected[0]}" "$(it_psql -c "SELECT count(*) || '|' || round(sum(kwh_consumed_ac)::numeric, 3) FROM meter_history")" \
+    "meter history: rows and AC energy"
+it_expect_eq "${expected[1]}" "$(it_psql -c "SELECT count(*) || '|' || round(sum(kwh_delivered_dc)::numeric, 3) FROM vehicle_history")" \
+    "vehicle history: rows and DC energy"
+it_expect_eq "${expected[2]}" "$(it_psql -c "SELECT count(*) || '|' || round(sum(soc)::numeric, 1) FROM vehicle_state")" \
+    "hot state: one row per vehicle, its latest state of charge"
+it_expect_eq "${expected[3]}" "$(it_psql -c "SELECT count(*) FROM meter_state")" "hot state: one row per meter"
+it_expect_eq "${expected[3]}" "$(it_psql -c "SELECT count(*) FROM vehicle_meter_assignment")" "assignments"
+it_stop cold
+it_stop hot
+it_finish
