@@ -1,6 +1,7 @@
 /* Dead-letter publishing; see dead_letter.h. */
 #include "dead_letter.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,25 +20,22 @@ const char *dead_reason_name(dead_reason reason)
     return reason < DEAD_REASON_COUNT ? reason_names[reason] : "unknown";
 }
 
-typedef struct dead_letter {
+struct dead_letter {
     dead_reason reason;
     char *detail, *topic;
     int32_t partition;
     int64_t offset;
     void *key, *value;
     size_t key_len, value_len;
-} dead_letter;
+};
 
 struct dead_letters {
     rd_kafka_t *rk;
     rd_kafka_topic_t *topic;
     char *group;
-    dead_letter *items;
-    size_t n, cap;
-    size_t n_acked; /* items[0..n_acked) are acknowledged: a retry skips them */
     uint64_t failed_in_publish; /* delivery failures seen by the current publish */
     char last_error[256];
-    uint64_t published[DEAD_REASON_COUNT];
+    _Atomic uint64_t published[DEAD_REASON_COUNT];
 };
 
 static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
@@ -87,8 +85,6 @@ void dead_letters_close(dead_letters *dl)
 {
     if (!dl)
         return;
-    dead_letters_clear(dl);
-    free(dl->items);
     if (dl->topic)
         rd_kafka_topic_destroy(dl->topic);
     if (dl->rk)
@@ -107,16 +103,16 @@ static void *copy_bytes(const void *src, size_t len)
     return dst;
 }
 
-void dead_letters_add(dead_letters *dl, const rd_kafka_message_t *msg, dead_reason reason,
-                      const char *detail)
+void dead_list_add(dead_list *list, const rd_kafka_message_t *msg, dead_reason reason,
+                   const char *detail)
 {
-    if (dl->n == dl->cap) {
-        dl->cap = dl->cap ? dl->cap * 2 : 16;
-        dl->items = realloc(dl->items, dl->cap * sizeof *dl->items);
-        if (!dl->items)
+    if (list->n == list->cap) {
+        list->cap = list->cap ? list->cap * 2 : 16;
+        list->items = realloc(list->items, list->cap * sizeof *list->items);
+        if (!list->items)
             abort();
     }
-    dead_letter *d = &dl->items[dl->n++];
+    dead_letter *d = &list->items[list->n++];
     *d = (dead_letter){reason, strdup(detail), strdup(rd_kafka_topic_name(msg->rkt)),
                        msg->partition, msg->offset, NULL, NULL, msg->key_len, msg->len};
     d->key = msg->key ? copy_bytes(msg->key, msg->key_len) : NULL;
@@ -138,13 +134,13 @@ static rd_kafka_headers_t *headers_for(const dead_letters *dl, const dead_letter
     return h;
 }
 
-int dead_letters_publish(dead_letters *dl, int timeout_ms, eie_err *err)
+int dead_letters_publish(dead_letters *dl, dead_list *list, int timeout_ms, eie_err *err)
 {
-    if (dl->n_acked == dl->n)
+    if (list->n_acked == list->n)
         return 0;
     dl->failed_in_publish = 0;
-    for (size_t i = dl->n_acked; i < dl->n; i++) {
-        dead_letter *d = &dl->items[i];
+    for (size_t i = list->n_acked; i < list->n; i++) {
+        dead_letter *d = &list->items[i];
         rd_kafka_headers_t *h = headers_for(dl, d);
         rd_kafka_resp_err_t e;
         /* RD_KAFKA_V_HEADERS passes ownership of h on success only. */
@@ -163,25 +159,32 @@ int dead_letters_publish(dead_letters *dl, int timeout_ms, eie_err *err)
     }
     rd_kafka_flush(dl->rk, timeout_ms);
     if (rd_kafka_outq_len(dl->rk) > 0 || dl->failed_in_publish) {
-        eie_err_set(err, "%zu dead letter(s) not acknowledged: %s", dl->n - dl->n_acked,
+        eie_err_set(err, "%zu dead letter(s) not acknowledged: %s", list->n - list->n_acked,
                     dl->failed_in_publish ? dl->last_error : "timed out");
         return -1;
     }
-    for (size_t i = dl->n_acked; i < dl->n; i++)
-        dl->published[dl->items[i].reason]++;
-    dl->n_acked = dl->n;
+    for (size_t i = list->n_acked; i < list->n; i++)
+        dl->published[list->items[i].reason]++;
+    list->n_acked = list->n;
     return 0;
 }
 
-void dead_letters_clear(dead_letters *dl)
+void dead_list_clear(dead_list *list)
 {
-    for (size_t i = 0; i < dl->n; i++) {
-        free(dl->items[i].detail);
-        free(dl->items[i].topic);
-        free(dl->items[i].key);
-        free(dl->items[i].value);
+    for (size_t i = 0; i < list->n; i++) {
+        free(list->items[i].detail);
+        free(list->items[i].topic);
+        free(list->items[i].key);
+        free(list->items[i].value);
     }
-    dl->n = dl->n_acked = 0;
+    list->n = list->n_acked = 0;
+}
+
+void dead_list_free(dead_list *list)
+{
+    dead_list_clear(list);
+    free(list->items);
+    memset(list, 0, sizeof *list);
 }
 
 uint64_t dead_letters_count(const dead_letters *dl, dead_reason reason)

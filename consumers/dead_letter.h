@@ -26,23 +26,33 @@ typedef enum {
 /* Header value and metric label of a reason: "bad-framing" and so on. */
 const char *dead_reason_name(dead_reason reason);
 
+/* The dead letters of one batch. Zero-initialise; dead_list_free when done. */
+typedef struct dead_letter dead_letter;
+typedef struct dead_list {
+    dead_letter *items;
+    size_t n, cap;
+    size_t n_acked; /* items[0..n_acked) are acknowledged: a retry skips them */
+} dead_list;
+
+/* Keeps a copy of msg. */
+void dead_list_add(dead_list *list, const rd_kafka_message_t *msg, dead_reason reason,
+                   const char *detail);
+/* Forgets them all (after the batch's commit, or when it is dropped). */
+void dead_list_clear(dead_list *list);
+void dead_list_free(dead_list *list);
+
+/* The producer that publishes dead letters; safe to use from one thread at a
+ * time, while the counts may be read from any. */
 typedef struct dead_letters dead_letters;
 
 dead_letters *dead_letters_open(const char *bootstrap, const config_props *props,
                                 const char *topic, const char *group, eie_err *err);
 void dead_letters_close(dead_letters *dl);
 
-/* Keeps a copy of msg for the batch being collected. */
-void dead_letters_add(dead_letters *dl, const rd_kafka_message_t *msg, dead_reason reason,
-                      const char *detail);
-
-/* Publishes the batch's dead letters not yet acknowledged and waits for their
+/* Publishes the list's dead letters not yet acknowledged and waits for their
  * acknowledgements. Returns -1 (err set) if any was not acknowledged; call
  * again to retry (after a timeout, a retried record may appear twice). */
-int dead_letters_publish(dead_letters *dl, int timeout_ms, eie_err *err);
-
-/* Forgets the batch's dead letters (after its commit, or when it is dropped). */
-void dead_letters_clear(dead_letters *dl);
+int dead_letters_publish(dead_letters *dl, dead_list *list, int timeout_ms, eie_err *err);
 
 /* Dead letters published since start, by reason. */
 uint64_t dead_letters_count(const dead_letters *dl, dead_reason reason);

@@ -37,7 +37,7 @@ int main(int argc, char **argv)
          KAFKA_DEFAULT_TOPIC_PREFIX, 0, 0, "prefix of the topic names"},
         {"group", 'g', "EIE_CONSUMER_GROUP", CONFIG_STRING, &group, NULL, 0, 0,
          "consumer group id (default: the topic prefix and the store, eie.hot or eie.cold)"},
-        {"batch-size", 0, "EIE_BATCH_SIZE", CONFIG_INT, &cfg.batch_size, "10000", 1, 1000000,
+        {"batch-size", 0, "EIE_BATCH_SIZE", CONFIG_INT, &cfg.batch_size, "20000", 1, 1000000,
          "most messages in one PostgreSQL transaction"},
         {"linger-ms", 0, "EIE_LINGER_MS", CONFIG_INT, &cfg.linger_ms, "200", 0, 600000,
          "longest wait for a batch to fill once its first message arrived"},

@@ -4,9 +4,17 @@
  * are committed in one PostgreSQL transaction, and on every assignment the
  * consumer starts each partition from the offset stored there, not from Kafka's
  * committed offsets (which are updated too, but only for lag tools). A crash
- * between the two commits repeats nothing and loses nothing. */
+ * between the two commits repeats nothing and loses nothing.
+ *
+ * Two threads overlap the work: the main thread polls Kafka and decodes the
+ * next batch while a writer thread stores the previous one, so PostgreSQL is
+ * kept busy. Only the main thread hands batches over, and it touches the
+ * database itself only after waiting for the writer to be idle (sink_drain), so
+ * the one connection is never used by both at once. */
 #include "sink.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +33,16 @@ typedef struct partition_offset {
     int64_t next;
 } partition_offset;
 
+/* What one transaction stores: good readings, dead letters, and the next
+ * offset of each partition the messages came from. */
+typedef struct batch {
+    reading *rows;
+    size_t n_rows, cap_rows, n_messages;
+    partition_offset *offsets;
+    size_t n_offsets, cap_offsets;
+    dead_list dead;
+} batch;
+
 typedef struct sink {
     const sink_config *cfg;
     sink_store *store;
@@ -34,18 +52,25 @@ typedef struct sink {
     PGconn *conn;
     codec *codec;
     dead_letters *dead;
-    /* The batch being collected: good readings, and the offsets it covers. */
-    reading *rows;
-    size_t n_rows, cap_rows, n_messages;
-    partition_offset *offsets;
-    size_t n_offsets, cap_offsets;
+    batch batches[2];
+    batch *collecting; /* the main thread's */
+    /* Hand-over to the writer thread. */
+    pthread_t writer;
+    int writer_started;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    batch *handed;     /* waiting for the writer */
+    int writing, quit; /* the writer holds a batch; the writer should end */
     /* Totals, for the periodic progress line. */
-    uint64_t stored, skipped, batches, last_stored;
+    _Atomic uint64_t stored, batches_written;
+    uint64_t skipped, last_stored;
     int64_t last_report_ms, next_housekeep_ms;
+    int64_t now_ms; /* read once per poll, not per message */
 } sink;
 
 #define MAX_BACKOFF_MS 10000
 #define PROGRESS_EVERY_MS 10000
+#define DEAD_LETTER_TIMEOUT_MS 30000
 
 static void sleep_ms(long ms)
 {
@@ -70,7 +95,20 @@ static int topic_kind(const sink *s, const char *topic)
     return -1;
 }
 
-/* ---- PostgreSQL side ---- */
+static void batch_clear(batch *b)
+{
+    b->n_rows = b->n_messages = b->n_offsets = 0;
+    dead_list_clear(&b->dead);
+}
+
+static void batch_free(batch *b)
+{
+    free(b->rows);
+    free(b->offsets);
+    dead_list_free(&b->dead);
+}
+
+/* ---- PostgreSQL side (the writer's, or the main thread's after sink_drain) ---- */
 
 static int db_ready(sink *s, eie_err *err)
 {
@@ -80,7 +118,11 @@ static int db_ready(sink *s, eie_err *err)
     s->conn = pg_connect(s->cfg->database_url, "eie-consumer", err);
     if (!s->conn)
         return -1;
-    if (s->store->prepare(s->store, s->conn, err) < 0) {
+    /* Asynchronous commit cannot break exactly-once here: a server crash may
+     * lose the last commits, but it loses their offsets with their rows, and
+     * the consumer reads those messages again. It spares a WAL flush per batch. */
+    if (pg_exec(s->conn, "SET synchronous_commit = off", err) < 0 ||
+        s->store->prepare(s->store, s->conn, err) < 0) {
         PQfinish(s->conn);
         s->conn = NULL;
         return -1;
@@ -89,14 +131,14 @@ static int db_ready(sink *s, eie_err *err)
 }
 
 /* One statement for all partitions: arrays of topics, partitions and offsets. */
-static int save_offsets(sink *s, eie_err *err)
+static int save_offsets(sink *s, const batch *b, eie_err *err)
 {
     strbuf topics = STRBUF_INIT, parts = STRBUF_INIT, nexts = STRBUF_INIT;
     strbuf_putc(&topics, '{');
     strbuf_putc(&parts, '{');
     strbuf_putc(&nexts, '{');
-    for (size_t i = 0; i < s->n_offsets; i++) {
-        const partition_offset *o = &s->offsets[i];
+    for (size_t i = 0; i < b->n_offsets; i++) {
+        const partition_offset *o = &b->offsets[i];
         const char *sep = i ? "," : "";
         /* Kafka topic names are [a-zA-Z0-9._-]: nothing to escape in an array. */
         strbuf_printf(&topics, "%s\"%s\"", sep, s->topics.name[o->kind]);
@@ -122,20 +164,25 @@ static int save_offsets(sink *s, eie_err *err)
     return rc;
 }
 
-#define DEAD_LETTER_TIMEOUT_MS 30000
-
-static int write_batch_once(sink *s, eie_err *err)
+static int write_batch_once(sink *s, batch *b, eie_err *err)
 {
     /* Dead letters first: once the offsets are committed, nothing would send
      * them again. */
-    if (dead_letters_publish(s->dead, DEAD_LETTER_TIMEOUT_MS, err) < 0)
+    if (dead_letters_publish(s->dead, &b->dead, DEAD_LETTER_TIMEOUT_MS, err) < 0)
         return -1;
     if (db_ready(s, err) < 0)
         return -1;
+    int64_t t0 = timefmt_now_ms();
     if (pg_exec(s->conn, "BEGIN", err) == 0 &&
-        s->store->write(s->store, s->conn, s->rows, s->n_rows, err) == 0 &&
-        save_offsets(s, err) == 0 && pg_exec(s->conn, "COMMIT", err) == 0)
-        return 0;
+        s->store->write(s->store, s->conn, b->rows, b->n_rows, err) == 0 &&
+        save_offsets(s, b, err) == 0) {
+        int64_t t1 = timefmt_now_ms();
+        if (pg_exec(s->conn, "COMMIT", err) == 0) {
+            log_debug("batch: %zu messages, %zu rows; write %lld ms, commit %lld ms", b->n_messages,
+                      b->n_rows, (long long)(t1 - t0), (long long)(timefmt_now_ms() - t1));
+            return 0;
+        }
+    }
     /* Leave the session clean for the retry: rolled back, and the store's
      * session state (such as partitions it believes exist) prepared anew. */
     if (PQstatus(s->conn) == CONNECTION_OK) {
@@ -150,56 +197,95 @@ static int write_batch_once(sink *s, eie_err *err)
 }
 
 /* Tells Kafka too, so that lag tools see progress; PostgreSQL stays the truth. */
-static void commit_to_kafka(sink *s)
+static void commit_to_kafka(sink *s, const batch *b)
 {
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)s->n_offsets);
-    for (size_t i = 0; i < s->n_offsets; i++)
-        rd_kafka_topic_partition_list_add(list, s->topics.name[s->offsets[i].kind],
-                                          s->offsets[i].partition)
-            ->offset = s->offsets[i].next;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)b->n_offsets);
+    for (size_t i = 0; i < b->n_offsets; i++)
+        rd_kafka_topic_partition_list_add(list, s->topics.name[b->offsets[i].kind],
+                                          b->offsets[i].partition)
+            ->offset = b->offsets[i].next;
     rd_kafka_commit(s->rk, list, 1);
     rd_kafka_topic_partition_list_destroy(list);
 }
 
-static void clear_batch(sink *s)
-{
-    s->n_rows = s->n_messages = s->n_offsets = 0;
-    dead_letters_clear(s->dead);
-}
-
 /* Writes the batch, retrying with backoff while PostgreSQL is unavailable; the
- * consumer reads nothing new meanwhile. With keep_trying 0, or once asked to
- * stop, it gives up after a failed attempt: the batch is then dropped
- * unwritten, and read again on restart, since its offsets were not stored. */
-static int write_batch(sink *s, int keep_trying)
+ * consumer reads nothing new meanwhile, since the main thread waits for the
+ * writer. Once asked to stop it gives up after a failed attempt: the batch is
+ * then dropped unwritten, and read again on restart, since its offsets were
+ * not stored. Clears the batch either way. */
+static void write_batch(sink *s, batch *b)
 {
-    if (s->n_messages == 0)
-        return 0;
+    if (b->n_messages == 0)
+        return;
     long wait_ms = 100;
     int attempts = 0;
     eie_err err;
-    while (write_batch_once(s, &err) < 0) {
+    while (write_batch_once(s, b, &err) < 0) {
         attempts++;
-        if (*s->stop || !keep_trying) {
+        if (*s->stop) {
             log_warn("stopping with a batch of %zu messages unwritten (it will be read again): %s",
-                     s->n_messages, err.msg);
-            clear_batch(s);
-            return -1;
+                     b->n_messages, err.msg);
+            batch_clear(b);
+            return;
         }
         log_error("writing a batch of %zu readings failed (attempt %d, retrying in %ld ms): %s",
-                  s->n_rows, attempts, wait_ms, err.msg);
+                  b->n_rows, attempts, wait_ms, err.msg);
         wait_ms = backoff(s, wait_ms);
     }
     if (attempts)
         log_info("batch written after %d failed attempt%s", attempts, attempts == 1 ? "" : "s");
-    commit_to_kafka(s);
-    s->stored += s->n_rows;
-    s->batches++;
-    clear_batch(s);
-    return 0;
+    commit_to_kafka(s, b);
+    s->stored += b->n_rows;
+    s->batches_written++;
+    batch_clear(b);
 }
 
-/* ---- Kafka side ---- */
+static void *writer_main(void *arg)
+{
+    sink *s = arg;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (!s->handed && !s->quit)
+            pthread_cond_wait(&s->changed, &s->lock);
+        if (!s->handed)
+            break;
+        batch *b = s->handed;
+        s->handed = NULL;
+        s->writing = 1;
+        pthread_mutex_unlock(&s->lock);
+        write_batch(s, b);
+        pthread_mutex_lock(&s->lock);
+        s->writing = 0;
+        pthread_cond_broadcast(&s->changed);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* Waits until the writer has nothing in hand. */
+static void sink_drain(sink *s)
+{
+    pthread_mutex_lock(&s->lock);
+    while (s->handed || s->writing)
+        pthread_cond_wait(&s->changed, &s->lock);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Gives the collected batch to the writer and continues with the other one,
+ * which the writer has finished with by then. */
+static void sink_hand_over(sink *s)
+{
+    if (s->collecting->n_messages == 0)
+        return;
+    sink_drain(s);
+    pthread_mutex_lock(&s->lock);
+    s->handed = s->collecting;
+    pthread_cond_broadcast(&s->changed);
+    pthread_mutex_unlock(&s->lock);
+    s->collecting = s->collecting == &s->batches[0] ? &s->batches[1] : &s->batches[0];
+}
+
+/* ---- Kafka side (the main thread's) ---- */
 
 /* Fills each partition's offset from sink_offsets; a partition never stored
  * starts at the beginning, since the topics are the full history. */
@@ -235,6 +321,7 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 {
     sink *s = opaque;
     if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        sink_drain(s); /* the connection is ours now */
         eie_err err;
         long wait_ms = 100;
         while (load_offsets(s, parts, &err) < 0 && !*s->stop) {
@@ -246,29 +333,30 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         log_info("assigned %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
         rd_kafka_assign(rk, parts);
     } else {
-        /* The batch's partitions may go to another consumer: write it first. */
-        write_batch(s, !*s->stop);
+        /* The partitions may go to another consumer: store what was read first. */
+        sink_hand_over(s);
+        sink_drain(s);
         log_info("revoked %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
         rd_kafka_assign(rk, NULL);
     }
 }
 
-static void note_offset(sink *s, reading_kind kind, int32_t partition, int64_t next)
+static void note_offset(batch *b, reading_kind kind, int32_t partition, int64_t next)
 {
-    for (size_t i = 0; i < s->n_offsets; i++) {
-        if (s->offsets[i].kind == kind && s->offsets[i].partition == partition) {
-            if (next > s->offsets[i].next)
-                s->offsets[i].next = next;
+    for (size_t i = 0; i < b->n_offsets; i++) {
+        if (b->offsets[i].kind == kind && b->offsets[i].partition == partition) {
+            if (next > b->offsets[i].next)
+                b->offsets[i].next = next;
             return;
         }
     }
-    if (s->n_offsets == s->cap_offsets) {
-        s->cap_offsets = s->cap_offsets ? s->cap_offsets * 2 : 64;
-        s->offsets = realloc(s->offsets, s->cap_offsets * sizeof *s->offsets);
-        if (!s->offsets)
+    if (b->n_offsets == b->cap_offsets) {
+        b->cap_offsets = b->cap_offsets ? b->cap_offsets * 2 : 64;
+        b->offsets = realloc(b->offsets, b->cap_offsets * sizeof *b->offsets);
+        if (!b->offsets)
             abort();
     }
-    s->offsets[s->n_offsets++] = (partition_offset){kind, partition, next};
+    b->offsets[b->n_offsets++] = (partition_offset){kind, partition, next};
 }
 
 static void skip_message(sink *s, const rd_kafka_message_t *msg, dead_reason reason,
@@ -278,7 +366,7 @@ static void skip_message(sink *s, const rd_kafka_message_t *msg, dead_reason rea
     log_warn("skipping %s [%d] at offset %lld (%s): %s; sent to %s", rd_kafka_topic_name(msg->rkt),
              (int)msg->partition, (long long)msg->offset, dead_reason_name(reason), detail,
              s->topics.dead_letter);
-    dead_letters_add(s->dead, msg, reason, detail);
+    dead_list_add(&s->collecting->dead, msg, reason, detail);
 }
 
 static dead_reason reason_of(codec_status status)
@@ -293,16 +381,17 @@ static void take_message(sink *s, const rd_kafka_message_t *msg)
     int kind = topic_kind(s, rd_kafka_topic_name(msg->rkt));
     if (kind < 0)
         return;
-    s->n_messages++;
-    note_offset(s, (reading_kind)kind, msg->partition, msg->offset + 1);
+    batch *b = s->collecting;
+    b->n_messages++;
+    note_offset(b, (reading_kind)kind, msg->partition, msg->offset + 1);
 
-    if (s->n_rows == s->cap_rows) {
-        s->cap_rows = s->cap_rows ? s->cap_rows * 2 : 1024;
-        s->rows = realloc(s->rows, s->cap_rows * sizeof *s->rows);
-        if (!s->rows)
+    if (b->n_rows == b->cap_rows) {
+        b->cap_rows = b->cap_rows ? b->cap_rows * 2 : 1024;
+        b->rows = realloc(b->rows, b->cap_rows * sizeof *b->rows);
+        if (!b->rows)
             abort();
     }
-    reading *r = &s->rows[s->n_rows];
+    reading *r = &b->rows[b->n_rows];
     eie_err err;
     codec_status st = codec_decode(s->codec, msg->payload, msg->len, r, &err);
     if (st != CODEC_OK) {
@@ -315,18 +404,19 @@ static void take_message(sink *s, const rd_kafka_message_t *msg)
         skip_message(s, msg, DEAD_WRONG_TOPIC, err.msg);
         return;
     }
-    if (reading_validate(r, timefmt_now_ms(), &err) < 0) {
+    if (reading_validate(r, s->now_ms, &err) < 0) {
         skip_message(s, msg, DEAD_INVALID, err.msg);
         return;
     }
-    s->n_rows++;
+    b->n_rows++;
 }
 
-/* Store upkeep between batches; a failure is logged and retried next time. */
+/* Store upkeep between batches; a failure is logged and retried later. */
 static void housekeep(sink *s)
 {
     if (!s->store->housekeep || timefmt_now_ms() < s->next_housekeep_ms)
         return;
+    sink_drain(s);
     eie_err err;
     if (db_ready(s, &err) < 0 || s->store->housekeep(s->store, s->conn, &err) < 0) {
         log_error("housekeeping failed (retrying in a minute): %s", err.msg);
@@ -341,23 +431,24 @@ static void report_progress(sink *s, int force)
     int64_t now = timefmt_now_ms();
     if (!force && now - s->last_report_ms < PROGRESS_EVERY_MS)
         return;
-    if (s->stored != s->last_stored || force) {
+    uint64_t stored = s->stored;
+    if (stored != s->last_stored || force) {
         double secs = (double)(now - s->last_report_ms) / 1000.0;
         strbuf dead = STRBUF_INIT;
         for (int r = 0; r < DEAD_REASON_COUNT; r++) {
             uint64_t n = dead_letters_count(s->dead, (dead_reason)r);
             if (n)
-                strbuf_printf(&dead, "%s%s %llu", dead.len ? ", " : " (", dead_reason_name((dead_reason)r),
-                              (unsigned long long)n);
+                strbuf_printf(&dead, "%s%s %llu", dead.len ? ", " : " (",
+                              dead_reason_name((dead_reason)r), (unsigned long long)n);
         }
         log_info("%s: %llu readings stored (%.0f/s) in %llu batches; %llu dead letters%s%s",
-                 s->store->name, (unsigned long long)s->stored,
-                 secs > 0 ? (double)(s->stored - s->last_stored) / secs : 0.0,
-                 (unsigned long long)s->batches, (unsigned long long)s->skipped,
+                 s->store->name, (unsigned long long)stored,
+                 secs > 0 ? (double)(stored - s->last_stored) / secs : 0.0,
+                 (unsigned long long)s->batches_written, (unsigned long long)s->skipped,
                  dead.len ? dead.data : "", dead.len ? ")" : "");
         strbuf_free(&dead);
     }
-    s->last_stored = s->stored;
+    s->last_stored = stored;
     s->last_report_ms = now;
 }
 
@@ -370,6 +461,12 @@ static rd_kafka_t *open_consumer(sink *s, eie_err *err)
         {"enable.auto.offset.store", "false"},
         {"auto.offset.reset", "earliest"},
         {"enable.partition.eof", "false"},
+        /* Readings are small, so librdkafka's per-message overhead, not their
+         * bytes, fills memory: a 64 MB default prefetch queue holds over 300 MB.
+         * These keep a consumer near 60 MB at full speed (bench/ingest.sh). */
+        {"queued.max.messages.kbytes", "4096"},
+        {"max.partition.fetch.bytes", "65536"},
+        {"fetch.max.bytes", "1048576"},
     };
     rd_kafka_conf_t *conf = kafka_conf_new(defaults, sizeof defaults / sizeof defaults[0],
                                            s->cfg->bootstrap, s->cfg->kafka_props, err);
@@ -406,76 +503,100 @@ static rd_kafka_t *open_consumer(sink *s, eie_err *err)
 }
 
 /* Collects messages until the batch is full or linger_ms have passed since its
- * first message. */
+ * first message; returns early when idle, so the caller's upkeep gets a turn. */
 static void collect_batch(sink *s)
 {
     int64_t first_ms = 0;
-    while (!*s->stop && s->n_messages < (size_t)s->cfg->batch_size) {
+    batch *b = s->collecting;
+    while (!*s->stop && b->n_messages < (size_t)s->cfg->batch_size) {
         int timeout = 200;
-        if (s->n_messages) {
-            int64_t left = first_ms + s->cfg->linger_ms - timefmt_now_ms();
+        s->now_ms = timefmt_now_ms();
+        if (b->n_messages) {
+            int64_t left = first_ms + s->cfg->linger_ms - s->now_ms;
             if (left <= 0)
                 break;
             timeout = left < timeout ? (int)left : timeout;
         }
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(s->rk, timeout);
+        b = s->collecting; /* a rebalance inside the poll may have handed it over */
         if (!msg) {
-            if (s->n_messages == 0)
-                return; /* idle: give the caller's upkeep a turn */
+            if (b->n_messages == 0)
+                return;
             continue;
         }
         if (msg->err) {
             log_warn("kafka: %s", rd_kafka_message_errstr(msg));
         } else {
-            if (s->n_messages == 0)
-                first_ms = timefmt_now_ms();
+            if (b->n_messages == 0)
+                first_ms = s->now_ms;
             take_message(s, msg);
         }
         rd_kafka_message_destroy(msg);
     }
 }
 
+static int migrate(sink *s, eie_err *err)
+{
+    /* Waits for PostgreSQL at start, as it does during a run. */
+    long wait_ms = 100;
+    PGconn *conn;
+    while (!(conn = pg_connect(s->cfg->database_url, "eie-consumer", err)) && !*s->stop) {
+        log_error("%s (retrying in %ld ms)", err->msg, wait_ms);
+        wait_ms = backoff(s, wait_ms);
+    }
+    int applied = conn ? pg_migrate(conn, err) : 0;
+    PQfinish(conn);
+    return applied < 0 || *s->stop ? -1 : 0;
+}
+
 int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *stop, eie_err *err)
 {
     sink s = {.cfg = cfg, .store = store, .stop = stop, .last_report_ms = timefmt_now_ms()};
+    s.collecting = &s.batches[0];
+    pthread_mutex_init(&s.lock, NULL);
+    pthread_cond_init(&s.changed, NULL);
     int rc = -1;
     if (kafka_topics_init(&s.topics, cfg->topic_prefix, err) < 0 || !(s.codec = codec_new(err)) ||
         !(s.dead = dead_letters_open(cfg->bootstrap, cfg->kafka_props, s.topics.dead_letter,
                                      cfg->group, err)))
         goto done;
-    if (cfg->migrate) {
-        /* Waits for PostgreSQL at start, as it does during a run. */
-        long wait_ms = 100;
-        PGconn *conn;
-        while (!(conn = pg_connect(cfg->database_url, "eie-consumer", err)) && !*stop) {
-            log_error("%s (retrying in %ld ms)", err->msg, wait_ms);
-            wait_ms = backoff(&s, wait_ms);
-        }
-        int applied = conn ? pg_migrate(conn, err) : 0;
-        PQfinish(conn);
-        if (applied < 0 || *stop)
-            goto done;
+    if (cfg->migrate && migrate(&s, err) < 0)
+        goto done;
+    if (pthread_create(&s.writer, NULL, writer_main, &s) != 0) {
+        eie_err_set(err, "cannot start the writer thread");
+        goto done;
     }
+    s.writer_started = 1;
     if (!(s.rk = open_consumer(&s, err)))
         goto done;
     while (!*stop) {
         housekeep(&s);
         collect_batch(&s);
-        write_batch(&s, 1);
+        sink_hand_over(&s);
         report_progress(&s, 0);
     }
     log_info("stopping: writing the last batch and leaving the group");
-    write_batch(&s, 0);
+    sink_hand_over(&s); /* one try each: see write_batch */
+    sink_drain(&s);
     rd_kafka_consumer_close(s.rk);
     report_progress(&s, 1);
     rc = 0;
 done:
+    if (s.writer_started) {
+        pthread_mutex_lock(&s.lock);
+        s.quit = 1;
+        pthread_cond_broadcast(&s.changed);
+        pthread_mutex_unlock(&s.lock);
+        pthread_join(s.writer, NULL);
+    }
     if (s.rk)
         rd_kafka_destroy(s.rk);
     PQfinish(s.conn);
     codec_free(s.codec);
     dead_letters_close(s.dead);
-    free(s.rows);
-    free(s.offsets);
+    batch_free(&s.batches[0]);
+    batch_free(&s.batches[1]);
+    pthread_mutex_destroy(&s.lock);
+    pthread_cond_destroy(&s.changed);
     return rc;
 }

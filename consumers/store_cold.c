@@ -87,25 +87,65 @@ static int ensure_partition(cold_state *st, PGconn *conn, reading_kind kind, int
     return 0;
 }
 
-static int write_kind(cold_state *st, PGconn *conn, reading_kind kind, eie_err *err)
+/* "meter_history_20260209": the partition eie_ensure_day_partition names. */
+static void partition_name(reading_kind kind, int64_t day, char *buf, size_t size)
 {
-    char copy_sql[160], staging_sql[160], merge_sql[200], state[6];
-    const char *table = history_table[kind], *staging = kind == READING_METER ? "cold_meter" : "cold_vehicle";
-    snprintf(copy_sql, sizeof copy_sql, "COPY %s %s FROM STDIN", table, copy_rows_columns(kind));
-    snprintf(staging_sql, sizeof staging_sql, "COPY %s %s FROM STDIN", staging, copy_rows_columns(kind));
-    snprintf(merge_sql, sizeof merge_sql, "INSERT INTO %s SELECT * FROM %s ON CONFLICT DO NOTHING",
-             table, staging);
+    char date[TIMEFMT_RFC3339_LEN];
+    timefmt_format_rfc3339(day * 86400000LL, date);
+    snprintf(buf, size, "%s_%.4s%.2s%.2s", history_table[kind], date, date + 5, date + 8);
+}
 
+/* A batch usually spans one or two days; more than this goes through the parent
+ * table's routing instead of one COPY per day. */
+#define MAX_DIRECT_DAYS 8
+
+/* COPY of the rows of one kind (and one day, when day_only) into table. */
+static int copy_rows_of(cold_state *st, PGconn *conn, const char *table, reading_kind kind,
+                        const reading *rows, size_t n, int day_only, int64_t day, char state[6],
+                        eie_err *err)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "COPY %s %s FROM STDIN (FORMAT binary)", table,
+             copy_rows_columns(kind));
+    strbuf_reset(&st->copy);
+    copy_rows_begin(&st->copy);
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].kind == kind && (!day_only || timefmt_day(reading_time_ms(&rows[i])) == day))
+            copy_rows_append(&st->copy, &rows[i]);
+    copy_rows_end(&st->copy);
+    return pg_copy(conn, sql, st->copy.data, st->copy.len, state, err);
+}
+
+/* Rows of one kind: straight into their day partitions, skipping the parent's
+ * per-row routing; on a unique violation, the whole kind again through the
+ * staging table. */
+static int write_kind(cold_state *st, PGconn *conn, reading_kind kind, const reading *rows,
+                      size_t n, const int64_t *days, size_t n_days, eie_err *err)
+{
+    char table[96], state[6] = "";
+    const char *staging = kind == READING_METER ? "cold_meter" : "cold_vehicle";
     if (pg_exec(conn, "SAVEPOINT cold_copy", err) < 0)
         return -1;
-    if (pg_copy(conn, copy_sql, st->copy.data, st->copy.len, state, err) == 0)
+    int rc = 0;
+    if (n_days <= MAX_DIRECT_DAYS) {
+        for (size_t d = 0; d < n_days && rc == 0; d++) {
+            partition_name(kind, days[d], table, sizeof table);
+            rc = copy_rows_of(st, conn, table, kind, rows, n, 1, days[d], state, err);
+        }
+    } else {
+        rc = copy_rows_of(st, conn, history_table[kind], kind, rows, n, 0, 0, state, err);
+    }
+    if (rc == 0)
         return pg_exec(conn, "RELEASE SAVEPOINT cold_copy", err);
     if (strcmp(state, SQLSTATE_UNIQUE_VIOLATION) != 0)
         return -1;
     st->merged_batches++;
-    log_debug("%s: batch holds readings already stored; merging", table);
+    log_debug("%s: batch holds readings already stored; merging", history_table[kind]);
+    char merge_sql[200];
+    snprintf(merge_sql, sizeof merge_sql, "INSERT INTO %s SELECT * FROM %s ON CONFLICT DO NOTHING",
+             history_table[kind], staging);
     return pg_exec(conn, "ROLLBACK TO SAVEPOINT cold_copy", err) < 0 ||
-                   pg_copy(conn, staging_sql, st->copy.data, st->copy.len, NULL, err) < 0 ||
+                   copy_rows_of(st, conn, staging, kind, rows, n, 0, 0, NULL, err) < 0 ||
                    pg_exec(conn, merge_sql, err) < 0
                ? -1
                : 0;
@@ -114,17 +154,24 @@ static int write_kind(cold_state *st, PGconn *conn, reading_kind kind, eie_err *
 static int cold_write(sink_store *store, PGconn *conn, const reading *rows, size_t n, eie_err *err)
 {
     cold_state *st = store->state;
-    for (int kind = READING_METER; kind <= READING_VEHICLE; kind++) {
-        strbuf_reset(&st->copy);
+    for (int k = READING_METER; k <= READING_VEHICLE; k++) {
+        reading_kind kind = (reading_kind)k;
+        int64_t days[MAX_DIRECT_DAYS + 1];
+        size_t n_days = 0, n_kind = 0;
         for (size_t i = 0; i < n; i++) {
-            if (rows[i].kind != (reading_kind)kind)
+            if (rows[i].kind != kind)
                 continue;
-            if (ensure_partition(st, conn, (reading_kind)kind, timefmt_day(reading_time_ms(&rows[i])),
-                                 err) < 0)
+            n_kind++;
+            int64_t day = timefmt_day(reading_time_ms(&rows[i]));
+            size_t d = 0;
+            while (d < n_days && d <= MAX_DIRECT_DAYS && days[d] != day)
+                d++;
+            if (d == n_days && n_days <= MAX_DIRECT_DAYS)
+                days[n_days++] = day;
+            if (ensure_partition(st, conn, kind, day, err) < 0)
                 return -1;
-            copy_rows_append(&st->copy, &rows[i]);
         }
-        if (st->copy.len && write_kind(st, conn, (reading_kind)kind, err) < 0)
+        if (n_kind && write_kind(st, conn, kind, rows, n, days, n_days, err) < 0)
             return -1;
     }
     return 0;

@@ -61,10 +61,12 @@ static const char *const merge_sql[READING_KIND_COUNT] = {
         "ON CONFLICT (vehicle_id, valid_from) DO NOTHING",
 };
 static const char *const staging_copy_sql[READING_KIND_COUNT] = {
-    [READING_METER] = "COPY hot_meter (meter_id, ts, kwh_consumed_ac, voltage) FROM STDIN",
-    [READING_VEHICLE] =
-        "COPY hot_vehicle (vehicle_id, ts, soc, kwh_delivered_dc, battery_temp) FROM STDIN",
-    [READING_ASSIGNMENT] = "COPY hot_assignment (vehicle_id, valid_from, meter_id) FROM STDIN",
+    [READING_METER] =
+        "COPY hot_meter (meter_id, ts, kwh_consumed_ac, voltage) FROM STDIN (FORMAT binary)",
+    [READING_VEHICLE] = "COPY hot_vehicle (vehicle_id, ts, soc, kwh_delivered_dc, battery_temp) "
+                        "FROM STDIN (FORMAT binary)",
+    [READING_ASSIGNMENT] =
+        "COPY hot_assignment (vehicle_id, valid_from, meter_id) FROM STDIN (FORMAT binary)",
 };
 
 static int hot_write(sink_store *store, PGconn *conn, const reading *rows, size_t n, eie_err *err)
@@ -87,6 +89,7 @@ static int hot_write(sink_store *store, PGconn *conn, const reading *rows, size_
     while (i < n) {
         reading_kind kind = st->sorted[i]->kind;
         strbuf_reset(&st->copy);
+        copy_rows_begin(&st->copy);
         const reading *prev = NULL;
         for (; i < n && st->sorted[i]->kind == kind; i++) {
             const reading *r = st->sorted[i];
@@ -96,6 +99,7 @@ static int hot_write(sink_store *store, PGconn *conn, const reading *rows, size_
             copy_rows_append(&st->copy, r);
             prev = r;
         }
+        copy_rows_end(&st->copy);
         if (pg_copy(conn, staging_copy_sql[kind], st->copy.data, st->copy.len, NULL, err) < 0 ||
             pg_exec(conn, merge_sql[kind], err) < 0)
             return -1;

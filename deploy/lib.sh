@@ -18,7 +18,7 @@ EIE_APT_PACKAGES=(
   build-essential cmake pkg-config
   librdkafka-dev libavro-dev libulfius-dev libjansson-dev libpq-dev libcmocka-dev
   openjdk-17-jre-headless maven
-  curl jq kcat python3 ca-certificates procps
+  curl jq kcat python3 bc ca-certificates procps
 )
 
 # ---------------------------------------------------------------- messages

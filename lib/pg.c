@@ -122,21 +122,6 @@ int pg_migrate(PGconn *conn, eie_err *err)
     return rc < 0 ? -1 : applied_now;
 }
 
-void pg_copy_escape(strbuf *row, const char *s)
-{
-    const char *run = s;
-    for (; *s; s++) {
-        char esc = *s == '\\' ? '\\' : *s == '\t' ? 't' : *s == '\n' ? 'n' : *s == '\r' ? 'r' : 0;
-        if (!esc)
-            continue;
-        strbuf_append(row, run, (size_t)(s - run));
-        strbuf_putc(row, '\\');
-        strbuf_putc(row, esc);
-        run = s + 1;
-    }
-    strbuf_append(row, run, (size_t)(s - run));
-}
-
 int pg_copy(PGconn *conn, const char *copy_sql, const char *data, size_t len, char sqlstate[6],
             eie_err *err)
 {

@@ -7,7 +7,6 @@
 #include <libpq-fe.h>
 
 #include "err.h"
-#include "strbuf.h"
 
 #define PG_DEFAULT_URL "postgresql://eie@127.0.0.1:55432/energy_ingestion"
 
@@ -31,11 +30,8 @@ int pg_migrate(PGconn *conn, eie_err *err);
 
 /* ---- COPY ---- */
 
-/* Appends s to a COPY text-format row, escaping what COPY's text format needs. */
-void pg_copy_escape(strbuf *row, const char *s);
-
-/* Runs copy_sql ("COPY t (...) FROM STDIN") and sends data, a whole text-format
- * body. On failure err holds the server's message and *sqlstate (if given) its
+/* Runs copy_sql ("COPY t (...) FROM STDIN ...") and sends data, a whole body in
+ * the format copy_sql names. On failure err holds the server's message and *sqlstate (if given) its
  * SQLSTATE, so callers can tell a unique violation from other failures. */
 int pg_copy(PGconn *conn, const char *copy_sql, const char *data, size_t len, char sqlstate[6],
             eie_err *err);

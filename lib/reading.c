@@ -39,18 +39,43 @@ int64_t reading_time_ms(const reading *r)
                                         : r->u.assignment.valid_from_ms;
 }
 
+/* Length of the UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates,
+ * nothing past U+10FFFF), or 0 when it is not one. */
+static size_t utf8_sequence(const unsigned char *s)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t n = s[0] >= 0xC2 && s[0] <= 0xDF   ? 2
+               : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
+               : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4
+                                              : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if ((n == 3 && s[0] == 0xE0 && s[1] < 0xA0) || (n == 3 && s[0] == 0xED && s[1] > 0x9F) ||
+        (n == 4 && s[0] == 0xF0 && s[1] < 0x90) || (n == 4 && s[0] == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return n;
+}
+
 static int check_id(const char *field, const char *id, eie_err *err)
 {
-    size_t len = strlen(id);
-    if (len == 0) {
+    const unsigned char *p = (const unsigned char *)id;
+    if (*p == '\0') {
         eie_err_set(err, "%s: must not be empty", field);
         return -1;
     }
-    for (size_t i = 0; i < len; i++) {
-        if ((unsigned char)id[i] < 0x20 || id[i] == 0x7f) {
+    while (*p) {
+        if (*p < 0x20 || *p == 0x7f) {
             eie_err_set(err, "%s: must not contain control characters", field);
             return -1;
         }
+        size_t n = utf8_sequence(p);
+        if (n == 0) {
+            eie_err_set(err, "%s: not valid UTF-8", field);
+            return -1;
+        }
+        p += n;
     }
     return 0;
 }

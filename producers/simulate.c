@@ -2,7 +2,11 @@
  * (V1 on M1 and so on), reporting every interval. While a vehicle charges its
  * meter draws AC energy and the battery receives less as DC, by the vehicle's
  * efficiency; state of charge rises while charging and falls while driving,
- * and battery temperature follows the load. */
+ * and battery temperature follows the load.
+ *
+ * Real time by default; with --from it backfills [from, to) as fast as Kafka
+ * takes it, with a progress bar. */
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +15,7 @@
 #include "config.h"
 #include "kafka.h"
 #include "log.h"
+#include "progress.h"
 #include "timefmt.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -91,29 +96,86 @@ static void sleep_until(int64_t when_ms)
     }
 }
 
+/* Devices report at a fixed resolution: values as a meter or a BMS prints them. */
+static double quantize(double v, double step)
+{
+    return round(v / step) * step;
+}
+
+typedef struct simulation {
+    kafka_producer producer;
+    vehicle_sim *fleet;
+    long vehicles;
+    rng r;
+} simulation;
+
+static int send_assignments(simulation *sim, int64_t valid_from_ms, eie_err *err)
+{
+    reading rd = {.kind = READING_ASSIGNMENT};
+    for (long i = 0; i < sim->vehicles; i++) {
+        snprintf(rd.u.assignment.vehicle_id, sizeof rd.u.assignment.vehicle_id, "V%ld", i + 1);
+        snprintf(rd.u.assignment.meter_id, sizeof rd.u.assignment.meter_id, "M%ld", i + 1);
+        rd.u.assignment.valid_from_ms = valid_from_ms;
+        if (kafka_producer_send(&sim->producer, &rd, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* One interval of every device: a meter reading and a vehicle reading each. */
+static int send_interval(simulation *sim, int64_t tick_ms, double hours, eie_err *err)
+{
+    reading m = {.kind = READING_METER}, v = {.kind = READING_VEHICLE};
+    for (long i = 0; i < sim->vehicles && !stop_requested; i++) {
+        vehicle_sim *veh = &sim->fleet[i];
+        double ac, dc;
+        vehicle_step(veh, &sim->r, hours, &ac, &dc);
+        int64_t jitter = (int64_t)uniform(&sim->r, 0, 2000); /* devices are not in lockstep */
+        snprintf(m.u.meter.meter_id, sizeof m.u.meter.meter_id, "M%ld", i + 1);
+        m.u.meter.kwh_consumed_ac = quantize(ac, 0.001);
+        m.u.meter.voltage = quantize(uniform(&sim->r, 226, 234), 0.1);
+        m.u.meter.ts_ms = tick_ms + jitter;
+        snprintf(v.u.vehicle.vehicle_id, sizeof v.u.vehicle.vehicle_id, "V%ld", i + 1);
+        v.u.vehicle.soc = quantize(veh->soc, 0.1);
+        v.u.vehicle.kwh_delivered_dc = quantize(dc, 0.001);
+        v.u.vehicle.battery_temp = quantize(veh->battery_temp, 0.1);
+        v.u.vehicle.ts_ms = tick_ms + jitter;
+        if (kafka_producer_send(&sim->producer, &m, err) < 0 ||
+            kafka_producer_send(&sim->producer, &v, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     log_init("eie-simulate");
-    const char *bootstrap, *prefix;
-    long vehicles, interval_s, ticks, seed;
+    const char *bootstrap, *prefix, *from_text, *to_text;
+    long interval_s, ticks, seed;
+    simulation sim = {0};
     config_option options[] = {
         {"bootstrap-servers", 'b', "KAFKA_BOOTSTRAP_SERVERS", CONFIG_STRING, &bootstrap,
          KAFKA_DEFAULT_BOOTSTRAP, 0, 0, "Kafka brokers"},
         {"topic-prefix", 0, "EIE_TOPIC_PREFIX", CONFIG_STRING, &prefix, KAFKA_DEFAULT_TOPIC_PREFIX,
          0, 0, "prefix of the topic names"},
-        {"vehicles", 'n', "EIE_SIM_VEHICLES", CONFIG_INT, &vehicles, "100", 1, 10000000,
+        {"vehicles", 'n', "EIE_SIM_VEHICLES", CONFIG_INT, &sim.vehicles, "100", 1, 10000000,
          "vehicles, and as many meters"},
         {"interval-s", 'i', "EIE_SIM_INTERVAL_S", CONFIG_INT, &interval_s, "60", 1, 86400,
          "seconds between two readings of a device"},
         {"ticks", 0, "EIE_SIM_TICKS", CONFIG_INT, &ticks, "0", 0, 1000000000,
-         "stop after this many intervals (0: run until stopped)"},
+         "stop after this many intervals (0: run until stopped, or until --to)"},
+        {"from", 0, "EIE_SIM_FROM", CONFIG_STRING, &from_text, NULL, 0, 0,
+         "backfill from this RFC 3339 time, as fast as possible"},
+        {"to", 0, "EIE_SIM_TO", CONFIG_STRING, &to_text, NULL, 0, 0,
+         "end of the backfill (default now)"},
         {"seed", 0, "EIE_SIM_SEED", CONFIG_INT, &seed, "1", 0, 9.2e18, "random seed"},
     };
     config_spec spec = {
         "eie-simulate", "[options]",
-        "Simulates a fleet in real time: vehicles V1..Vn charging through meters M1..Mn\n"
-        "(Vi assigned to Mi), each reporting once per interval. Stops cleanly on SIGINT or\n"
-        "SIGTERM after every record sent is acknowledged.",
+        "Simulates a fleet: vehicles V1..Vn charging through meters M1..Mn (Vi assigned to\n"
+        "Mi), each reporting once per interval, in real time, or with --from as a backfill\n"
+        "as fast as Kafka takes it. Stops cleanly on SIGINT or SIGTERM after every record\n"
+        "sent is acknowledged; exits non-zero if any was not.",
         options, sizeof options / sizeof options[0], true};
     config_props props = {0};
     int first;
@@ -124,18 +186,45 @@ int main(int argc, char **argv)
         config_props_free(&props);
         return cr == CONFIG_HELP_SHOWN ? 0 : 2;
     }
+    int64_t now = timefmt_now_ms(), from_ms = now / 1000 * 1000, to_ms = 0;
+    int backfill = from_text != NULL;
+    const char *bad = from_text && timefmt_parse_rfc3339(from_text, &from_ms) < 0 ? "from"
+                      : to_text && timefmt_parse_rfc3339(to_text, &to_ms) < 0    ? "to"
+                                                                                 : NULL;
+    if (bad) {
+        fprintf(stderr, "eie-simulate: invalid --%s (EIE_SIM_%s): expected an RFC 3339 time such "
+                        "as 2026-02-09T13:08:00Z\n", bad, bad[0] == 'f' ? "FROM" : "TO");
+        config_props_free(&props);
+        return 2;
+    }
+    if (to_text && !backfill) {
+        fprintf(stderr, "eie-simulate: --to needs --from\n");
+        config_props_free(&props);
+        return 2;
+    }
+    if (backfill && !to_text)
+        to_ms = now;
+    if (backfill && to_ms <= from_ms) {
+        fprintf(stderr, "eie-simulate: --to must be after --from\n");
+        config_props_free(&props);
+        return 2;
+    }
+    if (backfill) { /* the whole span, unless --ticks cuts it shorter */
+        long span = (long)((to_ms - from_ms + interval_s * 1000 - 1) / (interval_s * 1000));
+        ticks = ticks && ticks < span ? ticks : span;
+    }
+
     eie_err err;
     kafka_topics topics;
-    kafka_producer producer;
     if (kafka_topics_init(&topics, prefix, &err) < 0) {
         fprintf(stderr, "eie-simulate: --topic-prefix: %s\n", err.msg);
         config_props_free(&props);
         return 2;
     }
-    vehicle_sim *fleet = calloc((size_t)vehicles, sizeof *fleet);
-    if (!fleet || kafka_producer_open(&producer, bootstrap, &props, &topics, &err) < 0) {
-        log_error("%s", fleet ? err.msg : "out of memory");
-        free(fleet);
+    sim.fleet = calloc((size_t)sim.vehicles, sizeof *sim.fleet);
+    if (!sim.fleet || kafka_producer_open(&sim.producer, bootstrap, &props, &topics, &err) < 0) {
+        log_error("%s", sim.fleet ? err.msg : "out of memory");
+        free(sim.fleet);
         config_props_free(&props);
         return 1;
     }
@@ -144,58 +233,46 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    rng r = {(uint64_t)seed * 0x9E3779B97F4A7C15ULL + 1};
-    for (long i = 0; i < vehicles; i++)
-        vehicle_init(&fleet[i], &r);
+    sim.r = (rng){(uint64_t)seed * 0x9E3779B97F4A7C15ULL + 1};
+    for (long i = 0; i < sim.vehicles; i++)
+        vehicle_init(&sim.fleet[i], &sim.r);
 
-    int64_t start_ms = timefmt_now_ms() / 1000 * 1000;
-    int failed = 0;
-    reading rd;
-    for (long i = 0; i < vehicles && !failed; i++) {
-        rd.kind = READING_ASSIGNMENT;
-        snprintf(rd.u.assignment.vehicle_id, sizeof rd.u.assignment.vehicle_id, "V%ld", i + 1);
-        snprintf(rd.u.assignment.meter_id, sizeof rd.u.assignment.meter_id, "M%ld", i + 1);
-        rd.u.assignment.valid_from_ms = start_ms;
-        failed = kafka_producer_send(&producer, &rd, &err) < 0;
-    }
-    log_info("simulating %ld vehicles and %ld meters, one reading each every %ld s", vehicles,
-             vehicles, interval_s);
+    int failed = send_assignments(&sim, from_ms, &err) < 0;
     double hours = (double)interval_s / 3600.0;
+    progress bar;
+    if (backfill) {
+        log_info("backfilling %ld vehicles and %ld meters over %ld intervals of %ld s",
+                 sim.vehicles, sim.vehicles, ticks, interval_s);
+        progress_start(&bar, "backfill", (uint64_t)ticks * 2 * (uint64_t)sim.vehicles);
+    } else {
+        log_info("simulating %ld vehicles and %ld meters, one reading each every %ld s",
+                 sim.vehicles, sim.vehicles, interval_s);
+    }
     for (long tick = 0; !failed && !stop_requested && (ticks == 0 || tick < ticks); tick++) {
-        int64_t tick_ms = start_ms + tick * interval_s * 1000;
-        sleep_until(tick_ms);
-        for (long i = 0; i < vehicles && !failed && !stop_requested; i++) {
-            double ac, dc;
-            vehicle_step(&fleet[i], &r, hours, &ac, &dc);
-            int64_t jitter = (int64_t)uniform(&r, 0, 2000); /* devices are not in lockstep */
-            rd.kind = READING_METER;
-            snprintf(rd.u.meter.meter_id, sizeof rd.u.meter.meter_id, "M%ld", i + 1);
-            rd.u.meter.kwh_consumed_ac = ac;
-            rd.u.meter.voltage = uniform(&r, 226, 234);
-            rd.u.meter.ts_ms = tick_ms + jitter;
-            failed = kafka_producer_send(&producer, &rd, &err) < 0;
-            rd.kind = READING_VEHICLE;
-            snprintf(rd.u.vehicle.vehicle_id, sizeof rd.u.vehicle.vehicle_id, "V%ld", i + 1);
-            rd.u.vehicle.soc = fleet[i].soc;
-            rd.u.vehicle.kwh_delivered_dc = dc;
-            rd.u.vehicle.battery_temp = fleet[i].battery_temp;
-            rd.u.vehicle.ts_ms = tick_ms + jitter;
-            failed = failed || kafka_producer_send(&producer, &rd, &err) < 0;
-        }
-        if (tick % 10 == 0)
+        int64_t tick_ms = from_ms + tick * interval_s * 1000;
+        if (!backfill)
+            sleep_until(tick_ms);
+        failed = send_interval(&sim, tick_ms, hours, &err) < 0;
+        if (backfill)
+            progress_update(&bar, sim.producer.acked);
+        else if (tick % 10 == 0)
             log_info("interval %ld: %llu records sent, %llu acknowledged, %llu failed", tick + 1,
-                     (unsigned long long)producer.produced, (unsigned long long)producer.acked,
-                     (unsigned long long)producer.failed);
+                     (unsigned long long)sim.producer.produced,
+                     (unsigned long long)sim.producer.acked, (unsigned long long)sim.producer.failed);
     }
     if (failed)
         log_error("%s", err.msg);
-    int outstanding = kafka_producer_flush(&producer, 30000);
+    int outstanding = kafka_producer_flush(&sim.producer, 60000);
+    if (backfill) {
+        progress_update(&bar, sim.producer.acked);
+        progress_finish(&bar);
+    }
     log_info("stopped: %llu records sent, %llu acknowledged, %llu failed, %d unconfirmed",
-             (unsigned long long)producer.produced, (unsigned long long)producer.acked,
-             (unsigned long long)producer.failed, outstanding);
-    int ok = !failed && producer.failed == 0 && outstanding == 0;
-    kafka_producer_close(&producer);
-    free(fleet);
+             (unsigned long long)sim.producer.produced, (unsigned long long)sim.producer.acked,
+             (unsigned long long)sim.producer.failed, outstanding);
+    int ok = !failed && sim.producer.failed == 0 && outstanding == 0;
+    kafka_producer_close(&sim.producer);
+    free(sim.fleet);
     config_props_free(&props);
     return ok ? 0 : 1;
 }

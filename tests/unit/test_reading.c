@@ -101,6 +101,11 @@ static void test_validation_rules(void **state)
     r = base; r.u.vehicle.ts_ms = 946684799999LL; expect_invalid(&r, "before 2000");
     r = base; r.u.vehicle.vehicle_id[0] = '\0';   expect_invalid(&r, "vehicleId: must not be empty");
     r = base; strcpy(r.u.vehicle.vehicle_id, "V\n1"); expect_invalid(&r, "control characters");
+    r = base; strcpy(r.u.vehicle.vehicle_id, "V\xff"); expect_invalid(&r, "not valid UTF-8");
+    r = base; strcpy(r.u.vehicle.vehicle_id, "V\xc3"); expect_invalid(&r, "not valid UTF-8");
+    r = base; strcpy(r.u.vehicle.vehicle_id, "\xed\xa0\x80"); expect_invalid(&r, "not valid UTF-8");
+    r = base; strcpy(r.u.vehicle.vehicle_id, "V\xc3\xa9hicule-\xf0\x9f\x9a\x97");
+    assert_int_equal(reading_validate(&r, NOW, &err), 0);
 
     reading m = {.kind = READING_METER};
     strcpy(m.u.meter.meter_id, "M1");

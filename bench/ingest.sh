@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Benchmark of the two sinks against PostgreSQL's own limit.
+#
+#   bench/ingest.sh [N]     N readings in all (default 2,000,000), half meter,
+#                           half vehicle, from 10,000 devices per stream
+#
+# Preloads the readings into Kafka with the simulator's backfill, then measures,
+# each from its partition assignment to its last offset stored: the cold
+# consumer draining them into the history, the hot consumer draining them into
+# the latest state; and a plain COPY of the same rows (exported from the
+# history) into tables with the same layout and indexes, in text and in binary
+# format. Ends with
+#   ingest: cold_rows_per_s=N hot_rows_per_s=N copy_rows_per_s=N ratio=R
+# (R = cold / binary copy, the stricter limit) and each consumer's peak RSS.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+total=${1:-2000000}
+devices=${EIE_BENCH_DEVICES:-10000}
+intervals=$((total / 2 / devices))
+total=$((intervals * 2 * devices))
+bench_setup
+
+# --- preload ---------------------------------------------------------------
+from=$(date -u -d "-$((intervals + 5)) min" +%Y-%m-%dT%H:%M:00Z)
+to=$(date -u -d "@$(( $(date -d "$from" +%s) + intervals * 60 ))" +%Y-%m-%dT%H:%M:%SZ)
+t0=$(bench_now)
+"$BIN/eie-simulate" --vehicles "$devices" --from "$from" --to "$to" 2>"$BENCH_DIR/preload.log"
+t1=$(bench_now)
+echo "preload: $total readings + $devices assignments into Kafka in $(echo "$t1 - $t0" | bc) s"
+
+# --- one consumer draining the topics ----------------------------------------
+# drain STORE EXPECTED_OFFSETS: prints "seconds peak_rss_mb"
+drain() {
+  local store=$1 expected=$2 log="$BENCH_DIR/$1.log"
+  bench_psql -c CHECKPOINT
+  "$BIN/eie-consumer" --store "$store" --no-migrate 2>"$log" &
+  local pid=$!
+  until grep -q "assigned" "$log"; do sleep 0.05; done
+  local start
+  start=$(bench_now)
+  until [[ $(bench_psql -c "SELECT coalesce(sum(next_offset), 0) FROM sink_offsets WHERE consumer_group = 'bench.$store'") -ge $expected ]]; do
+    sleep 0.1
+  done
+  local end rss
+  end=$(bench_now)
+  rss=$(bench_peak_rss_mb "$pid")
+  kill -TERM "$pid"
+  wait "$pid"
+  echo "$(echo "$end - $start" | bc) $rss"
+}
+
+read -r cold_s cold_rss < <(drain cold "$total")
+cold_rate=$(echo "$total / $cold_s" | bc)
+echo "cold: $total rows in ${cold_s} s = $cold_rate rows/s, peak RSS ${cold_rss} MB"
+
+read -r hot_s hot_rss < <(drain hot $((total + devices)))
+hot_rate=$(echo "($total + $devices) / $hot_s" | bc)
+echo "hot: $((total + devices)) records in ${hot_s} s = $hot_rate rows/s, peak RSS ${hot_rss} MB"
+
+# --- the limit: plain COPY of the same rows ----------------------------------
+# Exported from the history, loaded with one COPY per stream into fresh tables
+# of the same layout and indexes, in text (what psql users run) and in binary
+# (what the consumers send, the stricter limit).
+copy_limit() { # FORMAT: prints seconds
+  local fmt=$1 opt=""
+  [[ $fmt == binary ]] && opt="WITH (FORMAT binary)"
+  bench_psql <<SQL >/dev/null
+DROP TABLE IF EXISTS copy_meter_history, copy_vehicle_history;
+CREATE TABLE copy_meter_history (LIKE meter_history INCLUDING ALL) PARTITION BY RANGE (ts);
+CREATE TABLE copy_vehicle_history (LIKE vehicle_history INCLUDING ALL) PARTITION BY RANGE (ts);
+SELECT eie_ensure_day_partition('copy_meter_history', d::date), eie_ensure_day_partition('copy_vehicle_history', d::date)
+FROM generate_series(date '$(date -u -d "$from" +%F)', date '$(date -u -d "$to" +%F)', interval '1 day') AS d;
+CHECKPOINT;
+SQL
+  local t0 t1
+  t0=$(bench_now)
+  bench_psql -c "\\copy copy_meter_history FROM '$BENCH_DIR/meter.$fmt' $opt" \
+    -c "\\copy copy_vehicle_history FROM '$BENCH_DIR/vehicle.$fmt' $opt"
+  t1=$(bench_now)
+  echo "$t1 - $t0" | bc
+}
+for fmt in text binary; do
+  opt=""
+  [[ $fmt == binary ]] && opt="WITH (FORMAT binary)"
+  bench_psql -c "\\copy (SELECT * FROM meter_history) TO '$BENCH_DIR/meter.$fmt' $opt" \
+    -c "\\copy (SELECT * FROM vehicle_history) TO '$BENCH_DIR/vehicle.$fmt' $opt"
+done
+copy_text_s=$(copy_limit text)
+copy_text_rate=$(echo "$total / $copy_text_s" | bc)
+echo "copy (text): $total rows in ${copy_text_s} s = $copy_text_rate rows/s"
+copy_s=$(copy_limit binary)
+copy_rate=$(echo "$total / $copy_s" | bc)
+echo "copy (binary): $total rows in ${copy_s} s = $copy_rate rows/s"
+
+ratio=$(echo "scale=4; $cold_rate / $copy_rate" | bc)
+ratio_text=$(echo "scale=4; $cold_rate / $copy_text_rate" | bc)
+printf 'cold/copy: %.2f against binary COPY, %.2f against text COPY\n' "$ratio" "$ratio_text"
+printf 'ingest: cold_rows_per_s=%s hot_rows_per_s=%s copy_rows_per_s=%s ratio=%.2f cold_peak_rss_mb=%s hot_peak_rss_mb=%s\n' \
+  "$cold_rate" "$hot_rate" "$copy_rate" "$ratio" "$cold_rss" "$hot_rss"
