@@ -72,6 +72,8 @@ static const char *const staging_copy_sql[READING_KIND_COUNT] = {
 static int hot_write(sink_store *store, PGconn *conn, const reading *rows, size_t n, eie_err *err)
 {
     hot_state *st = store->state;
+    if (n == 0) /* a batch of dead letters only */
+        return 0;
     if (n > st->cap) {
         const reading **sorted = realloc(st->sorted, n * sizeof *sorted);
         if (!sorted) {

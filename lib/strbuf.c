@@ -24,8 +24,11 @@ void strbuf_reserve(strbuf *sb, size_t extra)
 
 void strbuf_append(strbuf *sb, const void *data, size_t len)
 {
+    if (len == 0 && sb->data) /* data may be NULL then; memcpy must not see it */
+        return;
     strbuf_reserve(sb, len);
-    memcpy(sb->data + sb->len, data, len);
+    if (len)
+        memcpy(sb->data + sb->len, data, len);
     sb->len += len;
     sb->data[sb->len] = '\0';
 }
