@@ -3,6 +3,9 @@
 #
 #   bench/ingest.sh [N]     N readings in all (default 2,000,000), half meter,
 #                           half vehicle, from 10,000 devices per stream
+#   EIE_BENCH_RUNS=R        measure each figure R times (default 2) and keep the
+#                           best, since one run on a shared 2-core machine varies
+#                           by several percent
 #
 # Preloads the readings into Kafka with the simulator's backfill, then measures,
 # each from its partition assignment to its last offset stored: the cold
@@ -17,6 +20,7 @@ source "$(dirname "$0")/lib.sh"
 
 total=${1:-2000000}
 devices=${EIE_BENCH_DEVICES:-10000}
+runs=${EIE_BENCH_RUNS:-2}
 intervals=$((total / 2 / devices))
 total=$((intervals * 2 * devices))
 bench_setup
@@ -30,16 +34,21 @@ t1=$(bench_now)
 echo "preload: $total readings + $devices assignments into Kafka in $(echo "$t1 - $t0" | bc) s"
 
 # --- one consumer draining the topics ----------------------------------------
-# drain STORE EXPECTED_OFFSETS: prints "seconds peak_rss_mb"
+# drain STORE RUN EXPECTED_OFFSETS: into emptied tables, with a fresh group that
+# reads everything from the start; prints "seconds peak_rss_mb"
 drain() {
-  local store=$1 expected=$2 log="$BENCH_DIR/$1.log"
-  bench_psql -c CHECKPOINT
-  "$BIN/eie-consumer" --store "$store" --no-migrate 2>"$log" &
+  local store=$1 run=$2 expected=$3 log="$BENCH_DIR/$1.$2.log"
+  if [[ $store == cold ]]; then
+    bench_psql -c "TRUNCATE meter_history, vehicle_history" -c CHECKPOINT
+  else
+    bench_psql -c "TRUNCATE meter_state, vehicle_state, vehicle_meter_assignment" -c CHECKPOINT
+  fi
+  "$BIN/eie-consumer" --store "$store" --group "bench.$store.$run" --no-migrate 2>"$log" &
   local pid=$!
   until grep -q "assigned" "$log"; do sleep 0.05; done
   local start
   start=$(bench_now)
-  until [[ $(bench_psql -c "SELECT coalesce(sum(next_offset), 0) FROM sink_offsets WHERE consumer_group = 'bench.$store'") -ge $expected ]]; do
+  until [[ $(bench_psql -c "SELECT coalesce(sum(next_offset), 0) FROM sink_offsets WHERE consumer_group = 'bench.$store.$run'") -ge $expected ]]; do
     sleep 0.1
   done
   local end rss
@@ -50,13 +59,20 @@ drain() {
   echo "$(echo "$end - $start" | bc) $rss"
 }
 
-read -r cold_s cold_rss < <(drain cold "$total")
-cold_rate=$(echo "$total / $cold_s" | bc)
-echo "cold: $total rows in ${cold_s} s = $cold_rate rows/s, peak RSS ${cold_rss} MB"
-
-read -r hot_s hot_rss < <(drain hot $((total + devices)))
-hot_rate=$(echo "($total + $devices) / $hot_s" | bc)
-echo "hot: $((total + devices)) records in ${hot_s} s = $hot_rate rows/s, peak RSS ${hot_rss} MB"
+# best RATE_VAR SECONDS: keeps the higher rate
+cold_rate=0 hot_rate=0 cold_rss=0 hot_rss=0
+for ((run = 1; run <= runs; run++)); do
+  read -r s rss < <(drain cold "$run" "$total")
+  rate=$(echo "$total / $s" | bc)
+  echo "cold run $run: $total rows in $s s = $rate rows/s, peak RSS $rss MB"
+  ((rate > cold_rate)) && cold_rate=$rate
+  [[ $(echo "$rss > $cold_rss" | bc) == 1 ]] && cold_rss=$rss
+  read -r s rss < <(drain hot "$run" $((total + devices)))
+  rate=$(echo "($total + $devices) / $s" | bc)
+  echo "hot run $run: $((total + devices)) records in $s s = $rate rows/s, peak RSS $rss MB"
+  ((rate > hot_rate)) && hot_rate=$rate
+  [[ $(echo "$rss > $hot_rss" | bc) == 1 ]] && hot_rss=$rss
+done
 
 # --- the limit: plain COPY of the same rows ----------------------------------
 # Exported from the history, loaded with one COPY per stream into fresh tables
@@ -66,6 +82,7 @@ copy_limit() { # FORMAT: prints seconds
   local fmt=$1 opt=""
   [[ $fmt == binary ]] && opt="WITH (FORMAT binary)"
   bench_psql <<SQL >/dev/null
+SET client_min_messages = warning;
 DROP TABLE IF EXISTS copy_meter_history, copy_vehicle_history;
 CREATE TABLE copy_meter_history (LIKE meter_history INCLUDING ALL) PARTITION BY RANGE (ts);
 CREATE TABLE copy_vehicle_history (LIKE vehicle_history INCLUDING ALL) PARTITION BY RANGE (ts);
@@ -86,15 +103,20 @@ for fmt in text binary; do
   bench_psql -c "\\copy (SELECT * FROM meter_history) TO '$BENCH_DIR/meter.$fmt' $opt" \
     -c "\\copy (SELECT * FROM vehicle_history) TO '$BENCH_DIR/vehicle.$fmt' $opt"
 done
-copy_text_s=$(copy_limit text)
-copy_text_rate=$(echo "$total / $copy_text_s" | bc)
-echo "copy (text): $total rows in ${copy_text_s} s = $copy_text_rate rows/s"
-copy_s=$(copy_limit binary)
-copy_rate=$(echo "$total / $copy_s" | bc)
-echo "copy (binary): $total rows in ${copy_s} s = $copy_rate rows/s"
+copy_rate=0 copy_text_rate=0
+for ((run = 1; run <= runs; run++)); do
+  s=$(copy_limit text)
+  rate=$(echo "$total / $s" | bc)
+  echo "copy (text) run $run: $total rows in $s s = $rate rows/s"
+  ((rate > copy_text_rate)) && copy_text_rate=$rate
+  s=$(copy_limit binary)
+  rate=$(echo "$total / $s" | bc)
+  echo "copy (binary) run $run: $total rows in $s s = $rate rows/s"
+  ((rate > copy_rate)) && copy_rate=$rate
+done
 
 ratio=$(echo "scale=4; $cold_rate / $copy_rate" | bc)
 ratio_text=$(echo "scale=4; $cold_rate / $copy_text_rate" | bc)
-printf 'cold/copy: %.2f against binary COPY, %.2f against text COPY\n' "$ratio" "$ratio_text"
+printf 'best of %d runs; cold/copy: %.2f against binary COPY, %.2f against text COPY\n' "$runs" "$ratio" "$ratio_text"
 printf 'ingest: cold_rows_per_s=%s hot_rows_per_s=%s copy_rows_per_s=%s ratio=%.2f cold_peak_rss_mb=%s hot_peak_rss_mb=%s\n' \
   "$cold_rate" "$hot_rate" "$copy_rate" "$ratio" "$cold_rss" "$hot_rss"

@@ -61,6 +61,7 @@ typedef struct sink {
     pthread_cond_t changed;
     batch *handed;     /* waiting for the writer */
     int writing, quit; /* the writer holds a batch; the writer should end */
+    atomic_int writer_idle; /* read without the lock by collect_batch */
     /* Totals, for the periodic progress line. */
     _Atomic uint64_t stored, batches_written;
     uint64_t skipped, last_stored;
@@ -252,10 +253,12 @@ static void *writer_main(void *arg)
         batch *b = s->handed;
         s->handed = NULL;
         s->writing = 1;
+        s->writer_idle = 0;
         pthread_mutex_unlock(&s->lock);
         write_batch(s, b);
         pthread_mutex_lock(&s->lock);
         s->writing = 0;
+        s->writer_idle = 1;
         pthread_cond_broadcast(&s->changed);
     }
     pthread_mutex_unlock(&s->lock);
@@ -502,13 +505,22 @@ static rd_kafka_t *open_consumer(sink *s, eie_err *err)
     return rk;
 }
 
-/* Collects messages until the batch is full or linger_ms have passed since its
- * first message; returns early when idle, so the caller's upkeep gets a turn. */
+/* A batch goes to an idle writer once it holds this share of batch_size: while
+ * the writer is busy, batches grow to full size; while it waits, it gets work
+ * sooner. Batch size so follows what PostgreSQL takes. */
+#define EARLY_HAND_OVER_DIVISOR 8
+
+/* Collects messages until the batch is full (or big enough for an idle writer)
+ * or linger_ms have passed since its first message; returns early when no
+ * message comes, so the caller's upkeep gets a turn. */
 static void collect_batch(sink *s)
 {
     int64_t first_ms = 0;
     batch *b = s->collecting;
+    size_t early = (size_t)s->cfg->batch_size / EARLY_HAND_OVER_DIVISOR;
     while (!*s->stop && b->n_messages < (size_t)s->cfg->batch_size) {
+        if (b->n_messages >= early && b->n_messages > 0 && s->writer_idle)
+            break;
         int timeout = 200;
         s->now_ms = timefmt_now_ms();
         if (b->n_messages) {
@@ -553,6 +565,7 @@ int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *s
 {
     sink s = {.cfg = cfg, .store = store, .stop = stop, .last_report_ms = timefmt_now_ms()};
     s.collecting = &s.batches[0];
+    s.writer_idle = 1;
     pthread_mutex_init(&s.lock, NULL);
     pthread_cond_init(&s.changed, NULL);
     int rc = -1;

@@ -1,13 +1,17 @@
 -- The first schema: cold history, hot state, assignments and the consumers' offsets.
 -- Applied once by `eie-admin migrate` (and by the consumers at start), inside a
 -- transaction, and recorded in eie_schema_migrations.
+--
+-- Device ids are COLLATE "C": they are identifiers, not words, so they compare
+-- byte by byte, which keeps primary-key maintenance (most of the cost of
+-- ingesting) cheap whatever the database's locale.
 
 -- Cold history: one table per stream, range-partitioned by day (UTC) on the
 -- reading's own time, so old days are dropped whole and a time-range query
 -- touches only its days. The primary key stores a reading repeated by an
 -- upstream system (same device, same time) once.
 CREATE TABLE meter_history (
-    meter_id        text             NOT NULL,
+    meter_id        text COLLATE "C" NOT NULL,
     ts              timestamptz      NOT NULL,
     kwh_consumed_ac double precision NOT NULL,
     voltage         double precision NOT NULL,
@@ -15,7 +19,7 @@ CREATE TABLE meter_history (
 ) PARTITION BY RANGE (ts);
 
 CREATE TABLE vehicle_history (
-    vehicle_id       text             NOT NULL,
+    vehicle_id       text COLLATE "C" NOT NULL,
     ts               timestamptz      NOT NULL,
     soc              double precision NOT NULL,
     kwh_delivered_dc double precision NOT NULL,
@@ -49,7 +53,7 @@ $$;
 
 -- Hot state: the latest reading of each device by event time.
 CREATE TABLE meter_state (
-    meter_id        text PRIMARY KEY,
+    meter_id        text COLLATE "C" PRIMARY KEY,
     ts              timestamptz      NOT NULL,
     kwh_consumed_ac double precision NOT NULL,
     voltage         double precision NOT NULL,
@@ -57,7 +61,7 @@ CREATE TABLE meter_state (
 );
 
 CREATE TABLE vehicle_state (
-    vehicle_id       text PRIMARY KEY,
+    vehicle_id       text COLLATE "C" PRIMARY KEY,
     ts               timestamptz      NOT NULL,
     soc              double precision NOT NULL,
     kwh_delivered_dc double precision NOT NULL,
@@ -68,9 +72,9 @@ CREATE TABLE vehicle_state (
 -- Which meter a vehicle charges through, with its history: an assignment holds
 -- from valid_from until the vehicle's next one.
 CREATE TABLE vehicle_meter_assignment (
-    vehicle_id text        NOT NULL,
+    vehicle_id text COLLATE "C" NOT NULL,
     valid_from timestamptz NOT NULL,
-    meter_id   text        NOT NULL,
+    meter_id   text COLLATE "C" NOT NULL,
     PRIMARY KEY (vehicle_id, valid_from)
 );
 
