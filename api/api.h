@@ -1,18 +1,50 @@
 /* What the REST service's route files share: the application context handed to
- * every handler, and the functions that register each group of routes. */
+ * every handler, the route table type, and the functions that register each
+ * group of routes (one file per group). */
 #ifndef EIE_API_H
 #define EIE_API_H
 
 #include <ulfius.h>
 
 #include "db_pool.h"
+#include "metrics.h"
+
+typedef struct ingest ingest;
 
 typedef struct api_context {
     db_pool *db;
+    metrics *metrics;
+    ingest *ingest;              /* the Kafka side of the HTTP ingest routes */
+    const char *swagger_ui_dir;  /* Swagger UI's assets, or NULL */
 } api_context;
 
-/* Each returns 0, or -1 when ulfius refused a route. */
+typedef int (*api_handler)(const struct _u_request *req, struct _u_response *resp,
+                           api_context *ctx);
+
+typedef struct api_route {
+    const char *method;
+    const char *path; /* ulfius format: "/v1/vehicles/:vehicleId" */
+    api_handler handler;
+} api_route;
+
+/* Registers routes so that each request is counted and timed by route and
+ * status in ctx->metrics. The table must outlive the server. */
+int api_register(struct _u_instance *instance, api_context *ctx, const api_route *routes,
+                 size_t n);
+
 int routes_health_register(struct _u_instance *instance, api_context *ctx);
 int routes_analytics_register(struct _u_instance *instance, api_context *ctx);
+int routes_state_register(struct _u_instance *instance, api_context *ctx);
+int routes_history_register(struct _u_instance *instance, api_context *ctx);
+int routes_fleet_register(struct _u_instance *instance, api_context *ctx);
+int routes_ingest_register(struct _u_instance *instance, api_context *ctx);
+int routes_docs_register(struct _u_instance *instance, api_context *ctx);
+
+/* For handlers: run one parameterised query on a pooled connection. On
+ * failure the response is already set (503, or 504 on a timeout) and NULL is
+ * returned; the caller PQclear()s a result it gets. */
+#include <libpq-fe.h>
+PGresult *api_query(api_context *ctx, struct _u_response *resp, const char *what, const char *sql,
+                    int n_params, const char *const *params);
 
 #endif

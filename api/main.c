@@ -9,49 +9,79 @@
 
 #include "api.h"
 #include "config.h"
+#include "ingest.h"
+#include "kafka.h"
 #include "log.h"
 #include "pg.h"
 #include "respond.h"
 
 static int not_found(const struct _u_request *req, struct _u_response *resp, void *user_data)
 {
+    metrics_add(user_data, "eie_api_requests_total", "method=\"\",route=\"unmatched\",status=\"404\"",
+                1);
     return respond_error(resp, 404, "not_found", "no such route; see /openapi.json");
+}
+
+static int register_routes(struct _u_instance *instance, api_context *ctx)
+{
+    int (*const groups[])(struct _u_instance *, api_context *) = {
+        routes_health_register, routes_analytics_register, routes_state_register,
+        routes_history_register, routes_fleet_register,    routes_ingest_register,
+        routes_docs_register,
+    };
+    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
+        if (groups[i](instance, ctx) < 0)
+            return -1;
+    return ulfius_set_default_endpoint(instance, not_found, ctx->metrics) == U_OK ? 0 : -1;
 }
 
 int main(int argc, char **argv)
 {
     log_init("eie-api");
-    const char *database_url, *host;
-    long port, pool_size, statement_timeout_ms;
+    const char *database_url, *host, *bootstrap, *prefix, *swagger_dir;
+    long port, pool_size, statement_timeout_ms, ingest_timeout_ms;
     config_option options[] = {
         {"port", 'p', "PORT", CONFIG_INT, &port, "3000", 1, 65535, "HTTP port"},
         {"host", 0, "HOST", CONFIG_STRING, &host, "127.0.0.1", 0, 0,
          "address to listen on (0.0.0.0 for all)"},
         {"database-url", 'd', "DATABASE_URL", CONFIG_STRING, &database_url, PG_DEFAULT_URL, 0, 0,
          "PostgreSQL connection URL"},
+        {"bootstrap-servers", 'b', "KAFKA_BOOTSTRAP_SERVERS", CONFIG_STRING, &bootstrap,
+         KAFKA_DEFAULT_BOOTSTRAP, 0, 0, "Kafka brokers, for the ingest routes"},
+        {"topic-prefix", 0, "EIE_TOPIC_PREFIX", CONFIG_STRING, &prefix, KAFKA_DEFAULT_TOPIC_PREFIX,
+         0, 0, "prefix of the topic names"},
         {"db-pool-size", 0, "EIE_DB_POOL_SIZE", CONFIG_INT, &pool_size, "4", 1, 256,
          "PostgreSQL connections (about two per core serves best)"},
         {"statement-timeout-ms", 0, "EIE_STATEMENT_TIMEOUT_MS", CONFIG_INT, &statement_timeout_ms,
-         "5000", 1, 3600000, "longest a query may run"},
+         "5000", 1, 3600000, "longest a query may run (then 504)"},
+        {"ingest-timeout-ms", 0, "EIE_INGEST_TIMEOUT_MS", CONFIG_INT, &ingest_timeout_ms, "10000",
+         100, 600000, "longest an ingest request waits for Kafka (then 503)"},
+        {"swagger-ui-dir", 0, "EIE_SWAGGER_UI_DIR", CONFIG_STRING, &swagger_dir, NULL, 0, 0,
+         "folder of the swagger-ui-dist assets served under /docs"},
     };
     config_spec spec = {"eie-api", "[options]",
-                        "Serves the analytics REST API over the hot and cold stores.", options,
-                        sizeof options / sizeof options[0], false};
+                        "Serves the REST API: analytics and fleet state from PostgreSQL, HTTP ingest\n"
+                        "to Kafka, /openapi.json and Swagger UI at /docs, /healthz, /readyz, /metrics.\n"
+                        "Stops cleanly on SIGINT or SIGTERM.",
+                        options, sizeof options / sizeof options[0], true};
+    config_props props = {0};
     int first;
-    config_result cr = config_parse(&spec, argc, argv, NULL, &first);
+    config_result cr = kafka_config_parse(&spec, argc, argv, &props, &first);
     if (cr != CONFIG_OK || first != argc) {
         if (cr == CONFIG_OK)
             fprintf(stderr, "eie-api: unexpected argument '%s'\n", argv[first]);
+        config_props_free(&props);
         return cr == CONFIG_HELP_SHOWN ? 0 : 2;
     }
     struct sockaddr_in bind_address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (inet_pton(AF_INET, host, &bind_address.sin_addr) != 1) {
         fprintf(stderr, "eie-api: invalid --host (HOST) '%s': expected an IPv4 address\n", host);
+        config_props_free(&props);
         return 2;
     }
 
-    /* Signals go to the main thread's sigwait only: the server threads inherit
-     * this mask. */
+    /* Signals go to the main thread's sigwait only: every thread started from
+     * here on inherits this mask. */
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
@@ -60,21 +90,22 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     eie_err err;
-    api_context ctx = {0};
-    if (!(ctx.db = db_pool_new(database_url, (int)pool_size, statement_timeout_ms, &err))) {
-        log_error("%s", err.msg);
-        return 1;
-    }
+    int rc = 1, started = 0;
     struct _u_instance instance;
+    api_context ctx = {.metrics = metrics_new(), .swagger_ui_dir = swagger_dir};
+    if (!(ctx.db = db_pool_new(database_url, (int)pool_size, statement_timeout_ms, &err)) ||
+        !(ctx.ingest = ingest_open(bootstrap, prefix, &props, (int)ingest_timeout_ms, &err))) {
+        log_error("%s", err.msg);
+        goto done_early;
+    }
     if (ulfius_init_instance(&instance, (unsigned)port, &bind_address, NULL) != U_OK) {
         log_error("cannot set up the HTTP server on %s:%ld", host, port);
-        db_pool_free(ctx.db);
-        return 1;
+        goto done_early;
     }
-    instance.max_post_body_size = 1 << 20;
-    int rc = 1;
-    if (routes_health_register(&instance, &ctx) < 0 || routes_analytics_register(&instance, &ctx) < 0 ||
-        ulfius_set_default_endpoint(&instance, not_found, NULL) != U_OK) {
+    /* One byte over the ingest limit, so that a larger body is seen as such. */
+    instance.max_post_body_size = (1 << 20) + 1;
+    instance.timeout = 30; /* seconds a connection may stay idle */
+    if (register_routes(&instance, &ctx) < 0) {
         log_error("cannot register the routes");
         goto done;
     }
@@ -82,14 +113,20 @@ int main(int argc, char **argv)
         log_error("cannot listen on %s:%ld (is the port in use? set PORT)", host, port);
         goto done;
     }
-    log_info("listening on http://%s:%ld", host, port);
+    started = 1;
+    log_info("listening on http://%s:%ld (docs at /docs)", host, port);
     int sig;
     sigwait(&stop_signals, &sig);
     log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    ulfius_stop_framework(&instance);
     rc = 0;
 done:
+    if (started)
+        ulfius_stop_framework(&instance);
     ulfius_clean_instance(&instance);
+done_early:
+    ingest_close(ctx.ingest);
     db_pool_free(ctx.db);
+    metrics_free(ctx.metrics);
+    config_props_free(&props);
     return rc;
 }

@@ -8,16 +8,14 @@
 #include <string.h>
 
 #include "api.h"
-#include "log.h"
-#include "pg.h"
+#include "params.h"
 #include "reading.h"
 #include "respond.h"
 #include "timefmt.h"
 
 #define MIN_WINDOW_MS (15 * 60 * 1000LL)
 #define MAX_WINDOW_MS (30 * 86400 * 1000LL)
-#define DEFAULT_WINDOW "24h"
-#define POOL_WAIT_MS 2000
+#define DEFAULT_WINDOW_MS (86400 * 1000LL)
 
 /* The half-open window [from, to) of a vehicle's readings. */
 static const char *const performance_sql =
@@ -36,7 +34,7 @@ static const char *const performance_sql =
     "  FROM vehicle_history WHERE vehicle_id = $1 AND ts >= $2::timestamptz AND ts < $3::timestamptz"
     "), cur AS ("
     "  SELECT meter_id FROM vehicle_meter_assignment"
-    "  WHERE vehicle_id = $1 AND valid_from <= $3::timestamptz"
+    "  WHERE vehicle_id = $1 AND valid_from < $3::timestamptz"
     "  ORDER BY valid_from DESC LIMIT 1"
     ")"
     "SELECT (vs.vehicle_id IS NOT NULL OR EXISTS (SELECT 1 FROM cur)) AS known,"
@@ -48,20 +46,6 @@ static const char *const performance_sql =
 
 enum { COL_KNOWN, COL_METER, COL_LAST_MS, COL_SOC, COL_TEMP, COL_VOLTAGE, COL_AC, COL_AC_N,
        COL_DC, COL_DC_N, COL_AVG_TEMP };
-
-/* "15m", "24h", "7d": a number and a unit. */
-static int parse_window(const char *text, int64_t *ms)
-{
-    char *end;
-    long n = strtol(text, &end, 10);
-    if (end == text || n <= 0 || end[0] == '\0' || end[1] != '\0')
-        return -1;
-    int64_t unit = end[0] == 'm' ? 60000LL : end[0] == 'h' ? 3600000LL : end[0] == 'd' ? 86400000LL : 0;
-    if (!unit || n > MAX_WINDOW_MS / unit)
-        return -1;
-    *ms = n * unit;
-    return *ms >= MIN_WINDOW_MS && *ms <= MAX_WINDOW_MS ? 0 : -1;
-}
 
 static json_t *nullable_real(const PGresult *res, int col)
 {
@@ -103,78 +87,37 @@ static json_t *build_response(const char *vehicle_id, const char *time_range, in
         "energyLossKwh", ac - dc);
 }
 
-static int get_performance(const struct _u_request *req, struct _u_response *resp, void *user_data)
+static int get_performance(const struct _u_request *req, struct _u_response *resp,
+                           api_context *ctx)
 {
-    api_context *ctx = user_data;
-    const char *vehicle_id = u_map_get(req->map_url, "vehicleId");
-    json_t *id_check = vehicle_id ? json_string(vehicle_id) : NULL;
-    json_decref(id_check);
-    if (!vehicle_id || !*vehicle_id || strlen(vehicle_id) > READING_ID_MAX || !id_check)
-        return respond_error(resp, 400, "invalid_parameter",
-                             "vehicleId must be 1 to %d bytes of UTF-8", READING_ID_MAX);
-
-    const char *window = u_map_get(req->map_url, "window");
-    const char *from_text = u_map_get(req->map_url, "from");
-    const char *to_text = u_map_get(req->map_url, "to");
-    int64_t now = timefmt_now_ms(), from_ms, to_ms, window_ms;
-    const char *time_range;
-    if ((from_text || to_text) && window)
-        return respond_error(resp, 400, "invalid_parameter", "give either window or from/to, not both");
-    if (from_text || to_text) {
-        if (!from_text || !to_text)
-            return respond_error(resp, 400, "invalid_parameter", "from and to go together");
-        if (timefmt_parse_rfc3339(from_text, &from_ms) < 0)
-            return respond_error(resp, 400, "invalid_parameter",
-                                 "from: expected an RFC 3339 time such as 2026-02-09T13:08:00Z");
-        if (timefmt_parse_rfc3339(to_text, &to_ms) < 0)
-            return respond_error(resp, 400, "invalid_parameter",
-                                 "to: expected an RFC 3339 time such as 2026-02-09T13:08:00Z");
-        if (to_ms <= from_ms || to_ms - from_ms > MAX_WINDOW_MS)
-            return respond_error(resp, 400, "invalid_parameter",
-                                 "to must be after from, by at most 30 days");
-        time_range = "custom";
-    } else {
-        time_range = window ? window : DEFAULT_WINDOW;
-        if (parse_window(time_range, &window_ms) < 0)
-            return respond_error(resp, 400, "invalid_parameter",
-                                 "window: expected a duration from 15m to 30d, such as 15m, 24h or 7d");
-        to_ms = now;
-        from_ms = now - window_ms;
-    }
+    const char *vehicle_id;
+    param_window w;
+    char msg[PARAM_MSG_LEN];
+    if (param_device_id(req, "vehicleId", &vehicle_id, msg) < 0 ||
+        param_window_get(req, DEFAULT_WINDOW_MS, MIN_WINDOW_MS, MAX_WINDOW_MS, &w, msg) < 0)
+        return respond_error(resp, 400, "invalid_parameter", "%s", msg);
 
     char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN];
-    timefmt_format_rfc3339(from_ms, from);
-    timefmt_format_rfc3339(to_ms, to);
+    timefmt_format_rfc3339(w.from_ms, from);
+    timefmt_format_rfc3339(w.to_ms, to);
     const char *params[] = {vehicle_id, from, to};
-    eie_err err;
-    PGconn *conn = db_pool_acquire(ctx->db, POOL_WAIT_MS, &err);
-    if (!conn)
-        return respond_error(resp, 503, "unavailable", "the database is not available");
-    PGresult *res = PQexecParams(conn, performance_sql, 3, NULL, params, NULL, NULL, 0);
-    int ok = pg_check(res, PGRES_TUPLES_OK, "performance query", &err) == 0 && PQntuples(res) == 1;
-    if (!ok) {
-        /* The details are for the operator's log, never the client. */
-        log_error("GET performance/%s: %s", vehicle_id, err.msg);
-        int timed_out = strcmp(pg_sqlstate(res), "57014") == 0; /* query_canceled */
-        PQclear(res);
-        db_pool_release(ctx->db, conn);
-        return timed_out ? respond_error(resp, 504, "timeout", "the query took too long")
-                         : respond_error(resp, 503, "unavailable", "the query could not be answered");
-    }
-    db_pool_release(ctx->db, conn);
+    PGresult *res = api_query(ctx, resp, "performance query", performance_sql, 3, params);
+    if (!res)
+        return U_CALLBACK_COMPLETE;
     int rc;
     if (strcmp(PQgetvalue(res, 0, COL_KNOWN), "t") != 0)
         rc = respond_error(resp, 404, "not_found", "no vehicle with this id has reported");
     else
-        rc = respond_json(resp, 200, build_response(vehicle_id, time_range, from_ms, to_ms, res));
+        rc = respond_json(resp, 200, build_response(vehicle_id, w.label, w.from_ms, w.to_ms, res));
     PQclear(res);
     return rc;
 }
 
+static const api_route routes[] = {
+    {"GET", "/v1/analytics/performance/:vehicleId", get_performance},
+};
+
 int routes_analytics_register(struct _u_instance *instance, api_context *ctx)
 {
-    return ulfius_add_endpoint_by_val(instance, "GET", "/v1/analytics/performance", "/:vehicleId",
-                                      0, get_performance, ctx) == U_OK
-               ? 0
-               : -1;
+    return api_register(instance, ctx, routes, sizeof routes / sizeof routes[0]);
 }

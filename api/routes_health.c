@@ -1,34 +1,56 @@
-/* Health routes for supervisors and load balancers: /healthz says the process
- * serves requests; /readyz also says whether PostgreSQL answers. */
+/* Operator routes: /healthz (the process serves requests), /readyz (and
+ * PostgreSQL and Kafka answer), /metrics (Prometheus text: requests and their
+ * latency by route and status). */
 #include "api.h"
+#include "ingest.h"
 #include "pg.h"
 #include "respond.h"
 
-static int get_healthz(const struct _u_request *req, struct _u_response *resp, void *user_data)
+#define READY_WAIT_MS 1000
+
+static int get_healthz(const struct _u_request *req, struct _u_response *resp, api_context *ctx)
 {
     return respond_json(resp, 200, json_pack("{s:s}", "status", "ok"));
 }
 
-static int get_readyz(const struct _u_request *req, struct _u_response *resp, void *user_data)
+static int get_readyz(const struct _u_request *req, struct _u_response *resp, api_context *ctx)
 {
-    api_context *ctx = user_data;
     eie_err err;
-    PGconn *conn = db_pool_acquire(ctx->db, 1000, &err);
+    PGconn *conn = db_pool_acquire(ctx->db, READY_WAIT_MS, &err);
     int db_ok = 0;
     if (conn) {
         db_ok = pg_exec(conn, "SELECT 1", &err) == 0;
         db_pool_release(ctx->db, conn);
     }
-    return respond_json(resp, db_ok ? 200 : 503,
-                        json_pack("{s:s, s:{s:s}}", "status", db_ok ? "ready" : "not_ready",
-                                  "checks", "postgres", db_ok ? "ok" : "unreachable"));
+    int kafka_ok = ingest_kafka_reachable(ctx->ingest, READY_WAIT_MS);
+    int ready = db_ok && kafka_ok;
+    return respond_json(resp, ready ? 200 : 503,
+                        json_pack("{s:s, s:{s:s, s:s}}", "status", ready ? "ready" : "not_ready",
+                                  "checks", "postgres", db_ok ? "ok" : "unreachable", "kafka",
+                                  kafka_ok ? "ok" : "unreachable"));
 }
+
+static int get_metrics(const struct _u_request *req, struct _u_response *resp, api_context *ctx)
+{
+    strbuf out = STRBUF_INIT;
+    metrics_write(ctx->metrics, &out);
+    ulfius_set_binary_body_response(resp, 200, out.data ? out.data : "", out.len);
+    u_map_put(resp->map_header, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    strbuf_free(&out);
+    return U_CALLBACK_COMPLETE;
+}
+
+static const api_route routes[] = {
+    {"GET", "/healthz", get_healthz},
+    {"GET", "/readyz", get_readyz},
+    {"GET", "/metrics", get_metrics},
+};
 
 int routes_health_register(struct _u_instance *instance, api_context *ctx)
 {
-    return ulfius_add_endpoint_by_val(instance, "GET", "/healthz", NULL, 0, get_healthz, ctx) == U_OK &&
-                   ulfius_add_endpoint_by_val(instance, "GET", "/readyz", NULL, 0, get_readyz, ctx) ==
-                       U_OK
-               ? 0
-               : -1;
+    metrics_describe(ctx->metrics, "eie_api_requests_total", METRIC_COUNTER,
+                     "HTTP requests by method, route and status");
+    metrics_describe(ctx->metrics, "eie_api_request_seconds", METRIC_HISTOGRAM,
+                     "HTTP request latency by method and route");
+    return api_register(instance, ctx, routes, sizeof routes / sizeof routes[0]);
 }

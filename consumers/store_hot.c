@@ -55,10 +55,19 @@ static const char *const merge_sql[READING_KIND_COUNT] = {
         "ON CONFLICT (vehicle_id) DO UPDATE SET ts = EXCLUDED.ts, soc = EXCLUDED.soc, "
         "kwh_delivered_dc = EXCLUDED.kwh_delivered_dc, battery_temp = EXCLUDED.battery_temp, "
         "updated_at = now() WHERE vehicle_state.ts < EXCLUDED.ts",
+    /* The history takes every assignment; the current one only a newer one
+     * (the newest per vehicle of the batch, since ON CONFLICT may touch a row
+     * once per statement). */
     [READING_ASSIGNMENT] =
         "INSERT INTO vehicle_meter_assignment (vehicle_id, valid_from, meter_id) "
         "SELECT vehicle_id, valid_from, meter_id FROM hot_assignment "
-        "ON CONFLICT (vehicle_id, valid_from) DO NOTHING",
+        "ON CONFLICT (vehicle_id, valid_from) DO NOTHING;"
+        "INSERT INTO vehicle_assignment_current (vehicle_id, meter_id, valid_from) "
+        "SELECT DISTINCT ON (vehicle_id) vehicle_id, meter_id, valid_from FROM hot_assignment "
+        "ORDER BY vehicle_id, valid_from DESC "
+        "ON CONFLICT (vehicle_id) DO UPDATE SET meter_id = EXCLUDED.meter_id, "
+        "valid_from = EXCLUDED.valid_from "
+        "WHERE vehicle_assignment_current.valid_from < EXCLUDED.valid_from",
 };
 static const char *const staging_copy_sql[READING_KIND_COUNT] = {
     [READING_METER] =

@@ -1,0 +1,83 @@
+/* Route registration with request metrics, and the pooled-query helper every
+ * handler uses; see api.h. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "log.h"
+#include "pg.h"
+#include "respond.h"
+
+#define POOL_WAIT_MS 2000
+#define SQLSTATE_QUERY_CANCELED "57014" /* statement_timeout */
+
+typedef struct bound_route {
+    const api_route *route;
+    api_context *ctx;
+} bound_route;
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int dispatch(const struct _u_request *req, struct _u_response *resp, void *user_data)
+{
+    const bound_route *b = user_data;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = b->route->handler(req, resp, b->ctx);
+    double secs = seconds_since(&t0);
+    char labels[256];
+    snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\",status=\"%ld\"", b->route->method,
+             b->route->path, resp->status);
+    metrics_add(b->ctx->metrics, "eie_api_requests_total", labels, 1);
+    snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\"", b->route->method, b->route->path);
+    metrics_observe(b->ctx->metrics, "eie_api_request_seconds", labels, secs);
+    return rc;
+}
+
+int api_register(struct _u_instance *instance, api_context *ctx, const api_route *routes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        /* Lives as long as the process, like the server that points at it. */
+        bound_route *b = malloc(sizeof *b);
+        if (!b)
+            return -1;
+        *b = (bound_route){&routes[i], ctx};
+        if (ulfius_add_endpoint_by_val(instance, routes[i].method, NULL, routes[i].path, 0, dispatch,
+                                       b) != U_OK)
+            return -1;
+    }
+    return 0;
+}
+
+PGresult *api_query(api_context *ctx, struct _u_response *resp, const char *what, const char *sql,
+                    int n_params, const char *const *params)
+{
+    eie_err err;
+    PGconn *conn = db_pool_acquire(ctx->db, POOL_WAIT_MS, &err);
+    if (!conn) {
+        log_error("%s: %s", what, err.msg);
+        respond_error(resp, 503, "unavailable", "the database is not available");
+        return NULL;
+    }
+    PGresult *res = PQexecParams(conn, sql, n_params, NULL, params, NULL, NULL, 0);
+    if (pg_check(res, PGRES_TUPLES_OK, what, &err) == 0) {
+        db_pool_release(ctx->db, conn);
+        return res;
+    }
+    /* The details are for the operator's log, never for the client. */
+    log_error("%s", err.msg);
+    int timed_out = strcmp(pg_sqlstate(res), SQLSTATE_QUERY_CANCELED) == 0;
+    PQclear(res);
+    db_pool_release(ctx->db, conn);
+    if (timed_out)
+        respond_error(resp, 504, "timeout", "the query took too long");
+    else
+        respond_error(resp, 503, "unavailable", "the query could not be answered");
+    return NULL;
+}

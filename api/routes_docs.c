@@ -1,0 +1,106 @@
+/* The API's own description: GET /openapi.json (the OpenAPI 3 document,
+ * compiled in from api/openapi.json), GET /docs (Swagger UI, whose assets come
+ * from a local copy of the swagger-ui-dist package, never from a CDN). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "embedded.h"
+#include "respond.h"
+
+extern const eie_embedded_file api_embedded_docs[];
+
+#define MAX_ASSET_BYTES (16 << 20)
+
+static const char *embedded(const char *name)
+{
+    for (const eie_embedded_file *f = api_embedded_docs; f->name; f++)
+        if (strcmp(f->name, name) == 0)
+            return f->text;
+    return NULL;
+}
+
+static int send_text(struct _u_response *resp, const char *text, const char *type)
+{
+    ulfius_set_string_body_response(resp, 200, text);
+    u_map_put(resp->map_header, "Content-Type", type);
+    return U_CALLBACK_COMPLETE;
+}
+
+static int get_openapi(const struct _u_request *req, struct _u_response *resp, api_context *ctx)
+{
+    const char *doc = embedded("openapi.json");
+    return doc ? send_text(resp, doc, "application/json")
+               : respond_error(resp, 404, "not_found", "this build has no OpenAPI document");
+}
+
+static int get_docs(const struct _u_request *req, struct _u_response *resp, api_context *ctx)
+{
+    const char *page = embedded("docs.html");
+    return page ? send_text(resp, page, "text/html; charset=utf-8")
+                : respond_error(resp, 404, "not_found", "this build has no documentation page");
+}
+
+static const char *content_type(const char *name)
+{
+    const char *ext = strrchr(name, '.');
+    return !ext                       ? "application/octet-stream"
+           : strcmp(ext, ".css") == 0  ? "text/css; charset=utf-8"
+           : strcmp(ext, ".js") == 0   ? "text/javascript; charset=utf-8"
+           : strcmp(ext, ".png") == 0  ? "image/png"
+           : strcmp(ext, ".html") == 0 ? "text/html; charset=utf-8"
+           : strcmp(ext, ".map") == 0  ? "application/json"
+                                       : "application/octet-stream";
+}
+
+/* Only plain file names from the assets folder: no paths, no dot files. */
+static int safe_name(const char *name)
+{
+    if (!name || !*name || name[0] == '.' || strlen(name) > 128)
+        return 0;
+    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+           strlen(name);
+}
+
+static int get_asset(const struct _u_request *req, struct _u_response *resp, api_context *ctx)
+{
+    const char *name = u_map_get(req->map_url, "file");
+    if (!safe_name(name))
+        return respond_error(resp, 404, "not_found", "no such file");
+    if (!ctx->swagger_ui_dir)
+        return respond_error(resp, 404, "not_found",
+                             "Swagger UI assets are not installed (set EIE_SWAGGER_UI_DIR)");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", ctx->swagger_ui_dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return respond_error(resp, 404, "not_found", "no such file");
+    char *data = NULL;
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && size <= MAX_ASSET_BYTES &&
+        fseek(f, 0, SEEK_SET) == 0 && (data = malloc((size_t)size + 1)) &&
+        fread(data, 1, (size_t)size, f) == (size_t)size) {
+        ulfius_set_binary_body_response(resp, 200, data, (size_t)size);
+        u_map_put(resp->map_header, "Content-Type", content_type(name));
+        u_map_put(resp->map_header, "Cache-Control", "public, max-age=3600");
+    } else {
+        respond_error(resp, 404, "not_found", "no such file");
+    }
+    free(data);
+    fclose(f);
+    return U_CALLBACK_COMPLETE;
+}
+
+static const api_route routes[] = {
+    {"GET", "/openapi.json", get_openapi},
+    {"GET", "/docs", get_docs},
+    {"GET", "/docs/", get_docs},
+    {"GET", "/docs/:file", get_asset},
+};
+
+int routes_docs_register(struct _u_instance *instance, api_context *ctx)
+{
+    return api_register(instance, ctx, routes, sizeof routes / sizeof routes[0]);
+}

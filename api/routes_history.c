@@ -1,0 +1,123 @@
+/* GET /v1/vehicles/{vehicleId}/history: a vehicle's readings downsampled into
+ * steps for charts: last state of charge, DC and AC energy summed (AC from the
+ * meters assigned at the time), average battery temperature. Bounded in points. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "params.h"
+#include "respond.h"
+#include "timefmt.h"
+
+#define MINUTE_MS 60000LL
+#define DAY_MS (86400 * 1000LL)
+#define MAX_SPAN_MS (30 * DAY_MS)
+#define TARGET_POINTS 500
+#define MAX_POINTS 2000
+
+static const char *const history_sql =
+    "WITH v AS ("
+    "  SELECT date_bin($4::interval, ts, $2::timestamptz) AS t,"
+    "         (array_agg(soc ORDER BY ts DESC))[1] AS soc, sum(kwh_delivered_dc) AS dc,"
+    "         avg(battery_temp) AS temp"
+    "  FROM vehicle_history WHERE vehicle_id = $1 AND ts >= $2::timestamptz AND ts < $3::timestamptz"
+    "  GROUP BY 1"
+    "), a AS ("
+    "  SELECT date_bin($4::interval, m.ts, $2::timestamptz) AS t, sum(m.kwh_consumed_ac) AS ac"
+    "  FROM vehicle_meter_assignment_period p JOIN meter_history m"
+    "    ON m.meter_id = p.meter_id AND m.ts >= greatest(p.valid_from, $2::timestamptz)"
+    "   AND m.ts < least(coalesce(p.valid_to, 'infinity'), $3::timestamptz)"
+    "  WHERE p.vehicle_id = $1 AND p.valid_from < $3::timestamptz"
+    "    AND coalesce(p.valid_to, 'infinity') > $2::timestamptz"
+    "  GROUP BY 1"
+    ")"
+    "SELECT (extract(epoch FROM t) * 1000)::bigint, v.soc, coalesce(v.dc, 0), coalesce(a.ac, 0),"
+    "       v.temp "
+    "FROM v FULL JOIN a USING (t) ORDER BY t";
+
+static const char *const known_sql =
+    "SELECT EXISTS (SELECT 1 FROM vehicle_state WHERE vehicle_id = $1)"
+    "    OR EXISTS (SELECT 1 FROM vehicle_meter_assignment WHERE vehicle_id = $1)";
+
+/* The smallest of the usual chart steps that gives at most TARGET_POINTS. */
+static int64_t auto_step(int64_t span_ms)
+{
+    static const int64_t steps[] = {MINUTE_MS, 5 * MINUTE_MS, 15 * MINUTE_MS, 60 * MINUTE_MS,
+                                    6 * 60 * MINUTE_MS, DAY_MS};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+        if (span_ms / steps[i] <= TARGET_POINTS)
+            return steps[i];
+    return DAY_MS;
+}
+
+static json_t *real_or_null(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? json_null() : respond_real_or_null(strtod(PQgetvalue(res, row, col), NULL));
+}
+
+static int get_history(const struct _u_request *req, struct _u_response *resp, api_context *ctx)
+{
+    const char *id;
+    char msg[PARAM_MSG_LEN];
+    bool has_from, has_to;
+    int64_t now = timefmt_now_ms(), from_ms = now - DAY_MS, to_ms = now, step_ms = 0;
+    if (param_device_id(req, "vehicleId", &id, msg) < 0 ||
+        param_time(req, "from", &from_ms, &has_from, msg) < 0 ||
+        param_time(req, "to", &to_ms, &has_to, msg) < 0 ||
+        param_duration(req, "step", MINUTE_MS, MAX_SPAN_MS, &step_ms, msg) < 0)
+        return respond_error(resp, 400, "invalid_parameter", "%s", msg);
+    if (has_from && !has_to)
+        to_ms = from_ms + DAY_MS < now ? from_ms + DAY_MS : now;
+    if (has_to && !has_from)
+        from_ms = to_ms - DAY_MS;
+    if (to_ms <= from_ms || to_ms - from_ms > MAX_SPAN_MS)
+        return respond_error(resp, 400, "invalid_parameter", "to: must be after from, by at most 30d");
+    if (!step_ms)
+        step_ms = auto_step(to_ms - from_ms);
+    if ((to_ms - from_ms + step_ms - 1) / step_ms > MAX_POINTS)
+        return respond_error(resp, 400, "invalid_parameter",
+                             "step: gives more than %d points over this range; take a larger step",
+                             MAX_POINTS);
+
+    const char *known_params[] = {id};
+    PGresult *res = api_query(ctx, resp, "history: vehicle", known_sql, 1, known_params);
+    if (!res)
+        return U_CALLBACK_COMPLETE;
+    int known = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (!known)
+        return respond_error(resp, 404, "not_found", "no vehicle with this id has reported");
+
+    char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN], step[32], step_label[24];
+    timefmt_format_rfc3339(from_ms, from);
+    timefmt_format_rfc3339(to_ms, to);
+    snprintf(step, sizeof step, "%lld milliseconds", (long long)step_ms);
+    param_format_duration(step_ms, step_label, sizeof step_label);
+    const char *params[] = {id, from, to, step};
+    if (!(res = api_query(ctx, resp, "history", history_sql, 4, params)))
+        return U_CALLBACK_COMPLETE;
+    json_t *points = json_array();
+    for (int i = 0; i < PQntuples(res); i++) {
+        char t[TIMEFMT_RFC3339_LEN];
+        timefmt_format_rfc3339(strtoll(PQgetvalue(res, i, 0), NULL, 10), t);
+        json_array_append_new(
+            points, json_pack("{s:s, s:o, s:f, s:f, s:o}", "t", t, "soc", real_or_null(res, i, 1),
+                              "kwhDeliveredDc", strtod(PQgetvalue(res, i, 2), NULL),
+                              "kwhConsumedAc", strtod(PQgetvalue(res, i, 3), NULL), "batteryTemp",
+                              real_or_null(res, i, 4)));
+    }
+    PQclear(res);
+    return respond_json(resp, 200,
+                        json_pack("{s:s, s:s, s:s, s:s, s:o}", "vehicleId", id, "from", from, "to",
+                                  to, "step", step_label, "points", points));
+}
+
+static const api_route routes[] = {
+    {"GET", "/v1/vehicles/:vehicleId/history", get_history},
+};
+
+int routes_history_register(struct _u_instance *instance, api_context *ctx)
+{
+    return api_register(instance, ctx, routes, sizeof routes / sizeof routes[0]);
+}

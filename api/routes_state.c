@@ -1,0 +1,175 @@
+/* Fleet and device state from the hot store: GET /v1/vehicles/{id},
+ * GET /v1/meters/{id}, and GET /v1/vehicles with filters and cursor
+ * pagination. A vehicle is charging when DC flows in a reading that is still
+ * fresh; a device is stale when it has not reported for a while. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "params.h"
+#include "respond.h"
+#include "timefmt.h"
+
+/* Readings come every 60 s: three missed mean the charging state is unknown,
+ * five that the device is stale. */
+#define CHARGING_FRESH_S 180
+#define STALE_AFTER_S 300
+#define DEFAULT_LIMIT 100
+#define MAX_LIMIT 1000
+
+/* Columns shared by the vehicle queries, in this order. */
+#define VEHICLE_COLUMNS                                                                          \
+    "vs.vehicle_id, cur.meter_id, (extract(epoch FROM vs.ts) * 1000)::bigint, vs.soc, "         \
+    "vs.kwh_delivered_dc, vs.battery_temp "
+#define VEHICLE_FROM                                                                             \
+    "FROM vehicle_state vs LEFT JOIN vehicle_assignment_current cur USING (vehicle_id) "
+
+static double num(const PGresult *res, int row, int col)
+{
+    return strtod(PQgetvalue(res, row, col), NULL);
+}
+
+static json_t *time_json(int64_t ms)
+{
+    char text[TIMEFMT_RFC3339_LEN];
+    timefmt_format_rfc3339(ms, text);
+    return json_string(text);
+}
+
+static json_t *vehicle_json(const PGresult *res, int row, int64_t now_ms)
+{
+    int64_t ts = strtoll(PQgetvalue(res, row, 2), NULL, 10);
+    double age_s = (double)(now_ms - ts) / 1000.0;
+    double dc = num(res, row, 4);
+    return json_pack("{s:s, s:o, s:o, s:f, s:f, s:f, s:b, s:b, s:f}", "vehicleId",
+                     PQgetvalue(res, row, 0), "meterId",
+                     PQgetisnull(res, row, 1) ? json_null() : json_string(PQgetvalue(res, row, 1)),
+                     "lastReadingAt", time_json(ts), "soc", num(res, row, 3), "kwhDeliveredDc", dc,
+                     "batteryTemp", num(res, row, 5), "charging",
+                     dc > 0 && age_s <= CHARGING_FRESH_S, "stale", age_s > STALE_AFTER_S,
+                     "ageSeconds", age_s);
+}
+
+static int get_vehicle(const struct _u_request *req, struct _u_response *resp, api_context *ctx)
+{
+    const char *id;
+    char msg[PARAM_MSG_LEN];
+    if (param_device_id(req, "vehicleId", &id, msg) < 0)
+        return respond_error(resp, 400, "invalid_parameter", "%s", msg);
+    const char *params[] = {id};
+    PGresult *res = api_query(ctx, resp, "vehicle state",
+                              "SELECT " VEHICLE_COLUMNS VEHICLE_FROM "WHERE vs.vehicle_id = $1", 1,
+                              params);
+    if (!res)
+        return U_CALLBACK_COMPLETE;
+    int rc = PQntuples(res) == 0
+                 ? respond_error(resp, 404, "not_found", "no vehicle with this id has reported")
+                 : respond_json(resp, 200, vehicle_json(res, 0, timefmt_now_ms()));
+    PQclear(res);
+    return rc;
+}
+
+static int get_meter(const struct _u_request *req, struct _u_response *resp, api_context *ctx)
+{
+    const char *id;
+    char msg[PARAM_MSG_LEN];
+    if (param_device_id(req, "meterId", &id, msg) < 0)
+        return respond_error(resp, 400, "invalid_parameter", "%s", msg);
+    const char *params[] = {id};
+    PGresult *res = api_query(
+        ctx, resp, "meter state",
+        "SELECT ms.meter_id, (extract(epoch FROM ms.ts) * 1000)::bigint, ms.kwh_consumed_ac, "
+        "ms.voltage, coalesce((SELECT json_agg(vehicle_id ORDER BY vehicle_id) "
+        "FROM vehicle_assignment_current WHERE meter_id = ms.meter_id), '[]') "
+        "FROM meter_state ms WHERE ms.meter_id = $1",
+        1, params);
+    if (!res)
+        return U_CALLBACK_COMPLETE;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return respond_error(resp, 404, "not_found", "no meter with this id has reported");
+    }
+    int64_t ts = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    double age_s = (double)(timefmt_now_ms() - ts) / 1000.0;
+    json_t *vehicles = json_loads(PQgetvalue(res, 0, 4), 0, NULL);
+    int rc = respond_json(
+        resp, 200,
+        json_pack("{s:s, s:o, s:f, s:f, s:b, s:f, s:o}", "meterId", PQgetvalue(res, 0, 0),
+                  "lastReadingAt", time_json(ts), "kwhConsumedAc", num(res, 0, 2), "voltage",
+                  num(res, 0, 3), "stale", age_s > STALE_AFTER_S, "ageSeconds", age_s, "vehicleIds",
+                  vehicles ? vehicles : json_array()));
+    PQclear(res);
+    return rc;
+}
+
+/* Every filter is a parameter that is NULL when not given, so one statement
+ * (planned once per shape by PostgreSQL) serves all combinations. */
+static const char *const list_sql =
+    "SELECT " VEHICLE_COLUMNS VEHICLE_FROM
+    "WHERE ($1::text IS NULL OR vs.vehicle_id > $1) "
+    "AND ($2::float8 IS NULL OR vs.soc < $2) "
+    "AND ($3::float8 IS NULL OR vs.soc > $3) "
+    "AND ($4::bool IS NULL OR $4 = (vs.kwh_delivered_dc > 0 AND "
+    "     vs.ts >= now() - make_interval(secs => $8))) "
+    "AND ($5::bigint IS NULL OR vs.ts <= now() - $5 * interval '1 millisecond') "
+    "AND ($6::text IS NULL OR cur.meter_id = $6) "
+    "ORDER BY vs.vehicle_id LIMIT $7";
+
+static int list_vehicles(const struct _u_request *req, struct _u_response *resp, api_context *ctx)
+{
+    char msg[PARAM_MSG_LEN];
+    double soc_below = 0, soc_above = 0;
+    bool has_below, has_above, charging = false, has_charging;
+    int64_t stale_ms = -1;
+    long limit = DEFAULT_LIMIT;
+    const char *cursor = u_map_get(req->map_url, "cursor");
+    const char *meter = u_map_get(req->map_url, "meterId");
+    if (param_double(req, "socBelow", 0, 100, &soc_below, &has_below, msg) < 0 ||
+        param_double(req, "socAbove", 0, 100, &soc_above, &has_above, msg) < 0 ||
+        param_bool(req, "charging", &charging, &has_charging, msg) < 0 ||
+        param_duration(req, "staleFor", 60000, 3650LL * 86400000, &stale_ms, msg) < 0 ||
+        param_long(req, "limit", 1, MAX_LIMIT, &limit, msg) < 0)
+        return respond_error(resp, 400, "invalid_parameter", "%s", msg);
+    if (meter && param_device_id(req, "meterId", &meter, msg) < 0)
+        return respond_error(resp, 400, "invalid_parameter", "%s", msg);
+    if (cursor && param_device_id(req, "cursor", &cursor, msg) < 0)
+        return respond_error(resp, 400, "invalid_parameter", "cursor: not one this service gave");
+
+    char below[32], above[32], stale[32], lim[32], fresh[32];
+    snprintf(below, sizeof below, "%.17g", soc_below);
+    snprintf(above, sizeof above, "%.17g", soc_above);
+    snprintf(stale, sizeof stale, "%lld", (long long)stale_ms);
+    snprintf(lim, sizeof lim, "%ld", limit + 1); /* one more tells whether a next page exists */
+    snprintf(fresh, sizeof fresh, "%d", CHARGING_FRESH_S);
+    const char *params[] = {cursor,
+                            has_below ? below : NULL,
+                            has_above ? above : NULL,
+                            has_charging ? (charging ? "true" : "false") : NULL,
+                            stale_ms >= 0 ? stale : NULL,
+                            meter,
+                            lim,
+                            fresh};
+    PGresult *res = api_query(ctx, resp, "vehicle list", list_sql, 8, params);
+    if (!res)
+        return U_CALLBACK_COMPLETE;
+    int n = PQntuples(res), shown = n > limit ? (int)limit : n;
+    int64_t now = timefmt_now_ms();
+    json_t *items = json_array();
+    for (int i = 0; i < shown; i++)
+        json_array_append_new(items, vehicle_json(res, i, now));
+    json_t *next = n > limit ? json_string(PQgetvalue(res, shown - 1, 0)) : json_null();
+    PQclear(res);
+    return respond_json(resp, 200, json_pack("{s:o, s:o}", "items", items, "nextCursor", next));
+}
+
+static const api_route routes[] = {
+    {"GET", "/v1/vehicles", list_vehicles},
+    {"GET", "/v1/vehicles/:vehicleId", get_vehicle},
+    {"GET", "/v1/meters/:meterId", get_meter},
+};
+
+int routes_state_register(struct _u_instance *instance, api_context *ctx)
+{
+    return api_register(instance, ctx, routes, sizeof routes / sizeof routes[0]);
+}
