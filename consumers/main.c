@@ -51,6 +51,10 @@ int main(int argc, char **argv)
          "(0 keeps all)"},
         {"housekeep-interval-s", 0, "EIE_HOUSEKEEP_INTERVAL_S", CONFIG_INT, &cfg.housekeep_ms,
          "3600", 1, 86400, "cold: how often partitions are prepared and retention applied"},
+        {"metrics-port", 0, "EIE_METRICS_PORT", CONFIG_INT, &cfg.metrics_port, "0", 0, 65535,
+         "serve Prometheus metrics at /metrics on this port (0: off)"},
+        {"metrics-host", 0, "EIE_METRICS_HOST", CONFIG_STRING, &cfg.metrics_host, "127.0.0.1", 0,
+         0, "address for /metrics"},
         {"no-migrate", 0, "EIE_NO_MIGRATE", CONFIG_FLAG, &no_migrate, NULL, 0, 0,
          "do not apply SQL migrations at start"},
     };

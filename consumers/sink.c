@@ -24,6 +24,7 @@
 #include "dead_letter.h"
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
 #include "pg.h"
 #include "timefmt.h"
 
@@ -62,6 +63,8 @@ typedef struct sink {
     batch *handed;     /* waiting for the writer */
     int writing, quit; /* the writer holds a batch; the writer should end */
     atomic_int writer_idle; /* read without the lock by collect_batch */
+    metrics *metrics; /* for /metrics; labels hold the store's name */
+    char labels[64];
     /* Totals, for the periodic progress line. */
     _Atomic uint64_t stored, batches_written;
     uint64_t skipped, last_stored;
@@ -173,6 +176,8 @@ static int write_batch_once(sink *s, batch *b, eie_err *err)
         return -1;
     if (db_ready(s, err) < 0)
         return -1;
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
     int64_t t0 = timefmt_now_ms();
     if (pg_exec(s->conn, "BEGIN", err) == 0 &&
         s->store->write(s->store, s->conn, b->rows, b->n_rows, err) == 0 &&
@@ -181,6 +186,11 @@ static int write_batch_once(sink *s, batch *b, eie_err *err)
         if (pg_exec(s->conn, "COMMIT", err) == 0) {
             log_debug("batch: %zu messages, %zu rows; write %lld ms, commit %lld ms", b->n_messages,
                       b->n_rows, (long long)(t1 - t0), (long long)(timefmt_now_ms() - t1));
+            struct timespec end;
+            clock_gettime(CLOCK_MONOTONIC, &end);
+            metrics_observe(s->metrics, "eie_consumer_batch_seconds", s->labels,
+                            (double)(end.tv_sec - start.tv_sec) +
+                                (double)(end.tv_nsec - start.tv_nsec) / 1e9);
             return 0;
         }
     }
@@ -238,6 +248,10 @@ static void write_batch(sink *s, batch *b)
     commit_to_kafka(s, b);
     s->stored += b->n_rows;
     s->batches_written++;
+    metrics_add(s->metrics, "eie_consumer_rows_written_total", s->labels, (double)b->n_rows);
+    metrics_add(s->metrics, "eie_consumer_batches_total", s->labels, 1);
+    if (attempts)
+        metrics_add(s->metrics, "eie_consumer_batch_retries_total", s->labels, attempts);
     batch_clear(b);
 }
 
@@ -547,6 +561,57 @@ static void collect_batch(sink *s)
     }
 }
 
+/* At each scrape: dead letters by reason, and the lag of every assigned
+ * partition (high watermark minus the position read), summed per topic. */
+static void on_scrape(metrics *m, void *arg)
+{
+    sink *s = arg;
+    char labels[160];
+    for (int r = 0; r < DEAD_REASON_COUNT; r++) {
+        snprintf(labels, sizeof labels, "%s,reason=\"%s\"", s->labels,
+                 dead_reason_name((dead_reason)r));
+        metrics_set(m, "eie_consumer_dead_letters_total", labels,
+                    (double)dead_letters_count(s->dead, (dead_reason)r));
+    }
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (!s->rk || rd_kafka_assignment(s->rk, &parts) || !parts)
+        return;
+    rd_kafka_position(s->rk, parts);
+    double lag[READING_KIND_COUNT] = {0};
+    for (int i = 0; i < parts->cnt; i++) {
+        int64_t lo, hi;
+        int kind = topic_kind(s, parts->elems[i].topic);
+        if (kind < 0 || rd_kafka_get_watermark_offsets(s->rk, parts->elems[i].topic,
+                                                       parts->elems[i].partition, &lo, &hi))
+            continue;
+        int64_t pos = parts->elems[i].offset >= 0 ? parts->elems[i].offset : lo;
+        if (hi > pos)
+            lag[kind] += (double)(hi - pos);
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    for (int k = 0; k < READING_KIND_COUNT; k++) {
+        if (!(s->store->kinds & (1u << k)))
+            continue;
+        snprintf(labels, sizeof labels, "%s,topic=\"%s\"", s->labels, s->topics.name[k]);
+        metrics_set(m, "eie_consumer_lag_messages", labels, lag[k]);
+    }
+}
+
+static void describe_metrics(metrics *m)
+{
+    metrics_describe(m, "eie_consumer_rows_written_total", METRIC_COUNTER,
+                     "readings committed to PostgreSQL");
+    metrics_describe(m, "eie_consumer_batches_total", METRIC_COUNTER, "batches committed");
+    metrics_describe(m, "eie_consumer_batch_retries_total", METRIC_COUNTER,
+                     "failed attempts to write a batch (PostgreSQL unavailable)");
+    metrics_describe(m, "eie_consumer_batch_seconds", METRIC_HISTOGRAM,
+                     "time to write and commit one batch");
+    metrics_describe(m, "eie_consumer_dead_letters_total", METRIC_COUNTER,
+                     "messages sent to the dead-letter topic, by reason");
+    metrics_describe(m, "eie_consumer_lag_messages", METRIC_GAUGE,
+                     "messages in Kafka not yet read, by topic");
+}
+
 static int migrate(sink *s, eie_err *err)
 {
     /* Waits for PostgreSQL at start, as it does during a run. */
@@ -566,6 +631,10 @@ int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *s
     sink s = {.cfg = cfg, .store = store, .stop = stop, .last_report_ms = timefmt_now_ms()};
     s.collecting = &s.batches[0];
     s.writer_idle = 1;
+    s.metrics = metrics_new();
+    snprintf(s.labels, sizeof s.labels, "store=\"%s\"", store->name);
+    describe_metrics(s.metrics);
+    metrics_server *metrics_srv = NULL;
     pthread_mutex_init(&s.lock, NULL);
     pthread_cond_init(&s.changed, NULL);
     int rc = -1;
@@ -582,6 +651,12 @@ int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *s
     s.writer_started = 1;
     if (!(s.rk = open_consumer(&s, err)))
         goto done;
+    if (cfg->metrics_port > 0) {
+        metrics_on_scrape(s.metrics, on_scrape, &s);
+        if (!(metrics_srv = metrics_serve(s.metrics, cfg->metrics_host, (int)cfg->metrics_port, err)))
+            goto done;
+        log_info("metrics on http://%s:%ld/metrics", cfg->metrics_host, cfg->metrics_port);
+    }
     while (!*stop) {
         housekeep(&s);
         collect_batch(&s);
@@ -595,6 +670,7 @@ int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *s
     report_progress(&s, 1);
     rc = 0;
 done:
+    metrics_server_stop(metrics_srv); /* before what its scrapes read goes away */
     if (s.writer_started) {
         pthread_mutex_lock(&s.lock);
         s.quit = 1;
@@ -609,6 +685,7 @@ done:
     dead_letters_close(s.dead);
     batch_free(&s.batches[0]);
     batch_free(&s.batches[1]);
+    metrics_free(s.metrics);
     pthread_mutex_destroy(&s.lock);
     pthread_cond_destroy(&s.changed);
     return rc;

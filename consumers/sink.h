@@ -42,6 +42,8 @@ typedef struct sink_config {
     long batch_size;
     long linger_ms;
     long housekeep_ms;
+    long metrics_port; /* 0: no /metrics */
+    const char *metrics_host;
     bool migrate;
     const config_props *kafka_props;
 } sink_config;

@@ -44,7 +44,8 @@ for name, data in msgs.items():
     open(f"{out}/{name}.bin", "wb").write(data)
 PY
 
-it_start cold "$EIE_BIN/eie-consumer" --store cold --linger-ms 50
+metrics_port=$(it_free_port)
+it_start cold "$EIE_BIN/eie-consumer" --store cold --linger-ms 50 --metrics-port "$metrics_port"
 it_start hot "$EIE_BIN/eie-consumer" --store hot --linger-ms 50
 for f in "$IT_DIR"/[0-9]-*.bin; do
     kcat -P -b "$KAFKA_BOOTSTRAP_SERVERS" -t "$topic" -k V1 -p 0 "$f" ||
@@ -84,6 +85,16 @@ done
 grep -q 'eie.error=soc: 150 is outside 0..100' <<<"$dead" || it_fail "the validation error is not in the headers"
 values=$(kcat -C -b "$KAFKA_BOOTSTRAP_SERVERS" -t "${EIE_TOPIC_PREFIX}dead-letters" -o beginning -e -q -f '%s\n' | tr -d '\000')
 it_expect_eq 2 "$(grep -cF '{"vehicleId":"V1","soc":50}' <<<"$values")" "the original value is kept"
+# The consumer's own /metrics: rows, batches, dead letters by reason, lag.
+metrics=$(curl -fsS "http://127.0.0.1:$metrics_port/metrics") || it_fail "no /metrics on the cold consumer"
+for line in 'eie_consumer_rows_written_total{store="cold"} 2' \
+    'eie_consumer_dead_letters_total{store="cold",reason="invalid"} 1' \
+    'eie_consumer_dead_letters_total{store="cold",reason="bad-body"} 1' \
+    "eie_consumer_lag_messages{store=\"cold\",topic=\"$topic\"} 0" \
+    '# TYPE eie_consumer_batch_seconds histogram'; do
+    grep -qF "$line" <<<"$metrics" || it_fail "cold /metrics lacks: $line"
+done
+grep -q '^eie_consumer_batches_total{store="cold"} [1-9]' <<<"$metrics" || it_fail "cold /metrics: no batches"
 it_stop cold
 it_stop hot
 for name in cold hot; do
