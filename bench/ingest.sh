@@ -29,7 +29,7 @@ bench_setup
 from=$(date -u -d "-$((intervals + 5)) min" +%Y-%m-%dT%H:%M:00Z)
 to=$(date -u -d "@$(( $(date -d "$from" +%s) + intervals * 60 ))" +%Y-%m-%dT%H:%M:%SZ)
 t0=$(bench_now)
-"$BIN/eie-simulate" --vehicles "$devices" --from "$from" --to "$to" 2>"$BENCH_DIR/preload.log"
+"$BIN/eie-simulate" --vehicles "$devices" --from "$from" --to "$to" --reassign-rate 0 2>"$BENCH_DIR/preload.log"
 t1=$(bench_now)
 echo "preload: $total readings + $devices assignments into Kafka in $(echo "$t1 - $t0" | bc) s"
 

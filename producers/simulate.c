@@ -1,18 +1,17 @@
-/* eie-simulate: a fleet of vehicles V1..Vn, each charging through meter M1..Mn
- * (V1 on M1 and so on), reporting every interval. While a vehicle charges its
- * meter draws AC energy and the battery receives less as DC, by the vehicle's
- * efficiency; state of charge rises while charging and falls while driving,
- * and battery temperature follows the load.
- *
- * Real time by default; with --from it backfills [from, to) as fast as Kafka
- * takes it, with a progress bar. */
+/* eie-simulate: a fleet of vehicles V1..Vn and meters M1..Mn (Vi starts on Mi;
+ * see fleet.h for the physics) reporting every interval, in real time, or with
+ * --from as a backfill as fast as Kafka takes it, with a progress bar.
+ * For testing it can inject faults at given rates: repeated, out-of-order,
+ * late and invalid readings, and vehicles moving to another meter. */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "config.h"
+#include "fleet.h"
 #include "kafka.h"
 #include "log.h"
 #include "progress.h"
@@ -26,64 +25,27 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-typedef struct vehicle_sim {
-    double capacity_kwh, efficiency, charger_kw;
-    double soc, battery_temp;
-    int charging;
-} vehicle_sim;
+typedef struct fault_rates {
+    double duplicate, out_of_order, late, invalid, reassign;
+    long late_max_s;
+} fault_rates;
 
-typedef struct rng {
-    uint64_t s;
-} rng;
+typedef struct delayed_reading {
+    reading r;
+    long release_tick;
+} delayed_reading;
 
-/* xorshift64*: small, fast and reproducible from --seed on every platform. */
-static double rng_next(rng *r)
-{
-    r->s ^= r->s >> 12;
-    r->s ^= r->s << 25;
-    r->s ^= r->s >> 27;
-    return (double)((r->s * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
-}
-
-static double uniform(rng *r, double lo, double hi)
-{
-    return lo + (hi - lo) * rng_next(r);
-}
-
-static void vehicle_init(vehicle_sim *v, rng *r)
-{
-    v->capacity_kwh = uniform(r, 50, 100);
-    v->efficiency = rng_next(r) < 0.03 ? uniform(r, 0.68, 0.74) : uniform(r, 0.85, 0.95);
-    v->charger_kw = uniform(r, 7, 22);
-    v->soc = uniform(r, 15, 80);
-    v->battery_temp = uniform(r, 18, 28);
-    v->charging = rng_next(r) < 0.8;
-}
-
-/* Advances one interval; fills the AC the meter drew and the DC the battery got. */
-static void vehicle_step(vehicle_sim *v, rng *r, double hours, double *ac, double *dc)
-{
-    *ac = *dc = 0;
-    if (v->charging) {
-        /* Charging tapers above 80% state of charge, as lithium cells need. */
-        double taper = v->soc > 80 ? (100 - v->soc) / 20 : 1;
-        *ac = v->charger_kw * taper * hours * uniform(r, 0.97, 1.03);
-        *dc = *ac * v->efficiency;
-        v->soc += *dc / v->capacity_kwh * 100;
-        if (v->soc >= uniform(r, 88, 96))
-            v->charging = 0;
-    } else {
-        v->soc -= uniform(r, 0, 25) * hours / v->capacity_kwh * 100; /* driving */
-        if (v->soc < uniform(r, 20, 35))
-            v->charging = 1;
-    }
-    if (v->soc > 100)
-        v->soc = 100;
-    if (v->soc < 0)
-        v->soc = 0;
-    double target = 22 + (v->charging ? v->charger_kw * 0.6 : 4);
-    v->battery_temp += (target - v->battery_temp) * (1 - 1 / (1 + hours * 6));
-}
+typedef struct simulation {
+    kafka_producer producer;
+    fleet fleet;
+    double *dc;
+    fault_rates faults;
+    rng fault_rng; /* apart from the physics', so faults do not change the fleet */
+    delayed_reading *delayed;
+    size_t n_delayed, cap_delayed;
+    long interval_s;
+    uint64_t duplicates, out_of_order, late, invalid, reassigned;
+} simulation;
 
 static void sleep_until(int64_t when_ms)
 {
@@ -102,46 +64,110 @@ static double quantize(double v, double step)
     return round(v / step) * step;
 }
 
-typedef struct simulation {
-    kafka_producer producer;
-    vehicle_sim *fleet;
-    long vehicles;
-    rng r;
-} simulation;
-
-static int send_assignments(simulation *sim, int64_t valid_from_ms, eie_err *err)
+static int chance(simulation *sim, double rate)
 {
-    reading rd = {.kind = READING_ASSIGNMENT};
-    for (long i = 0; i < sim->vehicles; i++) {
-        snprintf(rd.u.assignment.vehicle_id, sizeof rd.u.assignment.vehicle_id, "V%ld", i + 1);
-        snprintf(rd.u.assignment.meter_id, sizeof rd.u.assignment.meter_id, "M%ld", i + 1);
-        rd.u.assignment.valid_from_ms = valid_from_ms;
-        if (kafka_producer_send(&sim->producer, &rd, err) < 0)
-            return -1;
+    return rate > 0 && rng_uniform(&sim->fault_rng, 0, 1) < rate;
+}
+
+static void delay(simulation *sim, const reading *r, long release_tick)
+{
+    if (sim->n_delayed == sim->cap_delayed) {
+        sim->cap_delayed = sim->cap_delayed ? sim->cap_delayed * 2 : 256;
+        sim->delayed = realloc(sim->delayed, sim->cap_delayed * sizeof *sim->delayed);
+        if (!sim->delayed)
+            abort();
+    }
+    sim->delayed[sim->n_delayed++] = (delayed_reading){*r, release_tick};
+}
+
+/* Sends a reading, or a fault made of it. */
+static int send_reading(simulation *sim, const reading *r, long tick, eie_err *err)
+{
+    const fault_rates *f = &sim->faults;
+    if (chance(sim, f->invalid)) {
+        reading bad = *r;
+        if (bad.kind == READING_VEHICLE)
+            bad.u.vehicle.soc = 150;
+        else
+            bad.u.meter.kwh_consumed_ac = -1;
+        sim->invalid++;
+        return kafka_producer_send(&sim->producer, &bad, err);
+    }
+    if (chance(sim, f->out_of_order)) { /* after the device's next reading */
+        sim->out_of_order++;
+        delay(sim, r, tick + 2);
+        return 0;
+    }
+    if (chance(sim, f->late)) {
+        long max_ticks = f->late_max_s / sim->interval_s;
+        sim->late++;
+        delay(sim, r, tick + 2 + (long)rng_uniform(&sim->fault_rng, 0, (double)(max_ticks > 1 ? max_ticks : 1)));
+        return 0;
+    }
+    if (kafka_producer_send(&sim->producer, r, err) < 0)
+        return -1;
+    if (chance(sim, f->duplicate)) {
+        sim->duplicates++;
+        return kafka_producer_send(&sim->producer, r, err);
     }
     return 0;
 }
 
-/* One interval of every device: a meter reading and a vehicle reading each. */
-static int send_interval(simulation *sim, int64_t tick_ms, double hours, eie_err *err)
+/* Sends the delayed readings due by tick (all of them with tick < 0). */
+static int release_delayed(simulation *sim, long tick, eie_err *err)
 {
+    size_t kept = 0;
+    int rc = 0;
+    for (size_t i = 0; i < sim->n_delayed; i++) {
+        if (rc == 0 && (tick < 0 || sim->delayed[i].release_tick <= tick))
+            rc = kafka_producer_send(&sim->producer, &sim->delayed[i].r, err);
+        else
+            sim->delayed[kept++] = sim->delayed[i];
+    }
+    sim->n_delayed = kept;
+    return rc;
+}
+
+static int send_assignment(simulation *sim, long vehicle, long meter, int64_t valid_from_ms,
+                           eie_err *err)
+{
+    reading rd = {.kind = READING_ASSIGNMENT};
+    snprintf(rd.u.assignment.vehicle_id, sizeof rd.u.assignment.vehicle_id, "V%ld", vehicle + 1);
+    snprintf(rd.u.assignment.meter_id, sizeof rd.u.assignment.meter_id, "M%ld", meter + 1);
+    rd.u.assignment.valid_from_ms = valid_from_ms;
+    return kafka_producer_send(&sim->producer, &rd, err);
+}
+
+/* One interval: delayed readings that are due, reassignments, then a meter and
+ * a vehicle reading for every device. */
+static int send_interval(simulation *sim, long tick, int64_t tick_ms, eie_err *err)
+{
+    fleet *f = &sim->fleet;
+    if (release_delayed(sim, tick, err) < 0)
+        return -1;
+    for (long i = 0; i < f->n && f->n > 1; i++) {
+        if (!chance(sim, sim->faults.reassign))
+            continue;
+        long meter = (f->vehicles[i].meter + 1 + (long)rng_uniform(&sim->fault_rng, 0, (double)(f->n - 1))) % f->n;
+        f->vehicles[i].meter = meter;
+        sim->reassigned++;
+        if (send_assignment(sim, i, meter, tick_ms, err) < 0)
+            return -1;
+    }
+    fleet_step(f, (double)sim->interval_s / 3600.0, sim->dc);
     reading m = {.kind = READING_METER}, v = {.kind = READING_VEHICLE};
-    for (long i = 0; i < sim->vehicles && !stop_requested; i++) {
-        vehicle_sim *veh = &sim->fleet[i];
-        double ac, dc;
-        vehicle_step(veh, &sim->r, hours, &ac, &dc);
-        int64_t jitter = (int64_t)uniform(&sim->r, 0, 2000); /* devices are not in lockstep */
+    for (long i = 0; i < f->n && !stop_requested; i++) {
+        int64_t jitter = (int64_t)rng_uniform(&f->r, 0, 2000); /* devices are not in lockstep */
         snprintf(m.u.meter.meter_id, sizeof m.u.meter.meter_id, "M%ld", i + 1);
-        m.u.meter.kwh_consumed_ac = quantize(ac, 0.001);
-        m.u.meter.voltage = quantize(uniform(&sim->r, 226, 234), 0.1);
+        m.u.meter.kwh_consumed_ac = quantize(f->meter_ac[i], 0.001);
+        m.u.meter.voltage = quantize(rng_uniform(&f->r, 226, 234), 0.1);
         m.u.meter.ts_ms = tick_ms + jitter;
         snprintf(v.u.vehicle.vehicle_id, sizeof v.u.vehicle.vehicle_id, "V%ld", i + 1);
-        v.u.vehicle.soc = quantize(veh->soc, 0.1);
-        v.u.vehicle.kwh_delivered_dc = quantize(dc, 0.001);
-        v.u.vehicle.battery_temp = quantize(veh->battery_temp, 0.1);
+        v.u.vehicle.soc = quantize(f->vehicles[i].soc, 0.1);
+        v.u.vehicle.kwh_delivered_dc = quantize(sim->dc[i], 0.001);
+        v.u.vehicle.battery_temp = quantize(f->vehicles[i].battery_temp, 0.1);
         v.u.vehicle.ts_ms = tick_ms + jitter;
-        if (kafka_producer_send(&sim->producer, &m, err) < 0 ||
-            kafka_producer_send(&sim->producer, &v, err) < 0)
+        if (send_reading(sim, &m, tick, err) < 0 || send_reading(sim, &v, tick, err) < 0)
             return -1;
     }
     return 0;
@@ -151,16 +177,16 @@ int main(int argc, char **argv)
 {
     log_init("eie-simulate");
     const char *bootstrap, *prefix, *from_text, *to_text;
-    long interval_s, ticks, seed;
+    long vehicles, ticks, seed;
     simulation sim = {0};
     config_option options[] = {
         {"bootstrap-servers", 'b', "KAFKA_BOOTSTRAP_SERVERS", CONFIG_STRING, &bootstrap,
          KAFKA_DEFAULT_BOOTSTRAP, 0, 0, "Kafka brokers"},
         {"topic-prefix", 0, "EIE_TOPIC_PREFIX", CONFIG_STRING, &prefix, KAFKA_DEFAULT_TOPIC_PREFIX,
          0, 0, "prefix of the topic names"},
-        {"vehicles", 'n', "EIE_SIM_VEHICLES", CONFIG_INT, &sim.vehicles, "100", 1, 10000000,
+        {"vehicles", 'n', "EIE_SIM_VEHICLES", CONFIG_INT, &vehicles, "10000", 1, 10000000,
          "vehicles, and as many meters"},
-        {"interval-s", 'i', "EIE_SIM_INTERVAL_S", CONFIG_INT, &interval_s, "60", 1, 86400,
+        {"interval-s", 'i', "EIE_SIM_INTERVAL_S", CONFIG_INT, &sim.interval_s, "60", 1, 86400,
          "seconds between two readings of a device"},
         {"ticks", 0, "EIE_SIM_TICKS", CONFIG_INT, &ticks, "0", 0, 1000000000,
          "stop after this many intervals (0: run until stopped, or until --to)"},
@@ -169,13 +195,25 @@ int main(int argc, char **argv)
         {"to", 0, "EIE_SIM_TO", CONFIG_STRING, &to_text, NULL, 0, 0,
          "end of the backfill (default now)"},
         {"seed", 0, "EIE_SIM_SEED", CONFIG_INT, &seed, "1", 0, 9.2e18, "random seed"},
+        {"duplicate-rate", 0, "EIE_SIM_DUPLICATE_RATE", CONFIG_DOUBLE, &sim.faults.duplicate, "0", 0,
+         1, "share of readings sent twice"},
+        {"out-of-order-rate", 0, "EIE_SIM_OUT_OF_ORDER_RATE", CONFIG_DOUBLE, &sim.faults.out_of_order,
+         "0", 0, 1, "share of readings sent after the device's next one"},
+        {"late-rate", 0, "EIE_SIM_LATE_RATE", CONFIG_DOUBLE, &sim.faults.late, "0", 0, 1,
+         "share of readings sent late"},
+        {"late-max-s", 0, "EIE_SIM_LATE_MAX_S", CONFIG_INT, &sim.faults.late_max_s, "3600", 1,
+         864000, "how late a late reading may be"},
+        {"invalid-rate", 0, "EIE_SIM_INVALID_RATE", CONFIG_DOUBLE, &sim.faults.invalid, "0", 0, 1,
+         "share of readings sent with an invalid value (they end as dead letters)"},
+        {"reassign-rate", 0, "EIE_SIM_REASSIGN_RATE", CONFIG_DOUBLE, &sim.faults.reassign, "0.0002",
+         0, 1, "chance per vehicle and interval of moving to another meter"},
     };
     config_spec spec = {
         "eie-simulate", "[options]",
-        "Simulates a fleet: vehicles V1..Vn charging through meters M1..Mn (Vi assigned to\n"
+        "Simulates a fleet: vehicles V1..Vn charging through meters M1..Mn (Vi starts on\n"
         "Mi), each reporting once per interval, in real time, or with --from as a backfill\n"
-        "as fast as Kafka takes it. Stops cleanly on SIGINT or SIGTERM after every record\n"
-        "sent is acknowledged; exits non-zero if any was not.",
+        "as fast as Kafka takes it. Deterministic for a --seed. Stops cleanly on SIGINT or\n"
+        "SIGTERM after every record sent is acknowledged; exits non-zero if any was not.",
         options, sizeof options / sizeof options[0], true};
     config_props props = {0};
     int first;
@@ -197,20 +235,16 @@ int main(int argc, char **argv)
         config_props_free(&props);
         return 2;
     }
-    if (to_text && !backfill) {
-        fprintf(stderr, "eie-simulate: --to needs --from\n");
-        config_props_free(&props);
-        return 2;
-    }
-    if (backfill && !to_text)
-        to_ms = now;
-    if (backfill && to_ms <= from_ms) {
-        fprintf(stderr, "eie-simulate: --to must be after --from\n");
+    if ((to_text && !backfill) || (backfill && to_text && to_ms <= from_ms) ||
+        (backfill && !to_text && now <= from_ms)) {
+        fprintf(stderr, "eie-simulate: %s\n", !backfill ? "--to needs --from"
+                                                        : "--to (or now) must be after --from");
         config_props_free(&props);
         return 2;
     }
     if (backfill) { /* the whole span, unless --ticks cuts it shorter */
-        long span = (long)((to_ms - from_ms + interval_s * 1000 - 1) / (interval_s * 1000));
+        to_ms = to_text ? to_ms : now;
+        long span = (long)((to_ms - from_ms + sim.interval_s * 1000 - 1) / (sim.interval_s * 1000));
         ticks = ticks && ticks < span ? ticks : span;
     }
 
@@ -221,38 +255,38 @@ int main(int argc, char **argv)
         config_props_free(&props);
         return 2;
     }
-    sim.fleet = calloc((size_t)sim.vehicles, sizeof *sim.fleet);
-    if (!sim.fleet || kafka_producer_open(&sim.producer, bootstrap, &props, &topics, &err) < 0) {
-        log_error("%s", sim.fleet ? err.msg : "out of memory");
-        free(sim.fleet);
+    if (fleet_init(&sim.fleet, vehicles, (uint64_t)seed) < 0 ||
+        !(sim.dc = calloc((size_t)vehicles, sizeof *sim.dc)) ||
+        kafka_producer_open(&sim.producer, bootstrap, &props, &topics, &err) < 0) {
+        log_error("%s", sim.dc ? err.msg : "out of memory");
+        fleet_free(&sim.fleet);
+        free(sim.dc);
         config_props_free(&props);
         return 1;
     }
+    rng_seed(&sim.fault_rng, (uint64_t)seed ^ 0x5bd1e995ULL);
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    sim.r = (rng){(uint64_t)seed * 0x9E3779B97F4A7C15ULL + 1};
-    for (long i = 0; i < sim.vehicles; i++)
-        vehicle_init(&sim.fleet[i], &sim.r);
-
-    int failed = send_assignments(&sim, from_ms, &err) < 0;
-    double hours = (double)interval_s / 3600.0;
+    int failed = 0;
+    for (long i = 0; i < vehicles && !failed; i++)
+        failed = send_assignment(&sim, i, i, from_ms, &err) < 0;
     progress bar;
     if (backfill) {
-        log_info("backfilling %ld vehicles and %ld meters over %ld intervals of %ld s",
-                 sim.vehicles, sim.vehicles, ticks, interval_s);
-        progress_start(&bar, "backfill", (uint64_t)ticks * 2 * (uint64_t)sim.vehicles);
+        log_info("backfilling %ld vehicles and %ld meters over %ld intervals of %ld s", vehicles,
+                 vehicles, ticks, sim.interval_s);
+        progress_start(&bar, "backfill", (uint64_t)ticks * 2 * (uint64_t)vehicles);
     } else {
-        log_info("simulating %ld vehicles and %ld meters, one reading each every %ld s",
-                 sim.vehicles, sim.vehicles, interval_s);
+        log_info("simulating %ld vehicles and %ld meters, one reading each every %ld s", vehicles,
+                 vehicles, sim.interval_s);
     }
     for (long tick = 0; !failed && !stop_requested && (ticks == 0 || tick < ticks); tick++) {
-        int64_t tick_ms = from_ms + tick * interval_s * 1000;
+        int64_t tick_ms = from_ms + tick * sim.interval_s * 1000;
         if (!backfill)
             sleep_until(tick_ms);
-        failed = send_interval(&sim, tick_ms, hours, &err) < 0;
+        failed = send_interval(&sim, tick, tick_ms, &err) < 0;
         if (backfill)
             progress_update(&bar, sim.producer.acked);
         else if (tick % 10 == 0)
@@ -260,6 +294,9 @@ int main(int argc, char **argv)
                      (unsigned long long)sim.producer.produced,
                      (unsigned long long)sim.producer.acked, (unsigned long long)sim.producer.failed);
     }
+    /* Readings held back as late are sent before stopping: nothing is dropped. */
+    if (!failed)
+        failed = release_delayed(&sim, -1, &err) < 0;
     if (failed)
         log_error("%s", err.msg);
     int outstanding = kafka_producer_flush(&sim.producer, 60000);
@@ -267,12 +304,18 @@ int main(int argc, char **argv)
         progress_update(&bar, sim.producer.acked);
         progress_finish(&bar);
     }
-    log_info("stopped: %llu records sent, %llu acknowledged, %llu failed, %d unconfirmed",
+    log_info("stopped: %llu records sent, %llu acknowledged, %llu failed, %d unconfirmed; faults: "
+             "%llu repeated, %llu out of order, %llu late, %llu invalid, %llu reassignments",
              (unsigned long long)sim.producer.produced, (unsigned long long)sim.producer.acked,
-             (unsigned long long)sim.producer.failed, outstanding);
+             (unsigned long long)sim.producer.failed, outstanding,
+             (unsigned long long)sim.duplicates, (unsigned long long)sim.out_of_order,
+             (unsigned long long)sim.late, (unsigned long long)sim.invalid,
+             (unsigned long long)sim.reassigned);
     int ok = !failed && sim.producer.failed == 0 && outstanding == 0;
     kafka_producer_close(&sim.producer);
-    free(sim.fleet);
+    fleet_free(&sim.fleet);
+    free(sim.dc);
+    free(sim.delayed);
     config_props_free(&props);
     return ok ? 0 : 1;
 }

@@ -47,7 +47,7 @@ expect_status 1 "an unreachable broker" "$EIE_BIN/eie-produce" -b 127.0.0.1:1 \
 grep -q "1 record was not acknowledged" "$IT_DIR/err.txt" || it_fail "unacknowledged record not reported: $(tail -n 2 "$IT_DIR/err.txt")"
 
 # The simulator: n vehicles, n meters, n assignments, all acknowledged.
-expect_status 0 "eie-simulate --ticks 2" "$EIE_BIN/eie-simulate" --vehicles 7 --interval-s 1 --ticks 2
+expect_status 0 "eie-simulate --ticks 2" "$EIE_BIN/eie-simulate" --vehicles 7 --interval-s 1 --ticks 2 --reassign-rate 0
 it_expect_eq 7 "$(consumed vehicle-assignments)" "simulated assignments"
 # 2 from the files above (line 1 went out twice), 7 meters x 2 intervals.
 it_expect_eq $((2 + 14)) "$(consumed meter-readings)" "simulated meter readings"
