@@ -41,6 +41,24 @@ grep -q "vehicleId: missing" "$IT_DIR/err.txt" || it_fail "--type vehicle: $(cat
 expect_status 1 "a missing file" "$EIE_BIN/eie-produce" "$IT_DIR/nope.jsonl"
 grep -q "cannot open" "$IT_DIR/err.txt" || it_fail "missing file not named"
 
+# CSV: a header naming the fields, quoting, bad rows reported by line.
+cat >"$IT_DIR/vehicles.csv" <<CSV
+vehicleId,soc,kwhDeliveredDc,batteryTemp,timestamp
+V3,55.5,0.25,31,$ts
+"V,4",60,0.3,30.5,$(date +%s)000
+V5,abc,0.3,30,$ts
+V6,50,0.3
+CSV
+expect_status 1 "a CSV file with bad rows" "$EIE_BIN/eie-produce" "$IT_DIR/vehicles.csv"
+grep -q "vehicles.csv:4: rejected: soc: must be a number" "$IT_DIR/err.txt" || it_fail "CSV line 4: $(cat "$IT_DIR/err.txt")"
+grep -q "vehicles.csv:5: rejected: 3 fields where the header names 5" "$IT_DIR/err.txt" || it_fail "CSV line 5 not reported"
+grep -q "4 read, 2 sent, 2 acknowledged, 2 rejected" "$IT_DIR/err.txt" || it_fail "CSV summary: $(tail -n 1 "$IT_DIR/err.txt")"
+printf 'vehicleId,meterId,validFrom\nV3,M3,%s\n' "$ts" | "$EIE_BIN/eie-produce" --format csv - 2>"$IT_DIR/err.txt" ||
+    it_fail "CSV assignments from stdin: $(cat "$IT_DIR/err.txt")"
+it_expect_eq "V,4 V1 V2 V3" "$(kcat -C -b "$KAFKA_BOOTSTRAP_SERVERS" -t "${EIE_TOPIC_PREFIX}vehicle-readings" -o beginning -e -q -f '%k\n' | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')" \
+    "vehicle readings on the topic, keyed by id (quoted CSV field kept whole)"
+expect_status 2 "eie-produce --format xml" "$EIE_BIN/eie-produce" --format xml
+
 # Nothing listens on port 1: the record is never acknowledged.
 expect_status 1 "an unreachable broker" "$EIE_BIN/eie-produce" -b 127.0.0.1:1 \
     -X message.timeout.ms=2000 --flush-timeout-ms 5000 - <<<"{\"vehicleId\":\"V2\",\"soc\":1,\"kwhDeliveredDc\":0,\"batteryTemp\":1,\"timestamp\":\"$ts\"}"
@@ -48,7 +66,7 @@ grep -q "1 record was not acknowledged" "$IT_DIR/err.txt" || it_fail "unacknowle
 
 # The simulator: n vehicles, n meters, n assignments, all acknowledged.
 expect_status 0 "eie-simulate --ticks 2" "$EIE_BIN/eie-simulate" --vehicles 7 --interval-s 1 --ticks 2 --reassign-rate 0
-it_expect_eq 7 "$(consumed vehicle-assignments)" "simulated assignments"
+it_expect_eq $((1 + 7)) "$(consumed vehicle-assignments)" "simulated assignments (and the CSV one)"
 # 2 from the files above (line 1 went out twice), 7 meters x 2 intervals.
 it_expect_eq $((2 + 14)) "$(consumed meter-readings)" "simulated meter readings"
 
