@@ -15,7 +15,7 @@ const char *copy_rows_columns(reading_kind kind)
     case READING_METER:
         return "(meter_id, ts, kwh_consumed_ac, voltage)";
     case READING_VEHICLE:
-        return "(vehicle_id, ts, soc, kwh_delivered_dc, battery_temp)";
+        return "(vehicle_id, ts, soc, kwh_delivered_dc, battery_temp, charger_id)";
     case READING_ASSIGNMENT:
         return "(vehicle_id, valid_from, meter_id)";
     }
@@ -35,6 +35,15 @@ static void field_text(strbuf *out, const char *s)
     size_t len = strlen(s);
     put_be(out, len, 4);
     strbuf_append(out, s, len);
+}
+
+/* Text, or SQL NULL for "". */
+static void field_optional_text(strbuf *out, const char *s)
+{
+    if (*s)
+        field_text(out, s);
+    else
+        put_be(out, 0xffffffffu, 4); /* length -1 */
 }
 
 static void field_double(strbuf *out, double v)
@@ -70,12 +79,13 @@ void copy_rows_append(strbuf *out, const reading *r)
         field_double(out, r->u.meter.voltage);
         break;
     case READING_VEHICLE:
-        put_be(out, 5, 2);
+        put_be(out, 6, 2);
         field_text(out, r->u.vehicle.vehicle_id);
         field_time(out, r->u.vehicle.ts_ms);
         field_double(out, r->u.vehicle.soc);
         field_double(out, r->u.vehicle.kwh_delivered_dc);
         field_double(out, r->u.vehicle.battery_temp);
+        field_optional_text(out, r->u.vehicle.charger_id);
         break;
     case READING_ASSIGNMENT:
         put_be(out, 3, 2);

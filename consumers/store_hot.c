@@ -50,11 +50,11 @@ static const char *const merge_sql[READING_KIND_COUNT] = {
         "kwh_consumed_ac = EXCLUDED.kwh_consumed_ac, voltage = EXCLUDED.voltage, "
         "updated_at = now() WHERE meter_state.ts < EXCLUDED.ts",
     [READING_VEHICLE] =
-        "INSERT INTO vehicle_state (vehicle_id, ts, soc, kwh_delivered_dc, battery_temp) "
-        "SELECT vehicle_id, ts, soc, kwh_delivered_dc, battery_temp FROM hot_vehicle "
+        "INSERT INTO vehicle_state (vehicle_id, ts, soc, kwh_delivered_dc, battery_temp, charger_id) "
+        "SELECT vehicle_id, ts, soc, kwh_delivered_dc, battery_temp, charger_id FROM hot_vehicle "
         "ON CONFLICT (vehicle_id) DO UPDATE SET ts = EXCLUDED.ts, soc = EXCLUDED.soc, "
         "kwh_delivered_dc = EXCLUDED.kwh_delivered_dc, battery_temp = EXCLUDED.battery_temp, "
-        "updated_at = now() WHERE vehicle_state.ts < EXCLUDED.ts",
+        "charger_id = EXCLUDED.charger_id, updated_at = now() WHERE vehicle_state.ts < EXCLUDED.ts",
     /* The history takes every assignment; the current one only a newer one
      * (the newest per vehicle of the batch, since ON CONFLICT may touch a row
      * once per statement). */
@@ -72,8 +72,8 @@ static const char *const merge_sql[READING_KIND_COUNT] = {
 static const char *const staging_copy_sql[READING_KIND_COUNT] = {
     [READING_METER] =
         "COPY hot_meter (meter_id, ts, kwh_consumed_ac, voltage) FROM STDIN (FORMAT binary)",
-    [READING_VEHICLE] = "COPY hot_vehicle (vehicle_id, ts, soc, kwh_delivered_dc, battery_temp) "
-                        "FROM STDIN (FORMAT binary)",
+    [READING_VEHICLE] = "COPY hot_vehicle (vehicle_id, ts, soc, kwh_delivered_dc, battery_temp, "
+                        "charger_id) FROM STDIN (FORMAT binary)",
     [READING_ASSIGNMENT] =
         "COPY hot_assignment (vehicle_id, valid_from, meter_id) FROM STDIN (FORMAT binary)",
 };

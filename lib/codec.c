@@ -309,7 +309,9 @@ static int skip_value(avro_schema_t schema, const unsigned char **p, const unsig
 
 /* ---- Schema versions ---- */
 
-typedef enum { FIELD_ID, FIELD_DOUBLE, FIELD_TIME } field_type;
+/* FIELD_OPT_ID: a ["null", "string"] union, "" for null; a field that the
+ * codec's schema of the kind lacks is left empty. */
+typedef enum { FIELD_ID, FIELD_DOUBLE, FIELD_TIME, FIELD_OPT_ID } field_type;
 
 typedef struct field_desc {
     const char *name;
@@ -330,6 +332,7 @@ static const field_desc vehicle_fields[] = {
     FIELD("kwhDeliveredDc", FIELD_DOUBLE, vehicle.kwh_delivered_dc),
     FIELD("batteryTemp", FIELD_DOUBLE, vehicle.battery_temp),
     FIELD("timestamp", FIELD_TIME, vehicle.ts_ms),
+    FIELD("chargerId", FIELD_OPT_ID, vehicle.charger_id),
 };
 static const field_desc assignment_fields[] = {
     FIELD("vehicleId", FIELD_ID, assignment.vehicle_id),
@@ -345,23 +348,28 @@ static const struct {
     size_t n_fields;
 } kinds[READING_KIND_COUNT] = {
     [READING_METER] = {"meter_reading", meter_fields, 4},
-    [READING_VEHICLE] = {"vehicle_reading", vehicle_fields, 5},
+    [READING_VEHICLE] = {"vehicle_reading", vehicle_fields, 6},
     [READING_ASSIGNMENT] = {"vehicle_meter_assignment", assignment_fields, 3},
 };
 
+/* Schema resolution is done here rather than by avro-c's resolved writer, which
+ * refuses a reader field missing from the writer even when it has a default:
+ * a message is read into a value of its own writer schema, and fields are then
+ * matched by name, as the specification's resolution rules do: a field the
+ * reader lacks is ignored, an optional field the writer lacks takes its
+ * default (null), a required one makes the versions incompatible at start. */
 typedef struct schema_version {
     codec_schema_info info;
     strbuf canonical;
     avro_schema_t schema;
-    avro_value_iface_t *resolver; /* this version -> newest of its kind */
-    avro_value_t resolved;
+    avro_value_iface_t *iface;
+    avro_value_t value;         /* reused for every message of this version */
+    int field_index[MAX_FIELDS]; /* per field of the kind; -1 when absent */
 } schema_version;
 
 typedef struct kind_state {
-    schema_version *newest;
-    avro_value_iface_t *iface;
-    avro_value_t value; /* a value of the newest schema, reused for every message */
-    int field_index[MAX_FIELDS];
+    schema_version *newest; /* the reader's and writer's version */
+    int reader_has[MAX_FIELDS];
 } kind_state;
 
 #define MAX_VERSIONS 32
@@ -408,7 +416,7 @@ static int parse_file_name(const char *file, reading_kind *kind, int *version)
     return -1;
 }
 
-static int load_version(codec *c, const eie_embedded_file *file, eie_err *err)
+static int load_version(codec *c, const eie_embedded_file *file, const int *want, eie_err *err)
 {
     if (c->n_versions == MAX_VERSIONS) {
         eie_err_set(err, "more than %d schema versions", MAX_VERSIONS);
@@ -439,11 +447,52 @@ static int load_version(codec *c, const eie_embedded_file *file, eie_err *err)
         }
     }
     kind_state *ks = &c->kinds[v->info.kind];
-    if (!ks->newest || ks->newest->info.version < v->info.version)
+    int wanted = want ? want[v->info.kind] : 0;
+    if (wanted ? v->info.version == wanted
+               : !ks->newest || ks->newest->info.version < v->info.version)
         ks->newest = v;
     return 0;
 }
 
+static int field_type_ok(avro_schema_t schema, field_type type)
+{
+    switch (type) {
+    case FIELD_ID:
+        return avro_typeof(schema) == AVRO_STRING;
+    case FIELD_DOUBLE:
+        return avro_typeof(schema) == AVRO_DOUBLE;
+    case FIELD_TIME:
+        return avro_typeof(schema) == AVRO_INT64;
+    case FIELD_OPT_ID:
+        return avro_typeof(schema) == AVRO_UNION && avro_schema_union_size(schema) == 2 &&
+               avro_typeof(avro_schema_union_branch(schema, 0)) == AVRO_NULL &&
+               avro_typeof(avro_schema_union_branch(schema, 1)) == AVRO_STRING;
+    }
+    return 0;
+}
+
+static int prepare_version(schema_version *v, eie_err *err)
+{
+    const field_desc *fields = kinds[v->info.kind].fields;
+    for (size_t i = 0; i < kinds[v->info.kind].n_fields; i++) {
+        v->field_index[i] = avro_schema_record_field_get_index(v->schema, fields[i].name);
+        if (v->field_index[i] >= 0 &&
+            !field_type_ok(avro_schema_record_field_get_by_index(v->schema, v->field_index[i]),
+                           fields[i].type)) {
+            eie_err_set(err, "schema %s: field %s has a type the model cannot take", v->info.file,
+                        fields[i].name);
+            return -1;
+        }
+    }
+    v->iface = avro_generic_class_from_schema(v->schema);
+    if (!v->iface || avro_generic_value_new(v->iface, &v->value) != 0) {
+        eie_err_set(err, "schema %s: %s", v->info.file, avro_strerror());
+        return -1;
+    }
+    return 0;
+}
+
+/* Every version of a kind must give the reader's required fields. */
 static int prepare_kind(codec *c, reading_kind k, eie_err *err)
 {
     kind_state *ks = &c->kinds[k];
@@ -451,41 +500,31 @@ static int prepare_kind(codec *c, reading_kind k, eie_err *err)
         eie_err_set(err, "no schema for %s readings", reading_kind_name(k));
         return -1;
     }
-    avro_schema_t schema = ks->newest->schema;
-    for (size_t i = 0; i < kinds[k].n_fields; i++) {
-        ks->field_index[i] = avro_schema_record_field_get_index(schema, kinds[k].fields[i].name);
-        if (ks->field_index[i] < 0) {
-            eie_err_set(err, "schema %s has no field %s", ks->newest->info.file,
-                        kinds[k].fields[i].name);
-            return -1;
+    for (size_t i = 0; i < kinds[k].n_fields; i++)
+        ks->reader_has[i] = ks->newest->field_index[i] >= 0;
+    for (size_t n = 0; n < c->n_versions; n++) {
+        const schema_version *v = &c->versions[n];
+        if (v->info.kind != k)
+            continue;
+        for (size_t i = 0; i < kinds[k].n_fields; i++) {
+            if (kinds[k].fields[i].type == FIELD_OPT_ID)
+                continue;
+            if (v->field_index[i] < 0) {
+                eie_err_set(err, "schema %s cannot be read: it has no field %s", v->info.file,
+                            kinds[k].fields[i].name);
+                return -1;
+            }
         }
     }
-    ks->iface = avro_generic_class_from_schema(schema);
-    if (!ks->iface || avro_generic_value_new(ks->iface, &ks->value) != 0) {
-        eie_err_set(err, "schema %s: %s", ks->newest->info.file, avro_strerror());
-        return -1;
-    }
-    return 0;
-}
-
-static int prepare_resolver(codec *c, schema_version *v, eie_err *err)
-{
-    kind_state *ks = &c->kinds[v->info.kind];
-    v->resolver = avro_resolved_writer_new(v->schema, ks->newest->schema);
-    if (!v->resolver) {
-        eie_err_set(err, "schema %s cannot be read as %s: %s", v->info.file, ks->newest->info.file,
-                    avro_strerror());
-        return -1;
-    }
-    if (avro_resolved_writer_new_value(v->resolver, &v->resolved) != 0) {
-        eie_err_set(err, "schema %s: %s", v->info.file, avro_strerror());
-        return -1;
-    }
-    avro_resolved_writer_set_dest(&v->resolved, &ks->value);
     return 0;
 }
 
 codec *codec_new(eie_err *err)
+{
+    return codec_new_versions(NULL, err);
+}
+
+codec *codec_new_versions(const int version[READING_KIND_COUNT], eie_err *err)
 {
     codec *c = calloc(1, sizeof *c);
     if (!c) {
@@ -493,13 +532,13 @@ codec *codec_new(eie_err *err)
         return NULL;
     }
     for (const eie_embedded_file *f = eie_embedded_avro; f->name; f++)
-        if (load_version(c, f, err) < 0)
+        if (load_version(c, f, version, err) < 0)
+            goto fail;
+    for (size_t i = 0; i < c->n_versions; i++)
+        if (prepare_version(&c->versions[i], err) < 0)
             goto fail;
     for (int k = 0; k < READING_KIND_COUNT; k++)
         if (prepare_kind(c, (reading_kind)k, err) < 0)
-            goto fail;
-    for (size_t i = 0; i < c->n_versions; i++)
-        if (prepare_resolver(c, &c->versions[i], err) < 0)
             goto fail;
     c->reader = avro_reader_memory("", 0);
     c->writer = avro_writer_memory("", 0);
@@ -519,19 +558,13 @@ void codec_free(codec *c)
         return;
     for (size_t i = 0; i < c->n_versions; i++) {
         schema_version *v = &c->versions[i];
-        if (v->resolver) {
-            avro_value_decref(&v->resolved);
-            avro_value_iface_decref(v->resolver);
+        if (v->iface) {
+            avro_value_decref(&v->value);
+            avro_value_iface_decref(v->iface);
         }
         if (v->schema)
             avro_schema_decref(v->schema);
         strbuf_free(&v->canonical);
-    }
-    for (int k = 0; k < READING_KIND_COUNT; k++) {
-        if (c->kinds[k].iface) {
-            avro_value_decref(&c->kinds[k].value);
-            avro_value_iface_decref(c->kinds[k].iface);
-        }
     }
     if (c->reader)
         avro_reader_free(c->reader);
@@ -567,16 +600,25 @@ static uint64_t get_le64(const unsigned char *p)
 
 int codec_encode(codec *c, const reading *r, const void **data, size_t *len, eie_err *err)
 {
-    kind_state *ks = &c->kinds[r->kind];
+    schema_version *w = c->kinds[r->kind].newest;
     avro_value_t field;
     const char *base = (const char *)r;
-    avro_value_reset(&ks->value);
+    avro_value_reset(&w->value);
     for (size_t i = 0; i < kinds[r->kind].n_fields; i++) {
         const field_desc *fd = &kinds[r->kind].fields[i];
-        int rc = avro_value_get_by_index(&ks->value, ks->field_index[i], &field, NULL);
+        if (w->field_index[i] < 0)
+            continue;
+        int rc = avro_value_get_by_index(&w->value, w->field_index[i], &field, NULL);
         if (rc == 0) {
             const void *src = base + fd->offset;
+            avro_value_t branch;
             switch (fd->type) {
+            case FIELD_OPT_ID:
+                rc = *(const char *)src
+                         ? avro_value_set_branch(&field, 1, &branch) ||
+                               avro_value_set_string_len(&branch, src, strlen(src) + 1)
+                         : avro_value_set_branch(&field, 0, &branch) || avro_value_set_null(&branch);
+                break;
             case FIELD_ID:
                 rc = avro_value_set_string_len(&field, src, strlen(src) + 1);
                 break;
@@ -594,7 +636,7 @@ int codec_encode(codec *c, const reading *r, const void **data, size_t *len, eie
         }
     }
     size_t body = 0;
-    if (avro_value_sizeof(&ks->value, &body) != 0) {
+    if (avro_value_sizeof(&w->value, &body) != 0) {
         eie_err_set(err, "encoding %s reading: %s", reading_kind_name(r->kind), avro_strerror());
         return -1;
     }
@@ -603,9 +645,9 @@ int codec_encode(codec *c, const reading *r, const void **data, size_t *len, eie
     unsigned char *out = (unsigned char *)c->out.data;
     out[0] = 0xC3;
     out[1] = 0x01;
-    put_le64(out + 2, ks->newest->info.fingerprint);
+    put_le64(out + 2, w->info.fingerprint);
     avro_writer_memory_set_dest(c->writer, (const char *)out + CODEC_HEADER_LEN, (int64_t)body);
-    if (avro_value_write(c->writer, &ks->value) != 0) {
+    if (avro_value_write(c->writer, &w->value) != 0) {
         eie_err_set(err, "encoding %s reading: %s", reading_kind_name(r->kind), avro_strerror());
         return -1;
     }
@@ -615,21 +657,37 @@ int codec_encode(codec *c, const reading *r, const void **data, size_t *len, eie
     return 0;
 }
 
-static int extract(codec *c, reading_kind k, reading *out, eie_err *err)
+/* The reading from a value of version v, for the codec's reader version. */
+static int extract(codec *c, schema_version *v, reading *out, eie_err *err)
 {
-    kind_state *ks = &c->kinds[k];
+    reading_kind k = v->info.kind;
+    const kind_state *ks = &c->kinds[k];
     char *base = (char *)out;
     memset(out, 0, sizeof *out);
     out->kind = k;
     for (size_t i = 0; i < kinds[k].n_fields; i++) {
         const field_desc *fd = &kinds[k].fields[i];
-        avro_value_t field;
-        if (avro_value_get_by_index(&ks->value, ks->field_index[i], &field, NULL) != 0) {
+        avro_value_t field, branch;
+        if (!ks->reader_has[i] || v->field_index[i] < 0)
+            continue; /* not the reader's, or the writer's default: empty */
+        if (avro_value_get_by_index(&v->value, v->field_index[i], &field, NULL) != 0) {
             eie_err_set(err, "%s: %s", fd->name, avro_strerror());
             return -1;
         }
         void *dst = base + fd->offset;
+        int disc = -1;
+        if (fd->type == FIELD_OPT_ID) {
+            if (avro_value_get_discriminant(&field, &disc) != 0 ||
+                avro_value_get_current_branch(&field, &branch) != 0) {
+                eie_err_set(err, "%s: not a union", fd->name);
+                return -1;
+            }
+            if (disc != 1) /* null */
+                continue;
+            field = branch;
+        }
         switch (fd->type) {
+        case FIELD_OPT_ID:
         case FIELD_ID: {
             const char *s;
             size_t size; /* counts the terminating NUL */
@@ -693,11 +751,11 @@ codec_status codec_decode(codec *c, const void *data, size_t len, reading *out, 
         return CODEC_ERR_BODY;
     }
     avro_reader_memory_set_source(c->reader, (const char *)body, (int64_t)(end - body));
-    if (avro_value_read(c->reader, &v->resolved) != 0) {
+    if (avro_value_read(c->reader, &v->value) != 0) {
         eie_err_set(err, "body does not decode as %s: %s", v->info.file, avro_strerror());
         return CODEC_ERR_BODY;
     }
-    if (extract(c, v->info.kind, out, err) < 0) {
+    if (extract(c, v, out, err) < 0) {
         eie_err_prefix(err, "%s", v->info.file);
         return CODEC_ERR_BODY;
     }

@@ -5,8 +5,8 @@
  *
  * Every schema version ever used lives in schemas/avro/<kind>.v<N>.avsc and is
  * compiled in; a message is decoded with the version its fingerprint names and
- * resolved to the newest version of its kind. Messages are written with the
- * newest version.
+ * resolved (Avro schema resolution) to the newest version of its kind, so old
+ * topics stay readable. Messages are written with the newest version.
  *
  * A codec holds avro-c values that it reuses between calls, so it is not
  * thread-safe: each thread uses its own. */
@@ -35,6 +35,11 @@ const char *codec_status_name(codec_status status);
 typedef struct codec codec;
 
 codec *codec_new(eie_err *err);
+
+/* A codec that reads and writes the given schema version of each kind
+ * (version[kind]; 0 for the newest) instead of the newest: an older consumer
+ * or producer, during a rolling upgrade or in tests of schema resolution. */
+codec *codec_new_versions(const int version[READING_KIND_COUNT], eie_err *err);
 void codec_free(codec *c);
 
 /* Encodes r with the newest schema of its kind. *data points into the codec and

@@ -162,7 +162,7 @@ static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void 
 }
 
 int kafka_producer_open(kafka_producer *p, const char *bootstrap, const config_props *props,
-                        const kafka_topics *topics, eie_err *err)
+                        const kafka_topics *topics, const int *schema_versions, eie_err *err)
 {
     memset(p, 0, sizeof *p);
     static const kafka_setting defaults[] = {
@@ -190,7 +190,7 @@ int kafka_producer_open(kafka_producer *p, const char *bootstrap, const config_p
             goto fail;
         }
     }
-    if (!(p->codec = codec_new(err)))
+    if (!(p->codec = codec_new_versions(schema_versions, err)))
         goto fail;
     return 0;
 fail_conf:

@@ -61,9 +61,11 @@ typedef struct kafka_producer {
     char last_error[256];
 } kafka_producer;
 
-/* Idempotent, acks=all, lz4-compressed, keyed by device id. props override. */
+/* Idempotent, acks=all, lz4-compressed, keyed by device id. props override.
+ * schema_versions (may be NULL) pins the version written per kind (0: newest),
+ * for producers that must keep writing an older version during an upgrade. */
 int kafka_producer_open(kafka_producer *p, const char *bootstrap, const config_props *props,
-                        const kafka_topics *topics, eie_err *err);
+                        const kafka_topics *topics, const int *schema_versions, eie_err *err);
 
 /* Encodes and enqueues one reading; blocks (serving delivery reports) while the
  * local queue is full. */

@@ -134,7 +134,8 @@ int reading_validate(const reading *r, int64_t now_ms, eie_err *err)
             check_range("kwhDeliveredDc", v->kwh_delivered_dc, 0, MAX_INTERVAL_KWH, "kWh", err) ||
             check_range("batteryTemp", v->battery_temp, MIN_BATTERY_TEMP, MAX_BATTERY_TEMP, "°C",
                         err) ||
-            check_time("timestamp", v->ts_ms, now_ms, err))
+            check_time("timestamp", v->ts_ms, now_ms, err) ||
+            (v->charger_id[0] && check_id("chargerId", v->charger_id, err)))
             return -1;
         return 0;
     }
@@ -248,7 +249,10 @@ int reading_from_json(const json_t *obj, int kind, reading *out, eie_err *err)
                        get_number(obj, "soc", &v->soc, err) ||
                        get_number(obj, "kwhDeliveredDc", &v->kwh_delivered_dc, err) ||
                        get_number(obj, "batteryTemp", &v->battery_temp, err) ||
-                       get_time(obj, "timestamp", &v->ts_ms, err)
+                       get_time(obj, "timestamp", &v->ts_ms, err) ||
+                       (!json_is_null(json_object_get(obj, "chargerId")) &&
+                        json_object_get(obj, "chargerId") &&
+                        get_id(obj, "chargerId", v->charger_id, err))
                    ? -1
                    : 0;
     }
@@ -274,10 +278,15 @@ json_t *reading_to_json(const reading *r)
         return json_pack("{s:s, s:f, s:f, s:s}", "meterId", r->u.meter.meter_id, "kwhConsumedAc",
                          r->u.meter.kwh_consumed_ac, "voltage", r->u.meter.voltage, "timestamp",
                          when);
-    case READING_VEHICLE:
-        return json_pack("{s:s, s:f, s:f, s:f, s:s}", "vehicleId", r->u.vehicle.vehicle_id, "soc",
-                         r->u.vehicle.soc, "kwhDeliveredDc", r->u.vehicle.kwh_delivered_dc,
-                         "batteryTemp", r->u.vehicle.battery_temp, "timestamp", when);
+    case READING_VEHICLE: {
+        json_t *obj = json_pack("{s:s, s:f, s:f, s:f, s:s}", "vehicleId", r->u.vehicle.vehicle_id,
+                                "soc", r->u.vehicle.soc, "kwhDeliveredDc",
+                                r->u.vehicle.kwh_delivered_dc, "batteryTemp",
+                                r->u.vehicle.battery_temp, "timestamp", when);
+        if (obj && r->u.vehicle.charger_id[0])
+            json_object_set_new(obj, "chargerId", json_string(r->u.vehicle.charger_id));
+        return obj;
+    }
     case READING_ASSIGNMENT:
         return json_pack("{s:s, s:s, s:s}", "vehicleId", r->u.assignment.vehicle_id, "meterId",
                          r->u.assignment.meter_id, "validFrom", when);

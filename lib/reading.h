@@ -28,6 +28,7 @@ typedef struct vehicle_reading {
     double kwh_delivered_dc; /* energy delivered to the battery in the interval */
     double battery_temp;     /* degrees Celsius */
     int64_t ts_ms;
+    char charger_id[READING_ID_MAX + 1]; /* since schema v2; "" when not known */
 } vehicle_reading;
 
 typedef struct vehicle_assignment {
@@ -64,7 +65,8 @@ int reading_validate(const reading *r, int64_t now_ms, eie_err *err);
 
 /* Builds a reading from a JSON object with the field names clients use
  * (meterId, kwhConsumedAc, voltage, timestamp; vehicleId, soc, kwhDeliveredDc,
- * batteryTemp, timestamp; vehicleId, meterId, validFrom). Timestamps are RFC 3339
+ * batteryTemp, timestamp and optionally chargerId; vehicleId, meterId,
+ * validFrom). Timestamps are RFC 3339
  * strings or epoch milliseconds. With kind < 0 the kind is told from the fields.
  * Checks types and presence only; call reading_validate for the value rules. */
 int reading_from_json(const json_t *obj, int kind, reading *out, eie_err *err);

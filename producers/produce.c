@@ -133,7 +133,7 @@ int main(int argc, char **argv)
 {
     log_init("eie-produce");
     const char *bootstrap, *prefix, *type, *format;
-    long flush_timeout_ms;
+    long flush_timeout_ms, vehicle_schema;
     produce_run run = {.kind = -1};
     config_option options[] = {
         {"bootstrap-servers", 'b', "KAFKA_BOOTSTRAP_SERVERS", CONFIG_STRING, &bootstrap,
@@ -146,6 +146,8 @@ int main(int argc, char **argv)
          "jsonl, csv, or auto (csv for *.csv files, jsonl otherwise)"},
         {"strict", 0, "EIE_PRODUCE_STRICT", CONFIG_FLAG, &run.strict, NULL, 0, 0,
          "stop at the first bad line instead of skipping it"},
+        {"vehicle-schema", 0, "EIE_VEHICLE_SCHEMA", CONFIG_INT, &vehicle_schema, "0", 0, 1000,
+         "write vehicle readings with this schema version (0: the newest), for upgrades"},
         {"flush-timeout-ms", 0, "EIE_FLUSH_TIMEOUT_MS", CONFIG_INT, &flush_timeout_ms, "60000", 0,
          3600000, "how long to wait for the last acknowledgements"},
     };
@@ -193,7 +195,9 @@ int main(int argc, char **argv)
         config_props_free(&props);
         return 2;
     }
-    if (kafka_producer_open(&run.producer, bootstrap, &props, &topics, &err) < 0) {
+    int versions[READING_KIND_COUNT] = {0};
+    versions[READING_VEHICLE] = (int)vehicle_schema;
+    if (kafka_producer_open(&run.producer, bootstrap, &props, &topics, versions, &err) < 0) {
         log_error("%s", err.msg);
         config_props_free(&props);
         return 1;

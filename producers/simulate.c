@@ -257,7 +257,7 @@ int main(int argc, char **argv)
     }
     if (fleet_init(&sim.fleet, vehicles, (uint64_t)seed) < 0 ||
         !(sim.dc = calloc((size_t)vehicles, sizeof *sim.dc)) ||
-        kafka_producer_open(&sim.producer, bootstrap, &props, &topics, &err) < 0) {
+        kafka_producer_open(&sim.producer, bootstrap, &props, &topics, NULL, &err) < 0) {
         log_error("%s", sim.dc ? err.msg : "out of memory");
         fleet_free(&sim.fleet);
         free(sim.dc);

@@ -30,6 +30,9 @@ SAMPLES = {
                                 "batteryTemp": 34.2, "timestamp": 1770642480000},
     "vehicle_meter_assignment.v1.avsc": {"vehicleId": "V\u00e9hicule-7", "meterId": "M7",
                                          "validFrom": 1770642480000},
+    "vehicle_reading.v2.avsc": {"vehicleId": "V2", "soc": 12.5, "kwhDeliveredDc": 0.75,
+                                "batteryTemp": -3.5, "timestamp": 1770642540000,
+                                "chargerId": "C-17"},
 }
 
 

@@ -161,12 +161,19 @@ static void test_decodes_fastavro_messages(void **state)
         }
         json_decref(expected);
         json_decref(got);
-        /* And our encoding of it is byte for byte what fastavro wrote. */
+        /* And a codec writing that schema version encodes it byte for byte as
+         * fastavro did. */
+        const codec_schema_info *info = find_schema(c, v[i].file);
+        int versions[READING_KIND_COUNT] = {0};
+        versions[info->kind] = info->version;
+        codec *writer = codec_new_versions(versions, &err);
+        assert_non_null(writer);
         const void *data;
         size_t len;
-        assert_int_equal(codec_encode(c, &r, &data, &len, &err), 0);
+        assert_int_equal(codec_encode(writer, &r, &data, &len, &err), 0);
         assert_int_equal(len, v[i].message_len);
         assert_memory_equal(data, v[i].message, len);
+        codec_free(writer);
     }
 }
 
@@ -258,6 +265,58 @@ static void test_malformed_messages(void **state)
     }
 }
 
+/* Schema evolution: vehicle readings v1 and v2 (which adds an optional
+ * chargerId) are read by readers of either version. */
+static void test_schema_versions(void **state)
+{
+    codec *v2 = *state;
+    vector v[8];
+    size_t n = load_vectors(v, 8);
+    const vector *old = NULL, *new = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(v[i].file, "vehicle_reading.v1.avsc") == 0)
+            old = &v[i];
+        if (strcmp(v[i].file, "vehicle_reading.v2.avsc") == 0)
+            new = &v[i];
+    }
+    assert_non_null(old);
+    assert_non_null(new);
+    reading r;
+    eie_err err;
+    /* The newest reader reads v1 records: chargerId takes its default. */
+    assert_int_equal(codec_decode(v2, old->message, old->message_len, &r, &err), CODEC_OK);
+    assert_string_equal(r.u.vehicle.vehicle_id, "V1");
+    assert_string_equal(r.u.vehicle.charger_id, "");
+    assert_int_equal(codec_decode(v2, new->message, new->message_len, &r, &err), CODEC_OK);
+    assert_string_equal(r.u.vehicle.charger_id, "C-17");
+    assert_true(r.u.vehicle.battery_temp == -3.5);
+
+    /* A v1 reader reads v2 records: chargerId, unknown to it, is left out. */
+    int versions[READING_KIND_COUNT] = {0};
+    versions[READING_VEHICLE] = 1;
+    codec *v1 = codec_new_versions(versions, &err);
+    assert_non_null(v1);
+    assert_int_equal(codec_decode(v1, new->message, new->message_len, &r, &err), CODEC_OK);
+    assert_string_equal(r.u.vehicle.vehicle_id, "V2");
+    assert_string_equal(r.u.vehicle.charger_id, "");
+    assert_true(r.u.vehicle.soc == 12.5 && r.u.vehicle.ts_ms == 1770642540000LL);
+
+    /* What a v1 writer writes carries v1's fingerprint, and the newest reader
+     * reads it. */
+    strcpy(r.u.vehicle.charger_id, "C-9");
+    const void *data;
+    size_t len;
+    assert_int_equal(codec_encode(v1, &r, &data, &len, &err), 0);
+    assert_memory_equal(data, old->message, 10);
+    assert_int_equal(codec_decode(v2, data, len, &r, &err), CODEC_OK);
+    assert_string_equal(r.u.vehicle.charger_id, "");
+    codec_free(v1);
+
+    /* A pinned version that does not exist is an error, not a silent fallback. */
+    versions[READING_VEHICLE] = 9;
+    assert_null(codec_new_versions(versions, &err));
+}
+
 int main(int argc, char **argv)
 {
     vectors_path = argc > 1 ? argv[1] : "tests/data/avro_vectors.tsv";
@@ -268,6 +327,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_decodes_fastavro_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_versions, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
