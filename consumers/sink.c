@@ -55,6 +55,10 @@ typedef struct sink {
     dead_letters *dead;
     batch batches[2];
     batch *collecting; /* the main thread's */
+    /* Partitions assigned to this consumer, per topic: a message from any
+     * other (left in the local queue after a revocation) is not ours to store. */
+    unsigned char *owned[READING_KIND_COUNT];
+    int32_t owned_cap[READING_KIND_COUNT];
     /* Hand-over to the writer thread. */
     pthread_t writer;
     int writer_started;
@@ -333,10 +337,37 @@ static int load_offsets(sink *s, rd_kafka_topic_partition_list_t *parts, eie_err
     return 0;
 }
 
+static void set_owned(sink *s, const rd_kafka_topic_partition_list_t *parts, unsigned char owned)
+{
+    for (int i = 0; i < parts->cnt; i++) {
+        int kind = topic_kind(s, parts->elems[i].topic);
+        int32_t p = parts->elems[i].partition;
+        if (kind < 0 || p < 0)
+            continue;
+        if (p >= s->owned_cap[kind]) {
+            int32_t cap = p + 64;
+            s->owned[kind] = realloc(s->owned[kind], (size_t)cap);
+            if (!s->owned[kind])
+                abort();
+            memset(s->owned[kind] + s->owned_cap[kind], 0, (size_t)(cap - s->owned_cap[kind]));
+            s->owned_cap[kind] = cap;
+        }
+        s->owned[kind][p] = owned;
+    }
+}
+
+static int is_owned(const sink *s, int kind, int32_t partition)
+{
+    return partition >= 0 && partition < s->owned_cap[kind] && s->owned[kind][partition];
+}
+
+/* Both protocols: eager (everything revoked, then everything assigned) and
+ * cooperative (only the partitions that move), the default. */
 static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                       rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     sink *s = opaque;
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         sink_drain(s); /* the connection is ours now */
         eie_err err;
@@ -348,13 +379,31 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         if (*s->stop) /* not assigned: nothing is read, so nothing is lost */
             return;
         log_info("assigned %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
-        rd_kafka_assign(rk, parts);
+        set_owned(s, parts, 1);
+        rd_kafka_error_t *error = NULL;
+        if (cooperative)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            rd_kafka_assign(rk, parts);
+        if (error) {
+            log_error("assigning partitions: %s", rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        }
     } else {
         /* The partitions may go to another consumer: store what was read first. */
         sink_hand_over(s);
         sink_drain(s);
+        set_owned(s, parts, 0);
         log_info("revoked %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
-        rd_kafka_assign(rk, NULL);
+        rd_kafka_error_t *error = NULL;
+        if (cooperative)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rd_kafka_assign(rk, NULL);
+        if (error) {
+            log_error("revoking partitions: %s", rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        }
     }
 }
 
@@ -396,7 +445,7 @@ static dead_reason reason_of(codec_status status)
 static void take_message(sink *s, const rd_kafka_message_t *msg)
 {
     int kind = topic_kind(s, rd_kafka_topic_name(msg->rkt));
-    if (kind < 0)
+    if (kind < 0 || !is_owned(s, kind, msg->partition))
         return;
     batch *b = s->collecting;
     b->n_messages++;
@@ -484,6 +533,8 @@ static rd_kafka_t *open_consumer(sink *s, eie_err *err)
         {"queued.max.messages.kbytes", "4096"},
         {"max.partition.fetch.bytes", "65536"},
         {"fetch.max.bytes", "1048576"},
+        /* Instances joining or leaving move only the partitions that change hands. */
+        {"partition.assignment.strategy", "cooperative-sticky"},
     };
     rd_kafka_conf_t *conf = kafka_conf_new(defaults, sizeof defaults / sizeof defaults[0],
                                            s->cfg->bootstrap, s->cfg->kafka_props, err);
@@ -685,6 +736,8 @@ done:
     dead_letters_close(s.dead);
     batch_free(&s.batches[0]);
     batch_free(&s.batches[1]);
+    for (int k = 0; k < READING_KIND_COUNT; k++)
+        free(s.owned[k]);
     metrics_free(s.metrics);
     pthread_mutex_destroy(&s.lock);
     pthread_cond_destroy(&s.changed);

@@ -38,16 +38,17 @@ BEGIN
     IF to_regclass(part) IS NOT NULL THEN
         RETURN false;
     END IF;
-    -- Two consumers may reach a new day at once; the second waits, then sees it.
+    -- Two consumers may reach a new day at once: the lock makes the second wait,
+    -- and the handler turns its then-redundant CREATE into "already there" (its
+    -- statement's catalog view may predate the first one's commit).
     PERFORM pg_advisory_xact_lock(hashtext(part));
-    IF to_regclass(part) IS NOT NULL THEN
-        RETURN false;
-    END IF;
-    EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+    EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
                    part, parent,
                    day::timestamp AT TIME ZONE 'UTC',
                    (day + 1)::timestamp AT TIME ZONE 'UTC');
     RETURN true;
+EXCEPTION WHEN duplicate_table OR unique_violation THEN
+    RETURN false;
 END
 $$;
 

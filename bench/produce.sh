@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Benchmark of the producer side: the simulator's backfill producing to a local
+# broker (idempotent, acks=all, lz4), 10,000 vehicles and 10,000 meters.
+#
+#   bench/produce.sh [N]    about N readings (default 2,000,000)
+#
+# Counts records acknowledged per second, from the simulator's start to its
+# last acknowledgement. Ends with
+#   produce: rows_per_s=N
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+total=${1:-2000000}
+devices=${EIE_BENCH_DEVICES:-10000}
+intervals=$(( (total + 2 * devices - 1) / (2 * devices) ))
+bench_setup
+
+from=$(date -u -d "-$((intervals + 5)) min" +%Y-%m-%dT%H:%M:00Z)
+to=$(date -u -d "@$(( $(date -d "$from" +%s) + intervals * 60 ))" +%Y-%m-%dT%H:%M:%SZ)
+t0=$(bench_now)
+"$BIN/eie-simulate" --vehicles "$devices" --from "$from" --to "$to" --reassign-rate 0 2>"$BENCH_DIR/simulate.log"
+t1=$(bench_now)
+acked=$(sed -nE 's/.*stopped: [0-9]+ records sent, ([0-9]+) acknowledged, 0 failed, 0 unconfirmed.*/\1/p' "$BENCH_DIR/simulate.log")
+[[ -n $acked ]] || { tail -n 5 "$BENCH_DIR/simulate.log" >&2; eie_die "the simulator did not get every record acknowledged"; exit 1; }
+secs=$(echo "$t1 - $t0" | bc)
+rate=$(echo "$acked / $secs" | bc)
+echo "simulator backfill: $acked records acknowledged in $secs s ($intervals intervals of $devices vehicles and $devices meters)"
+echo "produce: rows_per_s=$rate"
