@@ -10,13 +10,7 @@
 #include "metrics.h"
 
 typedef struct ingest ingest;
-
-typedef struct api_context {
-    db_pool *db;
-    metrics *metrics;
-    ingest *ingest;              /* the Kafka side of the HTTP ingest routes */
-    const char *swagger_ui_dir;  /* Swagger UI's assets, or NULL */
-} api_context;
+typedef struct api_context api_context;
 
 typedef int (*api_handler)(const struct _u_request *req, struct _u_response *resp,
                            api_context *ctx);
@@ -26,6 +20,23 @@ typedef struct api_route {
     const char *path; /* ulfius format: "/v1/vehicles/:vehicleId" */
     api_handler handler;
 } api_route;
+
+/* A route with its context: what ulfius hands back to the dispatcher. */
+typedef struct api_binding {
+    const api_route *route;
+    api_context *ctx;
+} api_binding;
+
+#define API_MAX_ROUTES 32
+
+struct api_context {
+    db_pool *db;
+    metrics *metrics;
+    ingest *ingest;              /* the Kafka side of the HTTP ingest routes */
+    const char *swagger_ui_dir;  /* Swagger UI's assets, or NULL */
+    api_binding bindings[API_MAX_ROUTES];
+    size_t n_bindings;
+};
 
 /* Registers routes so that each request is counted and timed by route and
  * status in ctx->metrics. The table must outlive the server. */

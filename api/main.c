@@ -105,6 +105,9 @@ int main(int argc, char **argv)
     /* One byte over the ingest limit, so that a larger body is seen as such. */
     instance.max_post_body_size = (1 << 20) + 1;
     instance.timeout = 30; /* seconds a connection may stay idle */
+    /* Bodies are JSON, parsed by the routes; ulfius' form parsing would only
+     * drop the connection on a malformed multipart header. */
+    instance.allowed_post_processor = U_POST_PROCESS_NONE;
     if (register_routes(&instance, &ctx) < 0) {
         log_error("cannot register the routes");
         goto done;

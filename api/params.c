@@ -43,10 +43,15 @@ int param_device_id(const struct _u_request *req, const char *name, const char *
 
 static int parse_duration(const char *text, int64_t *ms)
 {
+    /* Digits without sign, space or leading zero, then the unit: the form the
+     * document's pattern gives and responses echo. */
+    size_t digits = strspn(text, "0123456789");
+    if (digits == 0 || digits > 9 || text[0] == '0')
+        return -1;
     char *end;
     errno = 0;
     long n = strtol(text, &end, 10);
-    if (errno || end == text || n <= 0 || end[0] == '\0' || end[1] != '\0' || text[0] == '+')
+    if (errno || end != text + digits || end[0] == '\0' || end[1] != '\0')
         return -1;
     int64_t unit = end[0] == 'm' ? MINUTE_MS : end[0] == 'h' ? HOUR_MS : end[0] == 'd' ? DAY_MS : 0;
     if (!unit || n > INT64_MAX / unit)

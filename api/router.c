@@ -12,11 +12,6 @@
 #define POOL_WAIT_MS 2000
 #define SQLSTATE_QUERY_CANCELED "57014" /* statement_timeout */
 
-typedef struct bound_route {
-    const api_route *route;
-    api_context *ctx;
-} bound_route;
-
 static double seconds_since(const struct timespec *t0)
 {
     struct timespec t1;
@@ -26,7 +21,7 @@ static double seconds_since(const struct timespec *t0)
 
 static int dispatch(const struct _u_request *req, struct _u_response *resp, void *user_data)
 {
-    const bound_route *b = user_data;
+    const api_binding *b = user_data;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = b->route->handler(req, resp, b->ctx);
@@ -43,11 +38,10 @@ static int dispatch(const struct _u_request *req, struct _u_response *resp, void
 int api_register(struct _u_instance *instance, api_context *ctx, const api_route *routes, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        /* Lives as long as the process, like the server that points at it. */
-        bound_route *b = malloc(sizeof *b);
-        if (!b)
+        if (ctx->n_bindings == API_MAX_ROUTES)
             return -1;
-        *b = (bound_route){&routes[i], ctx};
+        api_binding *b = &ctx->bindings[ctx->n_bindings++];
+        *b = (api_binding){&routes[i], ctx};
         if (ulfius_add_endpoint_by_val(instance, routes[i].method, NULL, routes[i].path, 0, dispatch,
                                        b) != U_OK)
             return -1;

@@ -18,7 +18,7 @@ EIE_APT_PACKAGES=(
   build-essential cmake pkg-config
   librdkafka-dev libavro-dev libulfius-dev libjansson-dev libpq-dev libcmocka-dev
   openjdk-17-jre-headless maven
-  curl jq kcat python3 bc ca-certificates procps
+  curl jq kcat python3 python3-venv bc ca-certificates procps npm
 )
 
 # ---------------------------------------------------------------- messages
@@ -51,7 +51,10 @@ eie__missing_packages() {
     awk '$2 == "installed" { printf "%s ", $1 }' || true) "
   local p
   for p in "$@"; do
-    [[ $installed == *" $p "* ]] || printf '%s\n' "$p"
+    [[ $installed == *" $p "* ]] && continue
+    # NodeSource's nodejs bundles npm and conflicts with Debian's npm package.
+    [[ $p == npm ]] && command -v npm >/dev/null && continue
+    printf '%s\n' "$p"
   done
 }
 
@@ -130,6 +133,60 @@ eie_fetch_kafka() {
     return 1
   fi
   rm -rf "$tmp"
+}
+
+# ---------------------------------------------------------------- swagger ui
+
+eie_swagger_ui_version() {
+  local v=""
+  read -r v <"$EIE_REPO_ROOT/deploy/swagger-ui.version" 2>/dev/null || true
+  printf '%s\n' "$v"
+}
+
+# Fetches the npm package swagger-ui-dist at the version pinned in
+# deploy/swagger-ui.version once, and prints the directory holding its files,
+# for eie-api's --swagger-ui-dir (EIE_SWAGGER_UI_DIR). Unpacked in a temp dir
+# and renamed into place, like eie_fetch_kafka.
+eie_fetch_swagger_ui() {
+  local version dir tmp tarball f
+  version=$(eie_swagger_ui_version)
+  [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
+    { eie_die "no version (such as 5.35.0) in deploy/swagger-ui.version"; return 1; }
+  dir="$EIE_STATE_DIR/swagger-ui/$version"
+  if [[ ! -f $dir/swagger-ui-bundle.js ]]; then
+    command -v npm >/dev/null || { eie_die "npm not found (apt-get install npm)"; return 1; }
+    mkdir -p "$EIE_STATE_DIR/swagger-ui" || return 1
+    tmp=$(mktemp -d "$EIE_STATE_DIR/swagger-ui/.fetch.XXXXXX") || return 1
+    eie_log "swagger-ui: fetching swagger-ui-dist $version with npm (first time only)"
+    if ! (cd "$tmp" && npm pack --silent --pack-destination "$tmp" "swagger-ui-dist@$version") \
+      </dev/null >"$tmp/npm.log" 2>&1; then
+      tail -n 40 "$tmp/npm.log" >&2
+      rm -rf "$tmp"
+      eie_die "npm could not fetch swagger-ui-dist $version"
+      return 1
+    fi
+    tarball=$(compgen -G "$tmp/swagger-ui-dist-*.tgz" | head -n 1 || true)
+    if [[ -z $tarball ]] || ! tar -xzf "$tarball" -C "$tmp" package; then
+      rm -rf "$tmp"
+      eie_die "could not unpack swagger-ui-dist $version"
+      return 1
+    fi
+    for f in swagger-ui.css swagger-ui-bundle.js swagger-ui-standalone-preset.js; do
+      if [[ ! -s $tmp/package/$f ]]; then
+        rm -rf "$tmp"
+        eie_die "swagger-ui-dist $version has no $f"
+        return 1
+      fi
+    done
+    # -T: fail rather than nest the dir when a concurrent fetch already won.
+    if ! mv -T "$tmp/package" "$dir" 2>/dev/null && [[ ! -f $dir/swagger-ui-bundle.js ]]; then
+      rm -rf "$tmp"
+      eie_die "could not install Swagger UI into $dir"
+      return 1
+    fi
+    rm -rf "$tmp"
+  fi
+  printf '%s\n' "$dir"
 }
 
 # ---------------------------------------------------------------- build

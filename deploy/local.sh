@@ -18,6 +18,8 @@ KAFKA_PORT=${EIE_KAFKA_PORT:-9092}
 KAFKA_CPORT=${EIE_KAFKA_CONTROLLER_PORT:-9093}
 PG_PORT=${EIE_PG_PORT:-55432}
 API_PORT=${EIE_API_PORT:-3000}
+HOT_METRICS_PORT=${EIE_HOT_METRICS_PORT:-9101}
+COLD_METRICS_PORT=${EIE_COLD_METRICS_PORT:-9102}
 SIM_VEHICLES=${EIE_SIM_VEHICLES:-100}
 
 LOCAL=$EIE_STATE_DIR/local
@@ -39,8 +41,8 @@ SERVICES=(consumer-hot consumer-cold api simulator)
 # Sets CMD to the command line of service $1 (an array: paths may have spaces).
 service_cmd() {
   case $1 in
-    consumer-hot) CMD=("$BIN/eie-consumer" --store hot) ;;
-    consumer-cold) CMD=("$BIN/eie-consumer" --store cold) ;;
+    consumer-hot) CMD=("$BIN/eie-consumer" --store hot --metrics-port "$HOT_METRICS_PORT") ;;
+    consumer-cold) CMD=("$BIN/eie-consumer" --store cold --metrics-port "$COLD_METRICS_PORT") ;;
     api) CMD=("$BIN/eie-api") ;;
     simulator) CMD=("$BIN/eie-simulate" --vehicles "$SIM_VEHICLES") ;;
     *) return 1 ;;
@@ -121,6 +123,9 @@ cmd_up() {
   mkdir -p "$LOG_DIR" "$RUN_DIR"
   eie_install_packages
   eie_fetch_kafka
+  # Swagger UI's files for /docs; the API reads EIE_SWAGGER_UI_DIR.
+  EIE_SWAGGER_UI_DIR=$(eie_fetch_swagger_ui)
+  export EIE_SWAGGER_UI_DIR
   eie_build build
   require_binaries
   start_kafka
@@ -138,6 +143,7 @@ Energy Ingestion Engine is up (${SECONDS}s).
   API docs       http://localhost:$API_PORT/docs
   OpenAPI        http://localhost:$API_PORT/openapi.json
   Example        http://localhost:$API_PORT/v1/analytics/performance/V1
+  Metrics        http://localhost:$API_PORT/metrics  hot :$HOT_METRICS_PORT/metrics  cold :$COLD_METRICS_PORT/metrics
   Kafka          $KAFKA_BOOTSTRAP_SERVERS
   DATABASE_URL   $DATABASE_URL
   Logs           $LOG_DIR  (deploy/local.sh logs [NAME])

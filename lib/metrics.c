@@ -207,6 +207,7 @@ metrics_server *metrics_serve(metrics *m, const char *host, int port, eie_err *e
         free(srv);
         return NULL;
     }
+    srv->instance.allowed_post_processor = U_POST_PROCESS_NONE;
     ulfius_add_endpoint_by_val(&srv->instance, "GET", "/metrics", NULL, 0, serve_metrics, m);
     if (ulfius_start_framework(&srv->instance) != U_OK) {
         eie_err_set(err, "metrics: cannot listen on %s:%d (is the port in use?)", host, port);

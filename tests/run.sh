@@ -39,7 +39,12 @@ done
 source "$ROOT/tests/lib/stack.sh"
 
 eie_install_packages
-((unit_only)) || eie_fetch_kafka
+if ((!unit_only)); then
+  eie_fetch_kafka
+  # Swagger UI's files for the API's /docs; eie-api reads EIE_SWAGGER_UI_DIR.
+  EIE_SWAGGER_UI_DIR=$(eie_fetch_swagger_ui)
+  export EIE_SWAGGER_UI_DIR
+fi
 
 if ((sanitize)); then
   build_dir=build-asan
