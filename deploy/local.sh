@@ -8,7 +8,8 @@
 #   deploy/local.sh logs [NAME]   last lines of every log, or follow one
 #
 # Ports: EIE_KAFKA_PORT (9092), EIE_KAFKA_CONTROLLER_PORT (9093),
-#        EIE_PG_PORT (55432), EIE_API_PORT (3000). EIE_SIM_VEHICLES (100).
+#        EIE_PG_PORT (55432), EIE_API_PORT (3000), EIE_HOT_METRICS_PORT (9101),
+#        EIE_COLD_METRICS_PORT (9102). EIE_SIM_VEHICLES (100).
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR
