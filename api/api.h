@@ -51,9 +51,10 @@ int routes_fleet_register(struct _u_instance *instance, api_context *ctx);
 int routes_ingest_register(struct _u_instance *instance, api_context *ctx);
 int routes_docs_register(struct _u_instance *instance, api_context *ctx);
 
-/* For handlers: run one parameterised query on a pooled connection. On
- * failure the response is already set (503, or 504 on a timeout) and NULL is
- * returned; the caller PQclear()s a result it gets. */
+/* For handlers: run one parameterised query on a pooled connection, as a
+ * statement prepared per connection under the name `what` (one name, one
+ * SQL text). On failure the response is already set (503, or 504 on a
+ * timeout) and NULL is returned; the caller PQclear()s a result it gets. */
 #include <libpq-fe.h>
 PGresult *api_query(api_context *ctx, struct _u_response *resp, const char *what, const char *sql,
                     int n_params, const char *const *params);

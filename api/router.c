@@ -11,6 +11,7 @@
 
 #define POOL_WAIT_MS 2000
 #define SQLSTATE_QUERY_CANCELED "57014" /* statement_timeout */
+#define SQLSTATE_NO_SUCH_STATEMENT "26000" /* invalid_sql_statement_name */
 
 static double seconds_since(const struct timespec *t0)
 {
@@ -59,7 +60,18 @@ PGresult *api_query(api_context *ctx, struct _u_response *resp, const char *what
         respond_error(resp, 503, "unavailable", "the database is not available");
         return NULL;
     }
-    PGresult *res = PQexecParams(conn, sql, n_params, NULL, params, NULL, NULL, 0);
+    /* Prepared once per connection, on first use (named after what): planning
+     * costs about as much as running these queries. */
+    PGresult *res = PQexecPrepared(conn, what, n_params, params, NULL, NULL, 0);
+    if (res && PQresultStatus(res) == PGRES_FATAL_ERROR &&
+        strcmp(pg_sqlstate(res), SQLSTATE_NO_SUCH_STATEMENT) == 0) {
+        PQclear(res);
+        res = PQprepare(conn, what, sql, n_params, NULL);
+        if (pg_check(res, PGRES_COMMAND_OK, what, &err) == 0) {
+            PQclear(res);
+            res = PQexecPrepared(conn, what, n_params, params, NULL, NULL, 0);
+        }
+    }
     if (pg_check(res, PGRES_TUPLES_OK, what, &err) == 0) {
         db_pool_release(ctx->db, conn);
         return res;
