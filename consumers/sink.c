@@ -530,7 +530,7 @@ static rd_kafka_t *open_consumer(sink *s, eie_err *err)
         /* Readings are small, so librdkafka's per-message overhead, not their
          * bytes, fills memory: a 64 MB default prefetch queue holds over 300 MB.
          * These keep a consumer near 60 MB at full speed (bench/ingest.sh). */
-        {"queued.max.messages.kbytes", "4096"},
+        {"queued.max.messages.kbytes", "3072"},
         {"max.partition.fetch.bytes", "65536"},
         {"fetch.max.bytes", "1048576"},
         /* Instances joining or leaving move only the partitions that change hands. */

@@ -1,6 +1,6 @@
-/* eie-admin: the deployment steps that prepare Kafka and PostgreSQL for the
- * programs: `topics` creates the topics, `migrate` applies the SQL migrations.
- * Both are idempotent, so scripts run them on every start. */
+/* eie-admin: the operator's steps around the programs: `topics` creates the
+ * topics and `migrate` applies the SQL migrations (both idempotent, so scripts
+ * run them on every start); `verify` compares two stores (verify.c). */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +9,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "pg.h"
+#include "verify.h"
 
 static int run_topics(int argc, char **argv)
 {
@@ -107,7 +108,8 @@ static void usage(FILE *out)
                  "Prepares Kafka and PostgreSQL for the Energy Ingestion Engine.\n\n"
                  "Commands:\n"
                  "  topics    create the topics (idempotent)\n"
-                 "  migrate   apply the SQL migrations (idempotent)\n\n"
+                 "  migrate   apply the SQL migrations (idempotent)\n"
+                 "  verify    compare the stores of two databases\n\n"
                  "Run 'eie-admin COMMAND --help' for a command's options.\n");
 }
 
@@ -126,6 +128,8 @@ int main(int argc, char **argv)
         return run_topics(argc - 1, argv + 1);
     if (strcmp(argv[1], "migrate") == 0)
         return run_migrate(argc - 1, argv + 1);
+    if (strcmp(argv[1], "verify") == 0)
+        return verify_main(argc - 1, argv + 1);
     fprintf(stderr, "eie-admin: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

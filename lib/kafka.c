@@ -165,9 +165,16 @@ int kafka_producer_open(kafka_producer *p, const char *bootstrap, const config_p
                         const kafka_topics *topics, const int *schema_versions, eie_err *err)
 {
     memset(p, 0, sizeof *p);
+    /* Readings are small: large batches and a deep local queue keep the
+     * broker's round trips, not the queue, the limit on throughput. */
     static const kafka_setting defaults[] = {
-        {"enable.idempotence", "true"}, {"acks", "all"},      {"compression.type", "lz4"},
-        {"linger.ms", "20"},            {"batch.size", "1000000"},
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"compression.type", "lz4"},
+        {"linger.ms", "20"},
+        {"batch.size", "1000000"},
+        {"batch.num.messages", "100000"},
+        {"queue.buffering.max.messages", "1000000"},
     };
     rd_kafka_conf_t *conf =
         kafka_conf_new(defaults, sizeof defaults / sizeof defaults[0], bootstrap, props, err);
@@ -218,10 +225,12 @@ int kafka_producer_send(kafka_producer *p, const reading *r, eie_err *err)
                         rd_kafka_err2str(e));
             return -1;
         }
-        rd_kafka_poll(p->rk, 100); /* let delivery reports free queue space */
+        rd_kafka_poll(p->rk, 5); /* let delivery reports free queue space */
     }
-    p->produced++;
-    rd_kafka_poll(p->rk, 0);
+    /* Serving delivery reports every few hundred records is enough to keep
+     * the counters current and costs far less than a call per record. */
+    if (++p->produced % 256 == 0)
+        rd_kafka_poll(p->rk, 0);
     return 0;
 }
 
