@@ -63,13 +63,11 @@ int main(int argc, char **argv)
                         "Serves the REST API: analytics and fleet state from PostgreSQL, HTTP ingest\n"
                         "to Kafka, /openapi.json and Swagger UI at /docs, /healthz, /readyz, /metrics.\n"
                         "Stops cleanly on SIGINT or SIGTERM.",
-                        options, sizeof options / sizeof options[0], true};
+                        options, sizeof options / sizeof options[0], true, false};
     config_props props = {0};
     int first;
     config_result cr = kafka_config_parse(&spec, argc, argv, &props, &first);
-    if (cr != CONFIG_OK || first != argc) {
-        if (cr == CONFIG_OK)
-            fprintf(stderr, "eie-api: unexpected argument '%s'\n", argv[first]);
+    if (cr != CONFIG_OK) {
         config_props_free(&props);
         return cr == CONFIG_HELP_SHOWN ? 0 : 2;
     }

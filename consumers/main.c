@@ -63,7 +63,7 @@ int main(int argc, char **argv)
         "Consumes readings from Kafka into PostgreSQL, exactly once: each batch's rows and\n"
         "its next offsets are committed in one transaction, and the consumer resumes from\n"
         "the offsets stored there. Stops cleanly on SIGINT or SIGTERM.",
-        options, sizeof options / sizeof options[0], true};
+        options, sizeof options / sizeof options[0], true, false};
     config_props props = {0};
     int first;
     config_result cr = kafka_config_parse(&spec, argc, argv, &props, &first);
@@ -72,9 +72,7 @@ int main(int argc, char **argv)
         return cr == CONFIG_HELP_SHOWN ? 0 : 2;
     }
     sink_store *store = NULL;
-    if (first != argc) {
-        fprintf(stderr, "eie-consumer: unexpected argument '%s'\n", argv[first]);
-    } else if (!store_name) {
+    if (!store_name) {
         fprintf(stderr, "eie-consumer: --store (EIE_STORE) is required: hot or cold\n");
     } else if (strcmp(store_name, "hot") == 0) {
         store = store_hot_new();

@@ -30,13 +30,11 @@ static int run_topics(int argc, char **argv)
     };
     config_spec spec = {"eie-admin topics", "[options]",
                         "Creates the meter, vehicle and assignment topics if they do not exist.",
-                        options, sizeof options / sizeof options[0], true};
+                        options, sizeof options / sizeof options[0], true, false};
     config_props props = {0};
     int first;
     config_result cr = kafka_config_parse(&spec, argc, argv, &props, &first);
-    if (cr != CONFIG_OK || first != argc) {
-        if (cr == CONFIG_OK)
-            fprintf(stderr, "eie-admin topics: unexpected argument '%s'\n", argv[first]);
+    if (cr != CONFIG_OK) {
         config_props_free(&props);
         return cr == CONFIG_HELP_SHOWN ? 0 : 2;
     }
@@ -82,12 +80,10 @@ static int run_migrate(int argc, char **argv)
     };
     config_spec spec = {"eie-admin migrate", "[options]",
                         "Applies the SQL migrations that the database does not have yet.",
-                        options, 1, false};
+                        options, 1, false, false};
     int first;
     config_result cr = config_parse(&spec, argc, argv, NULL, &first);
-    if (cr != CONFIG_OK || first != argc) {
-        if (cr == CONFIG_OK)
-            fprintf(stderr, "eie-admin migrate: unexpected argument '%s'\n", argv[first]);
+    if (cr != CONFIG_OK) {
         return cr == CONFIG_HELP_SHOWN ? 0 : 2;
     }
     eie_err err;

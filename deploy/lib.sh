@@ -18,7 +18,7 @@ EIE_APT_PACKAGES=(
   build-essential cmake pkg-config
   librdkafka-dev libavro-dev libulfius-dev libjansson-dev libpq-dev libcmocka-dev
   openjdk-17-jre-headless maven
-  curl jq kcat python3 python3-venv bc ca-certificates procps npm
+  curl jq kcat python3 python3-venv bc time ca-certificates procps npm
 )
 
 # ---------------------------------------------------------------- messages

@@ -14,6 +14,7 @@
 /* One line per (stream, device, day) of history and per device of state, in a
  * total order both sides share, so the two results merge like sorted lists. */
 static const char *const summary_sql =
+    "SELECT * FROM ("
     "SELECT 'history/meter' AS part, meter_id AS device,"
     "       to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*) AS n,"
     "       round(sum(kwh_consumed_ac)::numeric, 6)::text AS energy,"
@@ -35,8 +36,8 @@ static const char *const summary_sql =
     "UNION ALL "
     "SELECT 'assignments', vehicle_id, '', count(*), '',"
     "       md5(string_agg(valid_from::text || '|' || meter_id, ',' ORDER BY valid_from))"
-    "  FROM vehicle_meter_assignment GROUP BY 1, 2 "
-    "ORDER BY 1 COLLATE \"C\", 2 COLLATE \"C\", 3 COLLATE \"C\"";
+    "  FROM vehicle_meter_assignment GROUP BY 1, 2"
+    ") summary ORDER BY part COLLATE \"C\", device COLLATE \"C\", day COLLATE \"C\"";
 
 enum { COL_PART, COL_DEVICE, COL_DAY, COL_N, COL_ENERGY, COL_SUM };
 
@@ -144,15 +145,14 @@ int verify_main(int argc, char **argv)
                         "Compares the stores of two databases: per device and day of history the\n"
                         "row count, the energy sum and a checksum of every row; per device the hot\n"
                         "state and the assignments. Exits 0 when they are identical, 1 when not\n"
-                        "(listing the first differences), 2 on bad usage.",
-                        options, sizeof options / sizeof options[0], false};
+                        "(listing the first differences) or when a database cannot be read, 2 on\n"
+                        "bad usage.",
+                        options, sizeof options / sizeof options[0], false, false};
     int first;
     config_result cr = config_parse(&spec, argc, argv, NULL, &first);
-    if (cr != CONFIG_OK || first != argc || !url_b) {
+    if (cr != CONFIG_OK || !url_b) {
         if (cr == CONFIG_OK)
-            fprintf(stderr, first != argc ? "eie-admin verify: unexpected argument '%s'\n"
-                                          : "eie-admin verify: --against (EIE_VERIFY_AGAINST) is required%s\n",
-                    first != argc ? argv[first] : "");
+            fprintf(stderr, "eie-admin verify: --against (EIE_VERIFY_AGAINST) is required\n");
         return cr == CONFIG_HELP_SHOWN ? 0 : 2;
     }
     verify_result r;

@@ -230,6 +230,11 @@ config_result config_parse(const config_spec *spec, int argc, char **argv, confi
         if (set_value(spec, opt, opt->type == CONFIG_FLAG ? "true" : optarg, source) < 0)
             return CONFIG_BAD_USAGE;
     }
+    if (!spec->takes_operands && optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\nTry '%s --help'.\n", spec->program,
+                argv[optind], spec->program);
+        return CONFIG_BAD_USAGE;
+    }
     *first_arg = optind;
     return CONFIG_OK;
 }

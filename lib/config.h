@@ -36,6 +36,7 @@ typedef struct config_spec {
     config_option *options;
     size_t n_options;
     bool kafka_properties;  /* accept -X and EIE_KAFKA_PROPERTIES */
+    bool takes_operands;    /* else an operand is bad usage */
 } config_spec;
 
 typedef enum {

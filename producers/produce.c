@@ -162,7 +162,7 @@ int main(int argc, char **argv)
         "\"timestamp\":\"2026-02-09T13:08:00Z\"}\n"
         "  meterId,kwhConsumedAc,voltage,timestamp\n"
         "  M1,0.25,230.1,2026-02-09T13:08:00Z",
-        options, sizeof options / sizeof options[0], true};
+        options, sizeof options / sizeof options[0], true, true};
     config_props props = {0};
     int first;
     config_result cr = kafka_config_parse(&spec, argc, argv, &props, &first);

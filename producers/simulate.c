@@ -214,13 +214,11 @@ int main(int argc, char **argv)
         "Mi), each reporting once per interval, in real time, or with --from as a backfill\n"
         "as fast as Kafka takes it. Deterministic for a --seed. Stops cleanly on SIGINT or\n"
         "SIGTERM after every record sent is acknowledged; exits non-zero if any was not.",
-        options, sizeof options / sizeof options[0], true};
+        options, sizeof options / sizeof options[0], true, false};
     config_props props = {0};
     int first;
     config_result cr = kafka_config_parse(&spec, argc, argv, &props, &first);
-    if (cr != CONFIG_OK || first != argc) {
-        if (cr == CONFIG_OK)
-            fprintf(stderr, "eie-simulate: unexpected argument '%s'\n", argv[first]);
+    if (cr != CONFIG_OK) {
         config_props_free(&props);
         return cr == CONFIG_HELP_SHOWN ? 0 : 2;
     }

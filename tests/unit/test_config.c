@@ -19,7 +19,7 @@ static config_option options[] = {
     {"count", 'c', "TEST_COUNT", CONFIG_INT, &count, "5", 1, 10, "a count"},
     {"verbose", 'v', "TEST_VERBOSE", CONFIG_FLAG, &verbose, NULL, 0, 0, "talk more"},
 };
-static config_spec spec = {"test", "[options]", "A test.", options, 3, true};
+static config_spec spec = {"test", "[options] [FILE...]", "A test.", options, 3, true, true};
 
 static config_result run(int argc, char **argv, config_props *props, int *first)
 {
@@ -73,6 +73,13 @@ static void test_bad_values(void **state)
     unsetenv("TEST_COUNT");
     char *a6[] = {"test", "--help", NULL};
     assert_int_equal(run(2, a6, &props, &first), CONFIG_HELP_SHOWN);
+    /* A program that takes no operands refuses one. */
+    char *a7[] = {"test", "-c", "3", "stray", NULL};
+    spec.takes_operands = false;
+    assert_int_equal(run(4, a7, &props, &first), CONFIG_BAD_USAGE);
+    spec.takes_operands = true;
+    assert_int_equal(run(4, a7, &props, &first), CONFIG_OK);
+    assert_int_equal(first, 3);
     config_props_free(&props);
 }
 
