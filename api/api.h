@@ -10,6 +10,7 @@
 #include "metrics.h"
 
 typedef struct ingest ingest;
+typedef struct state_cache state_cache;
 typedef struct api_context api_context;
 
 typedef int (*api_handler)(const struct _u_request *req, struct _u_response *resp,
@@ -33,6 +34,7 @@ struct api_context {
     db_pool *db;
     metrics *metrics;
     ingest *ingest;              /* the Kafka side of the HTTP ingest routes */
+    state_cache *state;          /* latest vehicle states in memory, or NULL */
     const char *swagger_ui_dir;  /* Swagger UI's assets, or NULL */
     api_binding bindings[API_MAX_ROUTES];
     size_t n_bindings;

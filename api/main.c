@@ -14,6 +14,7 @@
 #include "log.h"
 #include "pg.h"
 #include "respond.h"
+#include "state_cache.h"
 
 static int not_found(const struct _u_request *req, struct _u_response *resp, void *user_data)
 {
@@ -39,7 +40,7 @@ int main(int argc, char **argv)
 {
     log_init("eie-api");
     const char *database_url, *host, *bootstrap, *prefix, *swagger_dir;
-    long port, pool_size, statement_timeout_ms, ingest_timeout_ms;
+    long port, pool_size, statement_timeout_ms, ingest_timeout_ms, state_cache_ms, http_threads;
     config_option options[] = {
         {"port", 'p', "PORT", CONFIG_INT, &port, "3000", 1, 65535, "HTTP port"},
         {"host", 0, "HOST", CONFIG_STRING, &host, "127.0.0.1", 0, 0,
@@ -56,6 +57,10 @@ int main(int argc, char **argv)
          "5000", 1, 3600000, "longest a query may run (then 504)"},
         {"ingest-timeout-ms", 0, "EIE_INGEST_TIMEOUT_MS", CONFIG_INT, &ingest_timeout_ms, "10000",
          100, 600000, "longest an ingest request waits for Kafka (then 503)"},
+        {"http-threads", 0, "EIE_HTTP_THREADS", CONFIG_INT, &http_threads, "0", 0, 1024,
+         "HTTP worker threads over epoll (0: a thread per connection)"},
+        {"state-cache-ms", 0, "EIE_STATE_CACHE_MS", CONFIG_INT, &state_cache_ms, "500", 0, 60000,
+         "refresh period of the in-memory latest vehicle states (0: always ask the database)"},
         {"swagger-ui-dir", 0, "EIE_SWAGGER_UI_DIR", CONFIG_STRING, &swagger_dir, NULL, 0, 0,
          "folder of the swagger-ui-dist assets served under /docs"},
     };
@@ -92,7 +97,8 @@ int main(int argc, char **argv)
     struct _u_instance instance;
     api_context ctx = {.metrics = metrics_new(), .swagger_ui_dir = swagger_dir};
     if (!(ctx.db = db_pool_new(database_url, (int)pool_size, statement_timeout_ms, &err)) ||
-        !(ctx.ingest = ingest_open(bootstrap, prefix, &props, (int)ingest_timeout_ms, &err))) {
+        !(ctx.ingest = ingest_open(bootstrap, prefix, &props, (int)ingest_timeout_ms, &err)) ||
+        (state_cache_ms > 0 && !(ctx.state = state_cache_start(database_url, state_cache_ms, &err)))) {
         log_error("%s", err.msg);
         goto done_early;
     }
@@ -110,7 +116,23 @@ int main(int argc, char **argv)
         log_error("cannot register the routes");
         goto done;
     }
-    if (ulfius_start_framework(&instance) != U_OK) {
+    /* A fixed pool of threads over epoll serves many connections each, where
+     * a thread per connection spends a 2-core machine on scheduling. The pool
+     * is larger than the database pool, since handlers wait on queries. */
+    struct MHD_OptionItem mhd_options[] = {
+        {MHD_OPTION_THREAD_POOL_SIZE, http_threads, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, instance.timeout, NULL},
+        {MHD_OPTION_SOCK_ADDR, 0, &bind_address},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mhd_request_completed, NULL},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    int started_ok = http_threads > 0
+                         ? ulfius_start_framework_with_mhd_options(
+                               &instance, MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
+                               mhd_options)
+                         : ulfius_start_framework(&instance);
+    if (started_ok != U_OK) {
         log_error("cannot listen on %s:%ld (is the port in use? set PORT)", host, port);
         goto done;
     }
@@ -125,6 +147,7 @@ done:
         ulfius_stop_framework(&instance);
     ulfius_clean_instance(&instance);
 done_early:
+    state_cache_stop(ctx.state);
     ingest_close(ctx.ingest);
     db_pool_free(ctx.db);
     metrics_free(ctx.metrics);

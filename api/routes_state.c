@@ -9,6 +9,7 @@
 #include "api.h"
 #include "params.h"
 #include "respond.h"
+#include "state_cache.h"
 #include "timefmt.h"
 
 /* Readings come every 60 s: three missed mean the charging state is unknown,
@@ -51,12 +52,27 @@ static json_t *vehicle_json(const PGresult *res, int row, int64_t now_ms)
                      "ageSeconds", age_s);
 }
 
+/* The same document as vehicle_json, from the in-memory cache. */
+static json_t *cached_vehicle_json(const vehicle_state_entry *e, int64_t now_ms)
+{
+    double age_s = (double)(now_ms - e->ts_ms) / 1000.0;
+    return json_pack("{s:s, s:o, s:o, s:f, s:f, s:f, s:b, s:b, s:f}", "vehicleId", e->vehicle_id,
+                     "meterId", e->meter_id[0] ? json_string(e->meter_id) : json_null(),
+                     "lastReadingAt", time_json(e->ts_ms), "soc", e->soc, "kwhDeliveredDc",
+                     e->kwh_delivered_dc, "batteryTemp", e->battery_temp, "charging",
+                     e->kwh_delivered_dc > 0 && age_s <= CHARGING_FRESH_S, "stale",
+                     age_s > STALE_AFTER_S, "ageSeconds", age_s);
+}
+
 static int get_vehicle(const struct _u_request *req, struct _u_response *resp, api_context *ctx)
 {
     const char *id;
     char msg[PARAM_MSG_LEN];
     if (param_device_id(req, "vehicleId", &id, msg) < 0)
         return respond_error(resp, 400, "invalid_parameter", "%s", msg);
+    vehicle_state_entry cached;
+    if (state_cache_get(ctx->state, id, &cached))
+        return respond_json(resp, 200, cached_vehicle_json(&cached, timefmt_now_ms()));
     const char *params[] = {id};
     PGresult *res = api_query(ctx, resp, "vehicle state",
                               "SELECT " VEHICLE_COLUMNS VEHICLE_FROM "WHERE vs.vehicle_id = $1", 1,

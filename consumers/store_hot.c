@@ -66,7 +66,7 @@ static const char *const merge_sql[READING_KIND_COUNT] = {
         "SELECT DISTINCT ON (vehicle_id) vehicle_id, meter_id, valid_from FROM hot_assignment "
         "ORDER BY vehicle_id, valid_from DESC "
         "ON CONFLICT (vehicle_id) DO UPDATE SET meter_id = EXCLUDED.meter_id, "
-        "valid_from = EXCLUDED.valid_from "
+        "valid_from = EXCLUDED.valid_from, updated_at = now() "
         "WHERE vehicle_assignment_current.valid_from < EXCLUDED.valid_from",
 };
 static const char *const staging_copy_sql[READING_KIND_COUNT] = {

@@ -84,6 +84,9 @@ get "/v1/analytics/performance/V1?window=1h&from=$(t 0)&to=$(t 60)" 400
 get "/v1/analytics/performance/$(printf 'V%.0s' {1..65})" 400
 
 # --- state -------------------------------------------------------------------
+# The API keeps the latest states in memory, refreshed every 500 ms.
+state_is() { curl -fsS "$api/v1/vehicles/$1" | jq -e "$2" >/dev/null; }
+it_wait_for "the API's latest state of V1" 10 state_is V1 '.soc == 61'
 get /v1/vehicles/V3
 check '.vehicleId == "V3" and .meterId == "M3" and .charging == true and .stale == false and .soc == 90'
 get /v1/vehicles/V1
