@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "timefmt.h"
+
 int respond_json(struct _u_response *resp, unsigned int status, json_t *body)
 {
     char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
@@ -37,4 +39,22 @@ int respond_error(struct _u_response *resp, unsigned int status, const char *cod
 json_t *respond_real_or_null(double v)
 {
     return isfinite(v) ? json_real(v) : json_null();
+}
+
+double respond_pg_double(const PGresult *res, int row, int col)
+{
+    return strtod(PQgetvalue(res, row, col), NULL);
+}
+
+json_t *respond_pg_real(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? json_null()
+                                      : respond_real_or_null(respond_pg_double(res, row, col));
+}
+
+json_t *respond_time(int64_t ms)
+{
+    char text[TIMEFMT_RFC3339_LEN];
+    timefmt_format_rfc3339(ms, text);
+    return json_string(text);
 }

@@ -6,6 +6,8 @@
 #define EIE_RESPOND_H
 
 #include <jansson.h>
+#include <libpq-fe.h>
+#include <stdint.h>
 #include <ulfius.h>
 
 /* Sends body (and takes its reference). */
@@ -19,5 +21,11 @@ int respond_error(struct _u_response *resp, unsigned int status, const char *cod
 
 /* A real number, or JSON null when it is not finite (NaN has no JSON form). */
 json_t *respond_real_or_null(double v);
+
+/* Values of a query's result as JSON: a number (null for SQL NULL), and a
+ * time as an RFC 3339 string. */
+double respond_pg_double(const PGresult *res, int row, int col);
+json_t *respond_pg_real(const PGresult *res, int row, int col);
+json_t *respond_time(int64_t ms);
 
 #endif

@@ -47,11 +47,6 @@ static const char *const performance_sql =
 enum { COL_KNOWN, COL_METER, COL_LAST_MS, COL_SOC, COL_TEMP, COL_VOLTAGE, COL_AC, COL_AC_N,
        COL_DC, COL_DC_N, COL_AVG_TEMP };
 
-static json_t *nullable_real(const PGresult *res, int col)
-{
-    return PQgetisnull(res, 0, col) ? json_null() : respond_real_or_null(strtod(PQgetvalue(res, 0, col), NULL));
-}
-
 static json_t *nullable_string(const PGresult *res, int col)
 {
     return PQgetisnull(res, 0, col) ? json_null() : json_string(PQgetvalue(res, 0, col));
@@ -69,19 +64,19 @@ static json_t *build_response(const char *vehicle_id, const char *time_range, in
         json_decref(last_at);
         last_at = json_string(last);
     }
-    double ac = strtod(PQgetvalue(res, 0, COL_AC), NULL);
-    double dc = strtod(PQgetvalue(res, 0, COL_DC), NULL);
+    double ac = respond_pg_double(res, 0, COL_AC);
+    double dc = respond_pg_double(res, 0, COL_DC);
     return json_pack(
         "{s:s, s:o, s:s, s:s, s:s,"
         " s:{s:o, s:o, s:o, s:o},"
         " s:{s:f, s:f, s:o, s:o, s:I, s:I, s:f}}",
         "vehicleId", vehicle_id, "meterId", nullable_string(res, COL_METER), "timeRange", time_range,
         "from", from, "to", to,
-        "latestSnapshot", "lastReadingAt", last_at, "currentSoC", nullable_real(res, COL_SOC),
-        "currentVoltage", nullable_real(res, COL_VOLTAGE), "lastBatteryTemp",
-        nullable_real(res, COL_TEMP),
+        "latestSnapshot", "lastReadingAt", last_at, "currentSoC", respond_pg_real(res, 0, COL_SOC),
+        "currentVoltage", respond_pg_real(res, 0, COL_VOLTAGE), "lastBatteryTemp",
+        respond_pg_real(res, 0, COL_TEMP),
         "metrics", "totalEnergyConsumedAc", ac, "totalEnergyDeliveredDc", dc, "efficiencyRatio",
-        ac > 0 ? json_real(dc / ac) : json_null(), "avgBatteryTemp", nullable_real(res, COL_AVG_TEMP),
+        ac > 0 ? json_real(dc / ac) : json_null(), "avgBatteryTemp", respond_pg_real(res, 0, COL_AVG_TEMP),
         "meterReadings", (json_int_t)strtoll(PQgetvalue(res, 0, COL_AC_N), NULL, 10),
         "vehicleReadings", (json_int_t)strtoll(PQgetvalue(res, 0, COL_DC_N), NULL, 10),
         "energyLossKwh", ac - dc);

@@ -71,7 +71,7 @@ static int get_summary(const struct _u_request *req, struct _u_response *resp, a
     PGresult *res = api_query(ctx, resp, "fleet summary", summary_sql, 6, params);
     if (!res)
         return U_CALLBACK_COMPLETE;
-    double ac = strtod(PQgetvalue(res, 0, 6), NULL), dc = strtod(PQgetvalue(res, 0, 7), NULL);
+    double ac = respond_pg_double(res, 0, 6), dc = respond_pg_double(res, 0, 7);
     json_t *degraded = json_loads(PQgetvalue(res, 0, 8), 0, NULL);
     json_t *body = json_pack(
         "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:{s:f, s:f, s:o}, s:f, s:o}", "window",
@@ -81,7 +81,7 @@ static int get_summary(const struct _u_request *req, struct _u_response *resp, a
         (json_int_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10), "staleVehicles",
         (json_int_t)strtoll(PQgetvalue(res, 0, 3), NULL, 10), "staleMeters",
         (json_int_t)strtoll(PQgetvalue(res, 0, 4), NULL, 10), "averageSoC",
-        PQgetisnull(res, 0, 5) ? json_null() : json_real(strtod(PQgetvalue(res, 0, 5), NULL)),
+        respond_pg_real(res, 0, 5),
         "fleetEfficiency", "totalEnergyConsumedAc", ac, "totalEnergyDeliveredDc", dc,
         "efficiencyRatio", ac > 0 ? json_real(dc / ac) : json_null(), "efficiencyBelow",
         threshold, "degradedVehicles", degraded ? degraded : json_array());

@@ -51,11 +51,6 @@ static int64_t auto_step(int64_t span_ms)
     return DAY_MS;
 }
 
-static json_t *real_or_null(const PGresult *res, int row, int col)
-{
-    return PQgetisnull(res, row, col) ? json_null() : respond_real_or_null(strtod(PQgetvalue(res, row, col), NULL));
-}
-
 static int get_history(const struct _u_request *req, struct _u_response *resp, api_context *ctx)
 {
     const char *id;
@@ -102,10 +97,10 @@ static int get_history(const struct _u_request *req, struct _u_response *resp, a
         char t[TIMEFMT_RFC3339_LEN];
         timefmt_format_rfc3339(strtoll(PQgetvalue(res, i, 0), NULL, 10), t);
         json_array_append_new(
-            points, json_pack("{s:s, s:o, s:f, s:f, s:o}", "t", t, "soc", real_or_null(res, i, 1),
-                              "kwhDeliveredDc", strtod(PQgetvalue(res, i, 2), NULL),
-                              "kwhConsumedAc", strtod(PQgetvalue(res, i, 3), NULL), "batteryTemp",
-                              real_or_null(res, i, 4)));
+            points, json_pack("{s:s, s:o, s:f, s:f, s:o}", "t", t, "soc", respond_pg_real(res, i, 1),
+                              "kwhDeliveredDc", respond_pg_double(res, i, 2),
+                              "kwhConsumedAc", respond_pg_double(res, i, 3), "batteryTemp",
+                              respond_pg_real(res, i, 4)));
     }
     PQclear(res);
     return respond_json(resp, 200,

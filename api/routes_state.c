@@ -26,42 +26,29 @@
 #define VEHICLE_FROM                                                                             \
     "FROM vehicle_state vs LEFT JOIN vehicle_assignment_current cur USING (vehicle_id) "
 
-static double num(const PGresult *res, int row, int col)
-{
-    return strtod(PQgetvalue(res, row, col), NULL);
-}
-
-static json_t *time_json(int64_t ms)
-{
-    char text[TIMEFMT_RFC3339_LEN];
-    timefmt_format_rfc3339(ms, text);
-    return json_string(text);
-}
-
-static json_t *vehicle_json(const PGresult *res, int row, int64_t now_ms)
-{
-    int64_t ts = strtoll(PQgetvalue(res, row, 2), NULL, 10);
-    double age_s = (double)(now_ms - ts) / 1000.0;
-    double dc = num(res, row, 4);
-    return json_pack("{s:s, s:o, s:o, s:f, s:f, s:f, s:b, s:b, s:f}", "vehicleId",
-                     PQgetvalue(res, row, 0), "meterId",
-                     PQgetisnull(res, row, 1) ? json_null() : json_string(PQgetvalue(res, row, 1)),
-                     "lastReadingAt", time_json(ts), "soc", num(res, row, 3), "kwhDeliveredDc", dc,
-                     "batteryTemp", num(res, row, 5), "charging",
-                     dc > 0 && age_s <= CHARGING_FRESH_S, "stale", age_s > STALE_AFTER_S,
-                     "ageSeconds", age_s);
-}
-
-/* The same document as vehicle_json, from the in-memory cache. */
-static json_t *cached_vehicle_json(const vehicle_state_entry *e, int64_t now_ms)
+/* The vehicle document, from the cache or from a row of VEHICLE_COLUMNS. */
+static json_t *vehicle_json(const vehicle_state_entry *e, int64_t now_ms)
 {
     double age_s = (double)(now_ms - e->ts_ms) / 1000.0;
     return json_pack("{s:s, s:o, s:o, s:f, s:f, s:f, s:b, s:b, s:f}", "vehicleId", e->vehicle_id,
                      "meterId", e->meter_id[0] ? json_string(e->meter_id) : json_null(),
-                     "lastReadingAt", time_json(e->ts_ms), "soc", e->soc, "kwhDeliveredDc",
+                     "lastReadingAt", respond_time(e->ts_ms), "soc", e->soc, "kwhDeliveredDc",
                      e->kwh_delivered_dc, "batteryTemp", e->battery_temp, "charging",
                      e->kwh_delivered_dc > 0 && age_s <= CHARGING_FRESH_S, "stale",
                      age_s > STALE_AFTER_S, "ageSeconds", age_s);
+}
+
+static json_t *vehicle_row_json(const PGresult *res, int row, int64_t now_ms)
+{
+    vehicle_state_entry e;
+    memset(&e, 0, sizeof e);
+    snprintf(e.vehicle_id, sizeof e.vehicle_id, "%s", PQgetvalue(res, row, 0));
+    snprintf(e.meter_id, sizeof e.meter_id, "%s", PQgetvalue(res, row, 1));
+    e.ts_ms = strtoll(PQgetvalue(res, row, 2), NULL, 10);
+    e.soc = respond_pg_double(res, row, 3);
+    e.kwh_delivered_dc = respond_pg_double(res, row, 4);
+    e.battery_temp = respond_pg_double(res, row, 5);
+    return vehicle_json(&e, now_ms);
 }
 
 static int get_vehicle(const struct _u_request *req, struct _u_response *resp, api_context *ctx)
@@ -72,7 +59,7 @@ static int get_vehicle(const struct _u_request *req, struct _u_response *resp, a
         return respond_error(resp, 400, "invalid_parameter", "%s", msg);
     vehicle_state_entry cached;
     if (state_cache_get(ctx->state, id, &cached))
-        return respond_json(resp, 200, cached_vehicle_json(&cached, timefmt_now_ms()));
+        return respond_json(resp, 200, vehicle_json(&cached, timefmt_now_ms()));
     const char *params[] = {id};
     PGresult *res = api_query(ctx, resp, "vehicle state",
                               "SELECT " VEHICLE_COLUMNS VEHICLE_FROM "WHERE vs.vehicle_id = $1", 1,
@@ -81,7 +68,7 @@ static int get_vehicle(const struct _u_request *req, struct _u_response *resp, a
         return U_CALLBACK_COMPLETE;
     int rc = PQntuples(res) == 0
                  ? respond_error(resp, 404, "not_found", "no vehicle with this id has reported")
-                 : respond_json(resp, 200, vehicle_json(res, 0, timefmt_now_ms()));
+                 : respond_json(resp, 200, vehicle_row_json(res, 0, timefmt_now_ms()));
     PQclear(res);
     return rc;
 }
@@ -112,8 +99,8 @@ static int get_meter(const struct _u_request *req, struct _u_response *resp, api
     int rc = respond_json(
         resp, 200,
         json_pack("{s:s, s:o, s:f, s:f, s:b, s:f, s:o}", "meterId", PQgetvalue(res, 0, 0),
-                  "lastReadingAt", time_json(ts), "kwhConsumedAc", num(res, 0, 2), "voltage",
-                  num(res, 0, 3), "stale", age_s > STALE_AFTER_S, "ageSeconds", age_s, "vehicleIds",
+                  "lastReadingAt", respond_time(ts), "kwhConsumedAc", respond_pg_double(res, 0, 2),
+                  "voltage", respond_pg_double(res, 0, 3), "stale", age_s > STALE_AFTER_S, "ageSeconds", age_s, "vehicleIds",
                   vehicles ? vehicles : json_array()));
     PQclear(res);
     return rc;
@@ -173,7 +160,7 @@ static int list_vehicles(const struct _u_request *req, struct _u_response *resp,
     int64_t now = timefmt_now_ms();
     json_t *items = json_array();
     for (int i = 0; i < shown; i++)
-        json_array_append_new(items, vehicle_json(res, i, now));
+        json_array_append_new(items, vehicle_row_json(res, i, now));
     json_t *next = n > limit ? json_string(PQgetvalue(res, shown - 1, 0)) : json_null();
     PQclear(res);
     return respond_json(resp, 200, json_pack("{s:o, s:o}", "items", items, "nextCursor", next));
