@@ -55,15 +55,12 @@ static json_t *nullable_string(const PGresult *res, int col)
 static json_t *build_response(const char *vehicle_id, const char *time_range, int64_t from_ms,
                               int64_t to_ms, const PGresult *res)
 {
-    char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN], last[TIMEFMT_RFC3339_LEN];
+    char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN];
     timefmt_format_rfc3339(from_ms, from);
     timefmt_format_rfc3339(to_ms, to);
-    json_t *last_at = json_null();
-    if (!PQgetisnull(res, 0, COL_LAST_MS)) {
-        timefmt_format_rfc3339(strtoll(PQgetvalue(res, 0, COL_LAST_MS), NULL, 10), last);
-        json_decref(last_at);
-        last_at = json_string(last);
-    }
+    json_t *last_at = PQgetisnull(res, 0, COL_LAST_MS)
+                          ? json_null()
+                          : respond_time(strtoll(PQgetvalue(res, 0, COL_LAST_MS), NULL, 10));
     double ac = respond_pg_double(res, 0, COL_AC);
     double dc = respond_pg_double(res, 0, COL_DC);
     return json_pack(

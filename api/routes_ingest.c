@@ -34,6 +34,19 @@ static int check_body(const struct _u_request *req, struct _u_response *resp)
     return 0;
 }
 
+/* The request's JSON body, or NULL with the response (415, 413 or 400) set. */
+static json_t *read_body(const struct _u_request *req, struct _u_response *resp)
+{
+    if (check_body(req, resp) < 0)
+        return NULL;
+    json_error_t jerr;
+    json_t *body = json_loadb(req->binary_body, req->binary_body_length, 0, &jerr);
+    if (!body)
+        respond_error(resp, 400, "invalid_body", "not JSON: %s (line %d, column %d)", jerr.text,
+                      jerr.line, jerr.column);
+    return body;
+}
+
 /* "soc: 150 is outside 0..100 %" -> field "soc", message "150 is outside 0..100 %". */
 static json_t *detail(size_t index, int with_index, const char *error)
 {
@@ -90,13 +103,9 @@ static int produce_records(struct _u_response *resp, api_context *ctx, reading *
 static int post_readings(const struct _u_request *req, struct _u_response *resp, api_context *ctx,
                          reading_kind kind)
 {
-    if (check_body(req, resp) < 0)
-        return U_CALLBACK_COMPLETE;
-    json_error_t jerr;
-    json_t *body = json_loadb(req->binary_body, req->binary_body_length, 0, &jerr);
+    json_t *body = read_body(req, resp);
     if (!body)
-        return respond_error(resp, 400, "invalid_body", "not JSON: %s (line %d, column %d)",
-                             jerr.text, jerr.line, jerr.column);
+        return U_CALLBACK_COMPLETE;
     int is_array = json_is_array(body);
     size_t n = is_array ? json_array_size(body) : 1;
     if (is_array && n == 0) {
@@ -151,13 +160,9 @@ static int put_assignment(const struct _u_request *req, struct _u_response *resp
     char msg[PARAM_MSG_LEN];
     if (param_device_id(req, "vehicleId", &vehicle_id, msg) < 0)
         return respond_error(resp, 400, "invalid_parameter", "%s", msg);
-    if (check_body(req, resp) < 0)
-        return U_CALLBACK_COMPLETE;
-    json_error_t jerr;
-    json_t *body = json_loadb(req->binary_body, req->binary_body_length, 0, &jerr);
+    json_t *body = read_body(req, resp);
     if (!body)
-        return respond_error(resp, 400, "invalid_body", "not JSON: %s (line %d, column %d)",
-                             jerr.text, jerr.line, jerr.column);
+        return U_CALLBACK_COMPLETE;
     if (!json_is_object(body)) {
         json_decref(body);
         return respond_error(resp, 400, "invalid_body", "expected an object with meterId");
