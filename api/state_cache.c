@@ -30,6 +30,7 @@ struct state_cache {
     atomic_int stop;
     PGconn *conn;
     char since[64]; /* the newest updated_at seen, as PostgreSQL prints it */
+    char store[64]; /* the tables' oids: a replay's switch changes them */
 };
 
 static uint64_t hash(const char *s)
@@ -102,6 +103,23 @@ static int refresh(state_cache *c, int full, eie_err *err)
             return -1;
         full = 1;
     }
+    /* After a replay switched stores, what the cache holds (and its since) is
+     * the old store's: it starts over. */
+    PGresult *ids = PQexec(c->conn, "SELECT 'vehicle_state'::regclass::oid || '/' || "
+                                    "'vehicle_assignment_current'::regclass::oid");
+    if (pg_check(ids, PGRES_TUPLES_OK, "identifying the state tables", err) < 0) {
+        PQclear(ids);
+        return -1;
+    }
+    int switched = strcmp(PQgetvalue(ids, 0, 0), c->store) != 0;
+    if (switched) {
+        if (c->store[0])
+            log_info("the state tables were replaced (a replay's switch): reloading");
+        snprintf(c->store, sizeof c->store, "%s", PQgetvalue(ids, 0, 0));
+        c->since[0] = '\0';
+        full = 1;
+    }
+    PQclear(ids);
     char look_back[16];
     snprintf(look_back, sizeof look_back, "%d", LOOK_BACK_S);
     const char *params[] = {full || !c->since[0] ? NULL : c->since, look_back};
@@ -121,6 +139,10 @@ static int refresh(state_cache *c, int full, eie_err *err)
     }
     int n = PQntuples(res);
     pthread_rwlock_wrlock(&c->lock);
+    if (switched && c->cap) {
+        memset(c->slots, 0, c->cap * sizeof *c->slots);
+        c->used = 0;
+    }
     for (int i = 0; i < n; i++) {
         vehicle_state_entry e;
         memset(&e, 0, sizeof e);

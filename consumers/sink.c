@@ -32,7 +32,23 @@ typedef struct partition_offset {
     reading_kind kind; /* which topic */
     int32_t partition;
     int64_t next;
+    int64_t prev; /* what the store must hold for the batch to commit; -1: no row */
 } partition_offset;
+
+/* What the main thread knows of one partition. */
+typedef struct partition_state {
+    /* Assigned to this consumer: a message from any other (left in the local
+     * queue after a revocation) is not ours to store. */
+    unsigned char owned;
+    unsigned char done; /* a replay has read its range */
+    /* The next offset the store holds once every batch handed over so far has
+     * committed (-1: no row). A batch commits only if the store still holds
+     * the value its first message of the partition found here: a store whose
+     * offsets moved under us (a replay's switch, or another instance that took
+     * the partition) makes it re-read from what is stored instead. */
+    int64_t pos;
+    int64_t end; /* a replay's end (exclusive) */
+} partition_state;
 
 /* What one transaction stores: good readings, dead letters, and the next
  * offset of each partition the messages came from. */
@@ -55,10 +71,11 @@ typedef struct sink {
     dead_letters *dead;
     batch batches[2];
     batch *collecting; /* the main thread's */
-    /* Partitions assigned to this consumer, per topic: a message from any
-     * other (left in the local queue after a revocation) is not ours to store. */
-    unsigned char *owned[READING_KIND_COUNT];
-    int32_t owned_cap[READING_KIND_COUNT];
+    partition_state *parts[READING_KIND_COUNT];
+    int32_t parts_cap[READING_KIND_COUNT];
+    sink_replay *replay;
+    size_t replay_left; /* partitions whose range is not read yet */
+    atomic_int fenced; /* the writer found the store's offsets moved */
     /* Hand-over to the writer thread. */
     pthread_t writer;
     int writer_started;
@@ -129,13 +146,53 @@ static int db_ready(sink *s, eie_err *err)
     /* Asynchronous commit cannot break exactly-once here: a server crash may
      * lose the last commits, but it loses their offsets with their rows, and
      * the consumer reads those messages again. It spares a WAL flush per batch. */
+    char search_path[160] = "";
+    if (s->cfg->search_path)
+        snprintf(search_path, sizeof search_path, "SET search_path TO %s", s->cfg->search_path);
     if (pg_exec(s->conn, "SET synchronous_commit = off", err) < 0 ||
+        (search_path[0] && pg_exec(s->conn, search_path, err) < 0) ||
         s->store->prepare(s->store, s->conn, err) < 0) {
         PQfinish(s->conn);
         s->conn = NULL;
         return -1;
     }
     return 0;
+}
+
+#define FENCED (-2)
+
+/* Locks the batch's rows of sink_offsets and checks that they still hold what
+ * the batch follows on from; FENCED if not. */
+static int check_offsets(sink *s, const batch *b, const char *topics, const char *parts,
+                         eie_err *err)
+{
+    const char *params[] = {s->cfg->group, topics, parts};
+    PGresult *res = PQexecParams(
+        s->conn,
+        "SELECT topic, partition, next_offset FROM sink_offsets "
+        "WHERE consumer_group = $1 AND (topic, partition) IN "
+        "(SELECT * FROM unnest($2::text[], $3::int[])) FOR UPDATE",
+        3, NULL, params, NULL, NULL, 0);
+    int rc = pg_check(res, PGRES_TUPLES_OK, "checking stored offsets", err);
+    for (size_t i = 0; rc == 0 && i < b->n_offsets; i++) {
+        const partition_offset *o = &b->offsets[i];
+        int64_t stored = -1;
+        for (int row = 0; row < PQntuples(res); row++)
+            if (atoi(PQgetvalue(res, row, 1)) == o->partition &&
+                strcmp(PQgetvalue(res, row, 0), s->topics.name[o->kind]) == 0)
+                stored = strtoll(PQgetvalue(res, row, 2), NULL, 10);
+        if (stored != o->prev) {
+            eie_err_set(err,
+                        "the stored offset of %s [%d] is %lld, not %lld: the store changed "
+                        "under this consumer (a replay switched stores, or another instance "
+                        "wrote the partition)",
+                        s->topics.name[o->kind], (int)o->partition, (long long)stored,
+                        (long long)o->prev);
+            rc = FENCED;
+        }
+    }
+    PQclear(res);
+    return rc;
 }
 
 /* One statement for all partitions: arrays of topics, partitions and offsets. */
@@ -156,6 +213,13 @@ static int save_offsets(sink *s, const batch *b, eie_err *err)
     strbuf_putc(&topics, '}');
     strbuf_putc(&parts, '}');
     strbuf_putc(&nexts, '}');
+    int rc = check_offsets(s, b, topics.data, parts.data, err);
+    if (rc < 0) {
+        strbuf_free(&topics);
+        strbuf_free(&parts);
+        strbuf_free(&nexts);
+        return rc;
+    }
     const char *params[] = {s->cfg->group, topics.data, parts.data, nexts.data};
     PGresult *res = PQexecParams(
         s->conn,
@@ -164,7 +228,7 @@ static int save_offsets(sink *s, const batch *b, eie_err *err)
         "ON CONFLICT (consumer_group, topic, partition) DO UPDATE "
         "SET next_offset = EXCLUDED.next_offset, updated_at = now()",
         4, NULL, params, NULL, NULL, 0);
-    int rc = pg_check(res, PGRES_COMMAND_OK, "saving offsets", err);
+    rc = pg_check(res, PGRES_COMMAND_OK, "saving offsets", err);
     PQclear(res);
     strbuf_free(&topics);
     strbuf_free(&parts);
@@ -183,9 +247,10 @@ static int write_batch_once(sink *s, batch *b, eie_err *err)
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     int64_t t0 = timefmt_now_ms();
+    int rc = -1;
     if (pg_exec(s->conn, "BEGIN", err) == 0 &&
         s->store->write(s->store, s->conn, b->rows, b->n_rows, err) == 0 &&
-        save_offsets(s, b, err) == 0) {
+        (rc = save_offsets(s, b, err)) == 0) {
         int64_t t1 = timefmt_now_ms();
         if (pg_exec(s->conn, "COMMIT", err) == 0) {
             log_debug("batch: %zu messages, %zu rows; write %lld ms, commit %lld ms", b->n_messages,
@@ -197,6 +262,7 @@ static int write_batch_once(sink *s, batch *b, eie_err *err)
                                 (double)(end.tv_nsec - start.tv_nsec) / 1e9);
             return 0;
         }
+        rc = -1;
     }
     /* Leave the session clean for the retry: rolled back, and the store's
      * session state (such as partitions it believes exist) prepared anew. */
@@ -208,12 +274,14 @@ static int write_batch_once(sink *s, batch *b, eie_err *err)
             s->conn = NULL;
         }
     }
-    return -1;
+    return rc == FENCED ? FENCED : -1;
 }
 
 /* Tells Kafka too, so that lag tools see progress; PostgreSQL stays the truth. */
 static void commit_to_kafka(sink *s, const batch *b)
 {
+    if (s->replay) /* not a member of any group */
+        return;
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)b->n_offsets);
     for (size_t i = 0; i < b->n_offsets; i++)
         rd_kafka_topic_partition_list_add(list, s->topics.name[b->offsets[i].kind],
@@ -233,9 +301,18 @@ static void write_batch(sink *s, batch *b)
     if (b->n_messages == 0)
         return;
     long wait_ms = 100;
-    int attempts = 0;
+    int attempts = 0, rc;
     eie_err err;
-    while (write_batch_once(s, b, &err) < 0) {
+    while ((rc = write_batch_once(s, b, &err)) < 0) {
+        if (rc == FENCED) {
+            /* Dropped: the main thread seeks back to what the store holds. */
+            log_warn("%s; dropping the batch of %zu messages and reading again from the "
+                     "stored offsets",
+                     err.msg, b->n_messages);
+            s->fenced = 1;
+            batch_clear(b);
+            return;
+        }
         attempts++;
         if (*s->stop) {
             log_warn("stopping with a batch of %zu messages unwritten (it will be read again): %s",
@@ -251,6 +328,8 @@ static void write_batch(sink *s, batch *b)
         log_info("batch written after %d failed attempt%s", attempts, attempts == 1 ? "" : "s");
     commit_to_kafka(s, b);
     s->stored += b->n_rows;
+    if (s->replay)
+        s->replay->stored += b->n_rows;
     s->batches_written++;
     metrics_add(s->metrics, "eie_consumer_rows_written_total", s->labels, (double)b->n_rows);
     metrics_add(s->metrics, "eie_consumer_batches_total", s->labels, 1);
@@ -308,8 +387,26 @@ static void sink_hand_over(sink *s)
 
 /* ---- Kafka side (the main thread's) ---- */
 
-/* Fills each partition's offset from sink_offsets; a partition never stored
- * starts at the beginning, since the topics are the full history. */
+/* The state of a partition, created on first use. */
+static partition_state *part_of(sink *s, int kind, int32_t partition)
+{
+    if (partition >= s->parts_cap[kind]) {
+        int32_t cap = partition + 64;
+        partition_state *grown = realloc(s->parts[kind], (size_t)cap * sizeof *grown);
+        if (!grown)
+            abort();
+        for (int32_t p = s->parts_cap[kind]; p < cap; p++)
+            grown[p] = (partition_state){.pos = -1};
+        s->parts[kind] = grown;
+        s->parts_cap[kind] = cap;
+    }
+    return &s->parts[kind][partition];
+}
+
+/* Fills each partition's offset from sink_offsets, and marks the partitions
+ * owned; a partition never stored starts at the beginning, since the topics
+ * are the full history (a replay's start may say otherwise: see
+ * replay_start). */
 static int load_offsets(sink *s, rd_kafka_topic_partition_list_t *parts, eie_err *err)
 {
     if (db_ready(s, err) < 0)
@@ -332,33 +429,40 @@ static int load_offsets(sink *s, rd_kafka_topic_partition_list_t *parts, eie_err
                 break;
             }
         }
+        int kind = topic_kind(s, p->topic);
+        if (kind >= 0 && p->partition >= 0) {
+            partition_state *st = part_of(s, kind, p->partition);
+            st->owned = 1;
+            st->pos = p->offset >= 0 ? p->offset : -1;
+        }
     }
     PQclear(res);
     return 0;
 }
 
-static void set_owned(sink *s, const rd_kafka_topic_partition_list_t *parts, unsigned char owned)
+static void disown(sink *s, const rd_kafka_topic_partition_list_t *parts)
 {
     for (int i = 0; i < parts->cnt; i++) {
         int kind = topic_kind(s, parts->elems[i].topic);
-        int32_t p = parts->elems[i].partition;
-        if (kind < 0 || p < 0)
-            continue;
-        if (p >= s->owned_cap[kind]) {
-            int32_t cap = p + 64;
-            s->owned[kind] = realloc(s->owned[kind], (size_t)cap);
-            if (!s->owned[kind])
-                abort();
-            memset(s->owned[kind] + s->owned_cap[kind], 0, (size_t)(cap - s->owned_cap[kind]));
-            s->owned_cap[kind] = cap;
-        }
-        s->owned[kind][p] = owned;
+        if (kind >= 0 && parts->elems[i].partition >= 0)
+            part_of(s, kind, parts->elems[i].partition)->owned = 0;
     }
 }
 
-static int is_owned(const sink *s, int kind, int32_t partition)
+static partition_state *owned_part(sink *s, int kind, int32_t partition)
 {
-    return partition >= 0 && partition < s->owned_cap[kind] && s->owned[kind][partition];
+    if (kind < 0 || partition < 0 || partition >= s->parts_cap[kind] ||
+        !s->parts[kind][partition].owned)
+        return NULL;
+    return &s->parts[kind][partition];
+}
+
+static void replay_partition_done(sink *s, partition_state *part)
+{
+    if (!part->done) {
+        part->done = 1;
+        s->replay_left--;
+    }
 }
 
 /* Both protocols: eager (everything revoked, then everything assigned) and
@@ -379,7 +483,6 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         if (*s->stop) /* not assigned: nothing is read, so nothing is lost */
             return;
         log_info("assigned %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
-        set_owned(s, parts, 1);
         rd_kafka_error_t *error = NULL;
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, parts);
@@ -393,7 +496,7 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         /* The partitions may go to another consumer: store what was read first. */
         sink_hand_over(s);
         sink_drain(s);
-        set_owned(s, parts, 0);
+        disown(s, parts);
         log_info("revoked %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
         rd_kafka_error_t *error = NULL;
         if (cooperative)
@@ -407,7 +510,8 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
     }
 }
 
-static void note_offset(batch *b, reading_kind kind, int32_t partition, int64_t next)
+static void note_offset(batch *b, reading_kind kind, int32_t partition, int64_t next,
+                        int64_t prev)
 {
     for (size_t i = 0; i < b->n_offsets; i++) {
         if (b->offsets[i].kind == kind && b->offsets[i].partition == partition) {
@@ -422,13 +526,19 @@ static void note_offset(batch *b, reading_kind kind, int32_t partition, int64_t 
         if (!b->offsets)
             abort();
     }
-    b->offsets[b->n_offsets++] = (partition_offset){kind, partition, next};
+    b->offsets[b->n_offsets++] = (partition_offset){kind, partition, next, prev};
 }
 
 static void skip_message(sink *s, const rd_kafka_message_t *msg, dead_reason reason,
                          const char *detail)
 {
     s->skipped++;
+    if (s->replay) { /* the live consumers sent it to the dead letters already */
+        log_debug("replay: passing over %s [%d] at offset %lld (%s): %s",
+                  rd_kafka_topic_name(msg->rkt), (int)msg->partition, (long long)msg->offset,
+                  dead_reason_name(reason), detail);
+        return;
+    }
     log_warn("skipping %s [%d] at offset %lld (%s): %s; sent to %s", rd_kafka_topic_name(msg->rkt),
              (int)msg->partition, (long long)msg->offset, dead_reason_name(reason), detail,
              s->topics.dead_letter);
@@ -445,11 +555,20 @@ static dead_reason reason_of(codec_status status)
 static void take_message(sink *s, const rd_kafka_message_t *msg)
 {
     int kind = topic_kind(s, rd_kafka_topic_name(msg->rkt));
-    if (kind < 0 || !is_owned(s, kind, msg->partition))
+    partition_state *part = owned_part(s, kind, msg->partition);
+    if (!part)
         return;
+    if (s->replay) {
+        if (part->done || msg->offset >= part->end)
+            return; /* beyond the range: not this replay's to store */
+        s->replay->read++;
+        if (msg->offset + 1 >= part->end)
+            replay_partition_done(s, part);
+    }
     batch *b = s->collecting;
     b->n_messages++;
-    note_offset(b, (reading_kind)kind, msg->partition, msg->offset + 1);
+    note_offset(b, (reading_kind)kind, msg->partition, msg->offset + 1, part->pos);
+    part->pos = msg->offset + 1;
 
     if (b->n_rows == b->cap_rows) {
         b->cap_rows = b->cap_rows ? b->cap_rows * 2 : 1024;
@@ -470,9 +589,19 @@ static void take_message(sink *s, const rd_kafka_message_t *msg)
         skip_message(s, msg, DEAD_WRONG_TOPIC, err.msg);
         return;
     }
-    if (reading_validate(r, s->now_ms, &err) < 0) {
+    /* "Now" is when the message was produced, not when it is read, so that a
+     * replay judges a reading as the live consumer did. */
+    rd_kafka_timestamp_type_t ts_type;
+    int64_t produced_ms = rd_kafka_message_timestamp(msg, &ts_type);
+    if (reading_validate(r, ts_type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? s->now_ms : produced_ms,
+                         &err) < 0) {
         skip_message(s, msg, DEAD_INVALID, err.msg);
         return;
+    }
+    if (s->replay && s->replay->keep_to_ms) {
+        int64_t t = reading_time_ms(r);
+        if (t < s->replay->keep_from_ms || t >= s->replay->keep_to_ms)
+            return; /* another day's: read, and passed over */
     }
     b->n_rows++;
 }
@@ -520,13 +649,18 @@ static void report_progress(sink *s, int force)
 
 static rd_kafka_t *open_consumer(sink *s, eie_err *err)
 {
+    /* A replay never joins the group (it assigns partitions itself), but
+     * librdkafka's consumer API wants a group id. */
+    char replay_group[300];
+    snprintf(replay_group, sizeof replay_group, "%s.replay", s->cfg->group);
     /* Offsets are ours to manage (see the top of this file). */
     const kafka_setting defaults[] = {
-        {"group.id", s->cfg->group},
+        {"group.id", s->replay ? replay_group : s->cfg->group},
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
         {"auto.offset.reset", "earliest"},
-        {"enable.partition.eof", "false"},
+        /* A replay learns that it has read a partition's end from these. */
+        {"enable.partition.eof", s->replay ? "true" : "false"},
         /* Readings are small, so librdkafka's per-message overhead, not their
          * bytes, fills memory: a 64 MB default prefetch queue holds over 300 MB.
          * These keep a consumer near 60 MB at full speed (bench/ingest.sh). */
@@ -540,7 +674,8 @@ static rd_kafka_t *open_consumer(sink *s, eie_err *err)
                                            s->cfg->bootstrap, s->cfg->kafka_props, err);
     if (!conf)
         return NULL;
-    rd_kafka_conf_set_rebalance_cb(conf, rebalance);
+    if (!s->replay)
+        rd_kafka_conf_set_rebalance_cb(conf, rebalance);
     rd_kafka_conf_set_opaque(conf, s);
     char errstr[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
@@ -551,6 +686,8 @@ static rd_kafka_t *open_consumer(sink *s, eie_err *err)
     }
     /* rd_kafka_new() took ownership of conf. */
     rd_kafka_poll_set_consumer(rk);
+    if (s->replay)
+        return rk; /* see replay_start */
 
     rd_kafka_topic_partition_list_t *subscription = rd_kafka_topic_partition_list_new(3);
     for (int k = 0; k < READING_KIND_COUNT; k++)
@@ -570,6 +707,151 @@ static rd_kafka_t *open_consumer(sink *s, eie_err *err)
     return rk;
 }
 
+/* The partitions of the store's topics. */
+static rd_kafka_topic_partition_list_t *list_partitions(sink *s, eie_err *err)
+{
+    rd_kafka_topic_partition_list_t *all = rd_kafka_topic_partition_list_new(64);
+    for (int k = 0; k < READING_KIND_COUNT; k++) {
+        if (!(s->store->kinds & (1u << k)))
+            continue;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(s->rk, s->topics.name[k], NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t e = rd_kafka_metadata(s->rk, 0, rkt, &md, 10000);
+        rd_kafka_topic_destroy(rkt);
+        if (!e && (md->topic_cnt != 1 || md->topics[0].err))
+            e = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+        if (e) {
+            eie_err_set(err, "reading the partitions of %s: %s", s->topics.name[k],
+                        rd_kafka_err2str(e));
+            if (md)
+                rd_kafka_metadata_destroy(md);
+            rd_kafka_topic_partition_list_destroy(all);
+            return NULL;
+        }
+        for (int p = 0; p < md->topics[0].partition_cnt; p++)
+            rd_kafka_topic_partition_list_add(all, s->topics.name[k],
+                                              md->topics[0].partitions[p].id);
+        rd_kafka_metadata_destroy(md);
+    }
+    return all;
+}
+
+/* Partitions the store holds no offset for start at the first message produced
+ * at or after start_ms (at the end when there is none). */
+static int seek_by_time(sink *s, rd_kafka_topic_partition_list_t *all, eie_err *err)
+{
+    rd_kafka_topic_partition_list_t *by_time = rd_kafka_topic_partition_list_new(all->cnt);
+    for (int i = 0; i < all->cnt; i++)
+        if (all->elems[i].offset == RD_KAFKA_OFFSET_BEGINNING)
+            rd_kafka_topic_partition_list_add(by_time, all->elems[i].topic,
+                                              all->elems[i].partition)
+                ->offset = s->replay->start_ms;
+    rd_kafka_resp_err_t e =
+        by_time->cnt ? rd_kafka_offsets_for_times(s->rk, by_time, 10000) : RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int i = 0; !e && i < by_time->cnt; i++) {
+        if ((e = by_time->elems[i].err))
+            break;
+        rd_kafka_topic_partition_list_find(all, by_time->elems[i].topic,
+                                           by_time->elems[i].partition)
+            ->offset = by_time->elems[i].offset < 0 ? RD_KAFKA_OFFSET_END
+                                                    : by_time->elems[i].offset;
+    }
+    rd_kafka_topic_partition_list_destroy(by_time);
+    if (e)
+        eie_err_set(err, "finding offsets by time: %s", rd_kafka_err2str(e));
+    return e ? -1 : 0;
+}
+
+/* A replay's assignment: every partition of the store's topics, from the
+ * offset stored in the replay's own store (or replay->start_ms) to its end. */
+static int replay_start(sink *s, eie_err *err)
+{
+    sink_replay *r = s->replay;
+    rd_kafka_topic_partition_list_t *all = list_partitions(s, err), *assign = NULL;
+    int rc = -1;
+    if (!all || load_offsets(s, all, err) < 0 || (r->start_ms > 0 && seek_by_time(s, all, err) < 0))
+        goto done;
+    assign = rd_kafka_topic_partition_list_new(all->cnt);
+    uint64_t total = 0;
+    for (int i = 0; i < all->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &all->elems[i];
+        int kind = topic_kind(s, p->topic);
+        int64_t lo, hi;
+        rd_kafka_resp_err_t e =
+            rd_kafka_query_watermark_offsets(s->rk, p->topic, p->partition, &lo, &hi, 10000);
+        if (e) {
+            eie_err_set(err, "reading the offsets of %s [%d]: %s", p->topic, (int)p->partition,
+                        rd_kafka_err2str(e));
+            goto done;
+        }
+        int64_t start = p->offset == RD_KAFKA_OFFSET_END ? hi : p->offset < 0 ? lo : p->offset;
+        if (start < lo) {
+            log_warn("%s [%d]: offsets %lld to %lld are gone (topic retention); replaying from "
+                     "%lld",
+                     p->topic, (int)p->partition, (long long)start, (long long)lo - 1,
+                     (long long)lo);
+            start = lo;
+        }
+        int64_t end = hi;
+        if (r->ends) {
+            end = start; /* not listed: nothing to read */
+            for (size_t j = 0; j < r->n_ends; j++)
+                if ((int)r->ends[j].kind == kind && r->ends[j].partition == p->partition)
+                    end = r->ends[j].offset;
+        }
+        partition_state *st = part_of(s, kind, p->partition);
+        st->end = end;
+        st->done = start >= end;
+        if (st->done)
+            continue;
+        s->replay_left++;
+        total += (uint64_t)(end - start);
+        rd_kafka_topic_partition_list_add(assign, p->topic, p->partition)->offset = start;
+    }
+    r->total = total;
+    rd_kafka_resp_err_t e = rd_kafka_assign(s->rk, assign);
+    if (e)
+        eie_err_set(err, "assigning partitions: %s", rd_kafka_err2str(e));
+    else
+        rc = 0;
+done:
+    if (all)
+        rd_kafka_topic_partition_list_destroy(all);
+    if (assign)
+        rd_kafka_topic_partition_list_destroy(assign);
+    return rc;
+}
+
+/* After the writer found the store's offsets moved: drops what was collected
+ * and reads again from what the store holds. */
+static void reread_from_store(sink *s)
+{
+    sink_drain(s);
+    batch_clear(s->collecting);
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(s->rk, &parts) || !parts) {
+        log_error("cannot read the assignment to seek back");
+    } else {
+        eie_err err;
+        long wait_ms = 100;
+        while (load_offsets(s, parts, &err) < 0 && !*s->stop) {
+            log_error("cannot read stored offsets (retrying in %ld ms): %s", wait_ms, err.msg);
+            wait_ms = backoff(s, wait_ms);
+        }
+        rd_kafka_error_t *error = *s->stop ? NULL : rd_kafka_seek_partitions(s->rk, parts, 10000);
+        if (error) {
+            log_error("seeking back: %s", rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        } else if (!*s->stop) {
+            log_info("reading %d partition%s again from the offsets stored", parts->cnt,
+                     parts->cnt == 1 ? "" : "s");
+        }
+    }
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    s->fenced = 0;
+}
+
 /* A batch goes to an idle writer once it holds this share of batch_size: while
  * the writer is busy, batches grow to full size; while it waits, it gets work
  * sooner. Batch size so follows what PostgreSQL takes. */
@@ -583,7 +865,8 @@ static void collect_batch(sink *s)
     int64_t first_ms = 0;
     batch *b = s->collecting;
     size_t early = (size_t)s->cfg->batch_size / EARLY_HAND_OVER_DIVISOR;
-    while (!*s->stop && b->n_messages < (size_t)s->cfg->batch_size) {
+    while (!*s->stop && b->n_messages < (size_t)s->cfg->batch_size &&
+           !(s->replay && s->replay_left == 0) && !s->fenced) {
         if (b->n_messages >= early && b->n_messages > 0 && s->writer_idle)
             break;
         int timeout = 200;
@@ -601,7 +884,14 @@ static void collect_batch(sink *s)
                 return;
             continue;
         }
-        if (msg->err) {
+        if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            /* The end of the log (control records included) is past a replay's
+             * range only if nothing of the range is left. */
+            partition_state *part =
+                owned_part(s, topic_kind(s, rd_kafka_topic_name(msg->rkt)), msg->partition);
+            if (s->replay && part && msg->offset >= part->end)
+                replay_partition_done(s, part);
+        } else if (msg->err) {
             log_warn("kafka: %s", rd_kafka_message_errstr(msg));
         } else {
             if (b->n_messages == 0)
@@ -688,6 +978,7 @@ int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *s
     metrics_server *metrics_srv = NULL;
     pthread_mutex_init(&s.lock, NULL);
     pthread_cond_init(&s.changed, NULL);
+    s.replay = cfg->replay;
     int rc = -1;
     if (kafka_topics_init(&s.topics, cfg->topic_prefix, err) < 0 || !(s.codec = codec_new(err)) ||
         !(s.dead = dead_letters_open(cfg->bootstrap, cfg->kafka_props, s.topics.dead_letter,
@@ -708,17 +999,26 @@ int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *s
             goto done;
         log_info("metrics on http://%s:%ld/metrics", cfg->metrics_host, cfg->metrics_port);
     }
-    while (!*stop) {
+    if (s.replay && replay_start(&s, err) < 0)
+        goto done;
+    while (!*stop && !(s.replay && s.replay_left == 0)) {
         housekeep(&s);
         collect_batch(&s);
         sink_hand_over(&s);
-        report_progress(&s, 0);
+        if (s.fenced)
+            reread_from_store(&s);
+        if (!s.replay) /* a replay's caller shows its progress */
+            report_progress(&s, 0);
     }
-    log_info("stopping: writing the last batch and leaving the group");
+    if (!s.replay)
+        log_info("stopping: writing the last batch and leaving the group");
     sink_hand_over(&s); /* one try each: see write_batch */
     sink_drain(&s);
     rd_kafka_consumer_close(s.rk);
-    report_progress(&s, 1);
+    if (s.replay)
+        s.replay->finished = !*stop && s.replay_left == 0 && !s.fenced;
+    else
+        report_progress(&s, 1);
     rc = 0;
 done:
     metrics_server_stop(metrics_srv); /* before what its scrapes read goes away */
@@ -737,7 +1037,7 @@ done:
     batch_free(&s.batches[0]);
     batch_free(&s.batches[1]);
     for (int k = 0; k < READING_KIND_COUNT; k++)
-        free(s.owned[k]);
+        free(s.parts[k]);
     metrics_free(s.metrics);
     pthread_mutex_destroy(&s.lock);
     pthread_cond_destroy(&s.changed);

@@ -8,6 +8,8 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "err.h"
@@ -34,6 +36,31 @@ sink_store *store_hot_new(void);
  * of history kept before today (0 keeps everything). */
 sink_store *store_cold_new(int ahead_days, int retention_days);
 
+/* Where a replay stops reading one partition. */
+typedef struct replay_end {
+    reading_kind kind;
+    int32_t partition;
+    int64_t offset; /* exclusive */
+} replay_end;
+
+/* A replay reads fixed ranges of the topics with a static assignment instead of
+ * following a consumer group, commits nothing to Kafka, publishes no dead
+ * letters (the live consumers did), and returns once every range is read. */
+typedef struct sink_replay {
+    /* Where a partition with no offset in the store starts: 0 for the
+     * beginning, else the first message produced at or after this time. */
+    int64_t start_ms;
+    /* Only readings with keep_from_ms <= time < keep_to_ms are stored (both 0:
+     * all); the others are read and passed over. */
+    int64_t keep_from_ms, keep_to_ms;
+    /* NULL: every partition's high watermark when the replay starts. */
+    const replay_end *ends;
+    size_t n_ends;
+    /* Progress, for other threads to read while it runs. */
+    _Atomic uint64_t total, read, stored;
+    bool finished; /* every range read and stored (not stopped) */
+} sink_replay;
+
 typedef struct sink_config {
     const char *bootstrap;
     const char *database_url;
@@ -46,10 +73,15 @@ typedef struct sink_config {
     const char *metrics_host;
     bool migrate;
     const config_props *kafka_props;
+    /* PostgreSQL search_path for the store's tables ("eie_rebuild"); NULL: the
+     * database's default. */
+    const char *search_path;
+    sink_replay *replay; /* NULL: a member of the consumer group */
 } sink_config;
 
-/* Runs until *stop becomes non-zero. Returns 0 after a clean shutdown, -1 when
- * it cannot start (err says why). */
+/* Runs until *stop becomes non-zero (a replay: or until its ranges are read).
+ * Returns 0 after a clean shutdown or a finished replay, -1 when it cannot start
+ * (err says why). */
 int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *stop,
              eie_err *err);
 

@@ -31,8 +31,9 @@ static void draw(progress *p, int64_t now, int final)
     double secs = (double)(now - p->start_ms) / 1000.0;
     double rate = secs > 0 ? (double)p->done / secs : 0;
     char eta[32] = "?";
+    uint64_t left = p->total > p->done ? p->total - p->done : 0;
     if (p->total && rate > 0)
-        format_eta((double)(p->total > p->done ? p->total - p->done : 0) / rate, eta, sizeof eta);
+        format_eta((double)left / rate, eta, sizeof eta);
     if (p->tty) {
         if (p->total) {
             int filled = (int)(BAR_WIDTH * (p->done > p->total ? 1.0 : (double)p->done / (double)p->total));
@@ -40,9 +41,9 @@ static void draw(progress *p, int64_t now, int final)
             for (int i = 0; i < BAR_WIDTH; i++)
                 bar[i] = i < filled ? '#' : '.';
             bar[BAR_WIDTH] = '\0';
-            fprintf(stderr, "\r%s [%s] %3.0f%% %llu/%llu %.0f/s ETA %s ", p->label, bar,
-                    100.0 * (double)p->done / (double)p->total, (unsigned long long)p->done,
-                    (unsigned long long)p->total, rate, eta);
+            fprintf(stderr, "\r%s [%s] %3.0f%% %llu/%llu, %llu left, %.0f/s ETA %s ", p->label,
+                    bar, 100.0 * (double)p->done / (double)p->total, (unsigned long long)p->done,
+                    (unsigned long long)p->total, (unsigned long long)left, rate, eta);
         } else {
             fprintf(stderr, "\r%s %llu %.0f/s ", p->label, (unsigned long long)p->done, rate);
         }
@@ -50,8 +51,9 @@ static void draw(progress *p, int64_t now, int final)
             fputc('\n', stderr);
         fflush(stderr);
     } else if (p->total) {
-        log_info("%s: %llu/%llu (%.0f%%), %.0f/s, ETA %s", p->label, (unsigned long long)p->done,
-                 (unsigned long long)p->total, 100.0 * (double)p->done / (double)p->total, rate, eta);
+        log_info("%s: %llu/%llu (%.0f%%), %llu left, %.0f/s, ETA %s", p->label,
+                 (unsigned long long)p->done, (unsigned long long)p->total,
+                 100.0 * (double)p->done / (double)p->total, (unsigned long long)left, rate, eta);
     } else {
         log_info("%s: %llu, %.0f/s", p->label, (unsigned long long)p->done, rate);
     }

@@ -5,6 +5,7 @@
 #ifndef EIE_STRBUF_H
 #define EIE_STRBUF_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 typedef struct strbuf {
@@ -23,6 +24,8 @@ void strbuf_putc(strbuf *sb, char c);
 __attribute__((format(printf, 2, 3)))
 #endif
 void strbuf_printf(strbuf *sb, const char *fmt, ...);
+/* The same with a va_list (which it leaves for the caller to va_end). */
+void strbuf_vprintf(strbuf *sb, const char *fmt, va_list ap);
 void strbuf_reset(strbuf *sb);
 void strbuf_free(strbuf *sb);
 

@@ -1,0 +1,361 @@
+/* The PostgreSQL side of a replay; see replay_store.h. */
+#include "replay_store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "pg.h"
+#include "strbuf.h"
+#include "timefmt.h"
+
+/* Any constant nothing else in the database uses (pg.c's migration lock is
+ * 7420170001). */
+#define REPLAY_LOCK_KEY "7420170002"
+
+static const char *const history_tables[] = {"meter_history", "vehicle_history"};
+#define N_HISTORY (sizeof history_tables / sizeof history_tables[0])
+
+/* The first column of the first row of sql's result ("" when none), copied
+ * into out. */
+static int query_value(PGconn *conn, const char *sql, int n_params, const char *const *params,
+                       char *out, size_t size, eie_err *err)
+{
+    PGresult *res = PQexecParams(conn, sql, n_params, NULL, params, NULL, NULL, 0);
+    int rc = pg_check(res, PGRES_TUPLES_OK, sql, err);
+    if (rc == 0)
+        snprintf(out, size, "%s", PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
+    PQclear(res);
+    return rc;
+}
+
+static int exec_printf(PGconn *conn, eie_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int exec_printf(PGconn *conn, eie_err *err, const char *fmt, ...)
+{
+    strbuf sql = STRBUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    strbuf_vprintf(&sql, fmt, ap);
+    va_end(ap);
+    int rc = pg_exec(conn, sql.data, err);
+    strbuf_free(&sql);
+    return rc;
+}
+
+int replay_lock(PGconn *conn, eie_err *err)
+{
+    char got[8];
+    if (query_value(conn, "SELECT pg_try_advisory_lock(" REPLAY_LOCK_KEY ")", 0, NULL, got,
+                    sizeof got, err) < 0)
+        return -1;
+    if (strcmp(got, "t") != 0) {
+        eie_err_set(err, "another eie-replay is running against this database");
+        return -1;
+    }
+    return 0;
+}
+
+static int schema_exists(PGconn *conn, const char *schema, bool *exists, eie_err *err)
+{
+    char got[8];
+    const char *params[] = {schema};
+    if (query_value(conn, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", 1,
+                    params, got, sizeof got, err) < 0)
+        return -1;
+    *exists = strcmp(got, "t") == 0;
+    return 0;
+}
+
+int rebuild_prepare(PGconn *conn, bool restart, bool *resumed, eie_err *err)
+{
+    bool exists;
+    char rows[32] = "0";
+    *resumed = false;
+    if (pg_exec(conn, "SET client_min_messages = warning", err) < 0 ||
+        schema_exists(conn, REBUILD_SCHEMA, &exists, err) < 0 ||
+        (exists && restart &&
+         pg_exec(conn, "DROP SCHEMA " REBUILD_SCHEMA " CASCADE", err) < 0) ||
+        pg_exec(conn, "CREATE SCHEMA IF NOT EXISTS " REBUILD_SCHEMA, err) < 0 ||
+        pg_exec(conn, "SET search_path TO " REBUILD_SCHEMA, err) < 0)
+        return -1;
+    int applied = pg_migrate(conn, err);
+    if (applied < 0 || pg_exec(conn, "RESET search_path", err) < 0 ||
+        query_value(conn, "SELECT count(*) FROM " REBUILD_SCHEMA ".sink_offsets", 0, NULL, rows,
+                    sizeof rows, err) < 0)
+        return -1;
+    *resumed = exists && !restart && atol(rows) > 0;
+    return 0;
+}
+
+int rebuild_vacuum(PGconn *conn, const char *schema, eie_err *err)
+{
+    return exec_printf(conn, err,
+                       "VACUUM (ANALYZE) %s.meter_history, %s.vehicle_history, %s.meter_state, "
+                       "%s.vehicle_state, %s.vehicle_meter_assignment, "
+                       "%s.vehicle_assignment_current",
+                       schema, schema, schema, schema, schema, schema);
+}
+
+/* "eie_retired_20261127t181500": where replaced tables go. */
+static void retired_name(char out[64])
+{
+    char now[TIMEFMT_RFC3339_LEN];
+    timefmt_format_rfc3339(timefmt_now_ms(), now);
+    snprintf(out, 64, "eie_retired_%.4s%.2s%.2st%.2s%.2s%.2s", now, now + 5, now + 8, now + 11,
+             now + 14, now + 17);
+}
+
+/* Moves a table, with its partitions when it has some, or a view. */
+static int move_relation(PGconn *conn, const char *from, const char *name, char relkind,
+                         const char *to, eie_err *err)
+{
+    if (relkind == 'p') {
+        char parent[200];
+        snprintf(parent, sizeof parent, "%s.%s", from, name);
+        const char *params[] = {parent};
+        PGresult *res = PQexecParams(conn,
+                                     "SELECT c.relname FROM pg_inherits i "
+                                     "JOIN pg_class c ON c.oid = i.inhrelid "
+                                     "WHERE i.inhparent = $1::regclass ORDER BY 1",
+                                     1, NULL, params, NULL, NULL, 0);
+        int rc = pg_check(res, PGRES_TUPLES_OK, "listing partitions", err);
+        for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+            rc = exec_printf(conn, err, "ALTER TABLE %s.%s SET SCHEMA %s", from,
+                             PQgetvalue(res, i, 0), to);
+        PQclear(res);
+        if (rc < 0)
+            return -1;
+    }
+    return exec_printf(conn, err, "ALTER %s %s.%s SET SCHEMA %s", relkind == 'v' ? "VIEW" : "TABLE",
+                       from, name, to);
+}
+
+/* The relations (partitions aside) or functions of the rebuilt store. */
+static PGresult *rebuilt_objects(PGconn *conn, const char *sql, eie_err *err)
+{
+    PGresult *res = PQexec(conn, sql);
+    if (pg_check(res, PGRES_TUPLES_OK, "listing the rebuilt tables", err) < 0) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+static int switch_in_transaction(PGconn *conn, const char *retired, eie_err *err)
+{
+    /* History first and offsets last, the order in which the consumers'
+     * transactions take them, so that waiting for them cannot deadlock. */
+    PGresult *rels = rebuilt_objects(
+        conn,
+        "SELECT c.relname, c.relkind, to_regclass('public.' || quote_ident(c.relname)) IS NOT NULL "
+        "FROM pg_class c WHERE c.relnamespace = '" REBUILD_SCHEMA "'::regnamespace "
+        "AND c.relkind IN ('r', 'p', 'v') AND NOT c.relispartition "
+        "ORDER BY c.relkind = 'p' DESC, c.relname = 'sink_offsets', c.relname",
+        err);
+    PGresult *funcs = rels ? rebuilt_objects(
+                                 conn,
+                                 "SELECT p.proname, oidvectortypes(p.proargtypes), "
+                                 "to_regprocedure('public.' || quote_ident(p.proname) || '(' || "
+                                 "oidvectortypes(p.proargtypes) || ')') IS NOT NULL "
+                                 "FROM pg_proc p WHERE p.pronamespace = '" REBUILD_SCHEMA
+                                 "'::regnamespace ORDER BY 1",
+                                 err)
+                           : NULL;
+    int rc = funcs ? 0 : -1;
+    strbuf lock = STRBUF_INIT;
+    for (int i = 0; rc == 0 && rels && i < PQntuples(rels); i++)
+        if (*PQgetvalue(rels, i, 1) != 'v' && *PQgetvalue(rels, i, 2) == 't')
+            strbuf_printf(&lock, "%spublic.%s", lock.len ? ", " : "LOCK TABLE ",
+                          PQgetvalue(rels, i, 0));
+    if (rc == 0 && lock.len) {
+        strbuf_printf(&lock, " IN ACCESS EXCLUSIVE MODE");
+        rc = pg_exec(conn, lock.data, err);
+    }
+    strbuf_free(&lock);
+    if (rc == 0)
+        rc = exec_printf(conn, err, "CREATE SCHEMA %s", retired);
+    for (int i = 0; rc == 0 && i < PQntuples(rels); i++) {
+        const char *name = PQgetvalue(rels, i, 0);
+        char relkind = *PQgetvalue(rels, i, 1);
+        if (*PQgetvalue(rels, i, 2) == 't')
+            rc = move_relation(conn, "public", name, relkind, retired, err);
+        if (rc == 0)
+            rc = move_relation(conn, REBUILD_SCHEMA, name, relkind, "public", err);
+    }
+    for (int i = 0; rc == 0 && i < PQntuples(funcs); i++) {
+        const char *name = PQgetvalue(funcs, i, 0), *args = PQgetvalue(funcs, i, 1);
+        if (*PQgetvalue(funcs, i, 2) == 't')
+            rc = exec_printf(conn, err, "ALTER FUNCTION public.%s(%s) SET SCHEMA %s", name, args,
+                             retired);
+        if (rc == 0)
+            rc = exec_printf(conn, err, "ALTER FUNCTION " REBUILD_SCHEMA ".%s(%s) SET SCHEMA public",
+                             name, args);
+    }
+    PQclear(rels);
+    PQclear(funcs);
+    /* Not CASCADE: anything left in it was not moved, and must not vanish. */
+    return rc == 0 ? pg_exec(conn, "DROP SCHEMA " REBUILD_SCHEMA, err) : -1;
+}
+
+int rebuild_switch(PGconn *conn, bool keep_old, char retired[64], eie_err *err)
+{
+    retired_name(retired);
+    if (pg_exec(conn, "BEGIN; SET LOCAL lock_timeout = '30s'", err) < 0)
+        return -1;
+    if (switch_in_transaction(conn, retired, err) < 0 ||
+        (!keep_old && exec_printf(conn, err, "DROP SCHEMA %s CASCADE", retired) < 0) ||
+        pg_exec(conn, "COMMIT", err) < 0) {
+        eie_err ignored;
+        pg_exec(conn, "ROLLBACK", &ignored);
+        return -1;
+    }
+    return 0;
+}
+
+/* "meter_history_20261120" and its day's bounds. */
+static void day_partition(const char *parent, int64_t day, char name[96], char from[32],
+                          char to[32])
+{
+    char date[TIMEFMT_RFC3339_LEN];
+    timefmt_format_rfc3339(day * 86400000LL, date);
+    snprintf(name, 96, "%s_%.4s%.2s%.2s", parent, date, date + 5, date + 8);
+    snprintf(from, 32, "%s", date);
+    timefmt_format_rfc3339((day + 1) * 86400000LL, to);
+}
+
+int days_prepare(PGconn *conn, int64_t first_day, int64_t last_day, eie_err *err)
+{
+    if (pg_exec(conn,
+                "SET client_min_messages = warning;"
+                "DROP SCHEMA IF EXISTS " DAYS_SCHEMA " CASCADE;"
+                "CREATE SCHEMA " DAYS_SCHEMA ";"
+                "CREATE TABLE " DAYS_SCHEMA ".sink_offsets (LIKE public.sink_offsets INCLUDING ALL)",
+                err) < 0)
+        return -1;
+    for (size_t t = 0; t < N_HISTORY; t++) {
+        if (exec_printf(conn, err,
+                        "CREATE TABLE " DAYS_SCHEMA ".%s (LIKE public.%s INCLUDING ALL) "
+                        "PARTITION BY RANGE (ts)",
+                        history_tables[t], history_tables[t]) < 0)
+            return -1;
+        for (int64_t day = first_day; day <= last_day; day++) {
+            char part[96], from[32], to[32];
+            day_partition(history_tables[t], day, part, from, to);
+            /* The check lets the swap attach it to the live table without a scan. */
+            if (exec_printf(conn, err,
+                            "CREATE TABLE " DAYS_SCHEMA ".%s PARTITION OF " DAYS_SCHEMA ".%s "
+                            "FOR VALUES FROM ('%s') TO ('%s');"
+                            "ALTER TABLE " DAYS_SCHEMA ".%s ADD CONSTRAINT eie_day "
+                            "CHECK (ts >= '%s' AND ts < '%s')",
+                            part, history_tables[t], from, to, part, from, to) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+int days_vacuum(PGconn *conn, eie_err *err)
+{
+    return pg_exec(conn,
+                   "VACUUM (ANALYZE) " DAYS_SCHEMA ".meter_history, " DAYS_SCHEMA ".vehicle_history",
+                   err);
+}
+
+int days_live_ends(PGconn *conn, const char *group, const kafka_topics *topics,
+                   replay_end **ends, size_t *n_ends, eie_err *err)
+{
+    const char *params[] = {group};
+    PGresult *res = PQexecParams(conn,
+                                 "SELECT topic, partition, next_offset FROM public.sink_offsets "
+                                 "WHERE consumer_group = $1",
+                                 1, NULL, params, NULL, NULL, 0);
+    if (pg_check(res, PGRES_TUPLES_OK, "reading the live offsets", err) < 0) {
+        PQclear(res);
+        return -1;
+    }
+    replay_end *list = calloc((size_t)PQntuples(res) + 1, sizeof *list);
+    size_t n = 0;
+    for (int i = 0; list && i < PQntuples(res); i++)
+        for (int k = 0; k < READING_KIND_COUNT; k++)
+            if (strcmp(PQgetvalue(res, i, 0), topics->name[k]) == 0)
+                list[n++] = (replay_end){(reading_kind)k, atoi(PQgetvalue(res, i, 1)),
+                                         strtoll(PQgetvalue(res, i, 2), NULL, 10)};
+    PQclear(res);
+    if (!list) {
+        eie_err_set(err, "out of memory");
+        return -1;
+    }
+    free(*ends);
+    *ends = list;
+    *n_ends = n;
+    return 0;
+}
+
+int days_lock(PGconn *conn, int64_t first_day, int64_t last_day, eie_err *err)
+{
+    /* SHARE UPDATE EXCLUSIVE on the parents stops new partitions (a live
+     * consumer creating one of these days) but not reads or inserts. */
+    if (pg_exec(conn,
+                "LOCK TABLE public.meter_history, public.vehicle_history "
+                "IN SHARE UPDATE EXCLUSIVE MODE",
+                err) < 0)
+        return -1;
+    for (size_t t = 0; t < N_HISTORY; t++) {
+        for (int64_t day = first_day; day <= last_day; day++) {
+            char part[96], from[32], to[32], exists[8];
+            day_partition(history_tables[t], day, part, from, to);
+            char qualified[120];
+            snprintf(qualified, sizeof qualified, "public.%s", part);
+            const char *params[] = {qualified};
+            if (query_value(conn, "SELECT to_regclass($1) IS NOT NULL", 1, params, exists,
+                            sizeof exists, err) < 0 ||
+                (strcmp(exists, "t") == 0 &&
+                 exec_printf(conn, err, "LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", qualified) < 0))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+int days_swap(PGconn *conn, int64_t first_day, int64_t last_day, bool keep_old,
+              char retired[64], eie_err *err)
+{
+    retired[0] = '\0';
+    if (keep_old) {
+        retired_name(retired);
+        if (exec_printf(conn, err, "CREATE SCHEMA %s", retired) < 0)
+            return -1;
+    }
+    for (size_t t = 0; t < N_HISTORY; t++) {
+        const char *parent = history_tables[t];
+        for (int64_t day = first_day; day <= last_day; day++) {
+            char part[96], from[32], to[32], exists[8], qualified[120];
+            day_partition(parent, day, part, from, to);
+            snprintf(qualified, sizeof qualified, "public.%s", part);
+            const char *params[] = {qualified};
+            if (query_value(conn, "SELECT to_regclass($1) IS NOT NULL", 1, params, exists,
+                            sizeof exists, err) < 0)
+                return -1;
+            if (strcmp(exists, "t") == 0 &&
+                (exec_printf(conn, err, "ALTER TABLE public.%s DETACH PARTITION public.%s",
+                             parent, part) < 0 ||
+                 (keep_old ? exec_printf(conn, err, "ALTER TABLE public.%s SET SCHEMA %s", part,
+                                         retired)
+                           : exec_printf(conn, err, "DROP TABLE public.%s", part)) < 0))
+                return -1;
+            if (exec_printf(conn, err,
+                            "ALTER TABLE " DAYS_SCHEMA ".%s DETACH PARTITION " DAYS_SCHEMA ".%s;"
+                            "ALTER TABLE " DAYS_SCHEMA ".%s SET SCHEMA public;"
+                            "ALTER TABLE public.%s ATTACH PARTITION public.%s "
+                            "FOR VALUES FROM ('%s') TO ('%s')",
+                            parent, part, part, parent, part, from, to) < 0)
+                return -1;
+        }
+    }
+    return pg_exec(conn, "DROP SCHEMA " DAYS_SCHEMA " CASCADE", err);
+}
