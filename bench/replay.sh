@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Benchmark of eie-replay: rebuilds both stores from the topics of a day of a
+# 10,000-vehicle fleet (28.8 million readings and the assignments; the data of
+# bench/fleet_day.sh, shared with bench/api.sh and loaded once).
+#
+#   bench/replay.sh
+#
+# Times one full rebuild, as an operator runs it: every record read by both
+# groups into fresh tables, the catch-up rounds, VACUUM (ANALYZE) of the rebuilt
+# tables and the switch. Checks the rebuilt history holds one row per device
+# and minute, and ends with
+#   replay: records=N seconds=S rows_per_s=R
+# where N counts the records on the topics (each read once by each group) and
+# R is N / S.
+#
+# Settings (environment): those of the data (bench/fleet_day.sh), and
+#   EIE_BENCH_REPLAY_ARGS       extra eie-replay flags (e.g. "--batch-size 50000")
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+vehicles=${EIE_BENCH_VEHICLES:-10000}
+hours=${EIE_BENCH_HOURS:-24}
+for setting in vehicles hours; do
+  [[ ${!setting} =~ ^[1-9][0-9]*$ ]] || { eie_die "bench/replay.sh: $setting must be a positive integer, not '${!setting}'"; exit 2; }
+done
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/fleet_day.sh"
+
+records=$(end_offsets "${EIE_TOPIC_PREFIX}meter-readings" "${EIE_TOPIC_PREFIX}vehicle-readings" \
+  "${EIE_TOPIC_PREFIX}vehicle-assignments")
+echo "replay: rebuilding both stores from $records records"
+read -ra extra <<<"${EIE_BENCH_REPLAY_ARGS:-}"
+t0=$(bench_now)
+"$BIN/eie-replay" "${extra[@]}" >"$LOG_DIR/replay.out" 2> >(tee "$LOG_DIR/replay.log" >&2) || {
+  eie_die "eie-replay failed (log: $LOG_DIR/replay.log)"
+  exit 1
+}
+t1=$(bench_now)
+read -r meter_rows vehicle_rows < <(bench_psql -F ' ' -c "SELECT (SELECT count(*) FROM meter_history), (SELECT count(*) FROM vehicle_history)")
+if [[ $meter_rows != "$per_table" || $vehicle_rows != "$per_table" ]]; then
+  eie_die "replay: expected $per_table rows per history table, found $meter_rows meter and $vehicle_rows vehicle rows"
+  exit 1
+fi
+cat "$LOG_DIR/replay.out"
+seconds=$(echo "$t1 - $t0" | bc)
+printf 'replay: records=%d seconds=%.1f rows_per_s=%.0f\n' "$records" "$seconds" "$(echo "$records / $seconds" | bc -l)"
