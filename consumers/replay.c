@@ -62,6 +62,14 @@ static void *job_main(void *arg)
     return NULL;
 }
 
+static uint64_t stored_by(const replay_job *jobs, size_t n)
+{
+    uint64_t stored = 0;
+    for (size_t i = 0; i < n; i++)
+        stored += jobs[i].replay.stored;
+    return stored;
+}
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -103,6 +111,8 @@ static int run_round(replay_job *jobs, size_t n, const char *label, uint64_t *re
         sleep_ms(100);
     }
     progress_finish(&bar);
+    log_info("%s: %llu rows stored in %.1f s", label, (unsigned long long)stored_by(jobs, n),
+             (double)(timefmt_now_ms() - bar.start_ms) / 1000.0);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         pthread_join(jobs[i].thread, NULL);
@@ -123,7 +133,7 @@ static void interrupted(void)
              "(a rebuild resumes where it stopped; --restart starts it over)");
 }
 
-static int rebuild(PGconn *conn, replay_job *jobs, bool restart, bool keep_old)
+static int rebuild(PGconn *conn, replay_job *jobs, size_t n_jobs, bool restart, bool keep_old)
 {
     eie_err err;
     bool resumed;
@@ -135,39 +145,44 @@ static int rebuild(PGconn *conn, replay_job *jobs, bool restart, bool keep_old)
     log_info("%s both stores into schema %s", resumed ? "resuming the rebuild of" : "rebuilding",
              REBUILD_SCHEMA);
     uint64_t records = 0, read = 0, stored = 0;
-    int rc = run_round(jobs, 2, "rebuild", &read, &err);
+    int rc = run_round(jobs, n_jobs, "rebuild", &read, &err);
     records += read;
-    stored += jobs[0].replay.stored + jobs[1].replay.stored;
+    stored += stored_by(jobs, n_jobs);
     /* What arrived meanwhile, in shorter rounds, then once more after the
      * vacuum: the switch then leaves the live consumers little to redo. */
     for (int round = 0; rc == 0 && read > CATCH_UP_RECORDS && round < MAX_CATCH_UP_ROUNDS;
          round++) {
-        rc = run_round(jobs, 2, "catch-up", &read, &err);
+        rc = run_round(jobs, n_jobs, "catch-up", &read, &err);
         records += read;
-        stored += jobs[0].replay.stored + jobs[1].replay.stored;
+        stored += stored_by(jobs, n_jobs);
     }
     if (rc == 0) {
         log_info("vacuuming and analysing the rebuilt tables");
+        int64_t t0 = timefmt_now_ms();
         if (rebuild_vacuum(conn, REBUILD_SCHEMA, &err) < 0)
             rc = -1;
+        else
+            log_info("vacuumed in %.1f s", (double)(timefmt_now_ms() - t0) / 1000.0);
     }
     if (rc == 0) {
-        rc = run_round(jobs, 2, "catch-up", &read, &err);
+        rc = run_round(jobs, n_jobs, "catch-up", &read, &err);
         records += read;
-        stored += jobs[0].replay.stored + jobs[1].replay.stored;
+        stored += stored_by(jobs, n_jobs);
     }
     if (rc == 1) {
         interrupted();
         return 1;
     }
     char retired[64];
+    int64_t switch_ms = timefmt_now_ms();
     if (rc < 0 || rebuild_switch(conn, keep_old, retired, &err) < 0) {
         log_error("%s", err.msg);
         return 1;
     }
+    switch_ms = timefmt_now_ms() - switch_ms;
     double secs = (double)(timefmt_now_ms() - start_ms) / 1000.0;
-    log_info("switched: the rebuilt stores are live; the old tables were %s%s", keep_old ? "kept in schema " : "dropped",
-             keep_old ? retired : "");
+    log_info("switched in %lld ms: the rebuilt stores are live; the old tables were %s%s",
+             (long long)switch_ms, retired[0] ? "kept in schema " : "dropped", retired);
     printf("rebuild: records=%llu rows=%llu seconds=%.1f records_per_s=%.0f\n",
            (unsigned long long)records, (unsigned long long)stored, secs,
            secs > 0 ? (double)records / secs : 0.0);
@@ -261,7 +276,7 @@ int main(int argc, char **argv)
     log_init("eie-replay");
     const char *hot_group, *cold_group, *from_day = NULL, *to_day = NULL;
     bool keep_old = false, restart = false;
-    long ahead_days;
+    long ahead_days, hot_batch_size, cold_writers;
     sink_config base = {0};
     config_option options[] = {
         {"bootstrap-servers", 'b', "KAFKA_BOOTSTRAP_SERVERS", CONFIG_STRING, &base.bootstrap,
@@ -285,6 +300,13 @@ int main(int argc, char **argv)
          "discard an interrupted rebuild and start over (default: resume it)"},
         {"batch-size", 0, "EIE_BATCH_SIZE", CONFIG_INT, &base.batch_size, "20000", 1, 1000000,
          "most messages in one PostgreSQL transaction"},
+        {"hot-batch-size", 0, "EIE_REPLAY_HOT_BATCH_SIZE", CONFIG_INT, &hot_batch_size, "200000",
+         1, 10000000,
+         "most messages in one transaction of the hot store: a batch keeps only each device's "
+         "newest reading, so large ones write far fewer rows"},
+        {"cold-writers", 0, "EIE_REPLAY_COLD_WRITERS", CONFIG_INT, &cold_writers, "2", 1, 16,
+         "cold sinks side by side, each with its share of the partitions (PostgreSQL's "
+         "index upkeep makes one writer the bottleneck)"},
         {"partitions-ahead-days", 0, "EIE_PARTITIONS_AHEAD_DAYS", CONFIG_INT, &ahead_days, "3", 0,
          366, "day partitions the rebuilt history prepares beyond today"},
     };
@@ -337,7 +359,8 @@ int main(int argc, char **argv)
 
     eie_err err;
     int rc = 1;
-    replay_job jobs[2] = {0};
+    replay_job jobs[1 + 16] = {0};
+    size_t n_jobs = 1;
     PGconn *conn = pg_connect(base.database_url, "eie-replay", &err);
     if (!conn || replay_lock(conn, &err) < 0) {
         log_error("%s", err.msg);
@@ -351,18 +374,26 @@ int main(int argc, char **argv)
         jobs[0].store = store_cold_new(0, 0);
         rc = replay_days(conn, &jobs[0], first_day, last_day, keep_old);
     } else {
-        for (int i = 0; i < 2; i++) {
+        n_jobs = 1 + (size_t)cold_writers;
+        for (size_t i = 0; i < n_jobs; i++) {
             jobs[i].cfg = base;
             jobs[i].cfg.group = i == 0 ? (hot_group ? hot_group : default_hot)
                                        : (cold_group ? cold_group : default_cold);
             jobs[i].cfg.search_path = REBUILD_SCHEMA;
             jobs[i].cfg.replay = &jobs[i].replay;
-            jobs[i].store = i == 0 ? store_hot_new() : store_cold_new((int)ahead_days, 0);
+            if (i == 0) {
+                jobs[i].cfg.batch_size = hot_batch_size;
+                jobs[i].store = store_hot_new();
+            } else {
+                jobs[i].replay.share = (int32_t)(i - 1);
+                jobs[i].replay.shares = (int32_t)cold_writers;
+                jobs[i].store = store_cold_new((int)ahead_days, 0);
+            }
         }
-        rc = rebuild(conn, jobs, restart, keep_old);
+        rc = rebuild(conn, jobs, n_jobs, restart, keep_old);
     }
 done:
-    for (int i = 0; i < 2; i++)
+    for (size_t i = 0; i < n_jobs; i++)
         if (jobs[i].store)
             jobs[i].store->destroy(jobs[i].store);
     PQfinish(conn);

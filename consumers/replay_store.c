@@ -207,13 +207,20 @@ int rebuild_switch(PGconn *conn, bool keep_old, char retired[64], eie_err *err)
     retired_name(retired);
     if (pg_exec(conn, "BEGIN; SET LOCAL lock_timeout = '30s'", err) < 0)
         return -1;
-    if (switch_in_transaction(conn, retired, err) < 0 ||
-        (!keep_old && exec_printf(conn, err, "DROP SCHEMA %s CASCADE", retired) < 0) ||
-        pg_exec(conn, "COMMIT", err) < 0) {
+    if (switch_in_transaction(conn, retired, err) < 0 || pg_exec(conn, "COMMIT", err) < 0) {
         eie_err ignored;
         pg_exec(conn, "ROLLBACK", &ignored);
         return -1;
     }
+    /* Apart from the switch, whose locks would otherwise be held while the
+     * files of every old table are removed (seconds, at full size). */
+    if (!keep_old && exec_printf(conn, err, "DROP SCHEMA %s CASCADE", retired) < 0) {
+        log_warn("the old tables are in schema %s and could not be dropped (%s): drop it by hand",
+                 retired, err->msg);
+        keep_old = true;
+    }
+    if (!keep_old)
+        retired[0] = '\0';
     return 0;
 }
 

@@ -36,10 +36,10 @@ int rebuild_vacuum(PGconn *conn, const char *schema, eie_err *err);
 
 /* The switch: in one transaction, every table, view and function of the store
  * in public moves to a schema eie_retired_<time> and those of eie_rebuild
- * take their place; the retired schema is then dropped in the same
- * transaction unless keep_old. Consumers that wrote the old tables find their
- * offsets changed and read on from the rebuilt tables' offsets. *retired
- * receives the kept schema's name. */
+ * take their place; the retired schema is dropped after the commit unless
+ * keep_old. Consumers that wrote the old tables find their offsets changed
+ * and read on from the rebuilt tables' offsets. *retired receives the name of
+ * the schema that holds the old tables, or "" once they are dropped. */
 int rebuild_switch(PGconn *conn, bool keep_old, char retired[64], eie_err *err);
 
 /* Prepares eie_replay (always anew) for the history days [first_day,

@@ -53,6 +53,9 @@ typedef struct sink_replay {
     /* Only readings with keep_from_ms <= time < keep_to_ms are stored (both 0:
      * all); the others are read and passed over. */
     int64_t keep_from_ms, keep_to_ms;
+    /* Several replays may share the partitions: this one takes those whose
+     * number modulo shares is share (shares 0 or 1: all). */
+    int32_t share, shares;
     /* NULL: every partition's high watermark when the replay starts. */
     const replay_end *ends;
     size_t n_ends;

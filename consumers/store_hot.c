@@ -1,7 +1,10 @@
 /* The hot store: the latest reading of each device by event time, and the
  * vehicle-to-meter assignments with their history. A batch is folded in memory
- * to one reading per device, copied into a temporary table and merged with one
- * upsert that never lets an older reading replace a newer one. */
+ * to one reading per device (a hash table: a replay's batches hold hundreds of
+ * thousands), copied into a temporary table and merged with one upsert that
+ * never lets an older reading replace a newer one; between readings of the
+ * same time the first one stays, within a batch as across batches. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,8 +13,8 @@
 #include "sink.h"
 
 typedef struct hot_state {
-    const reading **sorted;
-    size_t cap;
+    const reading **newest; /* by (kind, device); NULL: a free slot */
+    size_t cap;             /* a power of two, at least twice the batch */
     strbuf copy;
 } hot_state;
 
@@ -28,18 +31,31 @@ static int hot_prepare(sink_store *store, PGconn *conn, eie_err *err)
                    err);
 }
 
-/* Orders by kind, then device, then newest first, so the first reading of each
- * device in the sorted run is the one to keep. */
-static int compare_latest_first(const void *a, const void *b)
+static size_t slot_of(const reading *r, size_t mask)
 {
-    const reading *x = *(const reading *const *)a, *y = *(const reading *const *)b;
-    if (x->kind != y->kind)
-        return x->kind < y->kind ? -1 : 1;
-    int c = strcmp(reading_key(x), reading_key(y));
-    if (c)
-        return c;
-    int64_t tx = reading_time_ms(x), ty = reading_time_ms(y);
-    return tx > ty ? -1 : tx < ty ? 1 : 0;
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)r->kind; /* FNV-1a */
+    for (const char *c = reading_key(r); *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    return (size_t)h & mask;
+}
+
+/* Keeps r if it is the first reading of its device in the batch, or newer than
+ * the one kept so far. */
+static void fold(hot_state *st, const reading *r)
+{
+    size_t mask = st->cap - 1;
+    for (size_t i = slot_of(r, mask);; i = (i + 1) & mask) {
+        const reading *kept = st->newest[i];
+        if (!kept) {
+            st->newest[i] = r;
+            return;
+        }
+        if (kept->kind == r->kind && strcmp(reading_key(kept), reading_key(r)) == 0) {
+            if (reading_time_ms(r) > reading_time_ms(kept))
+                st->newest[i] = r;
+            return;
+        }
+    }
 }
 
 static const char *const merge_sql[READING_KIND_COUNT] = {
@@ -78,50 +94,65 @@ static const char *const staging_copy_sql[READING_KIND_COUNT] = {
         "COPY hot_assignment (vehicle_id, valid_from, meter_id) FROM STDIN (FORMAT binary)",
 };
 
+static int write_kind(hot_state *st, PGconn *conn, reading_kind kind, const reading *rows,
+                      size_t n, eie_err *err)
+{
+    strbuf_reset(&st->copy);
+    copy_rows_begin(&st->copy);
+    size_t count = 0;
+    if (kind == READING_ASSIGNMENT) { /* history: every one is kept */
+        for (size_t i = 0; i < n; i++)
+            if (rows[i].kind == kind) {
+                copy_rows_append(&st->copy, &rows[i]);
+                count++;
+            }
+    } else {
+        for (size_t i = 0; i < st->cap; i++)
+            if (st->newest[i] && st->newest[i]->kind == kind) {
+                copy_rows_append(&st->copy, st->newest[i]);
+                count++;
+            }
+    }
+    copy_rows_end(&st->copy);
+    if (count == 0)
+        return 0;
+    return pg_copy(conn, staging_copy_sql[kind], st->copy.data, st->copy.len, NULL, err) < 0 ||
+                   pg_exec(conn, merge_sql[kind], err) < 0
+               ? -1
+               : 0;
+}
+
 static int hot_write(sink_store *store, PGconn *conn, const reading *rows, size_t n, eie_err *err)
 {
     hot_state *st = store->state;
     if (n == 0) /* a batch of dead letters only */
         return 0;
-    if (n > st->cap) {
-        const reading **sorted = realloc(st->sorted, n * sizeof *sorted);
-        if (!sorted) {
+    if (n * 2 > st->cap) {
+        size_t cap = 1024;
+        while (cap < n * 2)
+            cap *= 2;
+        const reading **newest = realloc(st->newest, cap * sizeof *newest);
+        if (!newest) {
             eie_err_set(err, "out of memory folding a batch of %zu readings", n);
             return -1;
         }
-        st->sorted = sorted;
-        st->cap = n;
+        st->newest = newest;
+        st->cap = cap;
     }
+    memset(st->newest, 0, st->cap * sizeof *st->newest);
     for (size_t i = 0; i < n; i++)
-        st->sorted[i] = &rows[i];
-    qsort(st->sorted, n, sizeof *st->sorted, compare_latest_first);
-
-    size_t i = 0;
-    while (i < n) {
-        reading_kind kind = st->sorted[i]->kind;
-        strbuf_reset(&st->copy);
-        copy_rows_begin(&st->copy);
-        const reading *prev = NULL;
-        for (; i < n && st->sorted[i]->kind == kind; i++) {
-            const reading *r = st->sorted[i];
-            /* Assignments are history: every one is kept. Readings: newest only. */
-            if (kind != READING_ASSIGNMENT && prev && strcmp(reading_key(prev), reading_key(r)) == 0)
-                continue;
-            copy_rows_append(&st->copy, r);
-            prev = r;
-        }
-        copy_rows_end(&st->copy);
-        if (pg_copy(conn, staging_copy_sql[kind], st->copy.data, st->copy.len, NULL, err) < 0 ||
-            pg_exec(conn, merge_sql[kind], err) < 0)
+        if (rows[i].kind != READING_ASSIGNMENT)
+            fold(st, &rows[i]);
+    for (int kind = 0; kind < READING_KIND_COUNT; kind++)
+        if (write_kind(st, conn, (reading_kind)kind, rows, n, err) < 0)
             return -1;
-    }
     return 0;
 }
 
 static void hot_destroy(sink_store *store)
 {
     hot_state *st = store->state;
-    free(st->sorted);
+    free(st->newest);
     strbuf_free(&st->copy);
     free(st);
     free(store);
