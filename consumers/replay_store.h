@@ -30,6 +30,10 @@ int replay_lock(PGconn *conn, eie_err *err);
  * *resumed tells whether rows of an earlier run are there. */
 int rebuild_prepare(PGconn *conn, bool restart, bool *resumed, eie_err *err);
 
+/* Builds the history's primary keys, which the build goes without (see
+ * replay_store.c), removing readings repeated across batches first. */
+int rebuild_restore_keys(PGconn *conn, eie_err *err);
+
 /* VACUUM (so that pages are all-visible and the analytics read indexes alone)
  * and ANALYZE the rebuilt tables, before they go live. */
 int rebuild_vacuum(PGconn *conn, const char *schema, eie_err *err);

@@ -3,6 +3,7 @@
  * savepoint; only when that meets a unique violation (a reading repeated by an
  * upstream system, or a batch replayed after a crash) does the batch take the
  * slower road through a staging table with ON CONFLICT DO NOTHING. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,12 @@ typedef struct cold_state {
     known_day *days; /* partitions known to exist, so a batch checks only new days */
     size_t n_days, cap_days;
     uint64_t merged_batches;
+    /* store_cold_dedup_batches: which rows of the batch are stored (the first
+     * of each device and time), found through a hash table of row indexes. */
+    bool dedup;
+    unsigned char *keep;
+    size_t *slots; /* index + 1; 0: free */
+    size_t cap_keep, cap_slots;
 } cold_state;
 
 static const char *const history_table[READING_KIND_COUNT] = {
@@ -110,7 +117,8 @@ static int copy_rows_of(cold_state *st, PGconn *conn, const char *table, reading
     strbuf_reset(&st->copy);
     copy_rows_begin(&st->copy);
     for (size_t i = 0; i < n; i++)
-        if (rows[i].kind == kind && (!day_only || timefmt_day(reading_time_ms(&rows[i])) == day))
+        if (rows[i].kind == kind && (!st->dedup || st->keep[i]) &&
+            (!day_only || timefmt_day(reading_time_ms(&rows[i])) == day))
             copy_rows_append(&st->copy, &rows[i]);
     copy_rows_end(&st->copy);
     return pg_copy(conn, sql, st->copy.data, st->copy.len, state, err);
@@ -151,9 +159,58 @@ static int write_kind(cold_state *st, PGconn *conn, reading_kind kind, const rea
                : 0;
 }
 
+static size_t hash_row(const reading *r, size_t mask)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)r->kind; /* FNV-1a */
+    for (const char *c = reading_key(r); *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    return (size_t)((h ^ (uint64_t)reading_time_ms(r)) * 1099511628211ULL) & mask;
+}
+
+/* Marks in st->keep the first row of each (kind, device, time) of the batch. */
+static int mark_first_rows(cold_state *st, const reading *rows, size_t n, eie_err *err)
+{
+    if (n > st->cap_keep || n * 2 > st->cap_slots) {
+        size_t cap = 1024;
+        while (cap < n * 2)
+            cap *= 2;
+        unsigned char *keep = realloc(st->keep, n);
+        size_t *slots = keep ? realloc(st->slots, cap * sizeof *slots) : NULL;
+        if (keep)
+            st->keep = keep;
+        if (!slots) {
+            eie_err_set(err, "out of memory checking a batch of %zu readings", n);
+            return -1;
+        }
+        st->slots = slots;
+        st->cap_keep = n;
+        st->cap_slots = cap;
+    }
+    memset(st->slots, 0, st->cap_slots * sizeof *st->slots);
+    size_t mask = st->cap_slots - 1;
+    for (size_t i = 0; i < n; i++) {
+        st->keep[i] = 1;
+        for (size_t h = hash_row(&rows[i], mask);; h = (h + 1) & mask) {
+            if (!st->slots[h]) {
+                st->slots[h] = i + 1;
+                break;
+            }
+            const reading *seen = &rows[st->slots[h] - 1];
+            if (seen->kind == rows[i].kind && reading_time_ms(seen) == reading_time_ms(&rows[i]) &&
+                strcmp(reading_key(seen), reading_key(&rows[i])) == 0) {
+                st->keep[i] = 0;
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
 static int cold_write(sink_store *store, PGconn *conn, const reading *rows, size_t n, eie_err *err)
 {
     cold_state *st = store->state;
+    if (st->dedup && mark_first_rows(st, rows, n, err) < 0)
+        return -1;
     for (int k = READING_METER; k <= READING_VEHICLE; k++) {
         reading_kind kind = (reading_kind)k;
         int64_t days[MAX_DIRECT_DAYS + 1];
@@ -211,6 +268,8 @@ static void cold_destroy(sink_store *store)
     cold_state *st = store->state;
     strbuf_free(&st->copy);
     free(st->days);
+    free(st->keep);
+    free(st->slots);
     free(st);
     free(store);
 }
@@ -231,4 +290,9 @@ sink_store *store_cold_new(int ahead_days, int retention_days)
                           cold_housekeep, cold_destroy,
                           st};
     return store;
+}
+
+void store_cold_dedup_batches(sink_store *store)
+{
+    ((cold_state *)store->state)->dedup = true;
 }
