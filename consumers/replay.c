@@ -313,8 +313,8 @@ int main(int argc, char **argv)
          "most messages in one transaction of the hot store: a batch keeps only each device's "
          "newest reading, so large ones write far fewer rows"},
         {"cold-writers", 0, "EIE_REPLAY_COLD_WRITERS", CONFIG_INT, &cold_writers, "2", 1, 16,
-         "cold sinks side by side, each with its share of the partitions (PostgreSQL's "
-         "index upkeep makes one writer the bottleneck)"},
+         "cold sinks side by side, each with its share of the partitions (one PostgreSQL "
+         "backend's COPY is the bottleneck)"},
         {"partitions-ahead-days", 0, "EIE_PARTITIONS_AHEAD_DAYS", CONFIG_INT, &ahead_days, "3", 0,
          366, "day partitions the rebuilt history prepares beyond today"},
     };
