@@ -50,7 +50,8 @@ int main(int argc, char **argv)
          "cold: days of history kept before today; older day partitions are dropped "
          "(0 keeps all)"},
         {"housekeep-interval-s", 0, "EIE_HOUSEKEEP_INTERVAL_S", CONFIG_INT, &cfg.housekeep_ms,
-         "3600", 1, 86400, "cold: how often partitions are prepared and retention applied"},
+         "60", 1, 86400,
+         "cold: how often closed hours are summarised, partitions prepared and retention applied"},
         {"metrics-port", 0, "EIE_METRICS_PORT", CONFIG_INT, &cfg.metrics_port, "0", 0, 65535,
          "serve Prometheus metrics at /metrics on this port (0: off)"},
         {"metrics-host", 0, "EIE_METRICS_HOST", CONFIG_STRING, &cfg.metrics_host, "127.0.0.1", 0,

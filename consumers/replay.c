@@ -165,6 +165,13 @@ static int rebuild(PGconn *conn, replay_job *jobs, size_t n_jobs, bool restart, 
             log_info("primary keys built in %.1f s", (double)(timefmt_now_ms() - t0) / 1000.0);
     }
     if (rc == 0) {
+        int64_t t0 = timefmt_now_ms();
+        if (rebuild_summarise(conn, &err) < 0)
+            rc = -1;
+        else
+            log_info("hourly summaries built in %.1f s", (double)(timefmt_now_ms() - t0) / 1000.0);
+    }
+    if (rc == 0) {
         log_info("vacuuming and analysing the rebuilt tables");
         int64_t t0 = timefmt_now_ms();
         if (rebuild_vacuum(conn, REBUILD_SCHEMA, &err) < 0)
@@ -396,7 +403,7 @@ int main(int argc, char **argv)
                 jobs[i].replay.share = (int32_t)(i - 1);
                 jobs[i].replay.shares = (int32_t)cold_writers;
                 jobs[i].store = store_cold_new((int)ahead_days, 0);
-                store_cold_dedup_batches(jobs[i].store);
+                store_cold_rebuilding(jobs[i].store);
             }
         }
         rc = rebuild(conn, jobs, n_jobs, restart, keep_old);

@@ -201,13 +201,22 @@ int rebuild_prepare(PGconn *conn, bool restart, bool *resumed, eie_err *err)
     return 0;
 }
 
+int rebuild_summarise(PGconn *conn, eie_err *err)
+{
+    return pg_exec(conn,
+                   "SET search_path TO " REBUILD_SCHEMA ";"
+                   "SELECT eie_rollup('15 minutes', 2147483647);"
+                   "RESET search_path",
+                   err);
+}
+
 int rebuild_vacuum(PGconn *conn, const char *schema, eie_err *err)
 {
     return exec_printf(conn, err,
                        "VACUUM (ANALYZE) %s.meter_history, %s.vehicle_history, %s.meter_state, "
                        "%s.vehicle_state, %s.vehicle_meter_assignment, "
-                       "%s.vehicle_assignment_current",
-                       schema, schema, schema, schema, schema, schema);
+                       "%s.vehicle_assignment_current, %s.meter_hourly, %s.vehicle_hourly",
+                       schema, schema, schema, schema, schema, schema, schema, schema);
 }
 
 /* "eie_retired_20261127t181500": where replaced tables go. */
@@ -473,5 +482,17 @@ int days_swap(PGconn *conn, int64_t first_day, int64_t last_day, bool keep_old,
                 return -1;
         }
     }
+    /* The summaries of these days' hours are now out of date: read raw until
+     * the cold consumers summarise them again. */
+    char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN];
+    timefmt_format_rfc3339(first_day * 86400000LL, from);
+    timefmt_format_rfc3339((last_day + 1) * 86400000LL, to);
+    if (exec_printf(conn, err,
+                    "INSERT INTO public.hourly_rollup_dirty (stream, hour) "
+                    "SELECT r.stream, h FROM public.hourly_rollup r, "
+                    "generate_series('%s'::timestamptz, '%s'::timestamptz - interval '1 hour', "
+                    "interval '1 hour') AS h WHERE h < r.summarised_until ON CONFLICT DO NOTHING",
+                    from, to) < 0)
+        return -1;
     return pg_exec(conn, "DROP SCHEMA " DAYS_SCHEMA " CASCADE", err);
 }

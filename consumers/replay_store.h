@@ -34,6 +34,9 @@ int rebuild_prepare(PGconn *conn, bool restart, bool *resumed, eie_err *err);
  * replay_store.c), removing readings repeated across batches first. */
 int rebuild_restore_keys(PGconn *conn, eie_err *err);
 
+/* Summarises every closed hour of the rebuilt history (006_hourly_rollups.sql). */
+int rebuild_summarise(PGconn *conn, eie_err *err);
+
 /* VACUUM (so that pages are all-visible and the analytics read indexes alone)
  * and ANALYZE the rebuilt tables, before they go live. */
 int rebuild_vacuum(PGconn *conn, const char *schema, eie_err *err);

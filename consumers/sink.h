@@ -35,11 +35,12 @@ sink_store *store_hot_new(void);
 /* ahead_days: day partitions prepared beyond today; retention_days: whole days
  * of history kept before today (0 keeps everything). */
 sink_store *store_cold_new(int ahead_days, int retention_days);
-/* Stores only the first reading of each device and time within a batch: for a
- * replay that builds the history without its primary key (which otherwise
- * keeps the first one), so that across batches the oldest transaction's row
- * is the first. */
-void store_cold_dedup_batches(sink_store *store);
+/* For a rebuild, which builds the history without its primary key (which
+ * otherwise keeps the first of a repeated reading): stores only the first
+ * reading of each device and time within a batch, so that across batches the
+ * oldest transaction's row is the first; and leaves the hourly summaries to
+ * the rebuild's end. */
+void store_cold_rebuilding(sink_store *store);
 
 /* Where a replay stops reading one partition. */
 typedef struct replay_end {

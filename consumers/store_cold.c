@@ -27,9 +27,12 @@ typedef struct cold_state {
     known_day *days; /* partitions known to exist, so a batch checks only new days */
     size_t n_days, cap_days;
     uint64_t merged_batches;
-    /* store_cold_dedup_batches: which rows of the batch are stored (the first
-     * of each device and time), found through a hash table of row indexes. */
+    /* store_cold_rebuilding: which rows of the batch are stored (the first
+     * of each device and time), found through a hash table of row indexes;
+     * and no hourly summaries until the rebuild's end. */
     bool dedup;
+    int64_t *hours; /* a batch's distinct hours before summarised_until */
+    size_t cap_hours;
     unsigned char *keep;
     size_t *slots; /* index + 1; 0: free */
     size_t cap_keep, cap_slots;
@@ -206,10 +209,74 @@ static int mark_first_rows(cold_state *st, const reading *rows, size_t n, eie_er
     return 0;
 }
 
+/* Readings stored for an hour already summarised make that hour dirty
+ * (006_hourly_rollups.sql). The row lock taken here holds eie_rollup off until
+ * this batch commits. */
+static int mark_dirty_hours(cold_state *st, PGconn *conn, const reading *rows, size_t n,
+                            eie_err *err)
+{
+    PGresult *res = PQexec(conn, "SELECT stream, coalesce((extract(epoch FROM summarised_until) "
+                                 "* 1000)::bigint, 0) FROM hourly_rollup ORDER BY stream FOR SHARE");
+    if (pg_check(res, PGRES_TUPLES_OK, "reading where the hourly summaries end", err) < 0) {
+        PQclear(res);
+        return -1;
+    }
+    int64_t until[READING_KIND_COUNT] = {0};
+    for (int i = 0; i < PQntuples(res); i++)
+        for (int k = READING_METER; k <= READING_VEHICLE; k++)
+            if (strcmp(PQgetvalue(res, i, 0), reading_kind_name((reading_kind)k)) == 0)
+                until[k] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+    PQclear(res);
+    for (int k = READING_METER; k <= READING_VEHICLE; k++) {
+        size_t n_hours = 0;
+        for (size_t i = 0; i < n; i++) {
+            int64_t t = reading_time_ms(&rows[i]);
+            if ((int)rows[i].kind != k || t >= until[k] || (st->dedup && !st->keep[i]))
+                continue;
+            int64_t hour = t / 3600000;
+            size_t h = 0;
+            while (h < n_hours && st->hours[h] != hour)
+                h++;
+            if (h < n_hours)
+                continue;
+            if (n_hours == st->cap_hours) {
+                size_t cap = st->cap_hours ? st->cap_hours * 2 : 16;
+                int64_t *hours = realloc(st->hours, cap * sizeof *hours);
+                if (!hours) {
+                    eie_err_set(err, "out of memory");
+                    return -1;
+                }
+                st->hours = hours;
+                st->cap_hours = cap;
+            }
+            st->hours[n_hours++] = hour;
+        }
+        if (n_hours == 0)
+            continue;
+        strbuf list = STRBUF_INIT;
+        for (size_t h = 0; h < n_hours; h++)
+            strbuf_printf(&list, "%s%lld", h ? "," : "{", (long long)st->hours[h] * 3600);
+        strbuf_putc(&list, '}');
+        const char *params[] = {reading_kind_name((reading_kind)k), list.data};
+        res = PQexecParams(conn,
+                           "INSERT INTO hourly_rollup_dirty (stream, hour) "
+                           "SELECT $1, to_timestamp(h) FROM unnest($2::bigint[]) AS h "
+                           "ON CONFLICT DO NOTHING",
+                           2, NULL, params, NULL, NULL, 0);
+        strbuf_free(&list);
+        int rc = pg_check(res, PGRES_COMMAND_OK, "marking summarised hours dirty", err);
+        PQclear(res);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int cold_write(sink_store *store, PGconn *conn, const reading *rows, size_t n, eie_err *err)
 {
     cold_state *st = store->state;
-    if (st->dedup && mark_first_rows(st, rows, n, err) < 0)
+    if ((st->dedup && mark_first_rows(st, rows, n, err) < 0) ||
+        mark_dirty_hours(st, conn, rows, n, err) < 0)
         return -1;
     for (int k = READING_METER; k <= READING_VEHICLE; k++) {
         reading_kind kind = (reading_kind)k;
@@ -232,6 +299,23 @@ static int cold_write(sink_store *store, PGconn *conn, const reading *rows, size
             return -1;
     }
     return 0;
+}
+
+/* Hours stay raw until they have been closed this long, so that the usual
+ * stragglers land before their hour is summarised. */
+#define ROLLUP_SETTLE "15 minutes"
+/* Hours summarised per stream and call: a long backlog goes in steps, each
+ * holding the batches off for a few seconds at most. */
+#define ROLLUP_STEP_HOURS "6"
+
+static int roll_up(PGconn *conn, eie_err *err)
+{
+    PGresult *res = PQexec(conn, "SELECT eie_rollup('" ROLLUP_SETTLE "', " ROLLUP_STEP_HOURS ")");
+    int rc = pg_check(res, PGRES_TUPLES_OK, "summarising hours", err);
+    if (rc == 0 && atoi(PQgetvalue(res, 0, 0)) > 0)
+        log_info("hourly summaries: %s hour(s) of the streams summarised", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
 }
 
 static int cold_housekeep(sink_store *store, PGconn *conn, eie_err *err)
@@ -260,7 +344,8 @@ static int cold_housekeep(sink_store *store, PGconn *conn, eie_err *err)
         if (rc < 0)
             return -1;
     }
-    return 0;
+    /* A rebuild summarises everything once, at its end. */
+    return st->dedup ? 0 : roll_up(conn, err);
 }
 
 static void cold_destroy(sink_store *store)
@@ -270,6 +355,7 @@ static void cold_destroy(sink_store *store)
     free(st->days);
     free(st->keep);
     free(st->slots);
+    free(st->hours);
     free(st);
     free(store);
 }
@@ -292,7 +378,7 @@ sink_store *store_cold_new(int ahead_days, int retention_days)
     return store;
 }
 
-void store_cold_dedup_batches(sink_store *store)
+void store_cold_rebuilding(sink_store *store)
 {
     ((cold_state *)store->state)->dedup = true;
 }

@@ -1,6 +1,7 @@
 /* eie-admin: the operator's steps around the programs: `topics` creates the
  * topics and `migrate` applies the SQL migrations (both idempotent, so scripts
- * run them on every start); `verify` compares two stores (verify.c). */
+ * run them on every start); `rollup` brings the hourly summaries up to date;
+ * `verify` compares two stores (verify.c). */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -98,6 +99,46 @@ static int run_migrate(int argc, char **argv)
     return 0;
 }
 
+/* What the cold consumers' housekeeping does every minute, at once and to the
+ * end: for a database loaded while no cold consumer ran, or to see it done. */
+static int run_rollup(int argc, char **argv)
+{
+    const char *url, *settle;
+    config_option options[] = {
+        {"database-url", 'd', "DATABASE_URL", CONFIG_STRING, &url, PG_DEFAULT_URL, 0, 0,
+         "PostgreSQL connection URL"},
+        {"settle", 0, "EIE_ROLLUP_SETTLE", CONFIG_STRING, &settle, "15 minutes", 0, 0,
+         "how long an hour has been closed before it is summarised (a PostgreSQL interval)"},
+    };
+    config_spec spec = {"eie-admin rollup", "[options]",
+                        "Summarises every closed hour of the history not summarised yet, and the\n"
+                        "hours marked dirty by readings stored late.",
+                        options, sizeof options / sizeof options[0], false, false};
+    int first;
+    config_result cr = config_parse(&spec, argc, argv, NULL, &first);
+    if (cr != CONFIG_OK)
+        return cr == CONFIG_HELP_SHOWN ? 0 : 2;
+    eie_err err;
+    PGconn *conn = pg_connect(url, "eie-admin", &err);
+    PGresult *res = NULL;
+    int rc = 1;
+    if (conn) {
+        const char *params[] = {settle};
+        res = PQexecParams(conn, "SELECT eie_rollup($1::interval, 2147483647)", 1, NULL, params,
+                           NULL, NULL, 0);
+        if (pg_check(res, PGRES_TUPLES_OK, "summarising hours", &err) == 0) {
+            log_info("hourly summaries up to date (%s hour(s) of the streams summarised now)",
+                     PQgetvalue(res, 0, 0));
+            rc = 0;
+        }
+    }
+    if (rc)
+        log_error("%s", err.msg);
+    PQclear(res);
+    PQfinish(conn);
+    return rc;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "Usage: eie-admin COMMAND [options]\n\n"
@@ -105,6 +146,7 @@ static void usage(FILE *out)
                  "Commands:\n"
                  "  topics    create the topics (idempotent)\n"
                  "  migrate   apply the SQL migrations (idempotent)\n"
+                 "  rollup    bring the hourly summaries of the history up to date\n"
                  "  verify    compare the stores of two databases\n\n"
                  "Run 'eie-admin COMMAND --help' for a command's options.\n");
 }
@@ -124,6 +166,8 @@ int main(int argc, char **argv)
         return run_topics(argc - 1, argv + 1);
     if (strcmp(argv[1], "migrate") == 0)
         return run_migrate(argc - 1, argv + 1);
+    if (strcmp(argv[1], "rollup") == 0)
+        return run_rollup(argc - 1, argv + 1);
     if (strcmp(argv[1], "verify") == 0)
         return verify_main(argc - 1, argv + 1);
     fprintf(stderr, "eie-admin: unknown command '%s'\n", argv[1]);
