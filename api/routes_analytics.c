@@ -17,6 +17,19 @@
 #define MAX_WINDOW_MS (30 * 86400 * 1000LL)
 #define DEFAULT_WINDOW_MS (86400 * 1000LL)
 
+/* Where summaries may stand in for the readings of [lo, hi): the whole hours
+ * from r_lo to r_hi before summarised_until; [lo, r_lo) and [r_hi, hi) are
+ * read raw (r_lo = r_hi = hi when no whole summarised hour fits). Written out
+ * rather than called as a SQL function, which took a quarter of the
+ * statement's time (psql, 300 executions each). */
+#define ROLLUP_SPAN(lo, hi, summarised_until)                                                    \
+    "SELECT CASE WHEN a < b THEN a ELSE " hi " END AS r_lo,"                                     \
+    "       CASE WHEN a < b THEN b ELSE " hi " END AS r_hi"                                      \
+    " FROM (SELECT date_trunc('hour', " lo " + interval '1 hour' - interval '1 microsecond',"   \
+    "                         'UTC') AS a,"                                                      \
+    "              least(date_trunc('hour', " hi ", 'UTC'),"                                     \
+    "                    coalesce(" summarised_until ", '-infinity'::timestamptz)) AS b) AS t"
+
 /* The half-open window [from, to) of a vehicle's readings. Whole hours that
  * are summarised (and not dirty) come from the hourly summaries, the minutes
  * at the edges and dirty hours from the history (006_hourly_rollups.sql):
@@ -35,7 +48,7 @@ static const char *const performance_sql =
     "), ac AS ("
     "  SELECT coalesce(sum(x.kwh), 0) AS kwh, coalesce(sum(x.n), 0) AS n"
     "  FROM periods p"
-    "  CROSS JOIN LATERAL eie_rollup_span(p.lo, p.hi, (SELECT meter FROM rollup)) s"
+    "  CROSS JOIN LATERAL (" ROLLUP_SPAN("p.lo", "p.hi", "(SELECT meter FROM rollup)") ") s"
     "  CROSS JOIN LATERAL ("
     "    SELECT sum(m.kwh_consumed_ac) AS kwh, count(*) AS n FROM meter_history m"
     "    WHERE m.meter_id = p.meter_id AND m.ts >= p.lo AND m.ts < s.r_lo"
@@ -56,7 +69,7 @@ static const char *const performance_sql =
     "), dc AS ("
     "  SELECT coalesce(sum(x.kwh), 0) AS kwh, coalesce(sum(x.n), 0) AS n,"
     "         sum(x.temp) / nullif(sum(x.n), 0) AS temp"
-    "  FROM eie_rollup_span($2::timestamptz, $3::timestamptz, (SELECT vehicle FROM rollup)) s"
+    "  FROM (" ROLLUP_SPAN("$2::timestamptz", "$3::timestamptz", "(SELECT vehicle FROM rollup)") ") s"
     "  CROSS JOIN LATERAL ("
     "    SELECT sum(v.kwh_delivered_dc) AS kwh, count(*) AS n, sum(v.battery_temp) AS temp"
     "    FROM vehicle_history v"

@@ -42,18 +42,6 @@ CREATE TABLE hourly_rollup_dirty (
     PRIMARY KEY (stream, hour)
 );
 
--- Where summaries may stand in for the readings of [lo, hi): the whole hours
--- from r_lo to r_hi; the readings of [lo, r_lo) and [r_hi, hi) are read as
--- they are (r_lo = r_hi = hi when no whole summarised hour fits).
-CREATE FUNCTION eie_rollup_span(lo timestamptz, hi timestamptz, summarised_until timestamptz,
-                                OUT r_lo timestamptz, OUT r_hi timestamptz)
-LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN a < b THEN a ELSE hi END, CASE WHEN a < b THEN b ELSE hi END
-    FROM (SELECT date_trunc('hour', lo + interval '1 hour' - interval '1 microsecond', 'UTC') AS a,
-                 least(date_trunc('hour', hi, 'UTC'),
-                       coalesce(summarised_until, '-infinity'::timestamptz)) AS b) AS t
-$$;
-
 -- Summarises one stream's hours in [lo, hi) from its history again: all of
 -- them, or only those listed in hours. One pass over the readings of [lo, hi)
 -- (the history has no index on time alone).
