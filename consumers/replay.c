@@ -166,7 +166,7 @@ static int rebuild(PGconn *conn, replay_job *jobs, size_t n_jobs, bool restart, 
     }
     if (rc == 0) {
         int64_t t0 = timefmt_now_ms();
-        if (rebuild_summarise(conn, &err) < 0)
+        if (rebuild_summarise(jobs[0].cfg.database_url, &err) < 0)
             rc = -1;
         else
             log_info("hourly summaries built in %.1f s", (double)(timefmt_now_ms() - t0) / 1000.0);

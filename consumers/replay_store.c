@@ -201,13 +201,36 @@ int rebuild_prepare(PGconn *conn, bool restart, bool *resumed, eie_err *err)
     return 0;
 }
 
-int rebuild_summarise(PGconn *conn, eie_err *err)
+/* Both streams at once, on two connections: each is one pass over its
+ * history that PostgreSQL runs on one core. */
+int rebuild_summarise(const char *database_url, eie_err *err)
 {
-    return pg_exec(conn,
-                   "SET search_path TO " REBUILD_SCHEMA ";"
-                   "SELECT eie_rollup('15 minutes', 2147483647);"
-                   "RESET search_path",
-                   err);
+    static const char *const streams[] = {"meter", "vehicle"};
+    PGconn *conns[2] = {NULL, NULL};
+    int rc = 0;
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        char sql[200];
+        snprintf(sql, sizeof sql,
+                 "SET search_path TO " REBUILD_SCHEMA ";"
+                 "SELECT eie_rollup('15 minutes', 2147483647, '%s')",
+                 streams[i]);
+        if (!(conns[i] = pg_connect(database_url, "eie-replay", err)) || !PQsendQuery(conns[i], sql)) {
+            if (conns[i])
+                eie_err_set(err, "summarising hours: %s", PQerrorMessage(conns[i]));
+            rc = -1;
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        PGresult *res;
+        while (conns[i] && (res = PQgetResult(conns[i]))) {
+            ExecStatusType st = PQresultStatus(res);
+            if (rc == 0 && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+                rc = pg_check(res, PGRES_TUPLES_OK, "summarising hours", err);
+            PQclear(res);
+        }
+        PQfinish(conns[i]);
+    }
+    return rc;
 }
 
 int rebuild_vacuum(PGconn *conn, const char *schema, eie_err *err)

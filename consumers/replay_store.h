@@ -35,7 +35,7 @@ int rebuild_prepare(PGconn *conn, bool restart, bool *resumed, eie_err *err);
 int rebuild_restore_keys(PGconn *conn, eie_err *err);
 
 /* Summarises every closed hour of the rebuilt history (006_hourly_rollups.sql). */
-int rebuild_summarise(PGconn *conn, eie_err *err);
+int rebuild_summarise(const char *database_url, eie_err *err);
 
 /* VACUUM (so that pages are all-visible and the analytics read indexes alone)
  * and ANALYZE the rebuilt tables, before they go live. */

@@ -72,8 +72,10 @@ $$;
 
 -- Brings the summaries up to date: dirty hours are summarised again, then the
 -- hours that closed at least settle ago and are not summarised yet, at most
--- max_hours of them per stream and call. Returns the hours summarised.
-CREATE FUNCTION eie_rollup(settle interval, max_hours integer) RETURNS integer
+-- max_hours of them per stream and call; of both streams, or of only_stream.
+-- Returns the hours summarised.
+CREATE FUNCTION eie_rollup(settle interval, max_hours integer, only_stream text DEFAULT NULL)
+RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     r record;
@@ -82,7 +84,8 @@ DECLARE
     start timestamptz;
     target timestamptz;
 BEGIN
-    FOR r IN SELECT * FROM hourly_rollup ORDER BY stream FOR UPDATE LOOP
+    FOR r IN SELECT * FROM hourly_rollup WHERE only_stream IS NULL OR stream = only_stream
+             ORDER BY stream FOR UPDATE LOOP
         WITH taken AS (DELETE FROM hourly_rollup_dirty d WHERE d.stream = r.stream RETURNING d.hour)
         SELECT array_agg(hour) INTO dirty FROM taken;
         IF dirty IS NOT NULL THEN
