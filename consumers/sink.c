@@ -480,9 +480,10 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             log_error("cannot read stored offsets (retrying in %ld ms): %s", wait_ms, err.msg);
             wait_ms = backoff(s, wait_ms);
         }
-        if (*s->stop) /* not assigned: nothing is read, so nothing is lost */
-            return;
-        log_info("assigned %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
+        if (*s->stop) /* stopping: acknowledged below, but nothing of them is stored */
+            disown(s, parts);
+        else
+            log_info("assigned %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
         rd_kafka_error_t *error = NULL;
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, parts);
@@ -857,6 +858,34 @@ static void reread_from_store(sink *s)
     s->fenced = 0;
 }
 
+static int has_assignment(rd_kafka_t *rk)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    int n = rd_kafka_assignment(rk, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts ? parts->cnt : 0;
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    return n > 0;
+}
+
+/* Before closing: librdkafka 2.0 can hang in rd_kafka_consumer_close when an
+ * assignment arrives during the close (librdkafka issue 4527, fixed in 2.4;
+ * seen here in test_scale_out). Leaving the group first and closing once
+ * nothing is assigned avoids it. Messages still delivered meanwhile are not
+ * stored: their offsets are not either, so the next owner reads them. */
+#define LEAVE_GROUP_TIMEOUT_MS 10000
+
+static void leave_group(sink *s)
+{
+    rd_kafka_resp_err_t e = rd_kafka_unsubscribe(s->rk);
+    if (e)
+        log_warn("leaving the group: %s", rd_kafka_err2str(e));
+    for (int waited = 0; waited < LEAVE_GROUP_TIMEOUT_MS && has_assignment(s->rk); waited += 100) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(s->rk, 100);
+        if (msg)
+            rd_kafka_message_destroy(msg);
+    }
+}
+
 /* A batch goes to an idle writer once it holds this share of batch_size: while
  * the writer is busy, batches grow to full size; while it waits, it gets work
  * sooner. Batch size so follows what PostgreSQL takes. */
@@ -1025,6 +1054,8 @@ int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *s
         log_info("stopping: writing the last batch and leaving the group");
     sink_hand_over(&s); /* one try each: see write_batch */
     sink_drain(&s);
+    if (!s.replay)
+        leave_group(&s);
     rd_kafka_consumer_close(s.rk);
     if (s.replay)
         s.replay->finished = !*stop && s.replay_left == 0 && !s.fenced;
