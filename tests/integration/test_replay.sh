@@ -71,12 +71,23 @@ poll_api &
 poll_pid=$!
 IT_PIDS+=("$poll_pid")
 
-# A rebuild killed half-way leaves the live stores untouched.
-"$EIE_BIN/eie-replay" --batch-size 2000 >"$IT_DIR/replay1.out" 2>"$IT_DIR/replay1.log" &
+# A rebuild interrupted (SIGINT), then killed (SIGKILL) half-way leaves the
+# live stores untouched.
+"$EIE_BIN/eie-replay" --batch-size 2000 >"$IT_DIR/replay0.out" 2>"$IT_DIR/replay0.log" &
 replay_pid=$!
 rebuilt_rows() { it_psql -c "SELECT count(*) FROM eie_rebuild.vehicle_history" 2>/dev/null; }
-started() { [[ $(rebuilt_rows) -gt 0 ]]; }
-it_wait_for "the first rebuild to store rows" 60 started
+more_than() { [[ $(rebuilt_rows) -gt $1 ]]; }
+it_wait_for "the first rebuild to store rows" 60 more_than 0
+kill -INT "$replay_pid"
+status=0
+wait "$replay_pid" || status=$?
+it_expect_eq 1 "$status" "an interrupted rebuild exits 1"
+grep -q "interrupted: the live stores are untouched" "$IT_DIR/replay0.log" || it_fail "no word of the interruption"
+it_expect_eq 0 "$(it_psql -c "SELECT count(*) FROM vehicle_history WHERE vehicle_id = 'V3'")" \
+    "the live history is untouched after SIGINT"
+"$EIE_BIN/eie-replay" --batch-size 2000 >"$IT_DIR/replay1.out" 2>"$IT_DIR/replay1.log" &
+replay_pid=$!
+it_wait_for "the resumed rebuild to store rows" 60 more_than "$(rebuilt_rows)"
 kill -KILL "$replay_pid"
 status=0
 wait "$replay_pid" || status=$?
@@ -95,7 +106,8 @@ kill -STOP "$hot_pid" "$cold_pid"
     --to "$(it_time $((day0 - 86400)) 180)" --seed 12 2>"$IT_DIR/sim2.log" || it_fail "the second simulator failed"
 "$EIE_BIN/eie-replay" >"$IT_DIR/replay2.out" 2>"$IT_DIR/replay2.log" || it_fail "the second rebuild failed"
 kill -CONT "$hot_pid" "$cold_pid"
-grep -q "resuming the rebuild" "$IT_DIR/replay2.log" || it_fail "the second rebuild did not resume the first"
+grep -q "resuming the rebuild" "$IT_DIR/replay1.log" || it_fail "the second run did not resume the first"
+grep -q "resuming the rebuild" "$IT_DIR/replay2.log" || it_fail "the third run did not resume the second"
 grep -Eq "^rebuild: records=[1-9][0-9]* rows=[0-9]+ seconds=" "$IT_DIR/replay2.out" ||
     it_fail "no summary line: $(cat "$IT_DIR/replay2.out")"
 total=$((total + $(sent "$IT_DIR/sim2.log")))
