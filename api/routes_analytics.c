@@ -17,79 +17,13 @@
 #define MAX_WINDOW_MS (30 * 86400 * 1000LL)
 #define DEFAULT_WINDOW_MS (86400 * 1000LL)
 
-/* Where summaries may stand in for the readings of [lo, hi): the whole hours
- * from r_lo to r_hi before summarised_until; [lo, r_lo) and [r_hi, hi) are
- * read raw (r_lo = r_hi = hi when no whole summarised hour fits). Written out
- * rather than called as a SQL function, which took a quarter of the
- * statement's time (psql, 300 executions each). */
-#define ROLLUP_SPAN(lo, hi, summarised_until)                                                    \
-    "SELECT CASE WHEN a < b THEN a ELSE " hi " END AS r_lo,"                                     \
-    "       CASE WHEN a < b THEN b ELSE " hi " END AS r_hi"                                      \
-    " FROM (SELECT date_trunc('hour', " lo " + interval '1 hour' - interval '1 microsecond',"   \
-    "                         'UTC') AS a,"                                                      \
-    "              least(date_trunc('hour', " hi ", 'UTC'),"                                     \
-    "                    coalesce(" summarised_until ", '-infinity'::timestamptz)) AS b) AS t"
-
-/* The half-open window [from, to) of a vehicle's readings. Whole hours that
- * are summarised (and not dirty) come from the hourly summaries, the minutes
- * at the edges and dirty hours from the history (006_hourly_rollups.sql):
- * about 50 rows a day instead of 2,880. */
+/* The half-open window [from, to) of a vehicle's readings. The energy comes
+ * from eie_window_energy (007_window_energy.sql): hourly summaries for whole
+ * clean hours, the history for the minutes at the edges and for dirty hours,
+ * each meter only while the vehicle was assigned to it. */
 static const char *const performance_sql =
-    "WITH rollup AS ("
-    "  SELECT max(summarised_until) FILTER (WHERE stream = 'meter') AS meter,"
-    "         max(summarised_until) FILTER (WHERE stream = 'vehicle') AS vehicle"
-    "  FROM hourly_rollup"
-    "), periods AS ("
-    "  SELECT meter_id, greatest(valid_from, $2::timestamptz) AS lo,"
-    "         least(coalesce(valid_to, 'infinity'), $3::timestamptz) AS hi"
-    "  FROM vehicle_meter_assignment_period"
-    "  WHERE vehicle_id = $1 AND valid_from < $3::timestamptz"
-    "    AND coalesce(valid_to, 'infinity') > $2::timestamptz"
-    "), ac AS ("
-    "  SELECT coalesce(sum(x.kwh), 0) AS kwh, coalesce(sum(x.n), 0) AS n"
-    "  FROM periods p"
-    "  CROSS JOIN LATERAL (" ROLLUP_SPAN("p.lo", "p.hi", "(SELECT meter FROM rollup)") ") s"
-    "  CROSS JOIN LATERAL ("
-    "    SELECT sum(m.kwh_consumed_ac) AS kwh, count(*) AS n FROM meter_history m"
-    "    WHERE m.meter_id = p.meter_id AND m.ts >= p.lo AND m.ts < s.r_lo"
-    "    UNION ALL"
-    "    SELECT sum(m.kwh_consumed_ac), count(*) FROM meter_history m"
-    "    WHERE m.meter_id = p.meter_id AND m.ts >= s.r_hi AND m.ts < p.hi"
-    "    UNION ALL"
-    "    SELECT sum(h.kwh_consumed_ac), sum(h.readings) FROM meter_hourly h"
-    "    WHERE h.meter_id = p.meter_id AND h.hour >= s.r_lo AND h.hour < s.r_hi"
-    "      AND NOT EXISTS (SELECT 1 FROM hourly_rollup_dirty d"
-    "                      WHERE d.stream = 'meter' AND d.hour = h.hour)"
-    "    UNION ALL"
-    "    SELECT sum(m.kwh_consumed_ac), count(m.ts) FROM hourly_rollup_dirty d"
-    "    JOIN meter_history m ON m.meter_id = p.meter_id"
-    "      AND m.ts >= d.hour AND m.ts < d.hour + interval '1 hour'"
-    "    WHERE d.stream = 'meter' AND d.hour >= s.r_lo AND d.hour < s.r_hi"
-    "  ) x"
-    "), dc AS ("
-    "  SELECT coalesce(sum(x.kwh), 0) AS kwh, coalesce(sum(x.n), 0) AS n,"
-    "         sum(x.temp) / nullif(sum(x.n), 0) AS temp"
-    "  FROM (" ROLLUP_SPAN("$2::timestamptz", "$3::timestamptz", "(SELECT vehicle FROM rollup)") ") s"
-    "  CROSS JOIN LATERAL ("
-    "    SELECT sum(v.kwh_delivered_dc) AS kwh, count(*) AS n, sum(v.battery_temp) AS temp"
-    "    FROM vehicle_history v"
-    "    WHERE v.vehicle_id = $1 AND v.ts >= $2::timestamptz AND v.ts < s.r_lo"
-    "    UNION ALL"
-    "    SELECT sum(v.kwh_delivered_dc), count(*), sum(v.battery_temp) FROM vehicle_history v"
-    "    WHERE v.vehicle_id = $1 AND v.ts >= s.r_hi AND v.ts < $3::timestamptz"
-    "    UNION ALL"
-    "    SELECT sum(h.kwh_delivered_dc), sum(h.readings), sum(h.battery_temp_sum)"
-    "    FROM vehicle_hourly h"
-    "    WHERE h.vehicle_id = $1 AND h.hour >= s.r_lo AND h.hour < s.r_hi"
-    "      AND NOT EXISTS (SELECT 1 FROM hourly_rollup_dirty d"
-    "                      WHERE d.stream = 'vehicle' AND d.hour = h.hour)"
-    "    UNION ALL"
-    "    SELECT sum(v.kwh_delivered_dc), count(v.ts), sum(v.battery_temp)"
-    "    FROM hourly_rollup_dirty d"
-    "    JOIN vehicle_history v ON v.vehicle_id = $1"
-    "      AND v.ts >= d.hour AND v.ts < d.hour + interval '1 hour'"
-    "    WHERE d.stream = 'vehicle' AND d.hour >= s.r_lo AND d.hour < s.r_hi"
-    "  ) x"
+    "WITH e AS ("
+    "  SELECT * FROM eie_window_energy($1, $2::timestamptz, $3::timestamptz)"
     "), cur AS ("
     "  SELECT meter_id FROM vehicle_meter_assignment"
     "  WHERE vehicle_id = $1 AND valid_from < $3::timestamptz"
@@ -99,8 +33,9 @@ static const char *const performance_sql =
     "  (SELECT meter_id FROM cur) AS meter_id,"
     "  (extract(epoch FROM vs.ts) * 1000)::bigint AS last_ms, vs.soc, vs.battery_temp,"
     "  (SELECT voltage FROM meter_state WHERE meter_id = (SELECT meter_id FROM cur)) AS voltage,"
-    "  ac.kwh, ac.n, dc.kwh, dc.n, dc.temp "
-    "FROM ac CROSS JOIN dc LEFT JOIN vehicle_state vs ON vs.vehicle_id = $1";
+    "  e.ac_kwh, e.ac_readings, e.dc_kwh, e.dc_readings,"
+    "  e.temp_sum / nullif(e.dc_readings, 0) "
+    "FROM e LEFT JOIN vehicle_state vs ON vs.vehicle_id = $1";
 
 enum { COL_KNOWN, COL_METER, COL_LAST_MS, COL_SOC, COL_TEMP, COL_VOLTAGE, COL_AC, COL_AC_N,
        COL_DC, COL_DC_N, COL_AVG_TEMP };
