@@ -298,13 +298,16 @@ static int switch_in_transaction(PGconn *conn, const char *retired, eie_err *err
         "AND c.relkind IN ('r', 'p', 'v') AND NOT c.relispartition "
         "ORDER BY c.relkind = 'p' DESC, c.relname = 'sink_offsets', c.relname",
         err);
+    /* Functions go by name, every signature: a live one whose arguments have
+     * since changed must not stay behind beside its successor. */
     PGresult *funcs = rels ? rebuilt_objects(
                                  conn,
                                  "SELECT p.proname, oidvectortypes(p.proargtypes), "
-                                 "to_regprocedure('public.' || quote_ident(p.proname) || '(' || "
-                                 "oidvectortypes(p.proargtypes) || ')') IS NOT NULL "
-                                 "FROM pg_proc p WHERE p.pronamespace = '" REBUILD_SCHEMA
-                                 "'::regnamespace ORDER BY 1",
+                                 "p.pronamespace = 'public'::regnamespace "
+                                 "FROM pg_proc p WHERE p.proname IN (SELECT proname FROM pg_proc "
+                                 "WHERE pronamespace = '" REBUILD_SCHEMA "'::regnamespace) "
+                                 "AND p.pronamespace IN ('public'::regnamespace, '" REBUILD_SCHEMA
+                                 "'::regnamespace) ORDER BY 3 DESC, 1",
                                  err)
                            : NULL;
     int rc = funcs ? 0 : -1;
@@ -328,12 +331,13 @@ static int switch_in_transaction(PGconn *conn, const char *retired, eie_err *err
         if (rc == 0)
             rc = move_relation(conn, REBUILD_SCHEMA, name, relkind, "public", err);
     }
+    /* The live ones first (ordered so), then the rebuilt ones take their place. */
     for (int i = 0; rc == 0 && i < PQntuples(funcs); i++) {
         const char *name = PQgetvalue(funcs, i, 0), *args = PQgetvalue(funcs, i, 1);
         if (*PQgetvalue(funcs, i, 2) == 't')
             rc = exec_printf(conn, err, "ALTER FUNCTION public.%s(%s) SET SCHEMA %s", name, args,
                              retired);
-        if (rc == 0)
+        else
             rc = exec_printf(conn, err, "ALTER FUNCTION " REBUILD_SCHEMA ".%s(%s) SET SCHEMA public",
                              name, args);
     }
