@@ -159,7 +159,7 @@ static int rebuild(PGconn *conn, replay_job *jobs, size_t n_jobs, bool restart, 
     if (rc == 0) {
         log_info("building the history's primary keys");
         int64_t t0 = timefmt_now_ms();
-        if (rebuild_restore_keys(conn, jobs[0].cfg.database_url, &err) < 0)
+        if (rebuild_restore_keys(conn, &err) < 0)
             rc = -1;
         else
             log_info("primary keys built in %.1f s", (double)(timefmt_now_ms() - t0) / 1000.0);

@@ -1,7 +1,6 @@
 /* The PostgreSQL side of a replay; see replay_store.h. */
 #include "replay_store.h"
 
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,93 +138,45 @@ static int restore_partition_key(PGconn *conn, const char *part, const char *def
     return rc;
 }
 
-/* One table's key: each partition's, then the parent's, which takes them over
- * without a build since they match. */
-static int restore_table_key(PGconn *conn, const char *tbl, const char *conname, const char *def,
-                             eie_err *err)
-{
-    char parent[120];
-    snprintf(parent, sizeof parent, REBUILD_SCHEMA ".%s", tbl);
-    const char *params[] = {parent};
-    if (pg_exec(conn, "SET maintenance_work_mem = '1GB'", err) < 0)
-        return -1;
-    PGresult *parts = PQexecParams(
-        conn,
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-        "WHERE i.inhparent = $1::regclass AND NOT EXISTS "
-        "(SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p') "
-        "ORDER BY 1",
-        1, NULL, params, NULL, NULL, 0);
-    int rc = pg_check(parts, PGRES_TUPLES_OK, "listing partitions", err);
-    for (int i = 0; rc == 0 && i < PQntuples(parts); i++) {
-        int64_t t0 = timefmt_now_ms();
-        rc = restore_partition_key(conn, PQgetvalue(parts, i, 0), def, err);
-        if (rc == 0)
-            log_info("primary key of %s built in %.1f s", PQgetvalue(parts, i, 0),
-                     (double)(timefmt_now_ms() - t0) / 1000.0);
-    }
-    PQclear(parts);
-    if (rc == 0)
-        rc = exec_printf(conn, err,
-                         "ALTER TABLE %s ADD CONSTRAINT %s %s;"
-                         "DELETE FROM " REBUILD_SCHEMA ".eie_deferred_keys WHERE tbl = '%s'",
-                         parent, conname, def, tbl);
-    return rc;
-}
-
-typedef struct key_job {
-    const char *database_url, *tbl, *conname, *def;
-    int rc;
-    eie_err err;
-} key_job;
-
-static void *key_job_main(void *arg)
-{
-    key_job *job = arg;
-    PGconn *conn = pg_connect(job->database_url, "eie-replay", &job->err);
-    job->rc = conn ? restore_table_key(conn, job->tbl, job->conname, job->def, &job->err) : -1;
-    PQfinish(conn);
-    return NULL;
-}
-
-int rebuild_restore_keys(PGconn *conn, const char *database_url, eie_err *err)
+int rebuild_restore_keys(PGconn *conn, eie_err *err)
 {
     PGresult *keys = PQexec(conn, "SELECT tbl, conname, def FROM " REBUILD_SCHEMA
                                   ".eie_deferred_keys ORDER BY tbl");
     int rc = pg_check(keys, PGRES_TUPLES_OK, "reading the deferred keys", err);
-    int n = rc == 0 ? PQntuples(keys) : 0;
-    key_job *jobs = calloc((size_t)n + 1, sizeof *jobs);
-    pthread_t *threads = calloc((size_t)n + 1, sizeof *threads);
-    if (!jobs || !threads) {
-        eie_err_set(err, "out of memory");
-        rc = -1;
-        n = 0;
-    }
-    /* The tables side by side, each on a connection of its own: a key's build
-     * is one sort that keeps about one core busy. */
-    int started = 0;
-    for (int k = 0; k < n; k++) {
-        jobs[k] = (key_job){database_url, PQgetvalue(keys, k, 0), PQgetvalue(keys, k, 1),
-                            PQgetvalue(keys, k, 2), -1, {{0}}};
-        if (pthread_create(&threads[k], NULL, key_job_main, &jobs[k]) != 0) {
-            eie_err_set(err, "cannot start a thread to build keys");
-            rc = -1;
-            break;
+    if (rc == 0)
+        rc = pg_exec(conn, "SET maintenance_work_mem = '1GB'", err);
+    for (int k = 0; rc == 0 && k < PQntuples(keys); k++) {
+        const char *tbl = PQgetvalue(keys, k, 0), *conname = PQgetvalue(keys, k, 1),
+                   *def = PQgetvalue(keys, k, 2);
+        char parent[120];
+        snprintf(parent, sizeof parent, REBUILD_SCHEMA ".%s", tbl);
+        const char *params[] = {parent};
+        PGresult *parts = PQexecParams(
+            conn,
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = $1::regclass AND NOT EXISTS "
+            "(SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p') "
+            "ORDER BY 1",
+            1, NULL, params, NULL, NULL, 0);
+        rc = pg_check(parts, PGRES_TUPLES_OK, "listing partitions", err);
+        for (int i = 0; rc == 0 && i < PQntuples(parts); i++) {
+            int64_t t0 = timefmt_now_ms();
+            rc = restore_partition_key(conn, PQgetvalue(parts, i, 0), def, err);
+            if (rc == 0)
+                log_info("primary key of %s built in %.1f s", PQgetvalue(parts, i, 0),
+                         (double)(timefmt_now_ms() - t0) / 1000.0);
         }
-        started++;
+        PQclear(parts);
+        /* The partitions' keys match: the parent's takes them over, no build. */
+        if (rc == 0)
+            rc = exec_printf(conn, err,
+                             "ALTER TABLE %s ADD CONSTRAINT %s %s;"
+                             "DELETE FROM " REBUILD_SCHEMA ".eie_deferred_keys WHERE tbl = '%s'",
+                             parent, conname, def, tbl);
     }
-    for (int k = 0; k < started; k++) {
-        pthread_join(threads[k], NULL);
-        if (jobs[k].rc < 0 && rc == 0) {
-            *err = jobs[k].err;
-            rc = -1;
-        }
-    }
-    free(jobs);
-    free(threads);
     PQclear(keys);
     if (rc == 0)
-        rc = pg_exec(conn, "DROP TABLE " REBUILD_SCHEMA ".eie_deferred_keys", err);
+        rc = pg_exec(conn, "RESET maintenance_work_mem; DROP TABLE " REBUILD_SCHEMA ".eie_deferred_keys", err);
     return rc;
 }
 

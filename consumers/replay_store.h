@@ -32,7 +32,7 @@ int rebuild_prepare(PGconn *conn, bool restart, bool *resumed, eie_err *err);
 
 /* Builds the history's primary keys, which the build goes without (see
  * replay_store.c), removing readings repeated across batches first. */
-int rebuild_restore_keys(PGconn *conn, const char *database_url, eie_err *err);
+int rebuild_restore_keys(PGconn *conn, eie_err *err);
 
 /* Summarises every closed hour of the rebuilt history (006_hourly_rollups.sql). */
 int rebuild_summarise(const char *database_url, eie_err *err);
