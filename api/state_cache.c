@@ -33,12 +33,9 @@ struct state_cache {
     char store[64]; /* the tables' oids: a replay's switch changes them */
 };
 
-static uint64_t hash(const char *s)
+static uint64_t hash(const char *vehicle_id)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
+    return reading_hash_id(READING_VEHICLE, vehicle_id);
 }
 
 /* Called with the write lock held. */

@@ -76,11 +76,18 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
+/* What the rounds of one run read (counted by the first job: the hot one, or
+ * the only one, reads every topic it replays) and stored. */
+typedef struct replay_totals {
+    uint64_t records, stored;
+    uint64_t last_read; /* by the last round */
+} replay_totals;
+
 /* Runs the jobs side by side until each has read its ranges, drawing their
- * progress as one. Returns 0 when all finished, 1 when stopped by a signal, -1
- * on failure (err set). *read receives the messages the first job read (the
- * hot one reads every topic). */
-static int run_round(replay_job *jobs, size_t n, const char *label, uint64_t *read, eie_err *err)
+ * progress as one, and adds to totals. Returns 0 when all finished, 1 when
+ * stopped by a signal, -1 on failure (err set). */
+static int run_round(replay_job *jobs, size_t n, const char *label, replay_totals *totals,
+                     eie_err *err)
 {
     for (size_t i = 0; i < n; i++) {
         jobs[i].replay.total = jobs[i].replay.read = jobs[i].replay.stored = 0;
@@ -123,8 +130,19 @@ static int run_round(replay_job *jobs, size_t n, const char *label, uint64_t *re
             rc = 1;
         }
     }
-    *read = jobs[0].replay.read;
+    totals->last_read = jobs[0].replay.read;
+    totals->records += totals->last_read;
+    totals->stored += stored_by(jobs, n);
     return rc;
+}
+
+/* The run's summary line, on standard output for scripts. */
+static void print_summary(const char *what, const replay_totals *totals, int64_t start_ms)
+{
+    double secs = (double)(timefmt_now_ms() - start_ms) / 1000.0;
+    printf("%s: records=%llu rows=%llu seconds=%.1f records_per_s=%.0f\n", what,
+           (unsigned long long)totals->records, (unsigned long long)totals->stored, secs,
+           secs > 0 ? (double)totals->records / secs : 0.0);
 }
 
 static void interrupted(void)
@@ -144,18 +162,13 @@ static int rebuild(PGconn *conn, replay_job *jobs, size_t n_jobs, bool restart, 
     }
     log_info("%s both stores into schema %s", resumed ? "resuming the rebuild of" : "rebuilding",
              REBUILD_SCHEMA);
-    uint64_t records = 0, read = 0, stored = 0;
-    int rc = run_round(jobs, n_jobs, "rebuild", &read, &err);
-    records += read;
-    stored += stored_by(jobs, n_jobs);
+    replay_totals totals = {0};
+    int rc = run_round(jobs, n_jobs, "rebuild", &totals, &err);
     /* What arrived meanwhile, in shorter rounds, then once more after the
      * vacuum: the switch then leaves the live consumers little to redo. */
-    for (int round = 0; rc == 0 && read > CATCH_UP_RECORDS && round < MAX_CATCH_UP_ROUNDS;
-         round++) {
-        rc = run_round(jobs, n_jobs, "catch-up", &read, &err);
-        records += read;
-        stored += stored_by(jobs, n_jobs);
-    }
+    for (int round = 0;
+         rc == 0 && totals.last_read > CATCH_UP_RECORDS && round < MAX_CATCH_UP_ROUNDS; round++)
+        rc = run_round(jobs, n_jobs, "catch-up", &totals, &err);
     if (rc == 0) {
         log_info("building the history's primary keys");
         int64_t t0 = timefmt_now_ms();
@@ -174,16 +187,13 @@ static int rebuild(PGconn *conn, replay_job *jobs, size_t n_jobs, bool restart, 
     if (rc == 0) {
         log_info("vacuuming and analysing the rebuilt tables");
         int64_t t0 = timefmt_now_ms();
-        if (rebuild_vacuum(conn, REBUILD_SCHEMA, &err) < 0)
+        if (rebuild_vacuum(conn, &err) < 0)
             rc = -1;
         else
             log_info("vacuumed in %.1f s", (double)(timefmt_now_ms() - t0) / 1000.0);
     }
-    if (rc == 0) {
-        rc = run_round(jobs, n_jobs, "catch-up", &read, &err);
-        records += read;
-        stored += stored_by(jobs, n_jobs);
-    }
+    if (rc == 0)
+        rc = run_round(jobs, n_jobs, "catch-up", &totals, &err);
     if (rc == 1) {
         interrupted();
         return 1;
@@ -195,12 +205,9 @@ static int rebuild(PGconn *conn, replay_job *jobs, size_t n_jobs, bool restart, 
         return 1;
     }
     switch_ms = timefmt_now_ms() - switch_ms;
-    double secs = (double)(timefmt_now_ms() - start_ms) / 1000.0;
     log_info("switched in %lld ms: the rebuilt stores are live; the old tables were %s%s",
              (long long)switch_ms, retired[0] ? "kept in schema " : "dropped", retired);
-    printf("rebuild: records=%llu rows=%llu seconds=%.1f records_per_s=%.0f\n",
-           (unsigned long long)records, (unsigned long long)stored, secs,
-           secs > 0 ? (double)records / secs : 0.0);
+    print_summary("rebuild", &totals, start_ms);
     return 0;
 }
 
@@ -212,7 +219,7 @@ static int replay_days(PGconn *conn, replay_job *job, int64_t first_day, int64_t
     kafka_topics topics;
     replay_end *ends = NULL;
     size_t n_ends = 0;
-    uint64_t records = 0, read = 0, stored = 0;
+    replay_totals totals = {0};
     char retired[64] = "";
     job->store->housekeep = NULL; /* no partitions beyond the days, no retention */
     job->replay.start_ms = first_day * 86400000LL - READING_MAX_FUTURE_MS;
@@ -227,9 +234,7 @@ static int replay_days(PGconn *conn, replay_job *job, int64_t first_day, int64_t
              last_day > first_day ? "s" : "", DAYS_SCHEMA);
     job->replay.ends = ends;
     job->replay.n_ends = n_ends;
-    rc = run_round(job, 1, "replay", &read, &err);
-    records += read;
-    stored += job->replay.stored;
+    rc = run_round(job, 1, "replay", &totals, &err);
     if (rc == 0) {
         log_info("vacuuming and analysing the replayed days");
         if (days_vacuum(conn, &err) < 0)
@@ -244,9 +249,7 @@ static int replay_days(PGconn *conn, replay_job *job, int64_t first_day, int64_t
     if (rc == 0) {
         job->replay.ends = ends;
         job->replay.n_ends = n_ends;
-        rc = run_round(job, 1, "catch-up", &read, &err);
-        records += read;
-        stored += job->replay.stored;
+        rc = run_round(job, 1, "catch-up", &totals, &err);
     }
     if (rc == 0 && (days_swap(conn, first_day, last_day, keep_old, retired, &err) < 0 ||
                     pg_exec(conn, "COMMIT", &err) < 0))
@@ -261,12 +264,9 @@ done:
     } else if (rc < 0) {
         log_error("%s", err.msg);
     } else {
-        double secs = (double)(timefmt_now_ms() - start_ms) / 1000.0;
         log_info("swapped in the replayed days; the old partitions were %s%s",
                  keep_old ? "kept in schema " : "dropped", retired);
-        printf("replay: records=%llu rows=%llu seconds=%.1f records_per_s=%.0f\n",
-               (unsigned long long)records, (unsigned long long)stored, secs,
-               secs > 0 ? (double)records / secs : 0.0);
+        print_summary("replay", &totals, start_ms);
     }
     free(ends);
     return rc == 0 ? 0 : 1;

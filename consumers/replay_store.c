@@ -233,13 +233,15 @@ int rebuild_summarise(const char *database_url, eie_err *err)
     return rc;
 }
 
-int rebuild_vacuum(PGconn *conn, const char *schema, eie_err *err)
+int rebuild_vacuum(PGconn *conn, eie_err *err)
 {
-    return exec_printf(conn, err,
-                       "VACUUM (ANALYZE) %s.meter_history, %s.vehicle_history, %s.meter_state, "
-                       "%s.vehicle_state, %s.vehicle_meter_assignment, "
-                       "%s.vehicle_assignment_current, %s.meter_hourly, %s.vehicle_hourly",
-                       schema, schema, schema, schema, schema, schema, schema, schema);
+    return pg_exec(conn,
+                   "VACUUM (ANALYZE) " REBUILD_SCHEMA ".meter_history, " REBUILD_SCHEMA
+                   ".vehicle_history, " REBUILD_SCHEMA ".meter_state, " REBUILD_SCHEMA
+                   ".vehicle_state, " REBUILD_SCHEMA ".vehicle_meter_assignment, " REBUILD_SCHEMA
+                   ".vehicle_assignment_current, " REBUILD_SCHEMA ".meter_hourly, " REBUILD_SCHEMA
+                   ".vehicle_hourly",
+                   err);
 }
 
 /* "eie_retired_20261127t181500": where replaced tables go. */

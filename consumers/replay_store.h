@@ -39,7 +39,7 @@ int rebuild_summarise(const char *database_url, eie_err *err);
 
 /* VACUUM (so that pages are all-visible and the analytics read indexes alone)
  * and ANALYZE the rebuilt tables, before they go live. */
-int rebuild_vacuum(PGconn *conn, const char *schema, eie_err *err);
+int rebuild_vacuum(PGconn *conn, eie_err *err);
 
 /* The switch: in one transaction, every table, view and function of the store
  * in public moves to a schema eie_retired_<time> and those of eie_rebuild

@@ -43,6 +43,7 @@ static const char *const history_table[READING_KIND_COUNT] = {
     [READING_VEHICLE] = "vehicle_history",
 };
 
+
 static int cold_prepare(sink_store *store, PGconn *conn, eie_err *err)
 {
     cold_state *st = store->state;
@@ -164,10 +165,8 @@ static int write_kind(cold_state *st, PGconn *conn, reading_kind kind, const rea
 
 static size_t hash_row(const reading *r, size_t mask)
 {
-    uint64_t h = 1469598103934665603ULL ^ (uint64_t)r->kind; /* FNV-1a */
-    for (const char *c = reading_key(r); *c; c++)
-        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
-    return (size_t)((h ^ (uint64_t)reading_time_ms(r)) * 1099511628211ULL) & mask;
+    uint64_t h = reading_hash_id(r->kind, reading_key(r)) ^ (uint64_t)reading_time_ms(r);
+    return (size_t)(h * 1099511628211ULL) & mask;
 }
 
 /* Marks in st->keep the first row of each (kind, device, time) of the batch. */
@@ -331,9 +330,9 @@ static int cold_housekeep(sink_store *store, PGconn *conn, eie_err *err)
         char cutoff[TIMEFMT_RFC3339_LEN];
         timefmt_format_rfc3339((today - st->retention_days) * 86400000LL, cutoff);
         cutoff[10] = '\0';
-        const char *params[] = {history_table[kind], cutoff};
-        PGresult *res = PQexecParams(conn, "SELECT eie_drop_day_partitions_before($1, $2::date)", 2,
-                                     NULL, params, NULL, NULL, 0);
+        const char *params[] = {reading_kind_name((reading_kind)kind), cutoff};
+        PGresult *res = PQexecParams(conn, "SELECT eie_drop_days_before($1, $2::date)", 2, NULL,
+                                     params, NULL, NULL, 0);
         int rc = pg_check(res, PGRES_TUPLES_OK, "dropping expired day partitions", err);
         if (rc == 0 && atoi(PQgetvalue(res, 0, 0)) > 0) {
             log_info("retention: dropped %s day partition(s) of %s before %s",

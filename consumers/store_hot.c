@@ -31,20 +31,12 @@ static int hot_prepare(sink_store *store, PGconn *conn, eie_err *err)
                    err);
 }
 
-static size_t slot_of(const reading *r, size_t mask)
-{
-    uint64_t h = 1469598103934665603ULL ^ (uint64_t)r->kind; /* FNV-1a */
-    for (const char *c = reading_key(r); *c; c++)
-        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
-    return (size_t)h & mask;
-}
-
 /* Keeps r if it is the first reading of its device in the batch, or newer than
  * the one kept so far. */
 static void fold(hot_state *st, const reading *r)
 {
     size_t mask = st->cap - 1;
-    for (size_t i = slot_of(r, mask);; i = (i + 1) & mask) {
+    for (size_t i = (size_t)reading_hash_id(r->kind, reading_key(r)) & mask;; i = (i + 1) & mask) {
         const reading *kept = st->newest[i];
         if (!kept) {
             st->newest[i] = r;

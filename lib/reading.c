@@ -293,3 +293,11 @@ json_t *reading_to_json(const reading *r)
     }
     return NULL;
 }
+
+uint64_t reading_hash_id(reading_kind kind, const char *id)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)kind;
+    for (const char *c = id; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    return h;
+}

@@ -54,6 +54,10 @@ int reading_kind_parse(const char *name, reading_kind *out);
 /* The device the reading is about, which is also its Kafka key: the meter id of a
  * meter reading, the vehicle id otherwise. */
 const char *reading_key(const reading *r);
+
+/* A hash of a device: its kind and id (FNV-1a), for in-memory tables keyed by
+ * device. */
+uint64_t reading_hash_id(reading_kind kind, const char *id);
 /* The event time of the reading (validFrom for an assignment). */
 int64_t reading_time_ms(const reading *r);
 

@@ -115,29 +115,17 @@ BEGIN
 END
 $$;
 
--- Summaries of days that retention dropped go with them.
-CREATE OR REPLACE FUNCTION eie_drop_day_partitions_before(parent text, cutoff date) RETURNS integer
+-- Retention: the day partitions of one stream's history before cutoff, and
+-- with them their hours' summaries, in one statement. Returns the partitions
+-- dropped.
+CREATE FUNCTION eie_drop_days_before(stream text, cutoff date) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
-    part record;
-    dropped integer := 0;
+    dropped integer := eie_drop_day_partitions_before(stream || '_history', cutoff);
 BEGIN
-    FOR part IN
-        SELECT c.relname
-        FROM pg_inherits i
-        JOIN pg_class c ON c.oid = i.inhrelid
-        WHERE i.inhparent = parent::regclass
-          AND c.relname ~ ('^' || parent || '_[0-9]{8}$')
-          AND to_date(right(c.relname, 8), 'YYYYMMDD') < cutoff
-        ORDER BY c.relname
-    LOOP
-        EXECUTE format('DROP TABLE %I', part.relname);
-        dropped := dropped + 1;
-    END LOOP;
-    IF parent = 'meter_history' THEN
-        DELETE FROM meter_hourly WHERE hour < cutoff::timestamp AT TIME ZONE 'UTC';
-    ELSIF parent = 'vehicle_history' THEN
-        DELETE FROM vehicle_hourly WHERE hour < cutoff::timestamp AT TIME ZONE 'UTC';
+    IF dropped > 0 THEN
+        EXECUTE format('DELETE FROM %I WHERE hour < $1', stream || '_hourly')
+        USING cutoff::timestamp AT TIME ZONE 'UTC';
     END IF;
     RETURN dropped;
 END
