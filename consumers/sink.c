@@ -248,7 +248,9 @@ static int write_batch_once(sink *s, batch *b, eie_err *err)
     clock_gettime(CLOCK_MONOTONIC, &start);
     int64_t t0 = timefmt_now_ms();
     int rc = -1;
-    if (pg_exec(s->conn, "BEGIN", err) == 0 &&
+    if ((!s->store->before_write ||
+         s->store->before_write(s->store, s->conn, b->rows, b->n_rows, err) == 0) &&
+        pg_exec(s->conn, "BEGIN", err) == 0 &&
         s->store->write(s->store, s->conn, b->rows, b->n_rows, err) == 0 &&
         (rc = save_offsets(s, b, err)) == 0) {
         int64_t t1 = timefmt_now_ms();

@@ -22,6 +22,12 @@ struct sink_store {
     unsigned kinds;            /* bit (1 << kind) for each kind of reading it consumes */
     /* After every (re)connection: session set-up such as temporary tables. */
     int (*prepare)(sink_store *store, PGconn *conn, eie_err *err);
+    /* Before the batch's transaction (may be NULL): what must not hold its locks
+     * for the whole transaction, such as creating day partitions (an
+     * ACCESS EXCLUSIVE lock on the parent, which readers of two tables could
+     * otherwise deadlock against). */
+    int (*before_write)(sink_store *store, PGconn *conn, const reading *rows, size_t n,
+                        eie_err *err);
     /* Inside the batch's transaction: store n readings (n may be 0). */
     int (*write)(sink_store *store, PGconn *conn, const reading *rows, size_t n, eie_err *err);
     /* Periodic upkeep outside any batch (may be NULL): run at start and every

@@ -82,8 +82,8 @@ static int ensure_partition(cold_state *st, PGconn *conn, reading_kind kind, int
     PQclear(res);
     if (rc < 0)
         return -1;
-    /* Remembered only after the transaction commits would be exact; remembering
-     * now is safe because a rolled-back batch reconnects or retries from prepare. */
+    /* Created outside any batch's transaction, so it stays; retention and a new
+     * session (prepare) forget what they may have changed. */
     if (st->n_days == st->cap_days) {
         size_t cap = st->cap_days ? st->cap_days * 2 : 64;
         known_day *days = realloc(st->days, cap * sizeof *days);
@@ -271,6 +271,19 @@ static int mark_dirty_hours(cold_state *st, PGconn *conn, const reading *rows, s
     return 0;
 }
 
+/* Every day the batch touches has its partition, each created in a short
+ * transaction of its own before the batch's. */
+static int cold_before_write(sink_store *store, PGconn *conn, const reading *rows, size_t n,
+                             eie_err *err)
+{
+    cold_state *st = store->state;
+    for (size_t i = 0; i < n; i++)
+        if (ensure_partition(st, conn, rows[i].kind, timefmt_day(reading_time_ms(&rows[i])), err) <
+            0)
+            return -1;
+    return 0;
+}
+
 static int cold_write(sink_store *store, PGconn *conn, const reading *rows, size_t n, eie_err *err)
 {
     cold_state *st = store->state;
@@ -291,8 +304,6 @@ static int cold_write(sink_store *store, PGconn *conn, const reading *rows, size
                 d++;
             if (d == n_days && n_days <= MAX_DIRECT_DAYS)
                 days[n_days++] = day;
-            if (ensure_partition(st, conn, kind, day, err) < 0)
-                return -1;
         }
         if (n_kind && write_kind(st, conn, kind, rows, n, days, n_days, err) < 0)
             return -1;
@@ -370,10 +381,14 @@ sink_store *store_cold_new(int ahead_days, int retention_days)
     }
     st->ahead_days = ahead_days;
     st->retention_days = retention_days;
-    *store = (sink_store){"cold",         1u << READING_METER | 1u << READING_VEHICLE,
-                          cold_prepare,   cold_write,
-                          cold_housekeep, cold_destroy,
-                          st};
+    *store = (sink_store){.name = "cold",
+                          .kinds = 1u << READING_METER | 1u << READING_VEHICLE,
+                          .prepare = cold_prepare,
+                          .before_write = cold_before_write,
+                          .write = cold_write,
+                          .housekeep = cold_housekeep,
+                          .destroy = cold_destroy,
+                          .state = st};
     return store;
 }
 

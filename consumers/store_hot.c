@@ -159,12 +159,12 @@ sink_store *store_hot_new(void)
         free(st);
         return NULL;
     }
-    *store = (sink_store){"hot",
-                          1u << READING_METER | 1u << READING_VEHICLE | 1u << READING_ASSIGNMENT,
-                          hot_prepare,
-                          hot_write,
-                          NULL,
-                          hot_destroy,
-                          st};
+    *store = (sink_store){.name = "hot",
+                          .kinds = 1u << READING_METER | 1u << READING_VEHICLE |
+                                   1u << READING_ASSIGNMENT,
+                          .prepare = hot_prepare,
+                          .write = hot_write,
+                          .destroy = hot_destroy,
+                          .state = st};
     return store;
 }
