@@ -11,6 +11,7 @@
 
 typedef struct ingest ingest;
 typedef struct state_cache state_cache;
+typedef struct rollup_cache rollup_cache;
 typedef struct api_context api_context;
 
 typedef int (*api_handler)(const struct _u_request *req, struct _u_response *resp,
@@ -35,6 +36,7 @@ struct api_context {
     metrics *metrics;
     ingest *ingest;              /* the Kafka side of the HTTP ingest routes */
     state_cache *state;          /* latest vehicle states in memory, or NULL */
+    rollup_cache *rollups;       /* recent hourly summaries in memory, or NULL */
     const char *swagger_ui_dir;  /* Swagger UI's assets, or NULL */
     api_binding bindings[API_MAX_ROUTES];
     size_t n_bindings;

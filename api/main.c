@@ -14,6 +14,7 @@
 #include "log.h"
 #include "pg.h"
 #include "respond.h"
+#include "rollup_cache.h"
 #include "state_cache.h"
 
 static int not_found(const struct _u_request *req, struct _u_response *resp, void *user_data)
@@ -40,7 +41,8 @@ int main(int argc, char **argv)
 {
     log_init("eie-api");
     const char *database_url, *host, *bootstrap, *prefix, *swagger_dir;
-    long port, pool_size, statement_timeout_ms, ingest_timeout_ms, state_cache_ms, http_threads;
+    long port, pool_size, statement_timeout_ms, ingest_timeout_ms, state_cache_ms, rollup_hours,
+        http_threads;
     config_option options[] = {
         {"port", 'p', "PORT", CONFIG_INT, &port, "3000", 1, 65535, "HTTP port"},
         {"host", 0, "HOST", CONFIG_STRING, &host, "127.0.0.1", 0, 0,
@@ -60,7 +62,10 @@ int main(int argc, char **argv)
         {"http-threads", 0, "EIE_HTTP_THREADS", CONFIG_INT, &http_threads, "0", 0, 1024,
          "HTTP worker threads over epoll (0: a thread per connection)"},
         {"state-cache-ms", 0, "EIE_STATE_CACHE_MS", CONFIG_INT, &state_cache_ms, "500", 0, 60000,
-         "refresh period of the in-memory latest vehicle states (0: always ask the database)"},
+         "refresh period of the in-memory latest states and hourly summaries (0: always ask "
+         "the database)"},
+        {"rollup-cache-hours", 0, "EIE_ROLLUP_CACHE_HOURS", CONFIG_INT, &rollup_hours, "48", 0, 744,
+         "hours of summaries kept in memory for the performance report (0: none)"},
         {"swagger-ui-dir", 0, "EIE_SWAGGER_UI_DIR", CONFIG_STRING, &swagger_dir, NULL, 0, 0,
          "folder of the swagger-ui-dist assets served under /docs"},
     };
@@ -98,7 +103,9 @@ int main(int argc, char **argv)
     api_context ctx = {.metrics = metrics_new(), .swagger_ui_dir = swagger_dir};
     if (!(ctx.db = db_pool_new(database_url, (int)pool_size, statement_timeout_ms, &err)) ||
         !(ctx.ingest = ingest_open(bootstrap, prefix, &props, (int)ingest_timeout_ms, &err)) ||
-        (state_cache_ms > 0 && !(ctx.state = state_cache_start(database_url, state_cache_ms, &err)))) {
+        (state_cache_ms > 0 && !(ctx.state = state_cache_start(database_url, state_cache_ms, &err))) ||
+        (state_cache_ms > 0 && rollup_hours > 0 &&
+         !(ctx.rollups = rollup_cache_start(database_url, state_cache_ms, (int)rollup_hours, &err)))) {
         log_error("%s", err.msg);
         goto done_early;
     }
@@ -147,6 +154,7 @@ done:
         ulfius_stop_framework(&instance);
     ulfius_clean_instance(&instance);
 done_early:
+    rollup_cache_stop(ctx.rollups);
     state_cache_stop(ctx.state);
     ingest_close(ctx.ingest);
     db_pool_free(ctx.db);

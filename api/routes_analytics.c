@@ -1,7 +1,14 @@
 /* GET /v1/analytics/performance/{vehicleId}: the efficiency of a vehicle's
  * charging over a window (AC drawn by the meters it was assigned to, while it
  * was assigned to each, against DC delivered to its battery), with a snapshot
- * of its latest state. One SQL round trip per request. */
+ * of its latest state.
+ *
+ * Two ways to the same answer. From the caches: the vehicle's state and
+ * assignments (state_cache) and the summaries of whole hours (rollup_cache)
+ * come from memory, and one statement reads the minutes at the edges from the
+ * history. From the database: one statement does it all, for what the caches
+ * cannot vouch for (hours older than they keep, dirty hours, a vehicle not
+ * cached yet, more meters in the window than the edge statement takes). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,16 +18,53 @@
 #include "params.h"
 #include "reading.h"
 #include "respond.h"
+#include "rollup_cache.h"
+#include "state_cache.h"
 #include "timefmt.h"
 
 #define MIN_WINDOW_MS (15 * 60 * 1000LL)
 #define MAX_WINDOW_MS (30 * 86400 * 1000LL)
 #define DEFAULT_WINDOW_MS (86400 * 1000LL)
 
-/* The half-open window [from, to) of a vehicle's readings. The energy comes
- * from eie_window_energy (007_window_energy.sql): hourly summaries for whole
- * clean hours, the history for the minutes at the edges and for dirty hours,
- * each meter only while the vehicle was assigned to it. */
+/* What a report says, from either way. */
+typedef struct performance {
+    char meter_id[READING_ID_MAX + 1]; /* assigned at the window's end; "" none */
+    bool has_state, has_voltage;
+    int64_t last_ms;
+    double soc, battery_temp, voltage;
+    double ac_kwh, dc_kwh, temp_sum;
+    long long ac_readings, dc_readings;
+} performance;
+
+static json_t *build_response(const char *vehicle_id, const char *time_range, int64_t from_ms,
+                              int64_t to_ms, const performance *p)
+{
+    char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN];
+    timefmt_format_rfc3339(from_ms, from);
+    timefmt_format_rfc3339(to_ms, to);
+    double ac = p->ac_kwh, dc = p->dc_kwh;
+    return json_pack(
+        "{s:s, s:o, s:s, s:s, s:s,"
+        " s:{s:o, s:o, s:o, s:o},"
+        " s:{s:f, s:f, s:o, s:o, s:I, s:I, s:f}}",
+        "vehicleId", vehicle_id, "meterId", p->meter_id[0] ? json_string(p->meter_id) : json_null(),
+        "timeRange", time_range, "from", from, "to", to,
+        "latestSnapshot", "lastReadingAt", p->has_state ? respond_time(p->last_ms) : json_null(),
+        "currentSoC", p->has_state ? respond_real_or_null(p->soc) : json_null(),
+        "currentVoltage", p->has_voltage ? respond_real_or_null(p->voltage) : json_null(),
+        "lastBatteryTemp", p->has_state ? respond_real_or_null(p->battery_temp) : json_null(),
+        "metrics", "totalEnergyConsumedAc", ac, "totalEnergyDeliveredDc", dc, "efficiencyRatio",
+        ac > 0 ? json_real(dc / ac) : json_null(), "avgBatteryTemp",
+        p->dc_readings > 0 ? respond_real_or_null(p->temp_sum / (double)p->dc_readings) : json_null(),
+        "meterReadings", (json_int_t)p->ac_readings, "vehicleReadings", (json_int_t)p->dc_readings,
+        "energyLossKwh", ac - dc);
+}
+
+/* --- from the database ------------------------------------------------------ */
+
+/* The energy comes from eie_window_energy (007_window_energy.sql): hourly
+ * summaries for whole clean hours, the history for the minutes at the edges
+ * and for dirty hours, each meter only while the vehicle was assigned to it. */
 static const char *const performance_sql =
     "WITH e AS ("
     "  SELECT * FROM eie_window_energy($1, $2::timestamptz, $3::timestamptz)"
@@ -33,43 +77,179 @@ static const char *const performance_sql =
     "  (SELECT meter_id FROM cur) AS meter_id,"
     "  (extract(epoch FROM vs.ts) * 1000)::bigint AS last_ms, vs.soc, vs.battery_temp,"
     "  (SELECT voltage FROM meter_state WHERE meter_id = (SELECT meter_id FROM cur)) AS voltage,"
-    "  e.ac_kwh, e.ac_readings, e.dc_kwh, e.dc_readings,"
-    "  e.temp_sum / nullif(e.dc_readings, 0) "
+    "  e.ac_kwh, e.ac_readings, e.dc_kwh, e.dc_readings, e.temp_sum "
     "FROM e LEFT JOIN vehicle_state vs ON vs.vehicle_id = $1";
 
 enum { COL_KNOWN, COL_METER, COL_LAST_MS, COL_SOC, COL_TEMP, COL_VOLTAGE, COL_AC, COL_AC_N,
-       COL_DC, COL_DC_N, COL_AVG_TEMP };
+       COL_DC, COL_DC_N, COL_TEMP_SUM };
 
-static json_t *nullable_string(const PGresult *res, int col)
+/* 1: found, 0: unknown vehicle, -1: the response is set (an error). */
+static int performance_from_database(api_context *ctx, struct _u_response *resp,
+                                     const char *vehicle_id, const char *from, const char *to,
+                                     performance *p)
 {
-    return PQgetisnull(res, 0, col) ? json_null() : json_string(PQgetvalue(res, 0, col));
+    const char *params[] = {vehicle_id, from, to};
+    PGresult *res = api_query(ctx, resp, "performance query", performance_sql, 3, params);
+    if (!res)
+        return -1;
+    int known = strcmp(PQgetvalue(res, 0, COL_KNOWN), "t") == 0;
+    if (known) {
+        snprintf(p->meter_id, sizeof p->meter_id, "%s", PQgetvalue(res, 0, COL_METER));
+        p->has_state = !PQgetisnull(res, 0, COL_LAST_MS);
+        if (p->has_state) {
+            p->last_ms = strtoll(PQgetvalue(res, 0, COL_LAST_MS), NULL, 10);
+            p->soc = respond_pg_double(res, 0, COL_SOC);
+            p->battery_temp = respond_pg_double(res, 0, COL_TEMP);
+        }
+        p->has_voltage = !PQgetisnull(res, 0, COL_VOLTAGE);
+        if (p->has_voltage)
+            p->voltage = respond_pg_double(res, 0, COL_VOLTAGE);
+        p->ac_kwh = respond_pg_double(res, 0, COL_AC);
+        p->ac_readings = strtoll(PQgetvalue(res, 0, COL_AC_N), NULL, 10);
+        p->dc_kwh = respond_pg_double(res, 0, COL_DC);
+        p->dc_readings = strtoll(PQgetvalue(res, 0, COL_DC_N), NULL, 10);
+        p->temp_sum = respond_pg_double(res, 0, COL_TEMP_SUM);
+    }
+    PQclear(res);
+    return known;
 }
 
-static json_t *build_response(const char *vehicle_id, const char *time_range, int64_t from_ms,
-                              int64_t to_ms, const PGresult *res)
+/* --- from the caches --------------------------------------------------------- */
+
+/* What is left of the window once the cached hours are taken out: at most two
+ * ranges of the vehicle's history and EDGE_METER_RANGES of its meters'
+ * (two per meter period: the minutes before its first whole hour and after its
+ * last summarised one). One statement reads them all; an empty range is
+ * [x, x). */
+#define EDGE_METER_RANGES 4
+
+static const char *const edges_sql =
+    "WITH v1 AS (SELECT coalesce(sum(kwh_delivered_dc), 0) AS k, count(*) AS n,"
+    "    coalesce(sum(battery_temp), 0) AS t FROM vehicle_history"
+    "    WHERE vehicle_id = $1 AND ts >= $2::timestamptz AND ts < $3::timestamptz),"
+    "  v2 AS (SELECT coalesce(sum(kwh_delivered_dc), 0) AS k, count(*) AS n,"
+    "    coalesce(sum(battery_temp), 0) AS t FROM vehicle_history"
+    "    WHERE vehicle_id = $1 AND ts >= $4::timestamptz AND ts < $5::timestamptz),"
+    "  m1 AS (SELECT coalesce(sum(kwh_consumed_ac), 0) AS k, count(*) AS n FROM meter_history"
+    "    WHERE meter_id = $6 AND ts >= $7::timestamptz AND ts < $8::timestamptz),"
+    "  m2 AS (SELECT coalesce(sum(kwh_consumed_ac), 0) AS k, count(*) AS n FROM meter_history"
+    "    WHERE meter_id = $9 AND ts >= $10::timestamptz AND ts < $11::timestamptz),"
+    "  m3 AS (SELECT coalesce(sum(kwh_consumed_ac), 0) AS k, count(*) AS n FROM meter_history"
+    "    WHERE meter_id = $12 AND ts >= $13::timestamptz AND ts < $14::timestamptz),"
+    "  m4 AS (SELECT coalesce(sum(kwh_consumed_ac), 0) AS k, count(*) AS n FROM meter_history"
+    "    WHERE meter_id = $15 AND ts >= $16::timestamptz AND ts < $17::timestamptz)"
+    "SELECT v1.k + v2.k, v1.n + v2.n, v1.t + v2.t, m1.k + m2.k + m3.k + m4.k,"
+    "  m1.n + m2.n + m3.n + m4.n FROM v1, v2, m1, m2, m3, m4";
+
+typedef struct edges {
+    const char *params[17];
+    char times[2 + EDGE_METER_RANGES][2][TIMEFMT_RFC3339_LEN];
+    char meters[EDGE_METER_RANGES][READING_ID_MAX + 1];
+    int n_vehicle, n_meter;
+} edges;
+
+static void edges_range(edges *e, int i, int64_t lo_ms, int64_t hi_ms)
 {
-    char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN];
-    timefmt_format_rfc3339(from_ms, from);
-    timefmt_format_rfc3339(to_ms, to);
-    json_t *last_at = PQgetisnull(res, 0, COL_LAST_MS)
-                          ? json_null()
-                          : respond_time(strtoll(PQgetvalue(res, 0, COL_LAST_MS), NULL, 10));
-    double ac = respond_pg_double(res, 0, COL_AC);
-    double dc = respond_pg_double(res, 0, COL_DC);
-    return json_pack(
-        "{s:s, s:o, s:s, s:s, s:s,"
-        " s:{s:o, s:o, s:o, s:o},"
-        " s:{s:f, s:f, s:o, s:o, s:I, s:I, s:f}}",
-        "vehicleId", vehicle_id, "meterId", nullable_string(res, COL_METER), "timeRange", time_range,
-        "from", from, "to", to,
-        "latestSnapshot", "lastReadingAt", last_at, "currentSoC", respond_pg_real(res, 0, COL_SOC),
-        "currentVoltage", respond_pg_real(res, 0, COL_VOLTAGE), "lastBatteryTemp",
-        respond_pg_real(res, 0, COL_TEMP),
-        "metrics", "totalEnergyConsumedAc", ac, "totalEnergyDeliveredDc", dc, "efficiencyRatio",
-        ac > 0 ? json_real(dc / ac) : json_null(), "avgBatteryTemp", respond_pg_real(res, 0, COL_AVG_TEMP),
-        "meterReadings", (json_int_t)strtoll(PQgetvalue(res, 0, COL_AC_N), NULL, 10),
-        "vehicleReadings", (json_int_t)strtoll(PQgetvalue(res, 0, COL_DC_N), NULL, 10),
-        "energyLossKwh", ac - dc);
+    timefmt_format_rfc3339(lo_ms, e->times[i][0]);
+    timefmt_format_rfc3339(hi_ms < lo_ms ? lo_ms : hi_ms, e->times[i][1]);
+}
+
+static void edges_vehicle(edges *e, int64_t lo_ms, int64_t hi_ms)
+{
+    edges_range(e, e->n_vehicle++, lo_ms, hi_ms);
+}
+
+static bool edges_meter(edges *e, const char *meter_id, int64_t lo_ms, int64_t hi_ms)
+{
+    if (hi_ms <= lo_ms)
+        return true;
+    if (e->n_meter == EDGE_METER_RANGES)
+        return false;
+    snprintf(e->meters[e->n_meter], sizeof e->meters[0], "%s", meter_id);
+    edges_range(e, 2 + e->n_meter++, lo_ms, hi_ms);
+    return true;
+}
+
+/* The vehicle's meter periods within [from, to), each with its cached hours;
+ * false when the cache cannot vouch for them. */
+static bool add_meters(api_context *ctx, const vehicle_state_entry *v, int64_t from_ms,
+                       int64_t to_ms, performance *p, edges *e)
+{
+    if (v->older_assignments && (v->n_assignments == 0 || v->assignments[0].valid_from_ms > from_ms))
+        return false; /* the window reaches assignments the cache does not keep */
+    for (int i = 0; i < v->n_assignments; i++) {
+        const cached_assignment *a = &v->assignments[i];
+        if (a->valid_from_ms < to_ms)
+            snprintf(p->meter_id, sizeof p->meter_id, "%s", a->meter_id);
+        int64_t lo = a->valid_from_ms > from_ms ? a->valid_from_ms : from_ms;
+        int64_t hi = i + 1 < v->n_assignments && v->assignments[i + 1].valid_from_ms < to_ms
+                         ? v->assignments[i + 1].valid_from_ms
+                         : to_ms;
+        if (lo >= hi)
+            continue;
+        rollup_part part;
+        if (!rollup_cache_window(ctx->rollups, READING_METER, a->meter_id, lo, hi, &part) ||
+            !edges_meter(e, a->meter_id, lo, part.lo_ms) ||
+            !edges_meter(e, a->meter_id, part.hi_ms, hi))
+            return false;
+        p->ac_kwh += part.kwh;
+        p->ac_readings += part.readings;
+    }
+    return true;
+}
+
+/* 1: answered, 0: ask the database instead, -1: the response is set. */
+static int performance_from_caches(api_context *ctx, struct _u_response *resp,
+                                   const char *vehicle_id, int64_t from_ms, int64_t to_ms,
+                                   performance *p)
+{
+    vehicle_state_entry *v = malloc(sizeof *v);
+    if (!v)
+        return 0;
+    edges e = {.n_vehicle = 0};
+    rollup_part part;
+    int rc = 0;
+    if (!ctx->state || !ctx->rollups || !state_cache_vehicle(ctx->state, vehicle_id, v) ||
+        !add_meters(ctx, v, from_ms, to_ms, p, &e) ||
+        !rollup_cache_window(ctx->rollups, READING_VEHICLE, vehicle_id, from_ms, to_ms, &part))
+        goto done;
+    /* Unknown here may be only not cached yet: the database says which. */
+    if (!v->has_state && !p->meter_id[0])
+        goto done;
+    edges_vehicle(&e, from_ms, part.lo_ms);
+    edges_vehicle(&e, part.hi_ms, to_ms);
+    while (e.n_meter < EDGE_METER_RANGES)
+        edges_range(&e, 2 + e.n_meter++, to_ms, to_ms);
+    e.params[0] = vehicle_id;
+    for (int i = 0; i < 2; i++) {
+        e.params[1 + 2 * i] = e.times[i][0];
+        e.params[2 + 2 * i] = e.times[i][1];
+    }
+    for (int i = 0; i < EDGE_METER_RANGES; i++) {
+        e.params[5 + 3 * i] = e.meters[i];
+        e.params[6 + 3 * i] = e.times[2 + i][0];
+        e.params[7 + 3 * i] = e.times[2 + i][1];
+    }
+    PGresult *res = api_query(ctx, resp, "performance edges", edges_sql, 17, e.params);
+    if (!res) {
+        rc = -1;
+        goto done;
+    }
+    p->dc_kwh = part.kwh + respond_pg_double(res, 0, 0);
+    p->dc_readings = part.readings + strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    p->temp_sum = part.temp_sum + respond_pg_double(res, 0, 2);
+    p->ac_kwh += respond_pg_double(res, 0, 3);
+    p->ac_readings += strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+    PQclear(res);
+    p->has_state = v->has_state;
+    p->last_ms = v->ts_ms;
+    p->soc = v->soc;
+    p->battery_temp = v->battery_temp;
+    p->has_voltage = p->meter_id[0] && state_cache_meter_voltage(ctx->state, p->meter_id, &p->voltage);
+    rc = 1;
+done:
+    free(v);
+    return rc;
 }
 
 static int get_performance(const struct _u_request *req, struct _u_response *resp,
@@ -82,20 +262,24 @@ static int get_performance(const struct _u_request *req, struct _u_response *res
         param_window_get(req, DEFAULT_WINDOW_MS, MIN_WINDOW_MS, MAX_WINDOW_MS, &w, msg) < 0)
         return respond_error(resp, 400, "invalid_parameter", "%s", msg);
 
-    char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN];
-    timefmt_format_rfc3339(w.from_ms, from);
-    timefmt_format_rfc3339(w.to_ms, to);
-    const char *params[] = {vehicle_id, from, to};
-    PGresult *res = api_query(ctx, resp, "performance query", performance_sql, 3, params);
-    if (!res)
+    performance p = {.has_state = false};
+    int found = performance_from_caches(ctx, resp, vehicle_id, w.from_ms, w.to_ms, &p);
+    if (found < 0)
         return U_CALLBACK_COMPLETE;
-    int rc;
-    if (strcmp(PQgetvalue(res, 0, COL_KNOWN), "t") != 0)
-        rc = respond_error(resp, 404, "not_found", "no vehicle with this id has reported");
-    else
-        rc = respond_json(resp, 200, build_response(vehicle_id, w.label, w.from_ms, w.to_ms, res));
-    PQclear(res);
-    return rc;
+    metrics_add(ctx->metrics, "eie_api_performance_reports_total",
+                found ? "source=\"caches\"" : "source=\"database\"", 1);
+    if (!found) {
+        char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN];
+        timefmt_format_rfc3339(w.from_ms, from);
+        timefmt_format_rfc3339(w.to_ms, to);
+        memset(&p, 0, sizeof p);
+        found = performance_from_database(ctx, resp, vehicle_id, from, to, &p);
+        if (found < 0)
+            return U_CALLBACK_COMPLETE;
+    }
+    if (!found)
+        return respond_error(resp, 404, "not_found", "no vehicle with this id has reported");
+    return respond_json(resp, 200, build_response(vehicle_id, w.label, w.from_ms, w.to_ms, &p));
 }
 
 static const api_route routes[] = {
@@ -104,5 +288,8 @@ static const api_route routes[] = {
 
 int routes_analytics_register(struct _u_instance *instance, api_context *ctx)
 {
+    metrics_describe(ctx->metrics, "eie_api_performance_reports_total", METRIC_COUNTER,
+                     "performance reports by where their data came from: caches (memory, and "
+                     "the history for a window's edges) or database");
     return api_register(instance, ctx, routes, sizeof routes / sizeof routes[0]);
 }

@@ -1,6 +1,6 @@
-/* In-memory latest state; see state_cache.h. An open-addressing hash table
- * under a read-write lock: requests read it concurrently, the refresher writes
- * the rows that changed. */
+/* The hot store in memory; see state_cache.h. Per-device tables indexed
+ * through idmaps under one read-write lock: requests read concurrently, the
+ * refresher writes the rows that changed. */
 #include "state_cache.h"
 
 #include <pthread.h>
@@ -10,154 +10,226 @@
 #include <string.h>
 #include <time.h>
 
+#include "idmap.h"
 #include "log.h"
 #include "pg.h"
 
-/* Rows committed by a transaction that began before the last refresh carry an
- * older updated_at (now() is the transaction's start), so each refresh looks
- * back this far too; updates are idempotent. A full reload every so often
- * bounds anything missed even then. */
+/* Each refresh reads the rows stamped since the previous one began, less
+ * LOOK_BACK_S: a row's stamp is its transaction's start (now()), so a
+ * transaction that began before the previous refresh and committed after it
+ * carries an older stamp. Applying a row twice changes nothing. Every so often
+ * a refresh looks further: the state tables are read whole (they hold a row
+ * per device), the assignment history, which only grows, as far back as
+ * LONG_LOOK_BACK_S. */
 #define LOOK_BACK_S 10
-#define FULL_RELOAD_EVERY 120
+#define LONG_LOOK_BACK_S 600
+#define LONG_LOOK_EVERY 120
+
+typedef struct state_cache state_cache;
+
+/* One table the cache follows: its query takes $1, the time to look back
+ * from (NULL: every row), and $2, seconds to look back. */
+typedef struct source {
+    const char *what;
+    const char *sql;
+    void (*apply)(state_cache *c, const PGresult *res, int row);
+    int long_look_back_s; /* 0: the long look reads every row */
+} source;
 
 struct state_cache {
     char *url;
     long refresh_ms;
     pthread_rwlock_t lock;
-    vehicle_state_entry *slots; /* vehicle_id[0] == '\0' marks a free slot */
-    size_t cap, used;
+    idmap vehicle_ids, meter_ids;
+    vehicle_state_entry *vehicles; /* by vehicle_ids index */
+    double *voltages;              /* by meter_ids index */
     pthread_t thread;
     atomic_int stop;
     PGconn *conn;
-    char since[64]; /* the newest updated_at seen, as PostgreSQL prints it */
-    char store[64]; /* the tables' oids: a replay's switch changes them */
+    char store[96]; /* the tables' oids: a replay's switch changes them */
+    char since[64]; /* when the last complete refresh began; "" none */
 };
 
-static uint64_t hash(const char *vehicle_id)
+/* Called with the write lock held: the entry of id, created empty. */
+static vehicle_state_entry *vehicle_slot(state_cache *c, const char *id)
 {
-    return reading_hash_id(READING_VEHICLE, vehicle_id);
+    size_t n = c->vehicle_ids.n, cap = c->vehicle_ids.cap_ids;
+    long i = idmap_add(&c->vehicle_ids, id);
+    if (i < 0)
+        return NULL;
+    if (c->vehicle_ids.cap_ids != cap) {
+        c->vehicles = realloc(c->vehicles, c->vehicle_ids.cap_ids * sizeof *c->vehicles);
+        if (!c->vehicles)
+            abort();
+    }
+    vehicle_state_entry *e = &c->vehicles[i];
+    if (c->vehicle_ids.n != n) {
+        memset(e, 0, sizeof *e);
+        snprintf(e->vehicle_id, sizeof e->vehicle_id, "%s", id);
+    }
+    return e;
+}
+
+static void apply_vehicle_state(state_cache *c, const PGresult *res, int row)
+{
+    vehicle_state_entry *e = vehicle_slot(c, PQgetvalue(res, row, 0));
+    if (!e)
+        return;
+    e->has_state = true;
+    e->ts_ms = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+    e->soc = strtod(PQgetvalue(res, row, 2), NULL);
+    e->kwh_delivered_dc = strtod(PQgetvalue(res, row, 3), NULL);
+    e->battery_temp = strtod(PQgetvalue(res, row, 4), NULL);
+}
+
+static void apply_meter_voltage(state_cache *c, const PGresult *res, int row)
+{
+    size_t cap = c->meter_ids.cap_ids;
+    long i = idmap_add(&c->meter_ids, PQgetvalue(res, row, 0));
+    if (i < 0)
+        return;
+    if (c->meter_ids.cap_ids != cap) {
+        c->voltages = realloc(c->voltages, c->meter_ids.cap_ids * sizeof *c->voltages);
+        if (!c->voltages)
+            abort();
+    }
+    c->voltages[i] = strtod(PQgetvalue(res, row, 1), NULL);
+}
+
+/* Into the vehicle's assignments, oldest first, keeping the newest ones. */
+static void apply_assignment(state_cache *c, const PGresult *res, int row)
+{
+    vehicle_state_entry *e = vehicle_slot(c, PQgetvalue(res, row, 0));
+    if (!e)
+        return;
+    int64_t from = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+    int at = e->n_assignments;
+    while (at > 0 && e->assignments[at - 1].valid_from_ms >= from)
+        at--;
+    if (at < e->n_assignments && e->assignments[at].valid_from_ms == from)
+        return; /* seen: the history keeps the first one stored */
+    if (e->n_assignments == STATE_CACHE_ASSIGNMENTS) {
+        e->older_assignments = true;
+        if (at == 0)
+            return; /* older than every one kept */
+        memmove(&e->assignments[0], &e->assignments[1], (size_t)(at - 1) * sizeof e->assignments[0]);
+        at--;
+    } else {
+        memmove(&e->assignments[at + 1], &e->assignments[at],
+                (size_t)(e->n_assignments - at) * sizeof e->assignments[0]);
+        e->n_assignments++;
+    }
+    e->assignments[at].valid_from_ms = from;
+    snprintf(e->assignments[at].meter_id, sizeof e->assignments[at].meter_id, "%s",
+             PQgetvalue(res, row, 2));
+    snprintf(e->meter_id, sizeof e->meter_id, "%s", e->assignments[e->n_assignments - 1].meter_id);
+}
+
+#define CHANGED_SINCE(stamp)                                                                     \
+    " WHERE $1::timestamptz IS NULL OR " stamp                                                  \
+    " > $1::timestamptz - make_interval(secs => $2::int)"
+
+static const source sources[] = {
+    {"vehicle states",
+     "SELECT vehicle_id, (extract(epoch FROM ts) * 1000)::bigint, soc, kwh_delivered_dc, "
+     "battery_temp FROM vehicle_state" CHANGED_SINCE("updated_at"),
+     apply_vehicle_state, 0},
+    {"meter states", "SELECT meter_id, voltage FROM meter_state" CHANGED_SINCE("updated_at"),
+     apply_meter_voltage, 0},
+    {"assignments",
+     "SELECT vehicle_id, (extract(epoch FROM valid_from) * 1000)::bigint, meter_id "
+     "FROM vehicle_meter_assignment" CHANGED_SINCE("stored_at"),
+     apply_assignment, LONG_LOOK_BACK_S},
+};
+
+bool state_cache_vehicle(state_cache *c, const char *vehicle_id, vehicle_state_entry *out)
+{
+    if (!c)
+        return false;
+    pthread_rwlock_rdlock(&c->lock);
+    long i = idmap_find(&c->vehicle_ids, vehicle_id);
+    if (i >= 0)
+        *out = c->vehicles[i];
+    pthread_rwlock_unlock(&c->lock);
+    return i >= 0;
+}
+
+bool state_cache_meter_voltage(state_cache *c, const char *meter_id, double *voltage)
+{
+    if (!c)
+        return false;
+    pthread_rwlock_rdlock(&c->lock);
+    long i = idmap_find(&c->meter_ids, meter_id);
+    if (i >= 0)
+        *voltage = c->voltages[i];
+    pthread_rwlock_unlock(&c->lock);
+    return i >= 0;
 }
 
 /* Called with the write lock held. */
-static void grow(state_cache *c)
+static void clear(state_cache *c)
 {
-    size_t cap = c->cap ? c->cap * 2 : 16384;
-    vehicle_state_entry *slots = calloc(cap, sizeof *slots);
-    if (!slots)
-        abort();
-    for (size_t i = 0; i < c->cap; i++) {
-        if (!c->slots[i].vehicle_id[0])
-            continue;
-        size_t j = hash(c->slots[i].vehicle_id) & (cap - 1);
-        while (slots[j].vehicle_id[0])
-            j = (j + 1) & (cap - 1);
-        slots[j] = c->slots[i];
-    }
-    free(c->slots);
-    c->slots = slots;
-    c->cap = cap;
+    idmap_free(&c->vehicle_ids);
+    idmap_free(&c->meter_ids);
+    free(c->vehicles);
+    free(c->voltages);
+    c->vehicles = NULL;
+    c->voltages = NULL;
+    c->since[0] = '\0';
 }
 
-static void put(state_cache *c, const vehicle_state_entry *e)
+static int follow(state_cache *c, const source *s, int look_long, eie_err *err)
 {
-    if ((c->used + 1) * 2 > c->cap)
-        grow(c);
-    size_t i = hash(e->vehicle_id) & (c->cap - 1);
-    while (c->slots[i].vehicle_id[0] && strcmp(c->slots[i].vehicle_id, e->vehicle_id) != 0)
-        i = (i + 1) & (c->cap - 1);
-    if (!c->slots[i].vehicle_id[0])
-        c->used++;
-    c->slots[i] = *e;
-}
-
-bool state_cache_get(state_cache *c, const char *vehicle_id, vehicle_state_entry *out)
-{
-    if (!c || strlen(vehicle_id) > READING_ID_MAX)
-        return false;
-    bool found = false;
-    pthread_rwlock_rdlock(&c->lock);
-    if (c->cap) {
-        size_t i = hash(vehicle_id) & (c->cap - 1);
-        while (c->slots[i].vehicle_id[0]) {
-            if (strcmp(c->slots[i].vehicle_id, vehicle_id) == 0) {
-                *out = c->slots[i];
-                found = true;
-                break;
-            }
-            i = (i + 1) & (c->cap - 1);
-        }
-    }
-    pthread_rwlock_unlock(&c->lock);
-    return found;
-}
-
-static int refresh(state_cache *c, int full, eie_err *err)
-{
-    if (!c->conn || PQstatus(c->conn) != CONNECTION_OK) {
-        PQfinish(c->conn);
-        if (!(c->conn = pg_connect(c->url, "eie-api state cache", err)) ||
-            pg_exec(c->conn, "SET TIME ZONE 'UTC'", err) < 0) /* since compares as text */
-            return -1;
-        full = 1;
-    }
-    /* After a replay switched stores, what the cache holds (and its since) is
-     * the old store's: it starts over. */
-    PGresult *ids = PQexec(c->conn, "SELECT 'vehicle_state'::regclass::oid || '/' || "
-                                    "'vehicle_assignment_current'::regclass::oid");
-    if (pg_check(ids, PGRES_TUPLES_OK, "identifying the state tables", err) < 0) {
-        PQclear(ids);
-        return -1;
-    }
-    int switched = strcmp(PQgetvalue(ids, 0, 0), c->store) != 0;
-    if (switched) {
-        if (c->store[0])
-            log_info("the state tables were replaced (a replay's switch): reloading");
-        snprintf(c->store, sizeof c->store, "%s", PQgetvalue(ids, 0, 0));
-        c->since[0] = '\0';
-        full = 1;
-    }
-    PQclear(ids);
     char look_back[16];
-    snprintf(look_back, sizeof look_back, "%d", LOOK_BACK_S);
-    const char *params[] = {full || !c->since[0] ? NULL : c->since, look_back};
-    PGresult *res = PQexecParams(
-        c->conn,
-        "SELECT vs.vehicle_id, coalesce(cur.meter_id, ''), "
-        "(extract(epoch FROM vs.ts) * 1000)::bigint, vs.soc, vs.kwh_delivered_dc, "
-        "vs.battery_temp, greatest(vs.updated_at, cur.updated_at) "
-        "FROM vehicle_state vs LEFT JOIN vehicle_assignment_current cur USING (vehicle_id) "
-        "WHERE $1::timestamptz IS NULL "
-        "   OR vs.updated_at > $1::timestamptz - make_interval(secs => $2::int) "
-        "   OR cur.updated_at > $1::timestamptz - make_interval(secs => $2::int)",
-        2, NULL, params, NULL, NULL, 0);
-    if (pg_check(res, PGRES_TUPLES_OK, "refreshing the state cache", err) < 0) {
+    snprintf(look_back, sizeof look_back, "%d", look_long ? s->long_look_back_s : LOOK_BACK_S);
+    const char *params[] = {
+        !c->since[0] || (look_long && s->long_look_back_s == 0) ? NULL : c->since, look_back};
+    PGresult *res = PQexecParams(c->conn, s->sql, 2, NULL, params, NULL, NULL, 0);
+    if (pg_check(res, PGRES_TUPLES_OK, s->what, err) < 0) {
         PQclear(res);
         return -1;
     }
     int n = PQntuples(res);
     pthread_rwlock_wrlock(&c->lock);
-    if (switched && c->cap) {
-        memset(c->slots, 0, c->cap * sizeof *c->slots);
-        c->used = 0;
-    }
-    for (int i = 0; i < n; i++) {
-        vehicle_state_entry e;
-        memset(&e, 0, sizeof e);
-        snprintf(e.vehicle_id, sizeof e.vehicle_id, "%s", PQgetvalue(res, i, 0));
-        snprintf(e.meter_id, sizeof e.meter_id, "%s", PQgetvalue(res, i, 1));
-        e.ts_ms = strtoll(PQgetvalue(res, i, 2), NULL, 10);
-        e.soc = strtod(PQgetvalue(res, i, 3), NULL);
-        e.kwh_delivered_dc = strtod(PQgetvalue(res, i, 4), NULL);
-        e.battery_temp = strtod(PQgetvalue(res, i, 5), NULL);
-        if (e.vehicle_id[0])
-            put(c, &e);
-        /* Text timestamps of one session compare in time order as strings. */
-        const char *seen = PQgetvalue(res, i, 6);
-        if (strcmp(seen, c->since) > 0)
-            snprintf(c->since, sizeof c->since, "%s", seen);
-    }
+    for (int i = 0; i < n; i++)
+        s->apply(c, res, i);
     pthread_rwlock_unlock(&c->lock);
     PQclear(res);
+    return 0;
+}
+
+static int refresh(state_cache *c, int look_long, eie_err *err)
+{
+    if (!c->conn || PQstatus(c->conn) != CONNECTION_OK) {
+        PQfinish(c->conn);
+        if (!(c->conn = pg_connect(c->url, "eie-api state cache", err)))
+            return -1;
+        c->store[0] = '\0';
+    }
+    /* After a replay switched stores, what the cache holds (and its stamps)
+     * is the old store's: it starts over. */
+    PGresult *ids = PQexec(c->conn, "SELECT 'vehicle_state'::regclass::oid || '/' || "
+                                    "'meter_state'::regclass::oid || '/' || "
+                                    "'vehicle_meter_assignment'::regclass::oid, now()::text");
+    if (pg_check(ids, PGRES_TUPLES_OK, "identifying the state tables", err) < 0) {
+        PQclear(ids);
+        return -1;
+    }
+    if (strcmp(PQgetvalue(ids, 0, 0), c->store) != 0) {
+        if (c->store[0])
+            log_info("the state tables were replaced (a replay's switch): reloading");
+        snprintf(c->store, sizeof c->store, "%s", PQgetvalue(ids, 0, 0));
+        pthread_rwlock_wrlock(&c->lock);
+        clear(c);
+        pthread_rwlock_unlock(&c->lock);
+    }
+    char began[sizeof c->since];
+    snprintf(began, sizeof began, "%s", PQgetvalue(ids, 0, 1));
+    PQclear(ids);
+    for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++)
+        if (follow(c, &sources[i], look_long, err) < 0)
+            return -1;
+    snprintf(c->since, sizeof c->since, "%s", began);
     return 0;
 }
 
@@ -168,9 +240,10 @@ static void *refresh_main(void *arg)
     int failing = 0; /* said once when it starts failing and once when it recovers */
     while (!c->stop) {
         eie_err err;
-        if (refresh(c, rounds % FULL_RELOAD_EVERY == 0, &err) < 0) {
+        if (refresh(c, rounds % LONG_LOOK_EVERY == 0, &err) < 0) {
             if (!failing)
-                log_warn("%s (requests ask the database until this recovers)", err.msg);
+                log_warn("state cache: %s (requests ask the database until this recovers)",
+                         err.msg);
             failing = 1;
         } else if (failing) {
             log_info("state cache refreshed again");
@@ -194,6 +267,8 @@ state_cache *state_cache_start(const char *database_url, long refresh_ms, eie_er
         return NULL;
     }
     c->refresh_ms = refresh_ms;
+    idmap_init(&c->vehicle_ids, READING_VEHICLE);
+    idmap_init(&c->meter_ids, READING_METER);
     pthread_rwlock_init(&c->lock, NULL);
     if (pthread_create(&c->thread, NULL, refresh_main, c) != 0) {
         eie_err_set(err, "cannot start the state cache's thread");
@@ -213,7 +288,7 @@ void state_cache_stop(state_cache *c)
     pthread_join(c->thread, NULL);
     PQfinish(c->conn);
     pthread_rwlock_destroy(&c->lock);
-    free(c->slots);
+    clear(c);
     free(c->url);
     free(c);
 }

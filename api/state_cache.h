@@ -1,7 +1,9 @@
-/* The latest state of every vehicle, kept in memory by a refresher thread that
- * reads from PostgreSQL what changed since it last looked (every refresh_ms):
- * GET /v1/vehicles/{id} then answers without a database round trip, at the
- * price of being up to a refresh behind (readings come every 60 s). */
+/* The hot store in memory: each vehicle's latest state and its newest meter
+ * assignments, and each meter's latest voltage, kept by a refresher thread
+ * that reads from PostgreSQL what changed since it last looked (every
+ * refresh_ms). GET /v1/vehicles/{id} and the performance report then answer
+ * without those round trips, at the price of being up to a refresh behind
+ * (readings come every 60 s). */
 #ifndef EIE_STATE_CACHE_H
 #define EIE_STATE_CACHE_H
 
@@ -11,11 +13,26 @@
 #include "err.h"
 #include "reading.h"
 
+/* Assignments kept per vehicle, newest ones; enough for weeks of a vehicle
+ * that changes chargers daily. */
+#define STATE_CACHE_ASSIGNMENTS 32
+
+typedef struct cached_assignment {
+    int64_t valid_from_ms;
+    char meter_id[READING_ID_MAX + 1];
+} cached_assignment;
+
 typedef struct vehicle_state_entry {
     char vehicle_id[READING_ID_MAX + 1];
-    char meter_id[READING_ID_MAX + 1]; /* "" when none */
+    char meter_id[READING_ID_MAX + 1]; /* of the newest assignment; "" when none */
+    bool has_state;                    /* false: only assignments are known */
     int64_t ts_ms;
     double soc, kwh_delivered_dc, battery_temp;
+    /* Oldest first. older_assignments: the vehicle has assignments before
+     * these that the cache does not keep. */
+    int n_assignments;
+    bool older_assignments;
+    cached_assignment assignments[STATE_CACHE_ASSIGNMENTS];
 } vehicle_state_entry;
 
 typedef struct state_cache state_cache;
@@ -23,7 +40,11 @@ typedef struct state_cache state_cache;
 state_cache *state_cache_start(const char *database_url, long refresh_ms, eie_err *err);
 void state_cache_stop(state_cache *c);
 
-/* Copies the vehicle's entry into out; false when it is not (yet) cached. */
-bool state_cache_get(state_cache *c, const char *vehicle_id, vehicle_state_entry *out);
+/* Copies the vehicle's entry into out; false when nothing about it is cached
+ * (yet). */
+bool state_cache_vehicle(state_cache *c, const char *vehicle_id, vehicle_state_entry *out);
+
+/* The meter's latest voltage; false when the meter is not cached. */
+bool state_cache_meter_voltage(state_cache *c, const char *meter_id, double *voltage);
 
 #endif

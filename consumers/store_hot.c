@@ -26,8 +26,8 @@ static int hot_prepare(sink_store *store, PGconn *conn, eie_err *err)
                    "ON COMMIT DELETE ROWS;"
                    "CREATE TEMP TABLE IF NOT EXISTS hot_vehicle (LIKE vehicle_state INCLUDING DEFAULTS) "
                    "ON COMMIT DELETE ROWS;"
-                   "CREATE TEMP TABLE IF NOT EXISTS hot_assignment (LIKE vehicle_meter_assignment) "
-                   "ON COMMIT DELETE ROWS",
+                   "CREATE TEMP TABLE IF NOT EXISTS hot_assignment "
+                   "(LIKE vehicle_meter_assignment INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
                    err);
 }
 

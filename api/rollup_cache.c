@@ -1,0 +1,410 @@
+/* Hourly summaries in memory; see rollup_cache.h.
+ *
+ * Per stream, a ring of `hours` positions per device (hour h at h % hours),
+ * each slot tagged with the hour it holds: a slot whose tag is not the hour
+ * asked for means no readings then. Per ring position the cache records which
+ * hour is loaded there and with which change stamp; an hour is used only when
+ * it is loaded, below summarised_until and not dirty. Each refresh reads the
+ * summaries' state in one snapshot, first invalidates the hours that changed,
+ * then reloads them, so a request never mixes an hour's old and new rows. */
+#include "rollup_cache.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "idmap.h"
+#include "log.h"
+#include "pg.h"
+
+#define HOUR_MS 3600000LL
+#define UNKNOWN INT64_MIN
+#define STAMP_LEN 40
+/* Rows applied per hold of the write lock while loading, so requests wait
+ * for a fraction of a millisecond at most. */
+#define ROWS_PER_LOCK 2000
+
+typedef struct hour_slot {
+    int32_t hour; /* hours since 1970; -1: none */
+    int32_t readings;
+    double kwh, temp_sum;
+} hour_slot;
+
+typedef struct stream_cache {
+    const char *name; /* as in hourly_rollup.stream */
+    const char *load_sql;
+    idmap ids;
+    hour_slot *slots; /* [device * hours + hour % hours] */
+    int64_t until;    /* hours before this one are summarised; UNKNOWN */
+    int64_t *loaded;  /* per ring position: the hour loaded there, or -1 */
+    char (*stamps)[STAMP_LEN];
+    int64_t *dirty;
+    size_t n_dirty, cap_dirty;
+} stream_cache;
+
+struct rollup_cache {
+    char *url;
+    long refresh_ms;
+    int hours;
+    pthread_rwlock_t lock;
+    stream_cache streams[2]; /* meter, vehicle */
+    pthread_t thread;
+    atomic_int stop;
+    PGconn *conn;
+    char store[128]; /* the tables' oids: a replay's switch changes them */
+};
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+static stream_cache *stream_of(rollup_cache *c, reading_kind kind)
+{
+    return kind == READING_METER ? &c->streams[0] : kind == READING_VEHICLE ? &c->streams[1] : NULL;
+}
+
+static bool is_dirty(const stream_cache *s, int64_t hour)
+{
+    for (size_t i = 0; i < s->n_dirty; i++)
+        if (s->dirty[i] == hour)
+            return true;
+    return false;
+}
+
+bool rollup_cache_window(rollup_cache *c, reading_kind kind, const char *id, int64_t lo_ms,
+                         int64_t hi_ms, rollup_part *out)
+{
+    memset(out, 0, sizeof *out);
+    out->lo_ms = out->hi_ms = hi_ms;
+    if (!c || hi_ms <= lo_ms)
+        return c != NULL;
+    stream_cache *s = stream_of(c, kind);
+    if (!s)
+        return false;
+    int64_t a = floor_div(lo_ms + HOUR_MS - 1, HOUR_MS), b = floor_div(hi_ms, HOUR_MS);
+    bool ok = true;
+    pthread_rwlock_rdlock(&c->lock);
+    if (s->until == UNKNOWN) {
+        ok = false;
+    } else {
+        if (b > s->until)
+            b = s->until;
+        for (int64_t h = a; h < b && ok; h++)
+            ok = s->loaded[h % c->hours] == h && !is_dirty(s, h);
+        if (ok && a < b) {
+            out->lo_ms = a * HOUR_MS;
+            out->hi_ms = b * HOUR_MS;
+            long d = idmap_find(&s->ids, id);
+            for (int64_t h = a; d >= 0 && h < b; h++) {
+                const hour_slot *slot = &s->slots[(size_t)d * (size_t)c->hours + (size_t)(h % c->hours)];
+                if (slot->hour != h)
+                    continue;
+                out->readings += slot->readings;
+                out->kwh += slot->kwh;
+                out->temp_sum += slot->temp_sum;
+            }
+        }
+    }
+    pthread_rwlock_unlock(&c->lock);
+    return ok;
+}
+
+/* Called with the write lock held. */
+static void forget(rollup_cache *c, stream_cache *s)
+{
+    idmap_free(&s->ids);
+    free(s->slots);
+    s->slots = NULL;
+    s->until = UNKNOWN;
+    s->n_dirty = 0;
+    for (int i = 0; i < c->hours; i++) {
+        s->loaded[i] = -1;
+        s->stamps[i][0] = '\0';
+    }
+}
+
+/* Called with the write lock held: the device's slots, made when new. */
+static hour_slot *device_slots(rollup_cache *c, stream_cache *s, const char *id)
+{
+    size_t n = s->ids.n, cap = s->ids.cap_ids;
+    long d = idmap_add(&s->ids, id);
+    if (d < 0)
+        return NULL;
+    size_t per = (size_t)c->hours;
+    if (s->ids.cap_ids != cap) {
+        s->slots = realloc(s->slots, s->ids.cap_ids * per * sizeof *s->slots);
+        if (!s->slots)
+            abort();
+    }
+    hour_slot *slots = &s->slots[(size_t)d * per];
+    if (s->ids.n != n)
+        for (size_t i = 0; i < per; i++)
+            slots[i].hour = -1;
+    return slots;
+}
+
+static int64_t hour_value(const PGresult *res, int row, int col)
+{
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+/* Reads one hour's summaries (in the refresh's snapshot) into its ring
+ * position, which the caller has invalidated. */
+static int load_hour(rollup_cache *c, stream_cache *s, int64_t hour, const char *stamp,
+                     eie_err *err)
+{
+    char param[24];
+    snprintf(param, sizeof param, "%lld", (long long)hour);
+    const char *params[] = {param};
+    PGresult *res = PQexecParams(c->conn, s->load_sql, 1, NULL, params, NULL, NULL, 0);
+    if (pg_check(res, PGRES_TUPLES_OK, "loading hourly summaries", err) < 0) {
+        PQclear(res);
+        return -1;
+    }
+    size_t pos = (size_t)(hour % c->hours);
+    int n = PQntuples(res);
+    pthread_rwlock_wrlock(&c->lock);
+    for (size_t d = 0; d < s->ids.n; d++)
+        s->slots[d * (size_t)c->hours + pos].hour = -1;
+    for (int i = 0; i < n; i++) {
+        if (i % ROWS_PER_LOCK == ROWS_PER_LOCK - 1) {
+            pthread_rwlock_unlock(&c->lock);
+            pthread_rwlock_wrlock(&c->lock);
+        }
+        hour_slot *slots = device_slots(c, s, PQgetvalue(res, i, 0));
+        if (!slots)
+            continue;
+        slots[pos] = (hour_slot){(int32_t)hour, (int32_t)hour_value(res, i, 1),
+                                 strtod(PQgetvalue(res, i, 2), NULL),
+                                 PQnfields(res) > 3 ? strtod(PQgetvalue(res, i, 3), NULL) : 0};
+    }
+    s->loaded[pos] = hour;
+    snprintf(s->stamps[pos], STAMP_LEN, "%s", stamp);
+    pthread_rwlock_unlock(&c->lock);
+    PQclear(res);
+    return 0;
+}
+
+/* The summaries' state in the snapshot: where they end, which hours are dirty,
+ * and the change stamps of the hours the cache keeps. Publishes the first two
+ * and invalidates each hour to (re)load; returns those hours in want. */
+static int read_state(rollup_cache *c, int64_t *want[2], char (*want_stamps[2])[STAMP_LEN],
+                      size_t n_want[2], eie_err *err)
+{
+    PGresult *res = PQexec(c->conn,
+                           "SELECT r.stream, floor(extract(epoch FROM r.summarised_until) / 3600)::bigint, "
+                           "  (SELECT string_agg(floor(extract(epoch FROM d.hour) / 3600)::bigint::text, ',') "
+                           "   FROM hourly_rollup_dirty d WHERE d.stream = r.stream) "
+                           "FROM hourly_rollup r");
+    if (pg_check(res, PGRES_TUPLES_OK, "reading the summaries' state", err) < 0) {
+        PQclear(res);
+        return -1;
+    }
+    int64_t until[2] = {UNKNOWN, UNKNOWN};
+    const char *dirty[2] = {"", ""};
+    for (int i = 0; i < PQntuples(res); i++)
+        for (int k = 0; k < 2; k++)
+            if (strcmp(PQgetvalue(res, i, 0), c->streams[k].name) == 0) {
+                if (!PQgetisnull(res, i, 1))
+                    until[k] = hour_value(res, i, 1);
+                dirty[k] = PQgetvalue(res, i, 2);
+            }
+    int64_t lowest = INT64_MAX;
+    for (int k = 0; k < 2; k++)
+        if (until[k] != UNKNOWN && until[k] - c->hours < lowest)
+            lowest = until[k] - c->hours;
+    char from[24];
+    snprintf(from, sizeof from, "%lld", (long long)(lowest == INT64_MAX ? 0 : lowest));
+    const char *params[] = {from};
+    PGresult *stamps = PQexecParams(
+        c->conn,
+        "SELECT stream, floor(extract(epoch FROM hour) / 3600)::bigint, changed_at::text "
+        "FROM hourly_summary_change WHERE hour >= to_timestamp($1::bigint * 3600.0)",
+        1, NULL, params, NULL, NULL, 0);
+    if (pg_check(stamps, PGRES_TUPLES_OK, "reading the summaries' changes", err) < 0) {
+        PQclear(stamps);
+        PQclear(res);
+        return -1;
+    }
+    pthread_rwlock_wrlock(&c->lock);
+    for (int k = 0; k < 2; k++) {
+        stream_cache *s = &c->streams[k];
+        s->until = until[k];
+        s->n_dirty = 0;
+        for (const char *p = dirty[k]; *p;) {
+            if (s->n_dirty == s->cap_dirty) {
+                s->cap_dirty = s->cap_dirty ? s->cap_dirty * 2 : 16;
+                s->dirty = realloc(s->dirty, s->cap_dirty * sizeof *s->dirty);
+                if (!s->dirty)
+                    abort();
+            }
+            char *end;
+            s->dirty[s->n_dirty++] = strtoll(p, &end, 10);
+            p = *end == ',' ? end + 1 : end;
+        }
+        n_want[k] = 0;
+        if (until[k] == UNKNOWN)
+            continue;
+        for (int64_t h = until[k] - c->hours; h < until[k]; h++) {
+            if (h < 0)
+                continue;
+            const char *stamp = "";
+            for (int i = 0; i < PQntuples(stamps); i++)
+                if (hour_value(stamps, i, 1) == h && strcmp(PQgetvalue(stamps, i, 0), s->name) == 0) {
+                    stamp = PQgetvalue(stamps, i, 2);
+                    break;
+                }
+            size_t pos = (size_t)(h % c->hours);
+            if (s->loaded[pos] == h && strcmp(s->stamps[pos], stamp) == 0)
+                continue;
+            s->loaded[pos] = -1;
+            want[k][n_want[k]] = h;
+            snprintf(want_stamps[k][n_want[k]], STAMP_LEN, "%s", stamp);
+            n_want[k]++;
+        }
+    }
+    pthread_rwlock_unlock(&c->lock);
+    PQclear(stamps);
+    PQclear(res);
+    return 0;
+}
+
+static int refresh(rollup_cache *c, int64_t *want[2], char (*want_stamps[2])[STAMP_LEN],
+                   eie_err *err)
+{
+    if (!c->conn || PQstatus(c->conn) != CONNECTION_OK) {
+        PQfinish(c->conn);
+        if (!(c->conn = pg_connect(c->url, "eie-api rollup cache", err)))
+            return -1;
+        c->store[0] = '\0';
+    }
+    /* One snapshot: the stamps, the dirty hours and the rows agree. */
+    if (pg_exec(c->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err) < 0)
+        return -1;
+    int rc = -1;
+    PGresult *ids = PQexec(c->conn, "SELECT 'meter_hourly'::regclass::oid || '/' || "
+                                    "'vehicle_hourly'::regclass::oid || '/' || "
+                                    "'hourly_rollup'::regclass::oid || '/' || "
+                                    "'hourly_summary_change'::regclass::oid");
+    if (pg_check(ids, PGRES_TUPLES_OK, "identifying the summary tables", err) < 0)
+        goto done;
+    if (strcmp(PQgetvalue(ids, 0, 0), c->store) != 0) {
+        if (c->store[0])
+            log_info("the summary tables were replaced (a replay's switch): reloading");
+        snprintf(c->store, sizeof c->store, "%s", PQgetvalue(ids, 0, 0));
+        pthread_rwlock_wrlock(&c->lock);
+        forget(c, &c->streams[0]);
+        forget(c, &c->streams[1]);
+        pthread_rwlock_unlock(&c->lock);
+    }
+    size_t n_want[2];
+    if (read_state(c, want, want_stamps, n_want, err) < 0)
+        goto done;
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < n_want[k]; i++)
+            if (c->stop || load_hour(c, &c->streams[k], want[k][i], want_stamps[k][i], err) < 0)
+                goto done;
+    rc = 0;
+done:
+    PQclear(ids);
+    PGresult *end = PQexec(c->conn, "COMMIT");
+    PQclear(end);
+    return rc;
+}
+
+static void *refresh_main(void *arg)
+{
+    rollup_cache *c = arg;
+    int64_t *want[2];
+    char (*want_stamps[2])[STAMP_LEN];
+    for (int k = 0; k < 2; k++) {
+        want[k] = calloc((size_t)c->hours, sizeof *want[k]);
+        want_stamps[k] = calloc((size_t)c->hours, sizeof *want_stamps[k]);
+        if (!want[k] || !want_stamps[k])
+            abort();
+    }
+    int failing = 0; /* said once when it starts failing and once when it recovers */
+    while (!c->stop) {
+        eie_err err;
+        if (refresh(c, want, want_stamps, &err) < 0) {
+            if (!failing && !c->stop)
+                log_warn("rollup cache: %s (reports ask the database until this recovers)",
+                         err.msg);
+            failing = 1;
+        } else if (failing) {
+            log_info("rollup cache refreshed again");
+            failing = 0;
+        }
+        for (long slept = 0; slept < c->refresh_ms && !c->stop; slept += 50) {
+            struct timespec ts = {0, 50 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        free(want[k]);
+        free(want_stamps[k]);
+    }
+    return NULL;
+}
+
+static const char *const load_sql[2] = {
+    "SELECT meter_id, readings, kwh_consumed_ac FROM meter_hourly "
+    "WHERE hour = to_timestamp($1::bigint * 3600.0)",
+    "SELECT vehicle_id, readings, kwh_delivered_dc, battery_temp_sum FROM vehicle_hourly "
+    "WHERE hour = to_timestamp($1::bigint * 3600.0)",
+};
+
+rollup_cache *rollup_cache_start(const char *database_url, long refresh_ms, int hours,
+                                 eie_err *err)
+{
+    rollup_cache *c = calloc(1, sizeof *c);
+    if (!c || !(c->url = strdup(database_url))) {
+        free(c);
+        eie_err_set(err, "out of memory");
+        return NULL;
+    }
+    c->refresh_ms = refresh_ms;
+    c->hours = hours;
+    for (int k = 0; k < 2; k++) {
+        stream_cache *s = &c->streams[k];
+        s->name = k == 0 ? "meter" : "vehicle";
+        s->load_sql = load_sql[k];
+        idmap_init(&s->ids, k == 0 ? READING_METER : READING_VEHICLE);
+        s->loaded = malloc((size_t)hours * sizeof *s->loaded);
+        s->stamps = malloc((size_t)hours * sizeof *s->stamps);
+        if (!s->loaded || !s->stamps)
+            abort();
+        forget(c, s);
+    }
+    pthread_rwlock_init(&c->lock, NULL);
+    if (pthread_create(&c->thread, NULL, refresh_main, c) != 0) {
+        eie_err_set(err, "cannot start the rollup cache's thread");
+        c->thread = 0;
+        rollup_cache_stop(c);
+        return NULL;
+    }
+    return c;
+}
+
+void rollup_cache_stop(rollup_cache *c)
+{
+    if (!c)
+        return;
+    c->stop = 1;
+    if (c->thread)
+        pthread_join(c->thread, NULL);
+    PQfinish(c->conn);
+    pthread_rwlock_destroy(&c->lock);
+    for (int k = 0; k < 2; k++) {
+        forget(c, &c->streams[k]);
+        free(c->streams[k].loaded);
+        free(c->streams[k].stamps);
+        free(c->streams[k].dirty);
+    }
+    free(c->url);
+    free(c);
+}

@@ -1,0 +1,41 @@
+/* The hourly summaries of the last hours in memory (migration 006's
+ * meter_hourly and vehicle_hourly), kept by a refresher thread that reloads
+ * the hours whose summaries changed (migration 008 stamps them) every
+ * refresh_ms. The performance report then asks PostgreSQL only for the
+ * minutes at a window's edges. Like the state cache, it may be up to a refresh
+ * behind: a late reading that marks its hour dirty is seen at the next
+ * refresh. */
+#ifndef EIE_ROLLUP_CACHE_H
+#define EIE_ROLLUP_CACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "reading.h"
+
+typedef struct rollup_cache rollup_cache;
+
+/* Keeps the last `hours` summarised hours of both streams. */
+rollup_cache *rollup_cache_start(const char *database_url, long refresh_ms, int hours,
+                                 eie_err *err);
+void rollup_cache_stop(rollup_cache *c);
+
+/* The sums of a device's summarised whole hours [lo_ms, hi_ms) within a
+ * window; lo_ms == hi_ms when the window has none. */
+typedef struct rollup_part {
+    int64_t lo_ms, hi_ms;
+    long readings;
+    double kwh;      /* AC consumed by a meter, DC delivered to a vehicle */
+    double temp_sum; /* vehicles: battery temperatures summed */
+} rollup_part;
+
+/* For one device (kind READING_METER or READING_VEHICLE) and the window
+ * [lo_ms, hi_ms): the whole hours in it whose summaries the cache holds, so
+ * that only [lo_ms, out->lo_ms) and [out->hi_ms, hi_ms) remain to be read from
+ * the history. False when the window's summarised hours are not all in the
+ * cache (older than it keeps, not loaded yet, or dirty): ask the database. */
+bool rollup_cache_window(rollup_cache *c, reading_kind kind, const char *id, int64_t lo_ms,
+                         int64_t hi_ms, rollup_part *out);
+
+#endif
