@@ -12,6 +12,7 @@
 typedef struct ingest ingest;
 typedef struct state_cache state_cache;
 typedef struct rollup_cache rollup_cache;
+typedef struct edge_batch edge_batch;
 typedef struct api_context api_context;
 
 typedef int (*api_handler)(const struct _u_request *req, struct _u_response *resp,
@@ -37,6 +38,7 @@ struct api_context {
     ingest *ingest;              /* the Kafka side of the HTTP ingest routes */
     state_cache *state;          /* latest vehicle states in memory, or NULL */
     rollup_cache *rollups;       /* recent hourly summaries in memory, or NULL */
+    edge_batch *edges;           /* sums over the history, batched across requests */
     const char *swagger_ui_dir;  /* Swagger UI's assets, or NULL */
     api_binding bindings[API_MAX_ROUTES];
     size_t n_bindings;
@@ -62,5 +64,15 @@ int routes_docs_register(struct _u_instance *instance, api_context *ctx);
 #include <libpq-fe.h>
 PGresult *api_query(api_context *ctx, struct _u_response *resp, const char *what, const char *sql,
                     int n_params, const char *const *params);
+
+/* Longest a request waits for a pooled connection. */
+#define API_POOL_WAIT_MS 2000
+
+/* The statement part of api_query, on a connection the caller holds: NULL on
+ * failure (logged) with the HTTP status to answer in *status (503, or 504 on a
+ * timeout), which api_respond_db_error then sets. */
+PGresult *api_exec(PGconn *conn, const char *what, const char *sql, int n_params,
+                   const char *const *params, int *status);
+int api_respond_db_error(struct _u_response *resp, int status);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "edge_batch.h"
 #include "ingest.h"
 #include "kafka.h"
 #include "log.h"
@@ -16,6 +17,10 @@
 #include "respond.h"
 #include "rollup_cache.h"
 #include "state_cache.h"
+
+/* Statements of batched history sums running at once: two, so that one
+ * batch gathers while the other runs. */
+#define EDGE_BATCH_WORKERS 2
 
 static int not_found(const struct _u_request *req, struct _u_response *resp, void *user_data)
 {
@@ -102,6 +107,7 @@ int main(int argc, char **argv)
     struct _u_instance instance;
     api_context ctx = {.metrics = metrics_new(), .swagger_ui_dir = swagger_dir};
     if (!(ctx.db = db_pool_new(database_url, (int)pool_size, statement_timeout_ms, &err)) ||
+        !(ctx.edges = edge_batch_start(ctx.db, EDGE_BATCH_WORKERS, &err)) ||
         !(ctx.ingest = ingest_open(bootstrap, prefix, &props, (int)ingest_timeout_ms, &err)) ||
         (state_cache_ms > 0 && !(ctx.state = state_cache_start(database_url, state_cache_ms, &err))) ||
         (state_cache_ms > 0 && rollup_hours > 0 &&
@@ -154,6 +160,7 @@ done:
         ulfius_stop_framework(&instance);
     ulfius_clean_instance(&instance);
 done_early:
+    edge_batch_stop(ctx.edges);
     rollup_cache_stop(ctx.rollups);
     state_cache_stop(ctx.state);
     ingest_close(ctx.ingest);

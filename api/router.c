@@ -9,7 +9,6 @@
 #include "pg.h"
 #include "respond.h"
 
-#define POOL_WAIT_MS 2000
 #define SQLSTATE_QUERY_CANCELED "57014" /* statement_timeout */
 #define SQLSTATE_NO_SUCH_STATEMENT "26000" /* invalid_sql_statement_name */
 
@@ -50,16 +49,10 @@ int api_register(struct _u_instance *instance, api_context *ctx, const api_route
     return 0;
 }
 
-PGresult *api_query(api_context *ctx, struct _u_response *resp, const char *what, const char *sql,
-                    int n_params, const char *const *params)
+PGresult *api_exec(PGconn *conn, const char *what, const char *sql, int n_params,
+                   const char *const *params, int *status)
 {
     eie_err err;
-    PGconn *conn = db_pool_acquire(ctx->db, POOL_WAIT_MS, &err);
-    if (!conn) {
-        log_error("%s: %s", what, err.msg);
-        respond_error(resp, 503, "unavailable", "the database is not available");
-        return NULL;
-    }
     /* Prepared once per connection, on first use (named after what): planning
      * costs about as much as running these queries. */
     PGresult *res = PQexecPrepared(conn, what, n_params, params, NULL, NULL, 0);
@@ -72,18 +65,35 @@ PGresult *api_query(api_context *ctx, struct _u_response *resp, const char *what
             res = PQexecPrepared(conn, what, n_params, params, NULL, NULL, 0);
         }
     }
-    if (pg_check(res, PGRES_TUPLES_OK, what, &err) == 0) {
-        db_pool_release(ctx->db, conn);
+    if (pg_check(res, PGRES_TUPLES_OK, what, &err) == 0)
         return res;
-    }
     /* The details are for the operator's log, never for the client. */
     log_error("%s", err.msg);
-    int timed_out = strcmp(pg_sqlstate(res), SQLSTATE_QUERY_CANCELED) == 0;
+    *status = strcmp(pg_sqlstate(res), SQLSTATE_QUERY_CANCELED) == 0 ? 504 : 503;
     PQclear(res);
-    db_pool_release(ctx->db, conn);
-    if (timed_out)
-        respond_error(resp, 504, "timeout", "the query took too long");
-    else
-        respond_error(resp, 503, "unavailable", "the query could not be answered");
     return NULL;
+}
+
+int api_respond_db_error(struct _u_response *resp, int status)
+{
+    return status == 504 ? respond_error(resp, 504, "timeout", "the query took too long")
+                         : respond_error(resp, 503, "unavailable", "the query could not be answered");
+}
+
+PGresult *api_query(api_context *ctx, struct _u_response *resp, const char *what, const char *sql,
+                    int n_params, const char *const *params)
+{
+    eie_err err;
+    PGconn *conn = db_pool_acquire(ctx->db, API_POOL_WAIT_MS, &err);
+    if (!conn) {
+        log_error("%s: %s", what, err.msg);
+        respond_error(resp, 503, "unavailable", "the database is not available");
+        return NULL;
+    }
+    int status;
+    PGresult *res = api_exec(conn, what, sql, n_params, params, &status);
+    db_pool_release(ctx->db, conn);
+    if (!res)
+        api_respond_db_error(resp, status);
+    return res;
 }

@@ -5,23 +5,22 @@
  *
  * Two ways to the same answer. From the caches: the vehicle's state and
  * assignments (state_cache) and the summaries of whole hours (rollup_cache)
- * come from memory, and one statement reads the minutes at the edges from the
- * history. From the database: one statement does it all, for what the caches
+ * come from memory, and the minutes at the window's edges from the history,
+ * in a statement shared with other requests (edge_batch). From the database: one statement does it all, for what the caches
  * cannot vouch for (hours older than they keep, dirty hours, a vehicle not
- * cached yet, more meters in the window than the edge statement takes). */
+ * cached yet). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
-#include "log.h"
+#include "edge_batch.h"
 #include "params.h"
 #include "reading.h"
 #include "respond.h"
 #include "rollup_cache.h"
 #include "state_cache.h"
-#include "strbuf.h"
 #include "timefmt.h"
 
 #define MIN_WINDOW_MS (15 * 60 * 1000LL)
@@ -118,94 +117,20 @@ static int performance_from_database(api_context *ctx, struct _u_response *resp,
 
 /* --- from the caches --------------------------------------------------------- */
 
-/* What is left of the window once the cached hours are taken out: at most two
- * ranges of the vehicle's history and EDGE_METER_RANGES of its meters' (two
- * per meter period: the minutes before its first whole hour and after its
- * last summarised one). One statement reads them all, one per count of each
- * (their shapes): a range left empty would still cost its plan nodes. */
-#define EDGE_VEHICLE_RANGES 2
-#define EDGE_METER_RANGES 4
-
-typedef struct edge_range {
-    const char *meter_id; /* meter ranges only */
-    int64_t lo_ms, hi_ms;
-} edge_range;
+/* What is left of the window once the cached hours are taken out: the
+ * vehicle's history before its first whole hour and after its last summarised
+ * one, and the same of each meter period; summed by the edge batcher. */
+#define MAX_EDGES (2 + 2 * STATE_CACHE_ASSIGNMENTS)
 
 typedef struct edges {
-    edge_range vehicle[EDGE_VEHICLE_RANGES], meter[EDGE_METER_RANGES];
-    int n_vehicle, n_meter;
+    edge_range r[MAX_EDGES];
+    int n;
 } edges;
 
-static char edge_sql[EDGE_VEHICLE_RANGES + 1][EDGE_METER_RANGES + 1][2048];
-static char edge_names[EDGE_VEHICLE_RANGES + 1][EDGE_METER_RANGES + 1][32];
-
-/* The statement for nv vehicle ranges (the vehicle, then from and to of each)
- * and nm meter ranges (meter, from, to each): a column per range, a row of
- * (kWh, readings, battery temperatures summed) for the vehicle's, of (kWh,
- * readings) for the meters'. Of the forms tried with pgbench, scalar
- * subqueries served the most: 7,600 a second on 4 connections, against 6,900
- * joining the ranges' aggregates and 6,100 summing their union. */
-static void edge_sql_build(int nv, int nm)
+static void edges_add(edges *e, reading_kind kind, const char *id, int64_t lo_ms, int64_t hi_ms)
 {
-    strbuf b = {0};
-    int param = nv ? 2 : 1; /* $1, the vehicle, only when its history is read */
-    strbuf_puts(&b, "SELECT ");
-    for (int i = 0; i < nv; i++, param += 2)
-        strbuf_printf(&b,
-                      "%s(SELECT row(coalesce(sum(kwh_delivered_dc), 0), count(*),"
-                      " coalesce(sum(battery_temp), 0)) FROM vehicle_history"
-                      " WHERE vehicle_id = $1 AND ts >= $%d::timestamptz AND ts < $%d::timestamptz)",
-                      i ? ", " : "", param, param + 1);
-    for (int i = 0; i < nm; i++, param += 3)
-        strbuf_printf(&b,
-                      "%s(SELECT row(coalesce(sum(kwh_consumed_ac), 0), count(*)) FROM meter_history"
-                      " WHERE meter_id = $%d AND ts >= $%d::timestamptz AND ts < $%d::timestamptz)",
-                      i || nv ? ", " : "", param, param + 1, param + 2);
-    snprintf(edge_sql[nv][nm], sizeof edge_sql[nv][nm], "%s", b.data);
-    strbuf_free(&b);
-    snprintf(edge_names[nv][nm], sizeof edge_names[nv][nm], "performance edges %d/%d", nv, nm);
-}
-
-static void edges_vehicle(edges *e, int64_t lo_ms, int64_t hi_ms)
-{
-    if (hi_ms > lo_ms)
-        e->vehicle[e->n_vehicle++] = (edge_range){NULL, lo_ms, hi_ms};
-}
-
-static bool edges_meter(edges *e, const char *meter_id, int64_t lo_ms, int64_t hi_ms)
-{
-    if (hi_ms <= lo_ms)
-        return true;
-    if (e->n_meter == EDGE_METER_RANGES)
-        return false;
-    e->meter[e->n_meter++] = (edge_range){meter_id, lo_ms, hi_ms};
-    return true;
-}
-
-/* The sums of the ranges: a row of edge_sql's columns. */
-static PGresult *edges_query(api_context *ctx, struct _u_response *resp, const char *vehicle_id,
-                             const edges *e)
-{
-    const char *params[1 + 2 * EDGE_VEHICLE_RANGES + 3 * EDGE_METER_RANGES];
-    char times[EDGE_VEHICLE_RANGES + EDGE_METER_RANGES][2][TIMEFMT_RFC3339_LEN];
-    int n = 0, t = 0;
-    if (e->n_vehicle > 0)
-        params[n++] = vehicle_id;
-    for (int i = 0; i < e->n_vehicle; i++, t++) {
-        timefmt_format_rfc3339(e->vehicle[i].lo_ms, times[t][0]);
-        timefmt_format_rfc3339(e->vehicle[i].hi_ms, times[t][1]);
-        params[n++] = times[t][0];
-        params[n++] = times[t][1];
-    }
-    for (int i = 0; i < e->n_meter; i++, t++) {
-        timefmt_format_rfc3339(e->meter[i].lo_ms, times[t][0]);
-        timefmt_format_rfc3339(e->meter[i].hi_ms, times[t][1]);
-        params[n++] = e->meter[i].meter_id;
-        params[n++] = times[t][0];
-        params[n++] = times[t][1];
-    }
-    return api_query(ctx, resp, edge_names[e->n_vehicle][e->n_meter],
-                     edge_sql[e->n_vehicle][e->n_meter], n, params);
+    if (hi_ms > lo_ms && e->n < MAX_EDGES)
+        e->r[e->n++] = (edge_range){.kind = kind, .id = id, .lo_ms = lo_ms, .hi_ms = hi_ms};
 }
 
 /* The vehicle's meter periods within [from, to), each with its cached hours;
@@ -226,10 +151,10 @@ static bool add_meters(api_context *ctx, const vehicle_state_entry *v, int64_t f
         if (lo >= hi)
             continue;
         rollup_part part;
-        if (!rollup_cache_window(ctx->rollups, READING_METER, a->meter_id, lo, hi, &part) ||
-            !edges_meter(e, a->meter_id, lo, part.lo_ms) ||
-            !edges_meter(e, a->meter_id, part.hi_ms, hi))
+        if (!rollup_cache_window(ctx->rollups, READING_METER, a->meter_id, lo, hi, &part))
             return false;
+        edges_add(e, READING_METER, a->meter_id, lo, part.lo_ms);
+        edges_add(e, READING_METER, a->meter_id, part.hi_ms, hi);
         p->ac_kwh += part.kwh;
         p->ac_readings += part.readings;
     }
@@ -242,44 +167,34 @@ static int performance_from_caches(api_context *ctx, struct _u_response *resp,
                                    performance *p)
 {
     vehicle_state_entry v;
-    edges e = {.n_vehicle = 0};
+    edges e = {.n = 0};
     rollup_part part;
-    if (!ctx->state || !ctx->rollups || !state_cache_vehicle(ctx->state, vehicle_id, &v) ||
+    if (!ctx->state || !ctx->rollups || !ctx->edges || !state_cache_vehicle(ctx->state, vehicle_id, &v) ||
         !add_meters(ctx, &v, from_ms, to_ms, p, &e) ||
         !rollup_cache_window(ctx->rollups, READING_VEHICLE, vehicle_id, from_ms, to_ms, &part))
         return 0;
     /* Unknown here may be only not cached yet: the database says which. */
     if (!v.has_state && !p->meter_id[0])
         return 0;
-    edges_vehicle(&e, from_ms, part.lo_ms);
-    edges_vehicle(&e, part.hi_ms, to_ms);
+    edges_add(&e, READING_VEHICLE, vehicle_id, from_ms, part.lo_ms);
+    edges_add(&e, READING_VEHICLE, vehicle_id, part.hi_ms, to_ms);
+    int status = edge_batch_sum(ctx->edges, e.r, e.n);
+    if (status) {
+        api_respond_db_error(resp, status);
+        return -1;
+    }
     p->dc_kwh = part.kwh;
     p->dc_readings = part.readings;
     p->temp_sum = part.temp_sum;
-    if (e.n_vehicle + e.n_meter > 0) { /* none: whole summarised hours only */
-        PGresult *res = edges_query(ctx, resp, vehicle_id, &e);
-        if (!res)
-            return -1;
-        for (int i = 0; i < e.n_vehicle + e.n_meter; i++) {
-            double kwh, temp = 0;
-            long long n;
-            int got = sscanf(PQgetvalue(res, 0, i), "(%lf,%lld,%lf)", &kwh, &n, &temp);
-            if (got < 2) { /* cannot happen with the statement above: say so, not guess */
-                log_error("performance edges: unexpected value '%s'", PQgetvalue(res, 0, i));
-                PQclear(res);
-                respond_error(resp, 500, "internal", "the report could not be computed");
-                return -1;
-            }
-            if (i < e.n_vehicle) {
-                p->dc_kwh += kwh;
-                p->dc_readings += n;
-                p->temp_sum += temp;
-            } else {
-                p->ac_kwh += kwh;
-                p->ac_readings += n;
-            }
+    for (int i = 0; i < e.n; i++) {
+        if (e.r[i].kind == READING_VEHICLE) {
+            p->dc_kwh += e.r[i].kwh;
+            p->dc_readings += e.r[i].readings;
+            p->temp_sum += e.r[i].temp_sum;
+        } else {
+            p->ac_kwh += e.r[i].kwh;
+            p->ac_readings += e.r[i].readings;
         }
-        PQclear(res);
     }
     p->has_state = v.has_state;
     p->last_ms = v.ts_ms;
@@ -328,8 +243,5 @@ int routes_analytics_register(struct _u_instance *instance, api_context *ctx)
     metrics_describe(ctx->metrics, "eie_api_performance_reports_total", METRIC_COUNTER,
                      "performance reports by where their data came from: caches (memory, and "
                      "the history for a window's edges) or database");
-    for (int nv = 0; nv <= EDGE_VEHICLE_RANGES; nv++)
-        for (int nm = 0; nm <= EDGE_METER_RANGES; nm++)
-            edge_sql_build(nv, nm);
     return api_register(instance, ctx, routes, sizeof routes / sizeof routes[0]);
 }
