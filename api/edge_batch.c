@@ -18,6 +18,7 @@
 typedef struct job {
     edge_range *ranges;
     int n;
+    edge_freshness *fresh;
     int status; /* 0, or the HTTP status of a failure */
     bool done;
     pthread_cond_t finished;
@@ -35,17 +36,22 @@ struct edge_batch {
 };
 
 /* Each range joins its device's index in its own day partition(s): the
- * partitions are pruned per range at run time. */
+ * partitions are pruned per range at run time. Three more rows say how current
+ * the summaries and assignments are, in the same snapshot. */
 static const char *const batch_sql =
     "SELECT 0, r.i, (SELECT row(coalesce(sum(h.kwh_delivered_dc), 0), count(*),"
     "    coalesce(sum(h.battery_temp), 0)) FROM vehicle_history h"
-    "  WHERE h.vehicle_id = r.id AND h.ts >= r.lo AND h.ts < r.hi)"
+    "  WHERE h.vehicle_id = r.id AND h.ts >= r.lo AND h.ts < r.hi)::text"
     " FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY r(id, lo, hi, i)"
     " UNION ALL "
     "SELECT 1, r.i, (SELECT row(coalesce(sum(h.kwh_consumed_ac), 0), count(*), 0)"
     "  FROM meter_history h"
-    "  WHERE h.meter_id = r.id AND h.ts >= r.lo AND h.ts < r.hi)"
-    " FROM unnest($4::text[], $5::timestamptz[], $6::timestamptz[]) WITH ORDINALITY r(id, lo, hi, i)";
+    "  WHERE h.meter_id = r.id AND h.ts >= r.lo AND h.ts < r.hi)::text"
+    " FROM unnest($4::text[], $5::timestamptz[], $6::timestamptz[]) WITH ORDINALITY r(id, lo, hi, i)"
+    " UNION ALL SELECT 2, 0, extract(epoch FROM (SELECT max(changed_at) FROM hourly_summary_change))::text"
+    " UNION ALL SELECT 3, 0, extract(epoch FROM (SELECT max(stored_at) FROM vehicle_meter_assignment))::text"
+    " UNION ALL SELECT 4, count(*), string_agg(DISTINCT floor(extract(epoch FROM hour) / 3600)::text, ',')"
+    "  FROM hourly_rollup_dirty";
 
 /* Appends one element of a text[] literal: quoted, with " and \ escaped. */
 static void put_text_element(strbuf *b, bool first, const char *s)
@@ -64,7 +70,22 @@ typedef struct batch {
     strbuf ids[2], los[2], his[2];
     edge_range *by_kind[2][MAX_BATCH_RANGES];
     int n[2];
+    edge_freshness fresh;
 } batch;
+
+static void read_dirty(edge_freshness *f, long count, const char *list)
+{
+    f->n_dirty = 0;
+    if (count > EDGE_MAX_DIRTY) {
+        f->n_dirty = -1;
+        return;
+    }
+    for (const char *p = list; *p && f->n_dirty < EDGE_MAX_DIRTY;) {
+        char *end;
+        f->dirty_hours[f->n_dirty++] = strtoll(p, &end, 10);
+        p = *end == ',' ? end + 1 : end;
+    }
+}
 
 static void batch_add(batch *bt, edge_range *r)
 {
@@ -111,6 +132,15 @@ static int batch_run(edge_batch *b, batch *bt)
     for (int i = 0; i < rows && status == 0; i++) {
         int k = atoi(PQgetvalue(res, i, 0));
         long at = strtol(PQgetvalue(res, i, 1), NULL, 10) - 1;
+        if (k == 2 || k == 3) {
+            char *to = k == 2 ? bt->fresh.summaries_changed : bt->fresh.assignment_stored;
+            snprintf(to, EDGE_STAMP_LEN, "%s", PQgetvalue(res, i, 2));
+            continue;
+        }
+        if (k == 4) {
+            read_dirty(&bt->fresh, at + 1, PQgetvalue(res, i, 2));
+            continue;
+        }
         double kwh, temp;
         long long n;
         if (k < 0 || k > 1 || at < 0 || at >= bt->n[k] ||
@@ -126,7 +156,7 @@ static int batch_run(edge_batch *b, batch *bt)
         r->readings = n;
         r->temp_sum = temp;
     }
-    if (status == 0 && rows != bt->n[0] + bt->n[1]) {
+    if (status == 0 && rows != bt->n[0] + bt->n[1] + 3) {
         log_error("history sums: %d rows for %d ranges", rows, bt->n[0] + bt->n[1]);
         status = 503;
     }
@@ -148,7 +178,8 @@ static void *worker_main(void *arg)
         /* Whole jobs, as many as fit. */
         job *taken = NULL, **tail = &taken;
         int n = 0;
-        while (b->first && (n == 0 || n + b->first->n <= MAX_BATCH_RANGES)) {
+        int jobs = 0;
+        while (b->first && (jobs++ == 0 || n + b->first->n <= MAX_BATCH_RANGES)) {
             job *j = b->first;
             if (!(b->first = j->next))
                 b->last = NULL;
@@ -174,6 +205,7 @@ static void *worker_main(void *arg)
         for (job *j = taken, *next; j; j = next) {
             next = j->next;
             j->status = status;
+            *j->fresh = bt.fresh;
             j->done = true;
             pthread_cond_signal(&j->finished);
         }
@@ -187,13 +219,11 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-int edge_batch_sum(edge_batch *b, edge_range *ranges, int n)
+int edge_batch_sum(edge_batch *b, edge_range *ranges, int n, edge_freshness *fresh)
 {
-    if (n <= 0)
-        return 0;
-    if (n > MAX_BATCH_RANGES)
+    if (n < 0 || n > MAX_BATCH_RANGES)
         return 503;
-    job j = {.ranges = ranges, .n = n};
+    job j = {.ranges = ranges, .n = n, .fresh = fresh};
     pthread_cond_init(&j.finished, NULL);
     pthread_mutex_lock(&b->lock);
     if (b->last)

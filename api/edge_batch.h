@@ -31,8 +31,21 @@ typedef struct edge_range {
     long long readings;
 } edge_range;
 
-/* Fills in the sums of each range; 0, or the HTTP status to answer when the
- * database could not (503, or 504 when the statement timed out). */
-int edge_batch_sum(edge_batch *b, edge_range *ranges, int n);
+/* How current the database's summaries and assignments were when the sums
+ * were read, for the caller to check its caches against: stamps as
+ * PostgreSQL prints epoch seconds ("" when none), and the dirty hours. */
+#define EDGE_STAMP_LEN 40
+#define EDGE_MAX_DIRTY 64
+typedef struct edge_freshness {
+    char summaries_changed[EDGE_STAMP_LEN];  /* newest hourly_summary_change */
+    char assignment_stored[EDGE_STAMP_LEN];  /* newest assignment stored */
+    int n_dirty;                             /* -1: more than EDGE_MAX_DIRTY */
+    int64_t dirty_hours[EDGE_MAX_DIRTY];     /* hours since 1970, of either stream */
+} edge_freshness;
+
+/* Fills in the sums of each range (none is fine) and the freshness at that
+ * moment; 0, or the HTTP status to answer when the database could not (503,
+ * or 504 when the statement timed out). */
+int edge_batch_sum(edge_batch *b, edge_range *ranges, int n, edge_freshness *fresh);
 
 #endif

@@ -55,6 +55,7 @@ struct rollup_cache {
     atomic_int stop;
     PGconn *conn;
     char store[128]; /* the tables' oids: a replay's switch changes them */
+    char changed[40]; /* the newest change stamp of the snapshot loaded */
 };
 
 static int64_t floor_div(int64_t a, int64_t b)
@@ -111,6 +112,14 @@ bool rollup_cache_window(rollup_cache *c, reading_kind kind, const char *id, int
     }
     pthread_rwlock_unlock(&c->lock);
     return ok;
+}
+
+bool rollup_cache_current(rollup_cache *c, const char *newest_change)
+{
+    pthread_rwlock_rdlock(&c->lock);
+    bool current = strcmp(c->changed, newest_change) == 0;
+    pthread_rwlock_unlock(&c->lock);
+    return current;
 }
 
 /* Called with the write lock held. */
@@ -193,12 +202,13 @@ static int load_hour(rollup_cache *c, stream_cache *s, int64_t hour, const char 
  * and the change stamps of the hours the cache keeps. Publishes the first two
  * and invalidates each hour to (re)load; returns those hours in want. */
 static int read_state(rollup_cache *c, int64_t *want[2], char (*want_stamps[2])[STAMP_LEN],
-                      size_t n_want[2], eie_err *err)
+                      size_t n_want[2], char *changed, eie_err *err)
 {
     PGresult *res = PQexec(c->conn,
                            "SELECT r.stream, floor(extract(epoch FROM r.summarised_until) / 3600)::bigint, "
                            "  (SELECT string_agg(floor(extract(epoch FROM d.hour) / 3600)::bigint::text, ',') "
-                           "   FROM hourly_rollup_dirty d WHERE d.stream = r.stream) "
+                           "   FROM hourly_rollup_dirty d WHERE d.stream = r.stream), "
+                           "  extract(epoch FROM (SELECT max(changed_at) FROM hourly_summary_change))::text "
                            "FROM hourly_rollup r");
     if (pg_check(res, PGRES_TUPLES_OK, "reading the summaries' state", err) < 0) {
         PQclear(res);
@@ -230,7 +240,10 @@ static int read_state(rollup_cache *c, int64_t *want[2], char (*want_stamps[2])[
         PQclear(res);
         return -1;
     }
+    /* The cache is current with this stamp once the hours below are loaded:
+     * refresh() records it then. */
     pthread_rwlock_wrlock(&c->lock);
+    snprintf(changed, STAMP_LEN, "%s", PQntuples(res) ? PQgetvalue(res, 0, 3) : "");
     for (int k = 0; k < 2; k++) {
         stream_cache *s = &c->streams[k];
         s->until = until[k];
@@ -302,12 +315,16 @@ static int refresh(rollup_cache *c, int64_t *want[2], char (*want_stamps[2])[STA
         pthread_rwlock_unlock(&c->lock);
     }
     size_t n_want[2];
-    if (read_state(c, want, want_stamps, n_want, err) < 0)
+    char changed[STAMP_LEN];
+    if (read_state(c, want, want_stamps, n_want, changed, err) < 0)
         goto done;
     for (int k = 0; k < 2; k++)
         for (size_t i = 0; i < n_want[k]; i++)
             if (c->stop || load_hour(c, &c->streams[k], want[k][i], want_stamps[k][i], err) < 0)
                 goto done;
+    pthread_rwlock_wrlock(&c->lock);
+    snprintf(c->changed, sizeof c->changed, "%s", changed);
+    pthread_rwlock_unlock(&c->lock);
     rc = 0;
 done:
     PQclear(ids);

@@ -38,4 +38,10 @@ typedef struct rollup_part {
 bool rollup_cache_window(rollup_cache *c, reading_kind kind, const char *id, int64_t lo_ms,
                          int64_t hi_ms, rollup_part *out);
 
+/* Whether the cache holds the summaries as of newest_change, the newest
+ * change stamp in the database (extract(epoch FROM
+ * max(hourly_summary_change.changed_at)) as text, "" when none): when not,
+ * summaries changed since its last refresh, and its answers may be stale. */
+bool rollup_cache_current(rollup_cache *c, const char *newest_change);
+
 #endif

@@ -161,6 +161,23 @@ static bool add_meters(api_context *ctx, const vehicle_state_entry *v, int64_t f
     return true;
 }
 
+/* Whether what the caches said holds at the moment the edges were read: no
+ * summary changed and no assignment arrived since their last refresh, and no
+ * hour of the window is dirty (a late reading stored for it). */
+static bool cache_current(api_context *ctx, const edge_freshness *f, int64_t from_ms,
+                          int64_t to_ms)
+{
+    if (!rollup_cache_current(ctx->rollups, f->summaries_changed) ||
+        !state_cache_assignments_current(ctx->state, f->assignment_stored) || f->n_dirty < 0)
+        return false;
+    for (int i = 0; i < f->n_dirty; i++) {
+        int64_t hour_ms = f->dirty_hours[i] * 3600000LL;
+        if (hour_ms + 3600000LL > from_ms && hour_ms < to_ms)
+            return false;
+    }
+    return true;
+}
+
 /* 1: answered, 0: ask the database instead, -1: the response is set. */
 static int performance_from_caches(api_context *ctx, struct _u_response *resp,
                                    const char *vehicle_id, int64_t from_ms, int64_t to_ms,
@@ -178,11 +195,16 @@ static int performance_from_caches(api_context *ctx, struct _u_response *resp,
         return 0;
     edges_add(&e, READING_VEHICLE, vehicle_id, from_ms, part.lo_ms);
     edges_add(&e, READING_VEHICLE, vehicle_id, part.hi_ms, to_ms);
-    int status = edge_batch_sum(ctx->edges, e.r, e.n);
+    /* Even with no edges to read: the database says whether the caches are
+     * as current as it is, so that a reading stored a moment ago counts. */
+    edge_freshness fresh;
+    int status = edge_batch_sum(ctx->edges, e.r, e.n, &fresh);
     if (status) {
         api_respond_db_error(resp, status);
         return -1;
     }
+    if (!cache_current(ctx, &fresh, from_ms, to_ms))
+        return 0;
     p->dc_kwh = part.kwh;
     p->dc_readings = part.readings;
     p->temp_sum = part.temp_sum;

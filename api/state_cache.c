@@ -48,6 +48,7 @@ struct state_cache {
     PGconn *conn;
     char store[96]; /* the tables' oids: a replay's switch changes them */
     char since[64]; /* when the last complete refresh began; "" none */
+    char assignment_stored[40]; /* the newest assignment then, as epoch text */
 };
 
 /* Called with the write lock held: the entry of id, created empty. */
@@ -166,6 +167,14 @@ bool state_cache_meter_voltage(state_cache *c, const char *meter_id, double *vol
     return i >= 0;
 }
 
+bool state_cache_assignments_current(state_cache *c, const char *newest_stored)
+{
+    pthread_rwlock_rdlock(&c->lock);
+    bool current = strcmp(c->assignment_stored, newest_stored) == 0;
+    pthread_rwlock_unlock(&c->lock);
+    return current;
+}
+
 /* Called with the write lock held. */
 static void clear(state_cache *c)
 {
@@ -176,6 +185,7 @@ static void clear(state_cache *c)
     c->vehicles = NULL;
     c->voltages = NULL;
     c->since[0] = '\0';
+    snprintf(c->assignment_stored, sizeof c->assignment_stored, "unknown");
 }
 
 static int follow(state_cache *c, const source *s, int look_long, eie_err *err)
@@ -210,7 +220,9 @@ static int refresh(state_cache *c, int look_long, eie_err *err)
      * is the old store's: it starts over. */
     PGresult *ids = PQexec(c->conn, "SELECT 'vehicle_state'::regclass::oid || '/' || "
                                     "'meter_state'::regclass::oid || '/' || "
-                                    "'vehicle_meter_assignment'::regclass::oid, now()::text");
+                                    "'vehicle_meter_assignment'::regclass::oid, now()::text, "
+                                    "extract(epoch FROM (SELECT max(stored_at) "
+                                    "FROM vehicle_meter_assignment))::text");
     if (pg_check(ids, PGRES_TUPLES_OK, "identifying the state tables", err) < 0) {
         PQclear(ids);
         return -1;
@@ -223,13 +235,17 @@ static int refresh(state_cache *c, int look_long, eie_err *err)
         clear(c);
         pthread_rwlock_unlock(&c->lock);
     }
-    char began[sizeof c->since];
+    char began[sizeof c->since], stored[sizeof c->assignment_stored];
     snprintf(began, sizeof began, "%s", PQgetvalue(ids, 0, 1));
+    snprintf(stored, sizeof stored, "%s", PQgetvalue(ids, 0, 2));
     PQclear(ids);
     for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++)
         if (follow(c, &sources[i], look_long, err) < 0)
             return -1;
     snprintf(c->since, sizeof c->since, "%s", began);
+    pthread_rwlock_wrlock(&c->lock);
+    snprintf(c->assignment_stored, sizeof c->assignment_stored, "%s", stored);
+    pthread_rwlock_unlock(&c->lock);
     return 0;
 }
 

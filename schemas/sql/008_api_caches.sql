@@ -10,6 +10,9 @@ CREATE TABLE hourly_summary_change (
     changed_at timestamptz NOT NULL,
     PRIMARY KEY (stream, hour)
 );
+-- The newest stamp tells the API, at each query, whether its cache is as
+-- current as the database.
+CREATE INDEX hourly_summary_change_changed_at ON hourly_summary_change (changed_at);
 
 CREATE FUNCTION eie_note_summary_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -43,6 +46,7 @@ CREATE TRIGGER vehicle_hourly_deleted AFTER DELETE ON vehicle_hourly
 
 -- The assignment history is only ever inserted into: when each row was stored,
 -- indexed, lets the API pick up new assignments (including ones that arrive
--- late, for an earlier time) without reading the whole history.
+-- late, for an earlier time) without reading the whole history, and tell
+-- whether it has the newest.
 ALTER TABLE vehicle_meter_assignment ADD COLUMN stored_at timestamptz NOT NULL DEFAULT now();
 CREATE INDEX vehicle_meter_assignment_stored_at ON vehicle_meter_assignment (stored_at);
