@@ -18,7 +18,7 @@ CREATE FUNCTION eie_note_summary_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO hourly_summary_change (stream, hour, changed_at)
-    SELECT DISTINCT TG_ARGV[0], hour, clock_timestamp() FROM changed
+    SELECT TG_ARGV[0], hour, clock_timestamp() FROM (SELECT DISTINCT hour FROM changed) touched
     ON CONFLICT (stream, hour) DO UPDATE SET changed_at = EXCLUDED.changed_at;
     RETURN NULL;
 END

@@ -8,14 +8,22 @@ it_setup 2
 
 t0=$(( $(date -u +%s) / 60 * 60 ))
 t() { it_time "$t0" "$1"; }
+# V2 moves from M2 to M3 in the middle of an hour: AC counts from each meter
+# only while V2 was on it, through the caches as through the database.
 {
     echo "{\"vehicleId\":\"V1\",\"meterId\":\"M1\",\"validFrom\":\"$(t -400)\"}"
+    echo "{\"vehicleId\":\"V2\",\"meterId\":\"M2\",\"validFrom\":\"$(t -400)\"}"
+    echo "{\"vehicleId\":\"V2\",\"meterId\":\"M3\",\"validFrom\":\"$(t -215)\"}"
 } >"$IT_DIR/assignments.jsonl"
 for i in $(seq 0 24); do
-    echo "{\"meterId\":\"M1\",\"kwhConsumedAc\":0.5,\"voltage\":230,\"timestamp\":\"$(t $((-300 + 10 * i)))\"}"
+    for m in 1 2 3; do
+        echo "{\"meterId\":\"M$m\",\"kwhConsumedAc\":$((m - 1)).5,\"voltage\":230,\"timestamp\":\"$(t $((-300 + 10 * i)))\"}"
+    done
 done >"$IT_DIR/meters.jsonl"
 for i in $(seq 0 24); do
-    echo "{\"vehicleId\":\"V1\",\"soc\":50,\"kwhDeliveredDc\":0.25,\"batteryTemp\":$((20 + 10 * (i % 2))),\"timestamp\":\"$(t $((-300 + 10 * i)))\"}"
+    for v in 1 2; do
+        echo "{\"vehicleId\":\"V$v\",\"soc\":50,\"kwhDeliveredDc\":0.25,\"batteryTemp\":$((20 + 10 * (i % 2))),\"timestamp\":\"$(t $((-300 + 10 * i)))\"}"
+    done
 done >"$IT_DIR/vehicles.jsonl"
 
 it_start hot "$EIE_BIN/eie-consumer" --store hot --linger-ms 50
@@ -28,10 +36,23 @@ it_wait_for "the API" 30 curl -sf "http://127.0.0.1:$port/healthz"
 "$EIE_BIN/eie-produce" --type meter "$IT_DIR/meters.jsonl" 2>>"$IT_DIR/produce.log" || it_fail "producing meter readings"
 "$EIE_BIN/eie-produce" --type vehicle "$IT_DIR/vehicles.jsonl" 2>>"$IT_DIR/produce.log" || it_fail "producing vehicle readings"
 stored() { it_sql_equals "$1" "SELECT (SELECT count(*) FROM meter_history) + (SELECT count(*) FROM vehicle_history)"; }
-it_wait_for "the readings" 60 stored 50
+it_wait_for "the readings" 60 stored 125
 
 url="http://127.0.0.1:$port/v1/analytics/performance/V1?from=$(t -330)&to=$(t -30)"
 metrics() { curl -sf "$url" | jq -c '.metrics'; }
+# How many reports came from the API's caches (memory and the window's edges)
+# rather than from the database alone.
+from_caches() {
+    curl -sf "http://127.0.0.1:$port/metrics" |
+        awk '/^eie_api_performance_reports_total\{source="caches"\}/ { n = $2 } END { print n + 0 }'
+}
+# Once the caches have loaded the summaries, a report comes from them.
+served_from_caches() {
+    local before
+    before=$(from_caches)
+    metrics >/dev/null
+    (($(from_caches) > before))
+}
 # Summarised and clean: the hours closed 15 minutes ago or more (at least the
 # first three of the readings' five) summarised, no hour dirty.
 summarised() {
@@ -42,6 +63,16 @@ summarised() {
 it_wait_for "the hours to be summarised" 60 summarised
 expected='{"totalEnergyConsumedAc":12.5,"totalEnergyDeliveredDc":6.25,"efficiencyRatio":0.5,"avgBatteryTemp":24.8,"meterReadings":25,"vehicleReadings":25,"energyLossKwh":6.25}'
 it_expect_eq "$expected" "$(metrics)" "the window's totals from summaries and the minutes at its edges"
+it_wait_for "a report from the caches" 30 served_from_caches
+it_expect_eq "$expected" "$(metrics)" "the same totals from the caches"
+# V2: M2's readings before the move (1.5 kWh each), M3's from it on.
+cached=$(from_caches)
+v2=$(curl -sf "http://127.0.0.1:$port/v1/analytics/performance/V2?from=$(t -330)&to=$(t -30)" | jq -c '[.meterId, .metrics.totalEnergyConsumedAc, .metrics.meterReadings]')
+v2_sql=$(psql "$DATABASE_URL" -X -At -c "SELECT json_build_array('M3', sum(kwh_consumed_ac), count(*)) FROM meter_history
+    WHERE (meter_id = 'M2' AND ts >= '$(t -330)' AND ts < '$(t -215)') OR (meter_id = 'M3' AND ts >= '$(t -215)' AND ts < '$(t -30)')" | jq -c .)
+it_expect_eq "$v2_sql" "$v2" "a meter change mid-hour"
+it_expect_eq "$((cached + 1))" "$(from_caches)" "that report came from the caches"
+cached_before_late=$(from_caches)
 raw=$(psql "$DATABASE_URL" -X -At -c "SELECT sum(kwh_consumed_ac) || '|' || count(*) FROM meter_history WHERE meter_id = 'M1' AND ts >= '$(t -330)' AND ts < '$(t -30)'")
 it_expect_eq "12.5|25" "$raw" "the history agrees"
 
@@ -61,6 +92,9 @@ summarised_again() {
         ((SELECT readings FROM meter_hourly WHERE meter_id = 'M1' AND hour = date_trunc('hour', '$late'::timestamptz, 'UTC')) =
          (SELECT count(*) FROM meter_history WHERE meter_id = 'M1' AND date_trunc('hour', ts, 'UTC') = date_trunc('hour', '$late'::timestamptz, 'UTC')))"
 }
+it_expect_eq "$cached_before_late" "$(from_caches)" "the dirty hour's report came from the database"
 it_wait_for "the late hour to be summarised again" 60 summarised_again
 it_expect_eq "$expected" "$(metrics)" "and the same once its hour is summarised again"
+it_wait_for "a report from the caches again" 30 served_from_caches
+it_expect_eq "$expected" "$(metrics)" "and from the caches once they reloaded that hour"
 it_finish
