@@ -280,9 +280,11 @@ eie__pid_exists() {
 # stdout+stderr to LOGFILE; does nothing if our process from PIDFILE is alive.
 # CMD must be a binary, or a script run as `bash SCRIPT ...`: the kernel
 # rewrites a #! script's cmdline, which would defeat eie_pidfile_alive.
+# EIE_START_SAME_SESSION=1 keeps CMD in the caller's session (see bench/api.sh).
 eie_start_bg() {
-  local name=$1 pidfile=$2 logfile=$3 pid="" i
+  local name=$1 pidfile=$2 logfile=$3 pid="" i launcher=(setsid)
   shift 3
+  [[ ${EIE_START_SAME_SESSION:-0} == 1 ]] && launcher=()
   if pid=$(eie_pidfile_alive "$pidfile"); then
     eie_log "$name: already running (pid $pid)"
     return 0
@@ -296,7 +298,7 @@ eie_start_bg() {
   # does not reach it. The wrapper writes its own pid before exec, which is
   # right whether or not setsid had to fork.
   # shellcheck disable=SC2016 # expanded by the inner bash
-  setsid bash -c 'echo "$$" >"$0.tmp" && mv -f "$0.tmp" "$0" && exec "$@"' \
+  "${launcher[@]}" bash -c 'echo "$$" >"$0.tmp" && mv -f "$0.tmp" "$0" && exec "$@"' \
     "$pidfile" "$@" </dev/null >>"$logfile" 2>&1 &
   # Not a job of the caller: no "Killed" notices when we stop it later.
   disown "$!" 2>/dev/null || true
