@@ -94,10 +94,30 @@ static void batch_add(batch *bt, edge_range *r)
     put_text_element(&bt->ids[k], first, r->id);
     char t[TIMEFMT_RFC3339_LEN];
     timefmt_format_rfc3339(r->lo_ms, t);
-    strbuf_printf(&bt->los[k], "%s%s", first ? "{" : ",", t);
+    strbuf_putc(&bt->los[k], first ? '{' : ',');
+    strbuf_puts(&bt->los[k], t);
     timefmt_format_rfc3339(r->hi_ms, t);
-    strbuf_printf(&bt->his[k], "%s%s", first ? "{" : ",", t);
+    strbuf_putc(&bt->his[k], first ? '{' : ',');
+    strbuf_puts(&bt->his[k], t);
     bt->by_kind[k][bt->n[k]++] = r;
+}
+
+/* A row of the sums as text, "(kwh,readings,temp_sum)". */
+static bool parse_sums(const char *text, double *kwh, long long *n, double *temp)
+{
+    char *end;
+    if (*text++ != '(')
+        return false;
+    *kwh = strtod(text, &end);
+    if (end == text || *end != ',')
+        return false;
+    text = end + 1;
+    *n = strtoll(text, &end, 10);
+    if (end == text || *end != ',')
+        return false;
+    text = end + 1;
+    *temp = strtod(text, &end);
+    return end != text && end[0] == ')' && end[1] == '\0';
 }
 
 /* Runs the statement for the ranges in bt; 0 or an HTTP status. */
@@ -144,7 +164,7 @@ static int batch_run(edge_batch *b, batch *bt)
         double kwh, temp;
         long long n;
         if (k < 0 || k > 1 || at < 0 || at >= bt->n[k] ||
-            sscanf(PQgetvalue(res, i, 2), "(%lf,%lld,%lf)", &kwh, &n, &temp) != 3) {
+            !parse_sums(PQgetvalue(res, i, 2), &kwh, &n, &temp)) {
             /* Cannot happen with the statement above: say so rather than guess. */
             log_error("history sums: unexpected row %d: %s %s %s", i, PQgetvalue(res, i, 0),
                       PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));

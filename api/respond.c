@@ -23,6 +23,14 @@ int respond_json(struct _u_response *resp, unsigned int status, json_t *body)
     return U_CALLBACK_COMPLETE;
 }
 
+int respond_jsonw(struct _u_response *resp, unsigned int status, jsonw *w)
+{
+    ulfius_set_binary_body_response(resp, status, w->out.data, w->out.len);
+    jsonw_free(w);
+    u_map_put(resp->map_header, "Content-Type", "application/json");
+    return U_CALLBACK_COMPLETE;
+}
+
 int respond_error(struct _u_response *resp, unsigned int status, const char *code,
                   const char *fmt, ...)
 {

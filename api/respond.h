@@ -10,8 +10,13 @@
 #include <stdint.h>
 #include <ulfius.h>
 
+#include "jsonw.h"
+
 /* Sends body (and takes its reference). */
 int respond_json(struct _u_response *resp, unsigned int status, json_t *body);
+
+/* Sends what w wrote (and frees it). */
+int respond_jsonw(struct _u_response *resp, unsigned int status, jsonw *w);
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 4, 5)))

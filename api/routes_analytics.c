@@ -37,28 +37,53 @@ typedef struct performance {
     long long ac_readings, dc_readings;
 } performance;
 
-static json_t *build_response(const char *vehicle_id, const char *time_range, int64_t from_ms,
-                              int64_t to_ms, const performance *p)
+static int respond_performance(struct _u_response *resp, const char *vehicle_id,
+                               const char *time_range, int64_t from_ms, int64_t to_ms,
+                               const performance *p)
 {
-    char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN];
-    timefmt_format_rfc3339(from_ms, from);
-    timefmt_format_rfc3339(to_ms, to);
     double ac = p->ac_kwh, dc = p->dc_kwh;
-    return json_pack(
-        "{s:s, s:o, s:s, s:s, s:s,"
-        " s:{s:o, s:o, s:o, s:o},"
-        " s:{s:f, s:f, s:o, s:o, s:I, s:I, s:f}}",
-        "vehicleId", vehicle_id, "meterId", p->meter_id[0] ? json_string(p->meter_id) : json_null(),
-        "timeRange", time_range, "from", from, "to", to,
-        "latestSnapshot", "lastReadingAt", p->has_state ? respond_time(p->last_ms) : json_null(),
-        "currentSoC", p->has_state ? respond_real_or_null(p->soc) : json_null(),
-        "currentVoltage", p->has_voltage ? respond_real_or_null(p->voltage) : json_null(),
-        "lastBatteryTemp", p->has_state ? respond_real_or_null(p->battery_temp) : json_null(),
-        "metrics", "totalEnergyConsumedAc", ac, "totalEnergyDeliveredDc", dc, "efficiencyRatio",
-        ac > 0 ? json_real(dc / ac) : json_null(), "avgBatteryTemp",
-        p->dc_readings > 0 ? respond_real_or_null(p->temp_sum / (double)p->dc_readings) : json_null(),
-        "meterReadings", (json_int_t)p->ac_readings, "vehicleReadings", (json_int_t)p->dc_readings,
-        "energyLossKwh", ac - dc);
+    jsonw w;
+    jsonw_init(&w);
+    jsonw_begin(&w, NULL);
+    jsonw_string(&w, "vehicleId", vehicle_id);
+    jsonw_string(&w, "meterId", p->meter_id[0] ? p->meter_id : NULL);
+    jsonw_string(&w, "timeRange", time_range);
+    jsonw_time(&w, "from", from_ms);
+    jsonw_time(&w, "to", to_ms);
+    jsonw_begin(&w, "latestSnapshot");
+    if (p->has_state) {
+        jsonw_time(&w, "lastReadingAt", p->last_ms);
+        jsonw_real(&w, "currentSoC", p->soc);
+    } else {
+        jsonw_null(&w, "lastReadingAt");
+        jsonw_null(&w, "currentSoC");
+    }
+    if (p->has_voltage)
+        jsonw_real(&w, "currentVoltage", p->voltage);
+    else
+        jsonw_null(&w, "currentVoltage");
+    if (p->has_state)
+        jsonw_real(&w, "lastBatteryTemp", p->battery_temp);
+    else
+        jsonw_null(&w, "lastBatteryTemp");
+    jsonw_end(&w);
+    jsonw_begin(&w, "metrics");
+    jsonw_real(&w, "totalEnergyConsumedAc", ac);
+    jsonw_real(&w, "totalEnergyDeliveredDc", dc);
+    if (ac > 0)
+        jsonw_real(&w, "efficiencyRatio", dc / ac);
+    else
+        jsonw_null(&w, "efficiencyRatio");
+    if (p->dc_readings > 0)
+        jsonw_real(&w, "avgBatteryTemp", p->temp_sum / (double)p->dc_readings);
+    else
+        jsonw_null(&w, "avgBatteryTemp");
+    jsonw_int(&w, "meterReadings", p->ac_readings);
+    jsonw_int(&w, "vehicleReadings", p->dc_readings);
+    jsonw_real(&w, "energyLossKwh", ac - dc);
+    jsonw_end(&w);
+    jsonw_end(&w);
+    return respond_jsonw(resp, 200, &w);
 }
 
 /* --- from the database ------------------------------------------------------ */
@@ -253,7 +278,7 @@ static int get_performance(const struct _u_request *req, struct _u_response *res
     }
     if (!found)
         return respond_error(resp, 404, "not_found", "no vehicle with this id has reported");
-    return respond_json(resp, 200, build_response(vehicle_id, w.label, w.from_ms, w.to_ms, &p));
+    return respond_performance(resp, vehicle_id, w.label, w.from_ms, w.to_ms, &p);
 }
 
 static const api_route routes[] = {
