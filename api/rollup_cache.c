@@ -14,11 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "idmap.h"
 #include "log.h"
 #include "pg.h"
+#include "refresher.h"
 
 #define HOUR_MS 3600000LL
 #define UNKNOWN INT64_MIN
@@ -47,12 +47,13 @@ typedef struct stream_cache {
 
 struct rollup_cache {
     char *url;
-    long refresh_ms;
+    refresher *refresher;
+    atomic_int stop; /* set before the refresher stops: a long load gives up */
     int hours;
     pthread_rwlock_t lock;
     stream_cache streams[2]; /* meter, vehicle */
-    pthread_t thread;
-    atomic_int stop;
+    int64_t *want[2]; /* per stream: hours to (re)load, with their stamps */
+    char (*want_stamps[2])[STAMP_LEN];
     PGconn *conn;
     char store[128]; /* the tables' oids: a replay's switch changes them */
     char changed[40]; /* the newest change stamp of the snapshot loaded */
@@ -200,9 +201,8 @@ static int load_hour(rollup_cache *c, stream_cache *s, int64_t hour, const char 
 
 /* The summaries' state in the snapshot: where they end, which hours are dirty,
  * and the change stamps of the hours the cache keeps. Publishes the first two
- * and invalidates each hour to (re)load; returns those hours in want. */
-static int read_state(rollup_cache *c, int64_t *want[2], char (*want_stamps[2])[STAMP_LEN],
-                      size_t n_want[2], char *changed, eie_err *err)
+ * and invalidates each hour to (re)load; returns those hours in c->want. */
+static int read_state(rollup_cache *c, size_t n_want[2], char *changed, eie_err *err)
 {
     PGresult *res = PQexec(c->conn,
                            "SELECT r.stream, floor(extract(epoch FROM r.summarised_until) / 3600)::bigint, "
@@ -275,8 +275,8 @@ static int read_state(rollup_cache *c, int64_t *want[2], char (*want_stamps[2])[
             if (s->loaded[pos] == h && strcmp(s->stamps[pos], stamp) == 0)
                 continue;
             s->loaded[pos] = -1;
-            want[k][n_want[k]] = h;
-            snprintf(want_stamps[k][n_want[k]], STAMP_LEN, "%s", stamp);
+            c->want[k][n_want[k]] = h;
+            snprintf(c->want_stamps[k][n_want[k]], STAMP_LEN, "%s", stamp);
             n_want[k]++;
         }
     }
@@ -286,9 +286,9 @@ static int read_state(rollup_cache *c, int64_t *want[2], char (*want_stamps[2])[
     return 0;
 }
 
-static int refresh(rollup_cache *c, int64_t *want[2], char (*want_stamps[2])[STAMP_LEN],
-                   eie_err *err)
+static int refresh(void *arg, eie_err *err)
 {
+    rollup_cache *c = arg;
     if (!c->conn || PQstatus(c->conn) != CONNECTION_OK) {
         PQfinish(c->conn);
         if (!(c->conn = pg_connect(c->url, "eie-api rollup cache", err)))
@@ -316,11 +316,12 @@ static int refresh(rollup_cache *c, int64_t *want[2], char (*want_stamps[2])[STA
     }
     size_t n_want[2];
     char changed[STAMP_LEN];
-    if (read_state(c, want, want_stamps, n_want, changed, err) < 0)
+    if (read_state(c, n_want, changed, err) < 0)
         goto done;
     for (int k = 0; k < 2; k++)
         for (size_t i = 0; i < n_want[k]; i++)
-            if (c->stop || load_hour(c, &c->streams[k], want[k][i], want_stamps[k][i], err) < 0)
+            if (c->stop ||
+                load_hour(c, &c->streams[k], c->want[k][i], c->want_stamps[k][i], err) < 0)
                 goto done;
     pthread_rwlock_wrlock(&c->lock);
     snprintf(c->changed, sizeof c->changed, "%s", changed);
@@ -331,41 +332,6 @@ done:
     PGresult *end = PQexec(c->conn, "COMMIT");
     PQclear(end);
     return rc;
-}
-
-static void *refresh_main(void *arg)
-{
-    rollup_cache *c = arg;
-    int64_t *want[2];
-    char (*want_stamps[2])[STAMP_LEN];
-    for (int k = 0; k < 2; k++) {
-        want[k] = calloc((size_t)c->hours, sizeof *want[k]);
-        want_stamps[k] = calloc((size_t)c->hours, sizeof *want_stamps[k]);
-        if (!want[k] || !want_stamps[k])
-            abort();
-    }
-    int failing = 0; /* said once when it starts failing and once when it recovers */
-    while (!c->stop) {
-        eie_err err;
-        if (refresh(c, want, want_stamps, &err) < 0) {
-            if (!failing && !c->stop)
-                log_warn("rollup cache: %s (reports ask the database until this recovers)",
-                         err.msg);
-            failing = 1;
-        } else if (failing) {
-            log_info("rollup cache refreshed again");
-            failing = 0;
-        }
-        for (long slept = 0; slept < c->refresh_ms && !c->stop; slept += 50) {
-            struct timespec ts = {0, 50 * 1000000L};
-            nanosleep(&ts, NULL);
-        }
-    }
-    for (int k = 0; k < 2; k++) {
-        free(want[k]);
-        free(want_stamps[k]);
-    }
-    return NULL;
 }
 
 static const char *const load_sql[2] = {
@@ -384,23 +350,22 @@ rollup_cache *rollup_cache_start(const char *database_url, long refresh_ms, int 
         eie_err_set(err, "out of memory");
         return NULL;
     }
-    c->refresh_ms = refresh_ms;
     c->hours = hours;
     for (int k = 0; k < 2; k++) {
+        c->want[k] = calloc((size_t)hours, sizeof *c->want[k]);
+        c->want_stamps[k] = calloc((size_t)hours, sizeof *c->want_stamps[k]);
         stream_cache *s = &c->streams[k];
         s->name = k == 0 ? "meter" : "vehicle";
         s->load_sql = load_sql[k];
         idmap_init(&s->ids, k == 0 ? READING_METER : READING_VEHICLE);
         s->loaded = malloc((size_t)hours * sizeof *s->loaded);
         s->stamps = malloc((size_t)hours * sizeof *s->stamps);
-        if (!s->loaded || !s->stamps)
+        if (!s->loaded || !s->stamps || !c->want[k] || !c->want_stamps[k])
             abort();
         forget(c, s);
     }
     pthread_rwlock_init(&c->lock, NULL);
-    if (pthread_create(&c->thread, NULL, refresh_main, c) != 0) {
-        eie_err_set(err, "cannot start the rollup cache's thread");
-        c->thread = 0;
+    if (!(c->refresher = refresher_start("rollup cache", refresh_ms, refresh, c, err))) {
         rollup_cache_stop(c);
         return NULL;
     }
@@ -412,8 +377,7 @@ void rollup_cache_stop(rollup_cache *c)
     if (!c)
         return;
     c->stop = 1;
-    if (c->thread)
-        pthread_join(c->thread, NULL);
+    refresher_stop(c->refresher);
     PQfinish(c->conn);
     pthread_rwlock_destroy(&c->lock);
     for (int k = 0; k < 2; k++) {
@@ -421,6 +385,8 @@ void rollup_cache_stop(rollup_cache *c)
         free(c->streams[k].loaded);
         free(c->streams[k].stamps);
         free(c->streams[k].dirty);
+        free(c->want[k]);
+        free(c->want_stamps[k]);
     }
     free(c->url);
     free(c);

@@ -4,15 +4,14 @@
 #include "state_cache.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "idmap.h"
 #include "log.h"
 #include "pg.h"
+#include "refresher.h"
 
 /* Each refresh reads the rows stamped since the previous one began, less
  * LOOK_BACK_S: a row's stamp is its transaction's start (now()), so a
@@ -38,13 +37,12 @@ typedef struct source {
 
 struct state_cache {
     char *url;
-    long refresh_ms;
+    refresher *refresher;
+    unsigned long rounds;
     pthread_rwlock_t lock;
     idmap vehicle_ids, meter_ids;
     vehicle_state_entry *vehicles; /* by vehicle_ids index */
     double *voltages;              /* by meter_ids index */
-    pthread_t thread;
-    atomic_int stop;
     PGconn *conn;
     char store[96]; /* the tables' oids: a replay's switch changes them */
     char since[64]; /* when the last complete refresh began; "" none */
@@ -249,29 +247,10 @@ static int refresh(state_cache *c, int look_long, eie_err *err)
     return 0;
 }
 
-static void *refresh_main(void *arg)
+static int refresh_round(void *arg, eie_err *err)
 {
     state_cache *c = arg;
-    unsigned long rounds = 0;
-    int failing = 0; /* said once when it starts failing and once when it recovers */
-    while (!c->stop) {
-        eie_err err;
-        if (refresh(c, rounds % LONG_LOOK_EVERY == 0, &err) < 0) {
-            if (!failing)
-                log_warn("state cache: %s (requests ask the database until this recovers)",
-                         err.msg);
-            failing = 1;
-        } else if (failing) {
-            log_info("state cache refreshed again");
-            failing = 0;
-        }
-        rounds++;
-        for (long slept = 0; slept < c->refresh_ms && !c->stop; slept += 50) {
-            struct timespec ts = {0, 50 * 1000000L};
-            nanosleep(&ts, NULL);
-        }
-    }
-    return NULL;
+    return refresh(c, c->rounds++ % LONG_LOOK_EVERY == 0, err);
 }
 
 state_cache *state_cache_start(const char *database_url, long refresh_ms, eie_err *err)
@@ -282,12 +261,10 @@ state_cache *state_cache_start(const char *database_url, long refresh_ms, eie_er
         eie_err_set(err, "out of memory");
         return NULL;
     }
-    c->refresh_ms = refresh_ms;
     idmap_init(&c->vehicle_ids, READING_VEHICLE);
     idmap_init(&c->meter_ids, READING_METER);
     pthread_rwlock_init(&c->lock, NULL);
-    if (pthread_create(&c->thread, NULL, refresh_main, c) != 0) {
-        eie_err_set(err, "cannot start the state cache's thread");
+    if (!(c->refresher = refresher_start("state cache", refresh_ms, refresh_round, c, err))) {
         pthread_rwlock_destroy(&c->lock);
         free(c->url);
         free(c);
@@ -300,8 +277,7 @@ void state_cache_stop(state_cache *c)
 {
     if (!c)
         return;
-    c->stop = 1;
-    pthread_join(c->thread, NULL);
+    refresher_stop(c->refresher);
     PQfinish(c->conn);
     pthread_rwlock_destroy(&c->lock);
     clear(c);

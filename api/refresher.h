@@ -1,0 +1,18 @@
+/* The thread behind each of the API's caches: calls refresh every period_ms
+ * until stopped, and says in the log once when refreshing starts failing and
+ * once when it recovers (the cache's readers ask the database meanwhile). */
+#ifndef EIE_REFRESHER_H
+#define EIE_REFRESHER_H
+
+#include "err.h"
+
+typedef struct refresher refresher;
+
+/* refresh returns 0, or -1 with err set. what names the cache in the log. */
+refresher *refresher_start(const char *what, long period_ms,
+                           int (*refresh)(void *arg, eie_err *err), void *arg, eie_err *err);
+
+/* Waits for a refresh under way to end. */
+void refresher_stop(refresher *r);
+
+#endif
