@@ -24,14 +24,17 @@ static char *jansson_real(double v)
 
 static void test_reals_print_as_jansson_did(void **state)
 {
-    const double fixed[] = {34.2,  0.1 + 0.2, 230,    1e20,     1e-5,  -2.5e-300, 1.0 / 3,
-                            5e15,  1e16,      0,      -1.5,     226.8, 28.2492361111111,
-                            1e100, 123456789012345678.0};
+    const double fixed[] = {34.2,  0.1 + 0.2, 230,    1e20,      1e-5,  -2.5e-300, 1.0 / 3,
+                            5e15,  1e16,      0,      -1.5,      226.8, 28.2492361111111,
+                            1e100, 123456789012345678.0,  -0.0,  0.001, 999999999.999, -0.138,
+                            1e9,   12880.041, 0.0005, 100000000.5};
     srand(7);
-    for (int i = 0; i < 100000; i++) {
-        double v = i < (int)(sizeof fixed / sizeof fixed[0])
-                       ? fixed[i]
-                       : (rand() / (double)RAND_MAX - 0.5) * pow(10, rand() % 40 - 20);
+    for (int i = 0; i < 200000; i++) {
+        /* Half of them readings-like (at most three decimals, the writer's
+         * short path), half anything. */
+        double v = i < (int)(sizeof fixed / sizeof fixed[0]) ? fixed[i]
+                   : i % 2 ? (double)(rand() % 2000000000 - 1000000000) / pow(10, rand() % 4)
+                           : (rand() / (double)RAND_MAX - 0.5) * pow(10, rand() % 40 - 20);
         char *want = jansson_real(v);
         jsonw w;
         jsonw_init(&w);
