@@ -24,10 +24,16 @@ typedef struct api_route {
     api_handler handler;
 } api_route;
 
-/* A route with its context: what ulfius hands back to the dispatcher. */
+#define API_MAX_SEGMENTS 8
+
+/* A route with its context, and its path split into segments once (a
+ * segment starting with ':' takes a parameter of that name). */
 typedef struct api_binding {
     const api_route *route;
     api_context *ctx;
+    char path[128];
+    int n_segments;
+    const char *segments[API_MAX_SEGMENTS]; /* into path */
 } api_binding;
 
 #define API_MAX_ROUTES 32
@@ -48,6 +54,9 @@ struct api_context {
  * status in ctx->metrics. The table must outlive the server. */
 int api_register(struct _u_instance *instance, api_context *ctx, const api_route *routes,
                  size_t n);
+
+/* The router, for ulfius' default endpoint (user_data: the api_context). */
+int api_route_request(const struct _u_request *req, struct _u_response *resp, void *user_data);
 
 int routes_health_register(struct _u_instance *instance, api_context *ctx);
 int routes_analytics_register(struct _u_instance *instance, api_context *ctx);

@@ -25,13 +25,6 @@
  * cost), p99 18-20 ms on three. */
 #define EDGE_BATCH_WORKERS 1
 
-static int not_found(const struct _u_request *req, struct _u_response *resp, void *user_data)
-{
-    metrics_add(user_data, "eie_api_requests_total", "method=\"\",route=\"unmatched\",status=\"404\"",
-                1);
-    return respond_error(resp, 404, "not_found", "no such route; see /openapi.json");
-}
-
 static int register_routes(struct _u_instance *instance, api_context *ctx)
 {
     int (*const groups[])(struct _u_instance *, api_context *) = {
@@ -42,7 +35,14 @@ static int register_routes(struct _u_instance *instance, api_context *ctx)
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
         if (groups[i](instance, ctx) < 0)
             return -1;
-    return ulfius_set_default_endpoint(instance, not_found, ctx->metrics) == U_OK ? 0 : -1;
+    /* Every request goes to the router (ulfius' default endpoint). ulfius
+     * will not start without an endpoint, so it gets one no request reaches:
+     * no client sends this method. */
+    return ulfius_add_endpoint_by_val(instance, "EIE-NONE", NULL, "/", 0, api_route_request, ctx) ==
+                       U_OK &&
+                   ulfius_set_default_endpoint(instance, api_route_request, ctx) == U_OK
+               ? 0
+               : -1;
 }
 
 int main(int argc, char **argv)
