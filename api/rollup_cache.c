@@ -77,50 +77,69 @@ static bool is_dirty(const stream_cache *s, int64_t hour)
     return false;
 }
 
+/* Called with the read lock held: whether the hours [a, b) are usable, and
+ * then their sums for the device into out. */
+static bool sum_hours(const rollup_cache *c, const stream_cache *s, const char *id, int64_t a,
+                      int64_t b, rollup_part *out)
+{
+    if (s->until == UNKNOWN || b > s->until)
+        return false;
+    for (int64_t h = a; h < b; h++)
+        if (s->loaded[h % c->hours] != h || is_dirty(s, h))
+            return false;
+    long d = idmap_find(&s->ids, id);
+    for (int64_t h = a; d >= 0 && h < b; h++) {
+        const hour_slot *slot = &s->slots[(size_t)d * (size_t)c->hours + (size_t)(h % c->hours)];
+        if (slot->hour != h)
+            continue;
+        out->readings += slot->readings;
+        out->kwh += slot->kwh;
+        out->temp_sum += slot->temp_sum;
+    }
+    return true;
+}
+
 bool rollup_cache_window(rollup_cache *c, reading_kind kind, const char *id, int64_t lo_ms,
                          int64_t hi_ms, rollup_part *out)
 {
     memset(out, 0, sizeof *out);
     out->lo_ms = out->hi_ms = hi_ms;
-    if (!c || hi_ms <= lo_ms)
-        return c != NULL;
-    stream_cache *s = stream_of(c, kind);
+    stream_cache *s = c ? stream_of(c, kind) : NULL;
     if (!s)
         return false;
     int64_t a = floor_div(lo_ms + HOUR_MS - 1, HOUR_MS), b = floor_div(hi_ms, HOUR_MS);
     bool ok = true;
     pthread_rwlock_rdlock(&c->lock);
+    snprintf(out->changed, sizeof out->changed, "%s", c->changed);
     if (s->until == UNKNOWN) {
         ok = false;
     } else {
         if (b > s->until)
             b = s->until;
-        for (int64_t h = a; h < b && ok; h++)
-            ok = s->loaded[h % c->hours] == h && !is_dirty(s, h);
-        if (ok && a < b) {
+        if (a < b && (ok = sum_hours(c, s, id, a, b, out))) {
             out->lo_ms = a * HOUR_MS;
             out->hi_ms = b * HOUR_MS;
-            long d = idmap_find(&s->ids, id);
-            for (int64_t h = a; d >= 0 && h < b; h++) {
-                const hour_slot *slot = &s->slots[(size_t)d * (size_t)c->hours + (size_t)(h % c->hours)];
-                if (slot->hour != h)
-                    continue;
-                out->readings += slot->readings;
-                out->kwh += slot->kwh;
-                out->temp_sum += slot->temp_sum;
-            }
         }
     }
     pthread_rwlock_unlock(&c->lock);
     return ok;
 }
 
-bool rollup_cache_current(rollup_cache *c, const char *newest_change)
+bool rollup_cache_hour(rollup_cache *c, reading_kind kind, const char *id, int64_t hour_ms,
+                       rollup_part *out)
 {
+    memset(out, 0, sizeof *out);
+    stream_cache *s = c ? stream_of(c, kind) : NULL;
+    if (!s)
+        return false;
+    int64_t h = floor_div(hour_ms, HOUR_MS);
+    out->lo_ms = h * HOUR_MS;
+    out->hi_ms = out->lo_ms + HOUR_MS;
     pthread_rwlock_rdlock(&c->lock);
-    bool current = strcmp(c->changed, newest_change) == 0;
+    snprintf(out->changed, sizeof out->changed, "%s", c->changed);
+    bool ok = sum_hours(c, s, id, h, h + 1, out);
     pthread_rwlock_unlock(&c->lock);
-    return current;
+    return ok;
 }
 
 /* Called with the write lock held. */

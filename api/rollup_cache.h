@@ -28,6 +28,10 @@ typedef struct rollup_part {
     long readings;
     double kwh;      /* AC consumed by a meter, DC delivered to a vehicle */
     double temp_sum; /* vehicles: battery temperatures summed */
+    /* The newest change stamp of the summaries these sums come from
+     * (extract(epoch FROM max(hourly_summary_change.changed_at)) as text, ""
+     * when none): the sums are current while the database's is the same. */
+    char changed[40];
 } rollup_part;
 
 /* For one device (kind READING_METER or READING_VEHICLE) and the window
@@ -38,10 +42,9 @@ typedef struct rollup_part {
 bool rollup_cache_window(rollup_cache *c, reading_kind kind, const char *id, int64_t lo_ms,
                          int64_t hi_ms, rollup_part *out);
 
-/* Whether the cache holds the summaries as of newest_change, the newest
- * change stamp in the database (extract(epoch FROM
- * max(hourly_summary_change.changed_at)) as text, "" when none): when not,
- * summaries changed since its last refresh, and its answers may be stale. */
-bool rollup_cache_current(rollup_cache *c, const char *newest_change);
+/* The summary of the one hour that holds hour_ms, for a device; false when
+ * the cache cannot vouch for it (see rollup_cache_window). */
+bool rollup_cache_hour(rollup_cache *c, reading_kind kind, const char *id, int64_t hour_ms,
+                       rollup_part *out);
 
 #endif

@@ -144,24 +144,105 @@ static int performance_from_database(api_context *ctx, struct _u_response *resp,
 
 /* What is left of the window once the cached hours are taken out: the
  * vehicle's history before its first whole hour and after its last summarised
- * one, and the same of each meter period; summed by the edge batcher. */
+ * one, and the same of each meter period; summed by the edge batcher. An edge
+ * that covers most of its hour is read the other way round: the hour's
+ * summary less the few minutes outside the edge (sign -1), so that a window
+ * from 16:59 to 16:59 reads two minutes of each device, not two hours. */
 #define MAX_EDGES (2 + 2 * STATE_CACHE_ASSIGNMENTS)
+#define HOUR_MS 3600000LL
 
 typedef struct edges {
     edge_range r[MAX_EDGES];
+    int sign[MAX_EDGES];
     int n;
+    bool overflow; /* more edges than fit: ask the database instead */
+    char changed[sizeof ((rollup_part *)0)->changed]; /* of every part used */
+    bool have_changed;
 } edges;
 
-static void edges_add(edges *e, reading_kind kind, const char *id, int64_t lo_ms, int64_t hi_ms)
+typedef struct sums {
+    double kwh, temp_sum;
+    long long readings;
+} sums;
+
+static void edges_add(edges *e, int sign, reading_kind kind, const char *id, int64_t lo_ms,
+                      int64_t hi_ms)
 {
-    if (hi_ms > lo_ms && e->n < MAX_EDGES)
-        e->r[e->n++] = (edge_range){.kind = kind, .id = id, .lo_ms = lo_ms, .hi_ms = hi_ms};
+    if (hi_ms <= lo_ms)
+        return;
+    if (e->n == MAX_EDGES) {
+        e->overflow = true;
+        return;
+    }
+    e->sign[e->n] = sign;
+    e->r[e->n++] = (edge_range){.kind = kind, .id = id, .lo_ms = lo_ms, .hi_ms = hi_ms};
+}
+
+/* Whether a part read from the cache agrees with the others (a refresh in
+ * between would mix two states). */
+static bool same_state(edges *e, const rollup_part *part)
+{
+    if (!e->have_changed) {
+        memcpy(e->changed, part->changed, sizeof e->changed);
+        e->have_changed = true;
+        return true;
+    }
+    return strcmp(e->changed, part->changed) == 0;
+}
+
+static void add_part(sums *to, const rollup_part *part)
+{
+    to->kwh += part->kwh;
+    to->temp_sum += part->temp_sum;
+    to->readings += part->readings;
+}
+
+/* The edge [lo, hi), within the hour that starts at hour_ms: raw, or that
+ * hour's summary less the rest of the hour when that is less to read. */
+static bool add_edge(api_context *ctx, edges *e, sums *to, reading_kind kind, const char *id,
+                     int64_t hour_ms, int64_t lo_ms, int64_t hi_ms)
+{
+    rollup_part hour;
+    if (hi_ms > lo_ms && (hi_ms - lo_ms) * 2 > HOUR_MS &&
+        rollup_cache_hour(ctx->rollups, kind, id, hour_ms, &hour)) {
+        if (!same_state(e, &hour))
+            return false;
+        add_part(to, &hour);
+        edges_add(e, -1, kind, id, hour_ms, lo_ms);
+        edges_add(e, -1, kind, id, hi_ms, hour_ms + HOUR_MS);
+        return true;
+    }
+    edges_add(e, 1, kind, id, lo_ms, hi_ms);
+    return true;
+}
+
+/* A device's share of the window, [lo, hi): its summarised whole hours from
+ * the cache into to, the rest as edges. */
+static bool add_span(api_context *ctx, edges *e, sums *to, reading_kind kind, const char *id,
+                     int64_t lo_ms, int64_t hi_ms)
+{
+    rollup_part part;
+    if (!rollup_cache_window(ctx->rollups, kind, id, lo_ms, hi_ms, &part) || !same_state(e, &part))
+        return false;
+    if (part.lo_ms == part.hi_ms) { /* no whole hour: all of it raw */
+        edges_add(e, 1, kind, id, lo_ms, hi_ms);
+        return true;
+    }
+    add_part(to, &part);
+    /* Before the first whole hour: within one hour. After the last summarised
+     * one: within one hour too, unless hours there are not summarised yet. */
+    if (!add_edge(ctx, e, to, kind, id, part.lo_ms - HOUR_MS, lo_ms, part.lo_ms))
+        return false;
+    if (hi_ms - part.hi_ms < HOUR_MS)
+        return add_edge(ctx, e, to, kind, id, part.hi_ms, part.hi_ms, hi_ms);
+    edges_add(e, 1, kind, id, part.hi_ms, hi_ms);
+    return true;
 }
 
 /* The vehicle's meter periods within [from, to), each with its cached hours;
  * false when the cache cannot vouch for them. */
 static bool add_meters(api_context *ctx, const vehicle_state_entry *v, int64_t from_ms,
-                       int64_t to_ms, performance *p, edges *e)
+                       int64_t to_ms, performance *p, edges *e, sums *ac)
 {
     if (v->older_assignments && (v->n_assignments == 0 || v->assignments[0].valid_from_ms > from_ms))
         return false; /* the window reaches assignments the cache does not keep */
@@ -173,31 +254,24 @@ static bool add_meters(api_context *ctx, const vehicle_state_entry *v, int64_t f
         int64_t hi = i + 1 < v->n_assignments && v->assignments[i + 1].valid_from_ms < to_ms
                          ? v->assignments[i + 1].valid_from_ms
                          : to_ms;
-        if (lo >= hi)
-            continue;
-        rollup_part part;
-        if (!rollup_cache_window(ctx->rollups, READING_METER, a->meter_id, lo, hi, &part))
+        if (lo < hi && !add_span(ctx, e, ac, READING_METER, a->meter_id, lo, hi))
             return false;
-        edges_add(e, READING_METER, a->meter_id, lo, part.lo_ms);
-        edges_add(e, READING_METER, a->meter_id, part.hi_ms, hi);
-        p->ac_kwh += part.kwh;
-        p->ac_readings += part.readings;
     }
     return true;
 }
 
 /* Whether what the caches said holds at the moment the edges were read: no
- * summary changed and no assignment arrived since their last refresh, and no
- * hour of the window is dirty (a late reading stored for it). */
-static bool cache_current(api_context *ctx, const edge_freshness *f, int64_t from_ms,
-                          int64_t to_ms)
+ * summary changed and no assignment arrived since the caches were read, and
+ * no hour of the window is dirty (a late reading stored for it). */
+static bool cache_current(const edges *e, const vehicle_state_entry *v, const edge_freshness *f,
+                          int64_t from_ms, int64_t to_ms)
 {
-    if (!rollup_cache_current(ctx->rollups, f->summaries_changed) ||
-        !state_cache_assignments_current(ctx->state, f->assignment_stored) || f->n_dirty < 0)
+    if ((e->have_changed && strcmp(e->changed, f->summaries_changed) != 0) ||
+        strcmp(v->assignment_stored, f->assignment_stored) != 0 || f->n_dirty < 0)
         return false;
     for (int i = 0; i < f->n_dirty; i++) {
-        int64_t hour_ms = f->dirty_hours[i] * 3600000LL;
-        if (hour_ms + 3600000LL > from_ms && hour_ms < to_ms)
+        int64_t hour_ms = f->dirty_hours[i] * HOUR_MS;
+        if (hour_ms + HOUR_MS > from_ms && hour_ms < to_ms)
             return false;
     }
     return true;
@@ -210,16 +284,15 @@ static int performance_from_caches(api_context *ctx, struct _u_response *resp,
 {
     vehicle_state_entry v;
     edges e = {.n = 0};
-    rollup_part part;
-    if (!ctx->state || !ctx->rollups || !ctx->edges || !state_cache_vehicle(ctx->state, vehicle_id, &v) ||
-        !add_meters(ctx, &v, from_ms, to_ms, p, &e) ||
-        !rollup_cache_window(ctx->rollups, READING_VEHICLE, vehicle_id, from_ms, to_ms, &part))
+    sums ac = {0}, dc = {0};
+    if (!ctx->state || !ctx->rollups || !ctx->edges ||
+        !state_cache_vehicle(ctx->state, vehicle_id, &v) ||
+        !add_meters(ctx, &v, from_ms, to_ms, p, &e, &ac) ||
+        !add_span(ctx, &e, &dc, READING_VEHICLE, vehicle_id, from_ms, to_ms))
         return 0;
     /* Unknown here may be only not cached yet: the database says which. */
-    if (!v.has_state && !p->meter_id[0])
+    if (e.overflow || (!v.has_state && !p->meter_id[0]))
         return 0;
-    edges_add(&e, READING_VEHICLE, vehicle_id, from_ms, part.lo_ms);
-    edges_add(&e, READING_VEHICLE, vehicle_id, part.hi_ms, to_ms);
     /* Even with no edges to read: the database says whether the caches are
      * as current as it is, so that a reading stored a moment ago counts. */
     edge_freshness fresh;
@@ -228,21 +301,19 @@ static int performance_from_caches(api_context *ctx, struct _u_response *resp,
         api_respond_db_error(resp, status);
         return -1;
     }
-    if (!cache_current(ctx, &fresh, from_ms, to_ms))
+    if (!cache_current(&e, &v, &fresh, from_ms, to_ms))
         return 0;
-    p->dc_kwh = part.kwh;
-    p->dc_readings = part.readings;
-    p->temp_sum = part.temp_sum;
     for (int i = 0; i < e.n; i++) {
-        if (e.r[i].kind == READING_VEHICLE) {
-            p->dc_kwh += e.r[i].kwh;
-            p->dc_readings += e.r[i].readings;
-            p->temp_sum += e.r[i].temp_sum;
-        } else {
-            p->ac_kwh += e.r[i].kwh;
-            p->ac_readings += e.r[i].readings;
-        }
+        sums *to = e.r[i].kind == READING_VEHICLE ? &dc : &ac;
+        to->kwh += e.sign[i] * e.r[i].kwh;
+        to->temp_sum += e.sign[i] * e.r[i].temp_sum;
+        to->readings += e.sign[i] * e.r[i].readings;
     }
+    p->ac_kwh = ac.kwh;
+    p->ac_readings = ac.readings;
+    p->dc_kwh = dc.kwh;
+    p->dc_readings = dc.readings;
+    p->temp_sum = dc.temp_sum;
     p->has_state = v.has_state;
     p->last_ms = v.ts_ms;
     p->soc = v.soc;

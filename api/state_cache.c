@@ -147,8 +147,11 @@ bool state_cache_vehicle(state_cache *c, const char *vehicle_id, vehicle_state_e
         return false;
     pthread_rwlock_rdlock(&c->lock);
     long i = idmap_find(&c->vehicle_ids, vehicle_id);
-    if (i >= 0)
+    if (i >= 0) {
         *out = c->vehicles[i];
+        snprintf(out->assignment_stored, sizeof out->assignment_stored, "%s",
+                 c->assignment_stored);
+    }
     pthread_rwlock_unlock(&c->lock);
     return i >= 0;
 }
@@ -163,14 +166,6 @@ bool state_cache_meter_voltage(state_cache *c, const char *meter_id, double *vol
         *voltage = c->voltages[i];
     pthread_rwlock_unlock(&c->lock);
     return i >= 0;
-}
-
-bool state_cache_assignments_current(state_cache *c, const char *newest_stored)
-{
-    pthread_rwlock_rdlock(&c->lock);
-    bool current = strcmp(c->assignment_stored, newest_stored) == 0;
-    pthread_rwlock_unlock(&c->lock);
-    return current;
 }
 
 /* Called with the write lock held. */

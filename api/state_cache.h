@@ -33,6 +33,10 @@ typedef struct vehicle_state_entry {
     int n_assignments;
     bool older_assignments;
     cached_assignment assignments[STATE_CACHE_ASSIGNMENTS];
+    /* When copied out: the newest assignment the cache had then
+     * (extract(epoch FROM max(stored_at)) as text, "" when none): the
+     * assignments are current while the database's is the same. */
+    char assignment_stored[40];
 } vehicle_state_entry;
 
 typedef struct state_cache state_cache;
@@ -46,10 +50,5 @@ bool state_cache_vehicle(state_cache *c, const char *vehicle_id, vehicle_state_e
 
 /* The meter's latest voltage; false when the meter is not cached. */
 bool state_cache_meter_voltage(state_cache *c, const char *meter_id, double *voltage);
-
-/* Whether the cache holds every assignment stored up to newest_stored, the
- * newest stored_at in the database (extract(epoch FROM max(stored_at)) as
- * text, "" when none): when not, assignments arrived since its last refresh. */
-bool state_cache_assignments_current(state_cache *c, const char *newest_stored);
 
 #endif
