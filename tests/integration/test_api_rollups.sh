@@ -72,6 +72,21 @@ v2_sql=$(psql "$DATABASE_URL" -X -At -c "SELECT json_build_array('M3', sum(kwh_c
     WHERE (meter_id = 'M2' AND ts >= '$(t -330)' AND ts < '$(t -215)') OR (meter_id = 'M3' AND ts >= '$(t -215)' AND ts < '$(t -30)')" | jq -c .)
 it_expect_eq "$v2_sql" "$v2" "a meter change mid-hour"
 it_expect_eq "$((cached + 1))" "$(from_caches)" "that report came from the caches"
+# Edges that cover most of their hour (55 minutes each): read as the hour's
+# summary less the other 5 minutes. h1 is the first whole hour of the readings;
+# h1 + 3 h is at least 60 minutes ago, so all three hours are summarised.
+h1=$(( (t0 - 300 * 60 + 3599) / 3600 * 3600 ))
+w_from=$(it_time "$h1" 5) w_to=$(it_time "$h1" $((2 * 60 + 55)))
+cached=$(from_caches)
+long_edges=$(curl -sf "http://127.0.0.1:$port/v1/analytics/performance/V1?from=$w_from&to=$w_to" |
+    jq -c '[.metrics.totalEnergyConsumedAc, .metrics.meterReadings, .metrics.totalEnergyDeliveredDc, .metrics.vehicleReadings]')
+long_edges_sql=$(psql "$DATABASE_URL" -X -At -c "SELECT json_build_array(
+    (SELECT sum(kwh_consumed_ac) FROM meter_history WHERE meter_id = 'M1' AND ts >= '$w_from' AND ts < '$w_to'),
+    (SELECT count(*) FROM meter_history WHERE meter_id = 'M1' AND ts >= '$w_from' AND ts < '$w_to'),
+    (SELECT sum(kwh_delivered_dc) FROM vehicle_history WHERE vehicle_id = 'V1' AND ts >= '$w_from' AND ts < '$w_to'),
+    (SELECT count(*) FROM vehicle_history WHERE vehicle_id = 'V1' AND ts >= '$w_from' AND ts < '$w_to'))" | jq -c .)
+it_expect_eq "$long_edges_sql" "$long_edges" "edges of 55 minutes, as summaries less 5 minutes"
+it_expect_eq "$((cached + 1))" "$(from_caches)" "that report came from the caches"
 cached_before_late=$(from_caches)
 raw=$(psql "$DATABASE_URL" -X -At -c "SELECT sum(kwh_consumed_ac) || '|' || count(*) FROM meter_history WHERE meter_id = 'M1' AND ts >= '$(t -330)' AND ts < '$(t -30)'")
 it_expect_eq "12.5|25" "$raw" "the history agrees"
