@@ -165,7 +165,7 @@ PGresult *api_query(api_context *ctx, struct _u_response *resp, const char *what
         respond_error(resp, 503, "unavailable", "the database is not available");
         return NULL;
     }
-    int status;
+    int status = 503;
     PGresult *res = api_exec(conn, what, sql, n_params, params, &status);
     db_pool_release(ctx->db, conn);
     if (!res)

@@ -286,7 +286,7 @@ static int performance_from_caches(api_context *ctx, struct _u_response *resp,
     edges e = {.n = 0};
     sums ac = {0}, dc = {0};
     if (!ctx->state || !ctx->rollups || !ctx->edges ||
-        !state_cache_vehicle(ctx->state, vehicle_id, &v) ||
+        !state_cache_vehicle(ctx->state, vehicle_id, &v, true) ||
         !add_meters(ctx, &v, from_ms, to_ms, p, &e, &ac) ||
         !add_span(ctx, &e, &dc, READING_VEHICLE, vehicle_id, from_ms, to_ms))
         return 0;

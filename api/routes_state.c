@@ -71,7 +71,7 @@ static int get_vehicle(const struct _u_request *req, struct _u_response *resp, a
     if (param_device_id(req, "vehicleId", &id, msg) < 0)
         return respond_error(resp, 400, "invalid_parameter", "%s", msg);
     vehicle_state_entry cached;
-    if (state_cache_vehicle(ctx->state, id, &cached) && cached.has_state)
+    if (state_cache_vehicle(ctx->state, id, &cached, false) && cached.has_state)
         return respond_vehicle(resp, &cached);
     const char *params[] = {id};
     PGresult *res = api_query(ctx, resp, "vehicle state",

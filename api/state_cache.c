@@ -4,6 +4,7 @@
 #include "state_cache.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,16 +142,20 @@ static const source sources[] = {
      apply_assignment, LONG_LOOK_BACK_S},
 };
 
-bool state_cache_vehicle(state_cache *c, const char *vehicle_id, vehicle_state_entry *out)
+bool state_cache_vehicle(state_cache *c, const char *vehicle_id, vehicle_state_entry *out,
+                         bool with_assignments)
 {
     if (!c)
         return false;
     pthread_rwlock_rdlock(&c->lock);
     long i = idmap_find(&c->vehicle_ids, vehicle_id);
-    if (i >= 0) {
+    if (i >= 0 && with_assignments) {
         *out = c->vehicles[i];
         snprintf(out->assignment_stored, sizeof out->assignment_stored, "%s",
                  c->assignment_stored);
+    } else if (i >= 0) { /* the state only: a tenth of the entry */
+        memcpy(out, &c->vehicles[i], offsetof(vehicle_state_entry, n_assignments));
+        out->n_assignments = 0;
     }
     pthread_rwlock_unlock(&c->lock);
     return i >= 0;

@@ -44,9 +44,10 @@ typedef struct state_cache state_cache;
 state_cache *state_cache_start(const char *database_url, long refresh_ms, eie_err *err);
 void state_cache_stop(state_cache *c);
 
-/* Copies the vehicle's entry into out; false when nothing about it is cached
- * (yet). */
-bool state_cache_vehicle(state_cache *c, const char *vehicle_id, vehicle_state_entry *out);
+/* Copies the vehicle's entry into out, its assignments only when asked;
+ * false when nothing about it is cached (yet). */
+bool state_cache_vehicle(state_cache *c, const char *vehicle_id, vehicle_state_entry *out,
+                         bool with_assignments);
 
 /* The meter's latest voltage; false when the meter is not cached. */
 bool state_cache_meter_voltage(state_cache *c, const char *meter_id, double *voltage);
