@@ -360,12 +360,20 @@ eie__render() {
 
 # A KRaft cluster id is 16 random bytes in URL-safe base64 without padding.
 # Done in bash to save a JVM start (kafka.tools.StorageTool random-uuid).
+# Like Kafka's own, never one that starts with '-': the storage tool's
+# argument parser takes "-t -xyz" for a missing value (one id in 64 did, and
+# failed a CI run).
 eie__kafka_cluster_id() {
-  local hex esc="" i
-  hex=$(tr -d '-' </proc/sys/kernel/random/uuid)
-  for ((i = 0; i < 32; i += 2)); do esc+="\\x${hex:i:2}"; done
-  # shellcheck disable=SC2059 # the format is the escaped bytes on purpose
-  printf "$esc" | base64 | tr '+/' '-_' | tr -d '=\n'
+  local hex esc id i
+  while :; do
+    hex=$(tr -d '-' </proc/sys/kernel/random/uuid)
+    esc=""
+    for ((i = 0; i < 32; i += 2)); do esc+="\\x${hex:i:2}"; done
+    # shellcheck disable=SC2059 # the format is the escaped bytes on purpose
+    id=$(printf "$esc" | base64 | tr '+/' '-_' | tr -d '=\n')
+    [[ $id != -* ]] && break
+  done
+  printf '%s\n' "$id"
 }
 
 eie__kafka_java_args() {
