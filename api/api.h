@@ -50,21 +50,21 @@ struct api_context {
     size_t n_bindings;
 };
 
-/* Registers routes so that each request is counted and timed by route and
- * status in ctx->metrics. The table must outlive the server. */
-int api_register(struct _u_instance *instance, api_context *ctx, const api_route *routes,
-                 size_t n);
+/* Registers routes with the router (api_route_request), which counts and
+ * times each request by route and status in ctx->metrics. The table must
+ * outlive the server. */
+int api_register(api_context *ctx, const api_route *routes, size_t n);
 
 /* The router, for ulfius' default endpoint (user_data: the api_context). */
 int api_route_request(const struct _u_request *req, struct _u_response *resp, void *user_data);
 
-int routes_health_register(struct _u_instance *instance, api_context *ctx);
-int routes_analytics_register(struct _u_instance *instance, api_context *ctx);
-int routes_state_register(struct _u_instance *instance, api_context *ctx);
-int routes_history_register(struct _u_instance *instance, api_context *ctx);
-int routes_fleet_register(struct _u_instance *instance, api_context *ctx);
-int routes_ingest_register(struct _u_instance *instance, api_context *ctx);
-int routes_docs_register(struct _u_instance *instance, api_context *ctx);
+int routes_health_register(api_context *ctx);
+int routes_analytics_register(api_context *ctx);
+int routes_state_register(api_context *ctx);
+int routes_history_register(api_context *ctx);
+int routes_fleet_register(api_context *ctx);
+int routes_ingest_register(api_context *ctx);
+int routes_docs_register(api_context *ctx);
 
 /* For handlers: run one parameterised query on a pooled connection, as a
  * statement prepared per connection under the name `what` (one name, one

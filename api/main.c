@@ -27,13 +27,13 @@
 
 static int register_routes(struct _u_instance *instance, api_context *ctx)
 {
-    int (*const groups[])(struct _u_instance *, api_context *) = {
+    int (*const groups[])(api_context *) = {
         routes_health_register, routes_analytics_register, routes_state_register,
         routes_history_register, routes_fleet_register,    routes_ingest_register,
         routes_docs_register,
     };
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
-        if (groups[i](instance, ctx) < 0)
+        if (groups[i](ctx) < 0)
             return -1;
     /* Every request goes to the router (ulfius' default endpoint). ulfius
      * will not start without an endpoint, so it gets one no request reaches:

@@ -44,7 +44,8 @@ int respond_error(struct _u_response *resp, unsigned int status, const char *cod
                                   code, "message", message));
 }
 
-json_t *respond_real_or_null(double v)
+/* A real number, or JSON null when it is not finite (NaN has no JSON form). */
+static json_t *respond_real_or_null(double v)
 {
     return isfinite(v) ? json_real(v) : json_null();
 }

@@ -24,9 +24,6 @@ __attribute__((format(printf, 4, 5)))
 int respond_error(struct _u_response *resp, unsigned int status, const char *code,
                   const char *fmt, ...);
 
-/* A real number, or JSON null when it is not finite (NaN has no JSON form). */
-json_t *respond_real_or_null(double v);
-
 /* Values of a query's result as JSON: a number (null for SQL NULL), and a
  * time as an RFC 3339 string. */
 double respond_pg_double(const PGresult *res, int row, int col);

@@ -55,9 +55,8 @@ static int split_path(char *path, const char **segments)
     return n;
 }
 
-int api_register(struct _u_instance *instance, api_context *ctx, const api_route *routes, size_t n)
+int api_register(api_context *ctx, const api_route *routes, size_t n)
 {
-    (void)instance;
     for (size_t i = 0; i < n; i++) {
         if (ctx->n_bindings == API_MAX_ROUTES || strlen(routes[i].path) >= sizeof ctx->bindings[0].path)
             return -1;

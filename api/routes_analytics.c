@@ -356,10 +356,10 @@ static const api_route routes[] = {
     {"GET", "/v1/analytics/performance/:vehicleId", get_performance},
 };
 
-int routes_analytics_register(struct _u_instance *instance, api_context *ctx)
+int routes_analytics_register(api_context *ctx)
 {
     metrics_describe(ctx->metrics, "eie_api_performance_reports_total", METRIC_COUNTER,
                      "performance reports by where their data came from: caches (memory, and "
                      "the history for a window's edges) or database");
-    return api_register(instance, ctx, routes, sizeof routes / sizeof routes[0]);
+    return api_register(ctx, routes, sizeof routes / sizeof routes[0]);
 }

@@ -100,7 +100,7 @@ static const api_route routes[] = {
     {"GET", "/docs/:file", get_asset},
 };
 
-int routes_docs_register(struct _u_instance *instance, api_context *ctx)
+int routes_docs_register(api_context *ctx)
 {
-    return api_register(instance, ctx, routes, sizeof routes / sizeof routes[0]);
+    return api_register(ctx, routes, sizeof routes / sizeof routes[0]);
 }

@@ -93,7 +93,7 @@ static const api_route routes[] = {
     {"GET", "/v1/fleet/summary", get_summary},
 };
 
-int routes_fleet_register(struct _u_instance *instance, api_context *ctx)
+int routes_fleet_register(api_context *ctx)
 {
-    return api_register(instance, ctx, routes, sizeof routes / sizeof routes[0]);
+    return api_register(ctx, routes, sizeof routes / sizeof routes[0]);
 }

@@ -46,11 +46,11 @@ static const api_route routes[] = {
     {"GET", "/metrics", get_metrics},
 };
 
-int routes_health_register(struct _u_instance *instance, api_context *ctx)
+int routes_health_register(api_context *ctx)
 {
     metrics_describe(ctx->metrics, "eie_api_requests_total", METRIC_COUNTER,
                      "HTTP requests by method, route and status");
     metrics_describe(ctx->metrics, "eie_api_request_seconds", METRIC_HISTOGRAM,
                      "HTTP request latency by method and route");
-    return api_register(instance, ctx, routes, sizeof routes / sizeof routes[0]);
+    return api_register(ctx, routes, sizeof routes / sizeof routes[0]);
 }

@@ -112,7 +112,7 @@ static const api_route routes[] = {
     {"GET", "/v1/vehicles/:vehicleId/history", get_history},
 };
 
-int routes_history_register(struct _u_instance *instance, api_context *ctx)
+int routes_history_register(api_context *ctx)
 {
-    return api_register(instance, ctx, routes, sizeof routes / sizeof routes[0]);
+    return api_register(ctx, routes, sizeof routes / sizeof routes[0]);
 }

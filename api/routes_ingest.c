@@ -194,7 +194,7 @@ static const api_route routes[] = {
     {"PUT", "/v1/vehicles/:vehicleId/assignment", put_assignment},
 };
 
-int routes_ingest_register(struct _u_instance *instance, api_context *ctx)
+int routes_ingest_register(api_context *ctx)
 {
-    return api_register(instance, ctx, routes, sizeof routes / sizeof routes[0]);
+    return api_register(ctx, routes, sizeof routes / sizeof routes[0]);
 }

@@ -195,7 +195,7 @@ static const api_route routes[] = {
     {"GET", "/v1/meters/:meterId", get_meter},
 };
 
-int routes_state_register(struct _u_instance *instance, api_context *ctx)
+int routes_state_register(api_context *ctx)
 {
-    return api_register(instance, ctx, routes, sizeof routes / sizeof routes[0]);
+    return api_register(ctx, routes, sizeof routes / sizeof routes[0]);
 }
