@@ -12,6 +12,8 @@
 
 #define SQLSTATE_QUERY_CANCELED "57014" /* statement_timeout */
 #define SQLSTATE_NO_SUCH_STATEMENT "26000" /* invalid_sql_statement_name */
+#define SQLSTATE_DEADLOCK "40P01"          /* deadlock_detected */
+#define DEADLOCK_RETRIES 3
 
 static double seconds_since(const struct timespec *t0)
 {
@@ -123,8 +125,9 @@ int api_route_request(const struct _u_request *req, struct _u_response *resp, vo
     return respond_error(resp, 404, "not_found", "no such route; see /openapi.json");
 }
 
-PGresult *api_exec(PGconn *conn, const char *what, const char *sql, int n_params,
-                   const char *const *params, int *status)
+/* One execution of the prepared statement, preparing it on first use. */
+static PGresult *exec_prepared(PGconn *conn, const char *what, const char *sql, int n_params,
+                               const char *const *params)
 {
     eie_err err;
     /* Prepared once per connection, on first use (named after what): planning
@@ -138,6 +141,24 @@ PGresult *api_exec(PGconn *conn, const char *what, const char *sql, int n_params
             PQclear(res);
             res = PQexecPrepared(conn, what, n_params, params, NULL, NULL, 0);
         }
+    }
+    return res;
+}
+
+PGresult *api_exec(PGconn *conn, const char *what, const char *sql, int n_params,
+                   const char *const *params, int *status)
+{
+    eie_err err;
+    PGresult *res = exec_prepared(conn, what, sql, n_params, params);
+    /* Reads only: one that PostgreSQL chose as a deadlock's victim (against a
+     * replay's switch, which locks every table of the store) is run again. */
+    for (int retry = 0; retry < DEADLOCK_RETRIES && res &&
+                        PQresultStatus(res) == PGRES_FATAL_ERROR &&
+                        strcmp(pg_sqlstate(res), SQLSTATE_DEADLOCK) == 0;
+         retry++) {
+        log_warn("%s: deadlock, running it again", what);
+        PQclear(res);
+        res = exec_prepared(conn, what, sql, n_params, params);
     }
     if (pg_check(res, PGRES_TUPLES_OK, what, &err) == 0)
         return res;
