@@ -19,6 +19,7 @@ EIE_APT_PACKAGES=(
   librdkafka-dev libavro-dev libulfius-dev libjansson-dev libpq-dev libcmocka-dev
   openjdk-17-jre-headless maven
   curl jq kcat python3 python3-venv bc time ca-certificates procps npm
+  prometheus
 )
 
 # ---------------------------------------------------------------- messages
