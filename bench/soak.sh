@@ -101,6 +101,9 @@ command -v kcat >/dev/null || { echo "error: kcat not found (apt-get install kca
 # ------------------------------------------------------------ the stack
 # Everything this script starts is recorded here and stopped by pid on exit.
 PIDS=()
+# tests/run.sh exports its shared stack's directory; this script must never
+# stop that one, only the stack it starts below.
+unset EIE_TEST_DIR
 cleanup() {
   local rc=$? pid
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -116,8 +119,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Outside tests/run.sh's stack, whatever the caller had exported.
-unset EIE_TEST_DIR
 stack_up
 W=$EIE_TEST_DIR/soak
 mkdir -p "$W"
@@ -153,7 +154,8 @@ open(f"{out}/bad-null-value.txt", "wb").write(b"V3:\n")
 PY
 child=""
 run_child() { # CMD...: runs CMD as the current child, waits, returns its status
-  "$@" &
+  # <&0: a background command's stdin is /dev/null unless redirected on it.
+  "$@" <&0 &
   child=$!
   wait "$child"
 }
