@@ -34,10 +34,11 @@
 #      find 0 differences;
 #   3. every bad record must be dead-lettered by each soak group.
 # Progress lines go to stdout, kills and restarts to the kill log; the last line:
-#   soak: kills= restarts= records= bad_records= lost= duplicated= differences=
+#   soak: kills= restarts= records= readings= bad_records= lost= duplicated= differences=
 #         dead_letters= missing_dead_letters= dead_letter_repeats= seed= seconds=
 # records: every record on the three source topics (readings, assignments and
-# bad records); bad_records: what the producers made bad (the simulator's
+# bad records); readings: the distinct valid readings the simulators made
+# (which the reference's history must hold); bad_records: what the producers made bad (the simulator's
 # invalid readings and kcat's records); the others are explained where they
 # are computed, below. Exit 0 only if lost, duplicated, differences and
 # missing_dead_letters are 0 and the reference dead-lettered exactly the bad
@@ -189,7 +190,7 @@ inject_bad() {
 # before now (readings more than 5 minutes ahead are invalid). Each chunk's
 # simulator has a seed of its own, from the soak's seed.
 producer_loop() {
-  local chunk=0 start from to sent failed unconfirmed invalid
+  local chunk=0 start from to sent failed unconfirmed repeated invalid reassigned
   # A chunk takes at least half a second, so 2 * seconds chunks fit (at most 30 days).
   start=$(( $(date -u +%s) / 60 * 60 - (2 * seconds + 60) * chunk_minutes * 60 ))
   ((start >= $(date -u +%s) - 30 * 86400)) || start=$(( $(date -u +%s) / 60 * 60 - 30 * 86400 ))
@@ -205,10 +206,10 @@ producer_loop() {
       --out-of-order-rate 0.02 --late-rate 0.02 --late-max-s 900 --invalid-rate 0.005 \
       --reassign-rate 0.002 2>"$W/sim.last.log" || echo "chunk $chunk: the simulator failed"
     { echo "=== chunk $chunk at +${SECONDS}s"; cat "$W/sim.last.log"; } >>"$W/sim.log"
-    read -r sent failed unconfirmed invalid < <(sed -nE \
-      's/.*stopped: ([0-9]+) records sent, [0-9]+ acknowledged, ([0-9]+) failed, ([0-9]+) unconfirmed; faults: .* ([0-9]+) invalid, .*/\1 \2 \3 \4/p' \
+    read -r sent failed unconfirmed repeated invalid reassigned < <(sed -nE \
+      's/.*stopped: ([0-9]+) records sent, [0-9]+ acknowledged, ([0-9]+) failed, ([0-9]+) unconfirmed; faults: ([0-9]+) repeated, .* ([0-9]+) invalid, ([0-9]+) reassignments.*/\1 \2 \3 \4 \5 \6/p' \
       "$W/sim.last.log") || true
-    echo "sim ${sent:-0} ${failed:-0} ${unconfirmed:-0} ${invalid:-0}" >>"$W/produced"
+    echo "sim ${sent:-0} ${failed:-0} ${unconfirmed:-0} ${invalid:-0} ${repeated:-0} ${reassigned:-0}" >>"$W/produced"
     if ((chunk % bad_every == bad_every - 1)); then
       inject_bad "$chunk"
     fi
@@ -216,8 +217,8 @@ producer_loop() {
     sleep "$pause_s"
   done
 }
-# produced_sum FIELD: totals of the producer's counts (sim: 2 sent, 3 failed,
-# 4 unconfirmed, 5 invalid; bad: 2).
+# produced_sum KIND FIELD: totals of the producer's counts (sim: 2 sent,
+# 3 failed, 4 unconfirmed, 5 invalid, 6 repeated, 7 reassignments; bad: 2).
 produced_sum() { awk -v kind="$1" -v f="$2" '$1 == kind { s += $f } END { print s + 0 }' "$W/produced"; }
 
 # ------------------------------------------------------------ consumers
@@ -441,10 +442,22 @@ if [[ $bad_ref_hot != "$bad_records" || $bad_ref_cold != "$bad_records" ]]; then
   say "FAIL: the producers made $bad_records bad records; the reference groups dead-lettered $bad_ref_hot (hot) and $bad_ref_cold (cold)"
   status=1
 fi
+# And the reference's history must hold what the simulators made, counted on
+# their side: every record sent, less the assignments (one per vehicle at each
+# simulator's start, and the reassignments), the invalid readings and the
+# repeats (the same reading sent twice). Only when no send failed: a failed
+# or unconfirmed record may or may not be on the topics.
+made=$(( $(produced_sum sim 2) - $(grep -c '^sim ' "$W/produced") * vehicles - $(produced_sum sim 7) \
+  - $(produced_sum sim 5) - $(produced_sum sim 6) ))
+ref_rows=$(wc -l <"$W/keys.ref")
+if ((sim_failed == 0 && ref_rows != made)); then
+  say "FAIL: the simulators made $made distinct valid readings; the reference holds $ref_rows"
+  status=1
+fi
 [[ $hot_passed == "$records" ]] || { say "FAIL: soak.hot stored $hot_passed offsets of $records"; status=1; }
-say "history rows: $stored; $(tail -n 1 "$W/verify.out")"
+say "history rows: $stored (reference $ref_rows, made by the simulators $made); $(tail -n 1 "$W/verify.out")"
 echo "soak: kills=$((hot_kills + cold_kills)) restarts=$((pg_done + kafka_done)) records=$records" \
-  "bad_records=$bad_records lost=$lost duplicated=$duplicated differences=$differences" \
+  "readings=$made bad_records=$bad_records lost=$lost duplicated=$duplicated differences=$differences" \
   "dead_letters=$dead_letters missing_dead_letters=$missing_dead dead_letter_repeats=$repeats" \
   "seed=$seed seconds=$SECONDS"
 exit "$status"
