@@ -35,14 +35,16 @@
 #   3. every bad record must be dead-lettered by each soak group.
 # Progress lines go to stdout, kills and restarts to the kill log; the last line:
 #   soak: kills= restarts= records= readings= bad_records= lost= duplicated= differences=
-#         dead_letters= missing_dead_letters= dead_letter_repeats= seed= seconds=
+#         dead_letters= missing_dead_letters= dead_letter_repeats= unplanned_exits=
+#         seed= seconds=
 # records: every record on the three source topics (readings, assignments and
 # bad records); readings: the distinct valid readings the simulators made
-# (which the reference's history must hold); bad_records: what the producers made bad (the simulator's
-# invalid readings and kcat's records); the others are explained where they
-# are computed, below. Exit 0 only if lost, duplicated, differences and
-# missing_dead_letters are 0 and the reference dead-lettered exactly the bad
-# records made; 1 otherwise, also when a group does not catch up (a stall).
+# (which the reference's history must hold); bad_records: what the producers
+# made bad (the simulator's invalid readings and kcat's records); the others
+# are explained where they are computed, below. Exit 0 only if lost,
+# duplicated, differences, missing_dead_letters and unplanned_exits are 0 and
+# the reference dead-lettered exactly the bad records made; 1 otherwise, also
+# when a group does not catch up (a stall).
 set -euo pipefail
 
 usage() { sed -n '5,22s/^# \{0,1\}//p' "$0"; }
@@ -105,8 +107,15 @@ done
 command -v kcat >/dev/null || { echo "error: kcat not found (apt-get install kcat)" >&2; exit 1; }
 
 # ------------------------------------------------------------ the stack
-# Everything this script starts is recorded here and stopped by pid on exit.
+# Everything this script starts and has not reaped yet is recorded here and
+# stopped by pid on exit; a pid leaves the list once waited for, since the
+# kernel may give it to another process after that.
 PIDS=()
+forget_pid() {
+  local p kept=()
+  for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || kept+=("$p"); done
+  PIDS=("${kept[@]}")
+}
 # tests/run.sh exports its shared stack's directory; this script must never
 # stop that one, only the stack it starts below.
 unset EIE_TEST_DIR
@@ -237,6 +246,7 @@ stop_consumer() { # NAME: SIGTERM, a clean stop expected
   local var="${1}_pid" status=0
   kill -TERM "${!var}" 2>/dev/null || true
   wait "${!var}" || status=$?
+  forget_pid "${!var}"
   ((status == 0)) || say "warning: $1 exited with status $status after SIGTERM"
 }
 
@@ -281,7 +291,7 @@ wait_groups() {
 RANDOM=$seed
 total_kills=$((2 * kills))
 mean_ms=$((seconds * 1000 / total_kills))
-hot_kills=0 cold_kills=0 pg_done=0 kafka_done=0
+hot_kills=0 cold_kills=0 pg_done=0 kafka_done=0 unplanned_exits=0
 kill_log=$W/kills.log
 restart_pg() {
   local down_ms=$((1000 + RANDOM % 4000))
@@ -301,12 +311,21 @@ restart_kafka() {
   kafka_done=$((kafka_done + 1))
   say "restarted Kafka ($kafka_done/$kafka_restarts)"
 }
+# A consumer must only ever stop because we killed it: one that exited by
+# itself (a crash, a sanitizer report, giving up on a server) is counted as an
+# unplanned exit, and fails the run. SIGKILL of an exited, unreaped process
+# succeeds, so the exit status tells which it was (137 is our SIGKILL).
 kill_one() { # NAME
-  local var="${1}_pid" pid
+  local var="${1}_pid" pid status=0
   pid=${!var}
-  kill -KILL "$pid" 2>/dev/null || say "warning: $1 (pid $pid) had already exited"
-  wait "$pid" 2>/dev/null || true
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || status=$?
+  forget_pid "$pid"
   echo "$(date +%T.%3N) +${SECONDS}s SIGKILL $1 pid $pid" >>"$kill_log"
+  if ((status != 137)); then
+    unplanned_exits=$((unplanned_exits + 1))
+    say "FAIL: $1 (pid $pid) had exited by itself with status $status (log: $W/$1.log)"
+  fi
   "start_$1"
 }
 
@@ -348,6 +367,7 @@ done
 touch "$W/stop-producing"
 producer_status=0
 wait "$producer_pid" || producer_status=$?
+forget_pid "$producer_pid"
 # A producer loop that died early would leave the faults hitting idle consumers.
 ((producer_status == 0)) || { say "FAIL: the producer loop exited with status $producer_status"; tail -n 5 "$W/producer.log"; exit 1; }
 say "faults over after $((SECONDS - soak_start))s; waiting for the soak's groups to catch up"
@@ -433,7 +453,7 @@ sim_failed=$(( $(produced_sum sim 3) + $(produced_sum sim 4) ))
 hot_passed=$(stored_offsets "$DATABASE_URL" soak.hot)
 
 status=0
-for v in lost duplicated differences missing_dead; do
+for v in lost duplicated differences missing_dead unplanned_exits; do
   [[ ${!v} == 0 ]] || { say "FAIL: $v=${!v}"; status=1; }
 done
 # The reference's own bad-record count must be what the producers made
@@ -459,5 +479,6 @@ say "history rows: $stored (reference $ref_rows, made by the simulators $made); 
 echo "soak: kills=$((hot_kills + cold_kills)) restarts=$((pg_done + kafka_done)) records=$records" \
   "readings=$made bad_records=$bad_records lost=$lost duplicated=$duplicated differences=$differences" \
   "dead_letters=$dead_letters missing_dead_letters=$missing_dead dead_letter_repeats=$repeats" \
+  "unplanned_exits=$unplanned_exits" \
   "seed=$seed seconds=$SECONDS"
 exit "$status"

@@ -24,6 +24,7 @@ it_expect_eq 2 "$(field restarts)" "one PostgreSQL and one broker restart"
 it_expect_eq 0 "$(field lost)" "no reading lost"
 it_expect_eq 0 "$(field duplicated)" "no reading stored twice"
 it_expect_eq 0 "$(field differences)" "eie-admin verify against the clean replay: 0 differences"
+it_expect_eq 0 "$(field unplanned_exits)" "no consumer exited unless killed"
 it_expect_eq 0 "$(field missing_dead_letters)" "every bad record dead-lettered by each group"
 bad=$(field bad_records)
 [[ $bad =~ ^[0-9]+$ && $bad -gt 0 ]] || it_fail "no bad records were produced ($bad)"
