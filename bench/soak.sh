@@ -278,6 +278,10 @@ wait_groups() {
     [[ $h == "$hot_end" && $c == "$cold_end" ]] && return 0
     if ((SECONDS >= deadline)); then
       say "FAIL: after ${catch_up_s}s, $2 stored $h of $hot_end offsets and $3 $c of $cold_end"
+      local log
+      for log in "$W"/*hot.log "$W"/*cold.log; do
+        grep -h ' error: ' "$log" | tail -n 1 | sed "s|^|  last error in $(basename "$log"): |" || true
+      done
       return 1
     fi
     sleep 1

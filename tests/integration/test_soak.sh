@@ -15,7 +15,7 @@ EIE_SOAK_CATCH_UP_S=${EIE_SOAK_CATCH_UP_S:-240} timeout 540 \
     --pg-restarts 1 --kafka-restarts 1 --vehicles 50 >"$IT_DIR/soak.log" 2>&1 || status=$?
 grep -E '^soak: seed=|^\[soak' "$IT_DIR/soak.log" >&2 || true
 line=$(grep -E '^soak: kills=' "$IT_DIR/soak.log" || true)
-[[ -n $line ]] || { it_fail "no summary line (exit $status): $(tail -n 30 "$IT_DIR/soak.log")"; it_finish; }
+[[ -n $line ]] || { it_fail "no summary line (exit $status): $(grep -A3 'FAIL' "$IT_DIR/soak.log" | head -n 20)"; it_finish; }
 it_log "$line"
 it_expect_eq 0 "$status" "bench/soak.sh exit status"
 field() { sed -nE "s/.* $1=([^ ]+).*/\1/p" <<<" $line"; }
