@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "offsets.h"
 #include "pg.h"
 #include "strbuf.h"
 #include "timefmt.h"
@@ -349,6 +350,8 @@ static int switch_in_transaction(PGconn *conn, const char *retired, eie_err *err
     return rc == 0 ? pg_exec(conn, "DROP SCHEMA " REBUILD_SCHEMA, err) : -1;
 }
 
+#define DROP_RETIRED_ATTEMPTS 5
+
 int rebuild_switch(PGconn *conn, bool keep_old, char retired[64], eie_err *err)
 {
     retired_name(retired);
@@ -360,8 +363,20 @@ int rebuild_switch(PGconn *conn, bool keep_old, char retired[64], eie_err *err)
         return -1;
     }
     /* Apart from the switch, whose locks would otherwise be held while the
-     * files of every old table are removed (seconds, at full size). */
-    if (!keep_old && exec_printf(conn, err, "DROP SCHEMA %s CASCADE", retired) < 0) {
+     * files of every old table are removed (seconds, at full size). The drop
+     * locks every old table in its own order, so a reader still finishing a
+     * statement on them (an API request, a consumer's last batch before it
+     * notices the switch) can make it a deadlock's victim: tried again. */
+    int drop_rc = -1;
+    for (int attempt = 0; !keep_old && attempt < DROP_RETIRED_ATTEMPTS; attempt++) {
+        if ((drop_rc = exec_printf(conn, err, "DROP SCHEMA %s CASCADE", retired)) == 0 ||
+            !strstr(err->msg, "deadlock detected"))
+            break;
+        log_info("dropping %s: chosen as a deadlock's victim; trying again", retired);
+        struct timespec pause = {0, 200 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    if (!keep_old && drop_rc < 0) {
         log_warn("the old tables are in schema %s and could not be dropped (%s): drop it by hand",
                  retired, err->msg);
         keep_old = true;
@@ -423,23 +438,21 @@ int days_vacuum(PGconn *conn, eie_err *err)
 int days_live_ends(PGconn *conn, const char *group, const kafka_topics *topics,
                    replay_end **ends, size_t *n_ends, eie_err *err)
 {
-    const char *params[] = {group};
-    PGresult *res = PQexecParams(conn,
-                                 "SELECT topic, partition, next_offset FROM public.sink_offsets "
-                                 "WHERE consumer_group = $1",
-                                 1, NULL, params, NULL, NULL, 0);
-    if (pg_check(res, PGRES_TUPLES_OK, "reading the live offsets", err) < 0) {
-        PQclear(res);
+    offsets_stored stored;
+    if (offsets_read(conn, "public", group, &stored, err) < 0)
         return -1;
-    }
-    replay_end *list = calloc((size_t)PQntuples(res) + 1, sizeof *list);
+    replay_end *list = calloc(offsets_count(&stored) + 1, sizeof *list);
     size_t n = 0;
-    for (int i = 0; list && i < PQntuples(res); i++)
+    for (size_t i = 0; list && i < offsets_count(&stored); i++) {
+        const char *topic;
+        int32_t partition;
+        int64_t next;
+        offsets_row(&stored, i, &topic, &partition, &next);
         for (int k = 0; k < READING_KIND_COUNT; k++)
-            if (strcmp(PQgetvalue(res, i, 0), topics->name[k]) == 0)
-                list[n++] = (replay_end){(reading_kind)k, atoi(PQgetvalue(res, i, 1)),
-                                         strtoll(PQgetvalue(res, i, 2), NULL, 10)};
-    PQclear(res);
+            if (strcmp(topic, topics->name[k]) == 0)
+                list[n++] = (replay_end){(reading_kind)k, partition, next};
+    }
+    offsets_release(&stored);
     if (!list) {
         eie_err_set(err, "out of memory");
         return -1;

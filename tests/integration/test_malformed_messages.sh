@@ -90,7 +90,7 @@ metrics=$(curl -fsS "http://127.0.0.1:$metrics_port/metrics") || it_fail "no /me
 for line in 'eie_consumer_rows_written_total{store="cold"} 2' \
     'eie_consumer_dead_letters_total{store="cold",reason="invalid"} 1' \
     'eie_consumer_dead_letters_total{store="cold",reason="bad-body"} 1' \
-    "eie_consumer_lag_messages{store=\"cold\",topic=\"$topic\"} 0" \
+    "eie_consumer_lag_messages{store=\"cold\",topic=\"$topic\",partition=\"0\"} 0" \
     '# TYPE eie_consumer_batch_seconds histogram'; do
     grep -qF "$line" <<<"$metrics" || it_fail "cold /metrics lacks: $line"
 done
