@@ -39,26 +39,13 @@ stored_offsets() { # GROUP
 topic_config --add-config "max.message.bytes=$dead_limit" || it_fail "cannot set the dead-letter topic's limit"
 
 # Raw messages, one file each (kcat sends each file as one message).
-python3 - "$vectors" "$IT_DIR" "$now_ms" <<'PY'
-import struct, sys
+PYTHONPATH="$EIE_SOURCE_DIR/tests/integration" python3 - "$vectors" "$IT_DIR" "$now_ms" <<'PY'
+import sys
+from raw_records import load, vehicle as vehicle_v1
 vectors, out, now_ms = sys.argv[1], sys.argv[2], int(sys.argv[3])
-fp = {}
-for line in open(vectors):
-    if not line.startswith("#"):
-        cols = line.rstrip("\n").split("\t")
-        fp[cols[0]] = struct.pack("<Q", int(cols[2], 16))
-def zigzag(n):
-    n = (n << 1) ^ (n >> 63)
-    b = bytearray()
-    while True:
-        if n & ~0x7f:
-            b.append((n & 0x7f) | 0x80); n >>= 7
-        else:
-            b.append(n); return bytes(b)
+load(vectors)
 def vehicle(vid, soc, ts):
-    v = vid.encode()
-    return (b"\xc3\x01" + fp["vehicle_reading.v1.avsc"] + zigzag(len(v)) + v +
-            struct.pack("<ddd", soc, 1.0, 30.0) + zigzag(ts))
+    return vehicle_v1(vid, soc, 1.0, 30.0, ts)
 def write(name, data):
     open(f"{out}/{name}", "wb").write(data)
 # Just under the broker's limit (message.max.bytes 1048588 by default, less
