@@ -27,14 +27,8 @@
 
 static int register_routes(struct _u_instance *instance, api_context *ctx)
 {
-    int (*const groups[])(api_context *) = {
-        routes_health_register, routes_analytics_register, routes_state_register,
-        routes_history_register, routes_fleet_register,    routes_ingest_register,
-        routes_docs_register,
-    };
-    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
-        if (groups[i](ctx) < 0)
-            return -1;
+    if (routes_register_all(ctx) < 0)
+        return -1;
     /* Every request goes to the router (ulfius' default endpoint). ulfius
      * will not start without an endpoint, so it gets one no request reaches:
      * no client sends this method. */
