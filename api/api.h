@@ -70,6 +70,8 @@ int routes_history_register(api_context *ctx);
 int routes_fleet_register(api_context *ctx);
 int routes_ingest_register(api_context *ctx);
 int routes_docs_register(api_context *ctx);
+/* All of the above, in the order eie-api serves them (routes.c). */
+int routes_register_all(api_context *ctx);
 
 /* For handlers: run one parameterised query on a pooled connection, as a
  * statement prepared per connection under the name `what` (one name, one

@@ -28,19 +28,6 @@
  * cost), p99 18-20 ms on three. */
 #define EDGE_BATCH_WORKERS 1
 
-static int register_routes(api_context *ctx)
-{
-    int (*const groups[])(api_context *) = {
-        routes_health_register, routes_analytics_register, routes_state_register,
-        routes_history_register, routes_fleet_register,    routes_ingest_register,
-        routes_docs_register,
-    };
-    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
-        if (groups[i](ctx) < 0)
-            return -1;
-    return 0;
-}
-
 /* Descriptors kept for everything but HTTP clients: the database pool, the
  * caches' connections, Kafka's sockets, files, with room to spare. */
 #define FD_RESERVE 128
@@ -179,7 +166,7 @@ int main(int argc, char **argv)
         log_error("%s", err.msg);
         goto done_early;
     }
-    if (register_routes(&ctx) < 0) {
+    if (routes_register_all(&ctx) < 0) {
         log_error("cannot register the routes");
         goto done_early;
     }

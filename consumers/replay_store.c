@@ -388,7 +388,7 @@ int rebuild_switch(PGconn *conn, bool keep_old, char retired[64], eie_err *err)
 
 /* "meter_history_20261120" and its day's bounds. */
 static void day_partition(const char *parent, int64_t day, char name[96], char from[32],
-                          char to[32])
+                          char to[TIMEFMT_RFC3339_LEN])
 {
     char date[TIMEFMT_RFC3339_LEN];
     timefmt_format_rfc3339(day * 86400000LL, date);
@@ -413,7 +413,7 @@ int days_prepare(PGconn *conn, int64_t first_day, int64_t last_day, eie_err *err
                         history_tables[t], history_tables[t]) < 0)
             return -1;
         for (int64_t day = first_day; day <= last_day; day++) {
-            char part[96], from[32], to[32];
+            char part[96], from[32], to[TIMEFMT_RFC3339_LEN];
             day_partition(history_tables[t], day, part, from, to);
             /* The check lets the swap attach it to the live table without a scan. */
             if (exec_printf(conn, err,
@@ -474,7 +474,7 @@ int days_lock(PGconn *conn, int64_t first_day, int64_t last_day, eie_err *err)
         return -1;
     for (size_t t = 0; t < N_HISTORY; t++) {
         for (int64_t day = first_day; day <= last_day; day++) {
-            char part[96], from[32], to[32], exists[8];
+            char part[96], from[32], to[TIMEFMT_RFC3339_LEN], exists[8];
             day_partition(history_tables[t], day, part, from, to);
             char qualified[120];
             snprintf(qualified, sizeof qualified, "public.%s", part);
@@ -501,7 +501,7 @@ int days_swap(PGconn *conn, int64_t first_day, int64_t last_day, bool keep_old,
     for (size_t t = 0; t < N_HISTORY; t++) {
         const char *parent = history_tables[t];
         for (int64_t day = first_day; day <= last_day; day++) {
-            char part[96], from[32], to[32], exists[8], qualified[120];
+            char part[96], from[32], to[TIMEFMT_RFC3339_LEN], exists[8], qualified[120];
             day_partition(parent, day, part, from, to);
             snprintf(qualified, sizeof qualified, "public.%s", part);
             const char *params[] = {qualified};
