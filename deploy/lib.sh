@@ -20,6 +20,7 @@ EIE_APT_PACKAGES=(
   clang libfuzzer-14-dev libclang-rt-14-dev
   openjdk-17-jre-headless maven
   curl jq kcat python3 python3-venv bc time ca-certificates procps npm
+  prometheus
 )
 
 # ---------------------------------------------------------------- messages
