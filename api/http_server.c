@@ -315,7 +315,9 @@ static void answer_bad_length(const http_server *s, const char *fmt)
     access_log(s, r, NULL, "-", status);
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd's log callback: fmt is its own printf format. */
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt,
+                                                             va_list ap)
 {
     answer_bad_length(cls, fmt);
     if (!log_enabled(LOG_DEBUG))
