@@ -55,7 +55,12 @@ struct api_context {
  * outlive the server. */
 int api_register(api_context *ctx, const api_route *routes, size_t n);
 
-/* The router, for ulfius' default endpoint (user_data: the api_context). */
+/* The router: finds the request's route, sets its path parameters and runs
+ * its handler; *route is the route's path ("/v1/vehicles/:vehicleId"), or
+ * "unmatched" (404). */
+int api_route_dispatch(api_context *ctx, const struct _u_request *req, struct _u_response *resp,
+                       const char **route);
+/* The same in ulfius' callback form (user_data: the api_context). */
 int api_route_request(const struct _u_request *req, struct _u_response *resp, void *user_data);
 
 int routes_health_register(api_context *ctx);
@@ -65,6 +70,8 @@ int routes_history_register(api_context *ctx);
 int routes_fleet_register(api_context *ctx);
 int routes_ingest_register(api_context *ctx);
 int routes_docs_register(api_context *ctx);
+/* All of the above, in the order eie-api serves them (routes.c). */
+int routes_register_all(api_context *ctx);
 
 /* For handlers: run one parameterised query on a pooled connection, as a
  * statement prepared per connection under the name `what` (one name, one
@@ -73,6 +80,9 @@ int routes_docs_register(api_context *ctx);
 #include <libpq-fe.h>
 PGresult *api_query(api_context *ctx, struct _u_response *resp, const char *what, const char *sql,
                     int n_params, const char *const *params);
+
+/* Largest request body (an ingest batch); a larger one gets 413. */
+#define API_MAX_BODY_BYTES (1 << 20)
 
 /* Longest a request waits for a pooled connection. */
 #define API_POOL_WAIT_MS 2000

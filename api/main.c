@@ -2,14 +2,17 @@
  * registers each group of routes (one file per group), and serves until SIGINT
  * or SIGTERM, when it stops accepting, finishes what is in flight and exits. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "api.h"
 #include "config.h"
 #include "edge_batch.h"
+#include "http_server.h"
 #include "ingest.h"
 #include "kafka.h"
 #include "log.h"
@@ -25,32 +28,41 @@
  * cost), p99 18-20 ms on three. */
 #define EDGE_BATCH_WORKERS 1
 
-static int register_routes(struct _u_instance *instance, api_context *ctx)
+/* Descriptors kept for everything but HTTP clients: the database pool, the
+ * caches' connections, Kafka's sockets, files, with room to spare. */
+#define FD_RESERVE 128
+/* The total connection limit when none is given, if descriptors allow. */
+#define DEFAULT_MAX_CONNECTIONS 4096
+/* Seconds a connection may send and read nothing (libmicrohttpd's timeout,
+ * restarted by every byte; the head deadline bounds a slow head). */
+#define IDLE_TIMEOUT_S 30
+
+/* Raises the soft open-file limit to the hard one (a thread per connection
+ * and one descriptor each: 1,024, the usual soft limit, ran out under a
+ * flood), and returns the descriptors left for HTTP connections. */
+static long raise_fd_limit(void)
 {
-    int (*const groups[])(api_context *) = {
-        routes_health_register, routes_analytics_register, routes_state_register,
-        routes_history_register, routes_fleet_register,    routes_ingest_register,
-        routes_docs_register,
-    };
-    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
-        if (groups[i](ctx) < 0)
-            return -1;
-    /* Every request goes to the router (ulfius' default endpoint). ulfius
-     * will not start without an endpoint, so it gets one no request reaches:
-     * no client sends this method. */
-    return ulfius_add_endpoint_by_val(instance, "EIE-NONE", NULL, "/", 0, api_route_request, ctx) ==
-                       U_OK &&
-                   ulfius_set_default_endpoint(instance, api_route_request, ctx) == U_OK
-               ? 0
-               : -1;
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+        return 1024 - FD_RESERVE;
+    if (lim.rlim_cur < lim.rlim_max) {
+        rlim_t before = lim.rlim_cur;
+        lim.rlim_cur = lim.rlim_max == RLIM_INFINITY ? 1048576 : lim.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+            log_warn("cannot raise the open-file limit from %llu to %llu: %s",
+                     (unsigned long long)before, (unsigned long long)lim.rlim_cur, strerror(errno));
+            lim.rlim_cur = before;
+        }
+    }
+    return (long)lim.rlim_cur > 2 * FD_RESERVE ? (long)lim.rlim_cur - FD_RESERVE : FD_RESERVE;
 }
 
 int main(int argc, char **argv)
 {
     log_init("eie-api");
-    const char *database_url, *host, *bootstrap, *prefix, *swagger_dir;
+    const char *database_url, *host, *bootstrap, *prefix, *swagger_dir, *access_log;
     long port, pool_size, statement_timeout_ms, ingest_timeout_ms, state_cache_ms, rollup_hours,
-        http_threads;
+        http_threads, max_connections, max_per_address, header_timeout_ms, connection_memory;
     config_option options[] = {
         {"port", 'p', "PORT", CONFIG_INT, &port, "3000", 1, 65535, "HTTP port"},
         {"host", 0, "HOST", CONFIG_STRING, &host, "127.0.0.1", 0, 0,
@@ -69,6 +81,24 @@ int main(int argc, char **argv)
          100, 600000, "longest an ingest request waits for Kafka (then 503)"},
         {"http-threads", 0, "EIE_HTTP_THREADS", CONFIG_INT, &http_threads, "0", 0, 1024,
          "HTTP worker threads over epoll (0: a thread per connection)"},
+        {"max-connections", 0, "EIE_MAX_CONNECTIONS", CONFIG_INT, &max_connections, "0", 0,
+         1000000,
+         "HTTP connections in all (0: 4096, or fewer if the open-file limit is lower); "
+         "more wait in the listen backlog"},
+        {"max-connections-per-address", 0, "EIE_MAX_CONNECTIONS_PER_ADDRESS", CONFIG_INT,
+         &max_per_address, "128", 0, 1000000,
+         "HTTP connections from one client address (0: no limit, e.g. behind a proxy); more "
+         "are closed at once"},
+        {"header-timeout-ms", 0, "EIE_HEADER_TIMEOUT_MS", CONFIG_INT, &header_timeout_ms, "10000",
+         100, 600000,
+         "longest a client may take to send a request head, from connecting or from the "
+         "previous response; then the connection is closed"},
+        {"connection-memory-limit", 0, "EIE_CONNECTION_MEMORY_LIMIT", CONFIG_INT,
+         &connection_memory, "32768", 4096, 16777216,
+         "bytes per connection for its request head and buffers (a larger head gets 431 or "
+         "414)"},
+        {"access-log", 0, "EIE_ACCESS_LOG", CONFIG_STRING, &access_log, "on", 0, 0,
+         "one info line per request (address, method, route, status, duration): on or off"},
         {"state-cache-ms", 0, "EIE_STATE_CACHE_MS", CONFIG_INT, &state_cache_ms, "500", 0, 60000,
          "refresh period of the in-memory latest states and hourly summaries (0: always ask "
          "the database)"},
@@ -89,6 +119,24 @@ int main(int argc, char **argv)
         config_props_free(&props);
         return cr == CONFIG_HELP_SHOWN ? 0 : 2;
     }
+    if (strcmp(access_log, "on") != 0 && strcmp(access_log, "off") != 0) {
+        fprintf(stderr, "eie-api: invalid --access-log (EIE_ACCESS_LOG) '%s': expected on or off\n",
+                access_log);
+        config_props_free(&props);
+        return 2;
+    }
+    long fd_room = raise_fd_limit();
+    if (max_connections > fd_room) {
+        fprintf(stderr,
+                "eie-api: --max-connections (EIE_MAX_CONNECTIONS) %ld is more than the %ld "
+                "descriptors the open-file limit leaves for clients (raise the hard limit, "
+                "ulimit -Hn)\n",
+                max_connections, fd_room);
+        config_props_free(&props);
+        return 2;
+    }
+    if (max_connections == 0)
+        max_connections = fd_room < DEFAULT_MAX_CONNECTIONS ? fd_room : DEFAULT_MAX_CONNECTIONS;
     struct sockaddr_in bind_address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (inet_pton(AF_INET, host, &bind_address.sin_addr) != 1) {
         fprintf(stderr, "eie-api: invalid --host (HOST) '%s': expected an IPv4 address\n", host);
@@ -106,8 +154,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     eie_err err;
-    int rc = 1, started = 0;
-    struct _u_instance instance;
+    int rc = 1;
+    http_server *server = NULL;
     api_context ctx = {.metrics = metrics_new(), .swagger_ui_dir = swagger_dir};
     if (!(ctx.db = db_pool_new(database_url, (int)pool_size, statement_timeout_ms, &err)) ||
         !(ctx.edges = edge_batch_start(ctx.db, EDGE_BATCH_WORKERS, &err)) ||
@@ -118,50 +166,32 @@ int main(int argc, char **argv)
         log_error("%s", err.msg);
         goto done_early;
     }
-    if (ulfius_init_instance(&instance, (unsigned)port, &bind_address, NULL) != U_OK) {
-        log_error("cannot set up the HTTP server on %s:%ld", host, port);
+    if (routes_register_all(&ctx) < 0) {
+        log_error("cannot register the routes");
         goto done_early;
     }
-    /* One byte over the ingest limit, so that a larger body is seen as such. */
-    instance.max_post_body_size = (1 << 20) + 1;
-    instance.timeout = 30; /* seconds a connection may stay idle */
-    /* Bodies are JSON, parsed by the routes; ulfius' form parsing would only
-     * drop the connection on a malformed multipart header. */
-    instance.allowed_post_processor = U_POST_PROCESS_NONE;
-    if (register_routes(&instance, &ctx) < 0) {
-        log_error("cannot register the routes");
-        goto done;
-    }
-    /* A fixed pool of threads over epoll serves many connections each, where
-     * a thread per connection spends a 2-core machine on scheduling. The pool
-     * is larger than the database pool, since handlers wait on queries. */
-    struct MHD_OptionItem mhd_options[] = {
-        {MHD_OPTION_THREAD_POOL_SIZE, http_threads, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, instance.timeout, NULL},
-        {MHD_OPTION_SOCK_ADDR, 0, &bind_address},
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mhd_request_completed, NULL},
-        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
-        {MHD_OPTION_END, 0, NULL},
+    http_settings http = {
+        .max_connections = (unsigned)max_connections,
+        .max_per_address = (unsigned)max_per_address,
+        .head_timeout_ms = header_timeout_ms,
+        .connection_memory = (size_t)connection_memory,
+        .idle_timeout_s = IDLE_TIMEOUT_S,
+        .threads = (unsigned)http_threads,
+        .max_body = API_MAX_BODY_BYTES,
+        .access_log = strcmp(access_log, "on") == 0,
     };
-    int started_ok = http_threads > 0
-                         ? ulfius_start_framework_with_mhd_options(
-                               &instance, MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
-                               mhd_options)
-                         : ulfius_start_framework(&instance);
-    if (started_ok != U_OK) {
-        log_error("cannot listen on %s:%ld (is the port in use? set PORT)", host, port);
-        goto done;
+    if (!(server = http_server_start(&bind_address, &http, &ctx, &err))) {
+        log_error("%s", err.msg);
+        goto done_early;
     }
-    started = 1;
-    log_info("listening on http://%s:%ld (docs at /docs)", host, port);
+    log_info("listening on http://%s:%ld (docs at /docs); at most %ld connections, %ld per "
+             "address, request heads within %ld ms",
+             host, port, max_connections, max_per_address, header_timeout_ms);
     int sig;
     sigwait(&stop_signals, &sig);
     log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = 0;
-done:
-    if (started)
-        ulfius_stop_framework(&instance);
-    ulfius_clean_instance(&instance);
+    http_server_stop(server);
 done_early:
     edge_batch_stop(ctx.edges);
     rollup_cache_stop(ctx.rollups);

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "pg.h"
 #include "respond.h"
+#include "url.h"
 
 #define SQLSTATE_QUERY_CANCELED "57014" /* statement_timeout */
 #define SQLSTATE_NO_SUCH_STATEMENT "26000" /* invalid_sql_statement_name */
@@ -71,24 +72,25 @@ int api_register(api_context *ctx, const api_route *routes, size_t n)
     return 0;
 }
 
-/* Routing of our own, from ulfius' default endpoint: ulfius compares each
- * request's URL with every registered endpoint, which took 11% of the CPU of
- * the routes served from memory. Matching as ulfius did: the raw path split
- * at '/', empty segments skipped, case-sensitive; a parameter is its segment
- * URL-decoded, joined after a query parameter of the same name with ','. */
-int api_route_request(const struct _u_request *req, struct _u_response *resp, void *user_data)
+/* Routing of our own: ulfius compared each request's URL with every
+ * registered endpoint, which took 11% of the CPU of the routes served from
+ * memory. The raw path is split at '/', empty segments skipped,
+ * case-sensitive; a parameter is its segment percent-decoded (a NUL or
+ * another control character in it is refused, not cut), and replaces a query
+ * parameter of the same name: the path names the resource. */
+int api_route_dispatch(api_context *ctx, const struct _u_request *req, struct _u_response *resp,
+                       const char **route)
 {
-    api_context *ctx = user_data;
-    char path[1024];
-    const char *segments[API_MAX_SEGMENTS];
     size_t len = strcspn(req->http_url, "?");
-    int n = -1;
-    if (len < sizeof path) {
+    char *path = malloc(len + 1), *value = malloc(len + 1);
+    const char *segments[API_MAX_SEGMENTS];
+    int n = -1, rc = -1;
+    if (path && value) {
         memcpy(path, req->http_url, len);
         path[len] = '\0';
         n = split_path(path, segments);
     }
-    for (size_t i = 0; n >= 0 && i < ctx->n_bindings; i++) {
+    for (size_t i = 0; n >= 0 && rc < 0 && i < ctx->n_bindings; i++) {
         const api_binding *b = &ctx->bindings[i];
         if (b->n_segments != n || strcmp(b->route->method, req->http_verb) != 0)
             continue;
@@ -97,32 +99,33 @@ int api_route_request(const struct _u_request *req, struct _u_response *resp, vo
             k++;
         if (k < n)
             continue;
-        for (k = 0; k < n; k++) {
+        *route = b->route->path;
+        for (k = 0; k < n && rc < 0; k++) {
             if (b->segments[k][0] != ':')
                 continue;
-            char *value = ulfius_url_decode(segments[k]); /* ulfius' memory: u_free */
-            if (!value)
-                return respond_error(resp, 400, "invalid_parameter", "%s: not a valid URL segment",
-                                     b->segments[k] + 1);
-            const char *name = b->segments[k] + 1, *before = u_map_get(req->map_url, name);
-            if (before) {
-                size_t size = strlen(before) + strlen(value) + 2;
-                char *joined = malloc(size);
-                if (joined) {
-                    snprintf(joined, size, "%s,%s", before, value);
-                    u_map_put(req->map_url, name, joined);
-                }
-                free(joined);
-            } else {
-                u_map_put(req->map_url, name, value);
-            }
-            u_free(value);
+            if (url_decode(segments[k], strlen(segments[k]), value) < 0)
+                rc = respond_error(resp, 400, "invalid_parameter",
+                                   "%s: a bad %%-escape or a control character", b->segments[k] + 1);
+            else
+                u_map_put(req->map_url, b->segments[k] + 1, value);
         }
-        return dispatch(req, resp, (void *)b);
+        if (rc < 0)
+            rc = dispatch(req, resp, (void *)b);
     }
+    free(path);
+    free(value);
+    if (rc >= 0)
+        return rc;
+    *route = "unmatched";
     metrics_add(ctx->metrics, "eie_api_requests_total", "method=\"\",route=\"unmatched\",status=\"404\"",
                 1);
     return respond_error(resp, 404, "not_found", "no such route; see /openapi.json");
+}
+
+int api_route_request(const struct _u_request *req, struct _u_response *resp, void *user_data)
+{
+    const char *route;
+    return api_route_dispatch(user_data, req, resp, &route);
 }
 
 /* One execution of the prepared statement, preparing it on first use. */

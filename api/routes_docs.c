@@ -49,25 +49,29 @@ static const char *content_type(const char *name)
     return !ext                       ? "application/octet-stream"
            : strcmp(ext, ".css") == 0  ? "text/css; charset=utf-8"
            : strcmp(ext, ".js") == 0   ? "text/javascript; charset=utf-8"
-           : strcmp(ext, ".png") == 0  ? "image/png"
-           : strcmp(ext, ".html") == 0 ? "text/html; charset=utf-8"
-           : strcmp(ext, ".map") == 0  ? "application/json"
                                        : "application/octet-stream";
 }
 
-/* Only plain file names from the assets folder: no paths, no dot files. */
-static int safe_name(const char *name)
+/* Only the files docs.html loads: the package also holds its package.json,
+ * README, source maps and bundles the page never asks for. */
+static const char *const page_assets[] = {
+    "swagger-ui.css",
+    "swagger-ui-bundle.js",
+    "swagger-ui-standalone-preset.js",
+};
+
+static int page_asset(const char *name)
 {
-    if (!name || !*name || name[0] == '.' || strlen(name) > 128)
-        return 0;
-    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
-           strlen(name);
+    for (size_t i = 0; name && i < sizeof page_assets / sizeof page_assets[0]; i++)
+        if (strcmp(name, page_assets[i]) == 0)
+            return 1;
+    return 0;
 }
 
 static int get_asset(const struct _u_request *req, struct _u_response *resp, api_context *ctx)
 {
     const char *name = u_map_get(req->map_url, "file");
-    if (!safe_name(name))
+    if (!page_asset(name))
         return respond_error(resp, 404, "not_found", "no such file");
     if (!ctx->swagger_ui_dir)
         return respond_error(resp, 404, "not_found",

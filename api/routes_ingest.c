@@ -14,10 +14,9 @@
 #include "respond.h"
 #include "timefmt.h"
 
-#define MAX_BODY_BYTES (1 << 20)
 #define MAX_RECORDS 1000
 
-/* 415 or 413 when the request is not something to parse; else 0. */
+/* 415, 413 or 400 (no body) when the request is not something to parse; else 0. */
 static int check_body(const struct _u_request *req, struct _u_response *resp)
 {
     const char *type = u_map_get_case(req->map_header, "Content-Type");
@@ -26,9 +25,13 @@ static int check_body(const struct _u_request *req, struct _u_response *resp)
         respond_error(resp, 415, "unsupported_media_type", "Content-Type must be application/json");
         return -1;
     }
-    if (req->binary_body_length > MAX_BODY_BYTES) {
+    if (req->binary_body_length > API_MAX_BODY_BYTES) {
         respond_error(resp, 413, "payload_too_large", "the body is larger than %d bytes",
-                      MAX_BODY_BYTES);
+                      API_MAX_BODY_BYTES);
+        return -1;
+    }
+    if (req->binary_body_length == 0) {
+        respond_error(resp, 400, "invalid_body", "empty body: expected JSON");
         return -1;
     }
     return 0;

@@ -1,10 +1,19 @@
 /* The dead-letter topic: every message a consumer cannot store (it does not
  * decode, names an unknown schema, sits on the wrong topic, or fails
- * validation) is republished there with its original key and value and headers
- * saying why and where it came from, so nothing is dropped silently and nothing
- * stops the consumer. Dead letters of a batch are acknowledged by Kafka before
- * the batch's offsets are committed; after a crash they may be published again
- * (at least once), while the stores stay exactly-once. */
+ * validation) is republished there with its original key, value and headers
+ * and headers of ours saying why and where it came from, so nothing is dropped
+ * silently and nothing stops the consumer. Dead letters of a batch are
+ * acknowledged by Kafka before the batch's offsets are committed; after a
+ * crash they may be published again (at least once), while the stores stay
+ * exactly-once.
+ *
+ * Any record the broker accepted must fit: a record the dead-letter topic
+ * cannot take as it is (larger than the topic's max.message.bytes, which may be
+ * set smaller than the source topic's, or made large by its headers) is
+ * published truncated instead: our headers, the original's size and SHA-256,
+ * and a prefix of its key and value, marked eie.truncated. The limit is asked
+ * of the broker, not assumed. Only a dead-letter topic that cannot be reached
+ * at all holds the consumer back, and its /readyz says so. */
 #ifndef EIE_DEAD_LETTER_H
 #define EIE_DEAD_LETTER_H
 
@@ -26,12 +35,16 @@ typedef enum {
 /* Header value and metric label of a reason: "bad-framing" and so on. */
 const char *dead_reason_name(dead_reason reason);
 
+/* How a dead letter was published: whole, or truncated to fit the topic. */
+typedef enum { DEAD_FORM_WHOLE, DEAD_FORM_TRUNCATED, DEAD_FORM_COUNT } dead_form;
+const char *dead_form_name(dead_form form);
+
 /* The dead letters of one batch. Zero-initialise; dead_list_free when done. */
 typedef struct dead_letter dead_letter;
 typedef struct dead_list {
     dead_letter *items;
     size_t n, cap;
-    size_t n_acked; /* items[0..n_acked) are acknowledged: a retry skips them */
+    size_t n_acked; /* how many are acknowledged: a retry publishes only the others */
 } dead_list;
 
 /* Keeps a copy of msg. */
@@ -54,7 +67,12 @@ void dead_letters_close(dead_letters *dl);
  * again to retry (after a timeout, a retried record may appear twice). */
 int dead_letters_publish(dead_letters *dl, dead_list *list, int timeout_ms, eie_err *err);
 
-/* Dead letters published since start, by reason. */
+/* Dead letters published since start, by reason and by form. */
 uint64_t dead_letters_count(const dead_letters *dl, dead_reason reason);
+uint64_t dead_letters_form_count(const dead_letters *dl, dead_form form);
+
+/* The largest record the dead-letter topic takes, as last asked of the
+ * broker (0 until then). */
+size_t dead_letters_limit(const dead_letters *dl);
 
 #endif

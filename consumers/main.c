@@ -53,9 +53,11 @@ int main(int argc, char **argv)
          "60", 1, 86400,
          "cold: how often closed hours are summarised, partitions prepared and retention applied"},
         {"metrics-port", 0, "EIE_METRICS_PORT", CONFIG_INT, &cfg.metrics_port, "0", 0, 65535,
-         "serve Prometheus metrics at /metrics on this port (0: off)"},
+         "serve /metrics (Prometheus), /healthz and /readyz on this port (0: off)"},
         {"metrics-host", 0, "EIE_METRICS_HOST", CONFIG_STRING, &cfg.metrics_host, "127.0.0.1", 0,
-         0, "address for /metrics"},
+         0, "address for /metrics, /healthz and /readyz"},
+        {"stall-after-ms", 0, "EIE_STALL_AFTER_MS", CONFIG_INT, &cfg.stall_after_ms, "60000", 1,
+         86400000, "/readyz answers 503 once a batch has failed to commit for this long"},
         {"no-migrate", 0, "EIE_NO_MIGRATE", CONFIG_FLAG, &no_migrate, NULL, 0, 0,
          "do not apply SQL migrations at start"},
     };

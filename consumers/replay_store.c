@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "offsets.h"
 #include "pg.h"
 #include "strbuf.h"
 #include "timefmt.h"
@@ -349,6 +350,8 @@ static int switch_in_transaction(PGconn *conn, const char *retired, eie_err *err
     return rc == 0 ? pg_exec(conn, "DROP SCHEMA " REBUILD_SCHEMA, err) : -1;
 }
 
+#define DROP_RETIRED_ATTEMPTS 5
+
 int rebuild_switch(PGconn *conn, bool keep_old, char retired[64], eie_err *err)
 {
     retired_name(retired);
@@ -360,8 +363,20 @@ int rebuild_switch(PGconn *conn, bool keep_old, char retired[64], eie_err *err)
         return -1;
     }
     /* Apart from the switch, whose locks would otherwise be held while the
-     * files of every old table are removed (seconds, at full size). */
-    if (!keep_old && exec_printf(conn, err, "DROP SCHEMA %s CASCADE", retired) < 0) {
+     * files of every old table are removed (seconds, at full size). The drop
+     * locks every old table in its own order, so a reader still finishing a
+     * statement on them (an API request, a consumer's last batch before it
+     * notices the switch) can make it a deadlock's victim: tried again. */
+    int drop_rc = -1;
+    for (int attempt = 0; !keep_old && attempt < DROP_RETIRED_ATTEMPTS; attempt++) {
+        if ((drop_rc = exec_printf(conn, err, "DROP SCHEMA %s CASCADE", retired)) == 0 ||
+            !strstr(err->msg, "deadlock detected"))
+            break;
+        log_info("dropping %s: chosen as a deadlock's victim; trying again", retired);
+        struct timespec pause = {0, 200 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    if (!keep_old && drop_rc < 0) {
         log_warn("the old tables are in schema %s and could not be dropped (%s): drop it by hand",
                  retired, err->msg);
         keep_old = true;
@@ -373,7 +388,7 @@ int rebuild_switch(PGconn *conn, bool keep_old, char retired[64], eie_err *err)
 
 /* "meter_history_20261120" and its day's bounds. */
 static void day_partition(const char *parent, int64_t day, char name[96], char from[32],
-                          char to[32])
+                          char to[TIMEFMT_RFC3339_LEN])
 {
     char date[TIMEFMT_RFC3339_LEN];
     timefmt_format_rfc3339(day * 86400000LL, date);
@@ -398,7 +413,7 @@ int days_prepare(PGconn *conn, int64_t first_day, int64_t last_day, eie_err *err
                         history_tables[t], history_tables[t]) < 0)
             return -1;
         for (int64_t day = first_day; day <= last_day; day++) {
-            char part[96], from[32], to[32];
+            char part[96], from[32], to[TIMEFMT_RFC3339_LEN];
             day_partition(history_tables[t], day, part, from, to);
             /* The check lets the swap attach it to the live table without a scan. */
             if (exec_printf(conn, err,
@@ -423,23 +438,21 @@ int days_vacuum(PGconn *conn, eie_err *err)
 int days_live_ends(PGconn *conn, const char *group, const kafka_topics *topics,
                    replay_end **ends, size_t *n_ends, eie_err *err)
 {
-    const char *params[] = {group};
-    PGresult *res = PQexecParams(conn,
-                                 "SELECT topic, partition, next_offset FROM public.sink_offsets "
-                                 "WHERE consumer_group = $1",
-                                 1, NULL, params, NULL, NULL, 0);
-    if (pg_check(res, PGRES_TUPLES_OK, "reading the live offsets", err) < 0) {
-        PQclear(res);
+    offsets_stored stored;
+    if (offsets_read(conn, "public", group, &stored, err) < 0)
         return -1;
-    }
-    replay_end *list = calloc((size_t)PQntuples(res) + 1, sizeof *list);
+    replay_end *list = calloc(offsets_count(&stored) + 1, sizeof *list);
     size_t n = 0;
-    for (int i = 0; list && i < PQntuples(res); i++)
+    for (size_t i = 0; list && i < offsets_count(&stored); i++) {
+        const char *topic;
+        int32_t partition;
+        int64_t next;
+        offsets_row(&stored, i, &topic, &partition, &next);
         for (int k = 0; k < READING_KIND_COUNT; k++)
-            if (strcmp(PQgetvalue(res, i, 0), topics->name[k]) == 0)
-                list[n++] = (replay_end){(reading_kind)k, atoi(PQgetvalue(res, i, 1)),
-                                         strtoll(PQgetvalue(res, i, 2), NULL, 10)};
-    PQclear(res);
+            if (strcmp(topic, topics->name[k]) == 0)
+                list[n++] = (replay_end){(reading_kind)k, partition, next};
+    }
+    offsets_release(&stored);
     if (!list) {
         eie_err_set(err, "out of memory");
         return -1;
@@ -461,7 +474,7 @@ int days_lock(PGconn *conn, int64_t first_day, int64_t last_day, eie_err *err)
         return -1;
     for (size_t t = 0; t < N_HISTORY; t++) {
         for (int64_t day = first_day; day <= last_day; day++) {
-            char part[96], from[32], to[32], exists[8];
+            char part[96], from[32], to[TIMEFMT_RFC3339_LEN], exists[8];
             day_partition(history_tables[t], day, part, from, to);
             char qualified[120];
             snprintf(qualified, sizeof qualified, "public.%s", part);
@@ -488,7 +501,7 @@ int days_swap(PGconn *conn, int64_t first_day, int64_t last_day, bool keep_old,
     for (size_t t = 0; t < N_HISTORY; t++) {
         const char *parent = history_tables[t];
         for (int64_t day = first_day; day <= last_day; day++) {
-            char part[96], from[32], to[32], exists[8], qualified[120];
+            char part[96], from[32], to[TIMEFMT_RFC3339_LEN], exists[8], qualified[120];
             day_partition(parent, day, part, from, to);
             snprintf(qualified, sizeof qualified, "public.%s", part);
             const char *params[] = {qualified};

@@ -84,8 +84,10 @@ typedef struct sink_config {
     long batch_size;
     long linger_ms;
     long housekeep_ms;
-    long metrics_port; /* 0: no /metrics */
+    long metrics_port; /* 0: no /metrics, /healthz, /readyz */
     const char *metrics_host;
+    /* Not ready once a batch has failed to commit for this long. */
+    long stall_after_ms;
     bool migrate;
     const config_props *kafka_props;
     /* PostgreSQL search_path for the store's tables ("eie_rebuild"); NULL: the

@@ -80,8 +80,8 @@ static const char *const merge_sql[READING_KIND_COUNT] = {
 static const char *const staging_copy_sql[READING_KIND_COUNT] = {
     [READING_METER] =
         "COPY hot_meter (meter_id, ts, kwh_consumed_ac, voltage) FROM STDIN (FORMAT binary)",
-    [READING_VEHICLE] = "COPY hot_vehicle (vehicle_id, ts, soc, kwh_delivered_dc, battery_temp, "
-                        "charger_id) FROM STDIN (FORMAT binary)",
+    [READING_VEHICLE] = ("COPY hot_vehicle (vehicle_id, ts, soc, kwh_delivered_dc, battery_temp, "
+                         "charger_id) FROM STDIN (FORMAT binary)"),
     [READING_ASSIGNMENT] =
         "COPY hot_assignment (vehicle_id, valid_from, meter_id) FROM STDIN (FORMAT binary)",
 };

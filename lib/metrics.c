@@ -124,6 +124,22 @@ void metrics_observe(metrics *m, const char *name, const char *labels, double se
     pthread_mutex_unlock(&m->lock);
 }
 
+void metrics_drop(metrics *m, const char *name)
+{
+    pthread_mutex_lock(&m->lock);
+    size_t kept = 0;
+    for (size_t i = 0; i < m->n_series; i++) {
+        if (strcmp(m->series[i].name, name) == 0) {
+            free(m->series[i].name);
+            free(m->series[i].labels);
+        } else {
+            m->series[kept++] = m->series[i];
+        }
+    }
+    m->n_series = kept;
+    pthread_mutex_unlock(&m->lock);
+}
+
 void metrics_on_scrape(metrics *m, void (*fn)(metrics *m, void *arg), void *arg)
 {
     m->on_scrape = fn;
@@ -181,6 +197,8 @@ void metrics_write(metrics *m, strbuf *out)
 
 struct metrics_server {
     struct _u_instance instance;
+    metrics_ready_fn ready;
+    void *ready_arg;
 };
 
 static int serve_metrics(const struct _u_request *req, struct _u_response *resp, void *user_data)
@@ -193,7 +211,29 @@ static int serve_metrics(const struct _u_request *req, struct _u_response *resp,
     return U_CALLBACK_COMPLETE;
 }
 
-metrics_server *metrics_serve(metrics *m, const char *host, int port, eie_err *err)
+static int serve_healthz(const struct _u_request *req, struct _u_response *resp, void *user_data)
+{
+    ulfius_set_string_body_response(resp, 200, "{\"status\":\"ok\"}");
+    u_map_put(resp->map_header, "Content-Type", "application/json");
+    return U_CALLBACK_COMPLETE;
+}
+
+static int serve_readyz(const struct _u_request *req, struct _u_response *resp, void *user_data)
+{
+    const metrics_server *srv = user_data;
+    strbuf reason = STRBUF_INIT;
+    bool ready = srv->ready(srv->ready_arg, &reason);
+    json_t *body = ready ? json_pack("{s:s}", "status", "ready")
+                         : json_pack("{s:s, s:s}", "status", "not_ready", "reason",
+                                     reason.data ? reason.data : "");
+    ulfius_set_json_body_response(resp, ready ? 200 : 503, body);
+    json_decref(body);
+    strbuf_free(&reason);
+    return U_CALLBACK_COMPLETE;
+}
+
+metrics_server *metrics_serve(metrics *m, const char *host, int port, metrics_ready_fn ready,
+                              void *ready_arg, eie_err *err)
 {
     metrics_server *srv = calloc(1, sizeof *srv);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -209,6 +249,12 @@ metrics_server *metrics_serve(metrics *m, const char *host, int port, eie_err *e
     }
     srv->instance.allowed_post_processor = U_POST_PROCESS_NONE;
     ulfius_add_endpoint_by_val(&srv->instance, "GET", "/metrics", NULL, 0, serve_metrics, m);
+    if (ready) {
+        srv->ready = ready;
+        srv->ready_arg = ready_arg;
+        ulfius_add_endpoint_by_val(&srv->instance, "GET", "/healthz", NULL, 0, serve_healthz, NULL);
+        ulfius_add_endpoint_by_val(&srv->instance, "GET", "/readyz", NULL, 0, serve_readyz, srv);
+    }
     if (ulfius_start_framework(&srv->instance) != U_OK) {
         eie_err_set(err, "metrics: cannot listen on %s:%d (is the port in use?)", host, port);
         ulfius_clean_instance(&srv->instance);

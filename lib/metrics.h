@@ -6,6 +6,8 @@
 #ifndef EIE_METRICS_H
 #define EIE_METRICS_H
 
+#include <stdbool.h>
+
 #include "err.h"
 #include "strbuf.h"
 
@@ -33,10 +35,19 @@ void metrics_on_scrape(metrics *m, void (*fn)(metrics *m, void *arg), void *arg)
 
 void metrics_write(metrics *m, strbuf *out);
 
-/* Serves GET /metrics on host:port from threads of its own. Returns NULL with
- * err set when the port cannot be bound. */
+/* Removes every series of a name: for gauges over a set that changes (the
+ * partitions a consumer holds), rewritten whole at each scrape. */
+void metrics_drop(metrics *m, const char *name);
+
+/* Whether a process is ready; when not, reason says why (for /readyz). */
+typedef bool (*metrics_ready_fn)(void *arg, strbuf *reason);
+
+/* Serves GET /metrics on host:port from threads of its own; with ready, also
+ * /healthz (the process answers) and /readyz (200, or 503 with the reason).
+ * Returns NULL with err set when the port cannot be bound. */
 typedef struct metrics_server metrics_server;
-metrics_server *metrics_serve(metrics *m, const char *host, int port, eie_err *err);
+metrics_server *metrics_serve(metrics *m, const char *host, int port, metrics_ready_fn ready,
+                              void *ready_arg, eie_err *err);
 void metrics_server_stop(metrics_server *srv);
 
 #endif

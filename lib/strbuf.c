@@ -18,6 +18,9 @@ void strbuf_reserve(strbuf *sb, size_t extra)
         fprintf(stderr, "out of memory growing a buffer to %zu bytes\n", cap);
         abort();
     }
+    /* The first allocation must hold a string too: a buffer reserved and
+     * left empty (a CSV field with nothing in it) is read as "". */
+    data[sb->len] = '\0';
     sb->data = data;
     sb->cap = cap;
 }

@@ -24,7 +24,11 @@ void strbuf_putc(strbuf *sb, char c);
 __attribute__((format(printf, 2, 3)))
 #endif
 void strbuf_printf(strbuf *sb, const char *fmt, ...);
-/* The same with a va_list (which it leaves for the caller to va_end). */
+/* The same with a va_list (which it leaves for the caller to va_end). The
+ * attribute lets the compiler check the callers that forward their format. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 0)))
+#endif
 void strbuf_vprintf(strbuf *sb, const char *fmt, va_list ap);
 void strbuf_reset(strbuf *sb);
 void strbuf_free(strbuf *sb);

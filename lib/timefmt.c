@@ -105,9 +105,11 @@ int timefmt_parse_rfc3339(const char *text, int64_t *ms_out)
 
 static void split(int64_t ms, int *y, int *mo, int *d, int *h, int *mi, int *s, int *frac)
 {
-    int64_t day = timefmt_day(ms);
-    int64_t in_day = ms - day * MS_PER_DAY;
-    civil_from_days(day, y, mo, d);
+    /* The remainder, not ms - day * MS_PER_DAY, which overflows near INT64_MIN. */
+    int64_t in_day = ms % MS_PER_DAY;
+    if (in_day < 0)
+        in_day += MS_PER_DAY;
+    civil_from_days(timefmt_day(ms), y, mo, d);
     *h = (int)(in_day / 3600000);
     *mi = (int)(in_day / 60000 % 60);
     *s = (int)(in_day / 1000 % 60);
@@ -130,8 +132,10 @@ static char *put_datetime(char *p, int64_t ms, char sep, int *frac)
 {
     int y, mo, d, h, mi, s;
     split(ms, &y, &mo, &d, &h, &mi, &s, frac);
-    if (y < 0 || y > 9999) /* beyond RFC 3339's years: as printf would */
-        return p + snprintf(p, TIMEFMT_RFC3339_LEN - 10, "%04d-%02d-%02d%c%02d:%02d:%02d", y, mo, d,
+    /* Beyond RFC 3339's years: as printf would. The buffer leaves room for
+     * the longest year an int64 reaches plus the longest ending (".123+00"). */
+    if (y < 0 || y > 9999)
+        return p + snprintf(p, TIMEFMT_RFC3339_LEN - 8, "%04d-%02d-%02d%c%02d:%02d:%02d", y, mo, d,
                             sep, h, mi, s);
     p = put_digits(p, y, 4);
     *p++ = '-';
@@ -176,5 +180,6 @@ int64_t timefmt_now_ms(void)
 
 int64_t timefmt_day(int64_t ms)
 {
-    return ms >= 0 ? ms / MS_PER_DAY : -((-ms + MS_PER_DAY - 1) / MS_PER_DAY);
+    /* Rounded down, without negating ms (INT64_MIN has no negative). */
+    return ms / MS_PER_DAY - (ms % MS_PER_DAY < 0);
 }

@@ -11,11 +11,13 @@
 int timefmt_parse_rfc3339(const char *text, int64_t *ms_out);
 
 /* Writes "2026-02-09T13:08:00Z", or "2026-02-09T13:08:00.123Z" when the
- * milliseconds are not zero. buf must hold TIMEFMT_RFC3339_LEN bytes. */
-#define TIMEFMT_RFC3339_LEN 32
+ * milliseconds are not zero. buf must hold TIMEFMT_RFC3339_LEN bytes, which
+ * is enough for any int64 (years beyond 0..9999 print as printf's %04d). */
+#define TIMEFMT_RFC3339_LEN 40
 void timefmt_format_rfc3339(int64_t ms, char *buf);
 
-/* Writes PostgreSQL's timestamptz input form "2026-02-09 13:08:00.123+00". */
+/* Writes PostgreSQL's timestamptz input form "2026-02-09 13:08:00.123+00";
+ * buf must hold TIMEFMT_RFC3339_LEN bytes too. */
 void timefmt_format_pg(int64_t ms, char *buf);
 
 /* Milliseconds since the epoch, now. */

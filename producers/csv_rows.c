@@ -87,8 +87,13 @@ int csv_header_parse(csv_header *h, const char *line, size_t len, eie_err *err)
     h->n = n;
     for (size_t i = 0; i < n; i++) {
         h->names[i] = strdup(fields[i].data);
-        if (!h->names[i][0]) {
-            eie_err_set(err, "header: column %zu has no name", i + 1);
+        /* Names become JSON keys, which jansson refuses unless they are
+         * UTF-8: such a column would vanish from every row without a word. */
+        json_t *key = json_string(h->names[i]);
+        json_decref(key);
+        if (!h->names[i][0] || !key) {
+            eie_err_set(err, "header: column %zu %s", i + 1,
+                        h->names[i][0] ? "is not valid UTF-8" : "has no name");
             free_fields(fields, n);
             csv_header_free(h);
             return -1;

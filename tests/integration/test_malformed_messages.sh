@@ -11,33 +11,18 @@ vectors="$EIE_SOURCE_DIR/tests/data/avro_vectors.tsv"
 now_ms=$(( $(date -u +%s) * 1000 - 60000 ))
 
 # Raw messages, one file each (kcat sends each file as one message).
-python3 - "$vectors" "$IT_DIR" "$now_ms" <<'PY'
-import struct, sys
+PYTHONPATH="$EIE_SOURCE_DIR/tests/integration" python3 - "$vectors" "$IT_DIR" "$now_ms" <<'PY'
+import sys
+from raw_records import load, meter, vehicle
 vectors, out, now_ms = sys.argv[1], sys.argv[2], int(sys.argv[3])
-fp = {}
-for line in open(vectors):
-    if not line.startswith("#"):
-        cols = line.rstrip("\n").split("\t")
-        fp[cols[0]] = struct.pack("<Q", int(cols[2], 16))
-def zigzag(n):
-    n = (n << 1) ^ (n >> 63)
-    b = bytearray()
-    while True:
-        if n & ~0x7f:
-            b.append((n & 0x7f) | 0x80); n >>= 7
-        else:
-            b.append(n); return bytes(b)
-def vehicle(vid, soc, dc, temp, ts):
-    v = vid.encode()
-    return (b"\xc3\x01" + fp["vehicle_reading.v1.avsc"] + zigzag(len(v)) + v +
-            struct.pack("<ddd", soc, dc, temp) + zigzag(ts))
+load(vectors)
 msgs = {
     "1-not-avro": b'{"vehicleId":"V1","soc":50}',
     "2-unknown-schema": b"\xc3\x01" + b"\x01" * 8 + b"\x04V1",
     "3-truncated": vehicle("V1", 50, 1, 30, now_ms)[:-3],
     "4-invalid-soc": vehicle("V1", 150, 1, 30, now_ms),
     "5-good": vehicle("V1", 60, 1.5, 30, now_ms),
-    "6-meter-on-vehicle-topic": b"\xc3\x01" + fp["meter_reading.v1.avsc"] + b"\x04M1" + struct.pack("<dd", 1, 230) + zigzag(now_ms),
+    "6-meter-on-vehicle-topic": meter("M1", 1, 230, now_ms),
     "7-good": vehicle("V2", 70, 2.5, 31, now_ms),
 }
 for name, data in msgs.items():
@@ -90,7 +75,7 @@ metrics=$(curl -fsS "http://127.0.0.1:$metrics_port/metrics") || it_fail "no /me
 for line in 'eie_consumer_rows_written_total{store="cold"} 2' \
     'eie_consumer_dead_letters_total{store="cold",reason="invalid"} 1' \
     'eie_consumer_dead_letters_total{store="cold",reason="bad-body"} 1' \
-    "eie_consumer_lag_messages{store=\"cold\",topic=\"$topic\"} 0" \
+    "eie_consumer_lag_messages{store=\"cold\",topic=\"$topic\",partition=\"0\"} 0" \
     '# TYPE eie_consumer_batch_seconds histogram'; do
     grep -qF "$line" <<<"$metrics" || it_fail "cold /metrics lacks: $line"
 done

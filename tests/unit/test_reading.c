@@ -156,6 +156,21 @@ static void test_timefmt(void **state)
             fail_msg("accepted '%s'", bad[i]);
 }
 
+/* Any int64 formats within the buffer (fuzz_timefmt found INT64_MIN negated
+ * and the pg form of extreme years written past it). */
+static void test_timefmt_extremes(void **state)
+{
+    char buf[TIMEFMT_RFC3339_LEN];
+    assert_true(timefmt_day(INT64_MIN) == INT64_MIN / 86400000 - 1);
+    assert_true(timefmt_day(-86400000) == -1 && timefmt_day(-86400001) == -2);
+    timefmt_format_rfc3339(INT64_MIN, buf);
+    assert_string_equal(buf, "-292275055-05-16T16:47:04.192Z");
+    timefmt_format_pg(INT64_MIN, buf);
+    assert_string_equal(buf, "-292275055-05-16 16:47:04.192+00");
+    timefmt_format_pg(INT64_MAX, buf);
+    assert_string_equal(buf, "292278994-08-17 07:12:55.807+00");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -164,6 +179,7 @@ int main(void)
         cmocka_unit_test(test_validation_rules),
         cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_timefmt),
+        cmocka_unit_test(test_timefmt_extremes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,147 @@
+/* What the sink loop's files share: the sink itself, its batches, and the
+ * functions each file offers the others. Not for use outside the sink.
+ *
+ *   sink.c          start-up, the main loop, housekeeping, progress, shutdown
+ *   sink_kafka.c    the consumer: group membership, rebalances, batch collection
+ *   sink_writer.c   the writer thread: a batch and its offsets in one transaction
+ *   sink_replay.c   a replay's static assignment over fixed ranges
+ *   sink_health.c   /metrics, /healthz, /readyz: stalls and lag
+ *   offsets.c       the sink_offsets table
+ *
+ * Threads: the main thread polls Kafka and collects; the writer thread stores;
+ * the metrics server's threads read the health fields and Kafka's watermarks.
+ * Only the main thread hands batches over, and it touches the database itself
+ * only after waiting for the writer to be idle (sink_drain), so the one
+ * connection is never used by two threads at once. */
+#ifndef EIE_SINK_INTERNAL_H
+#define EIE_SINK_INTERNAL_H
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "codec.h"
+#include "dead_letter.h"
+#include "kafka.h"
+#include "metrics.h"
+#include "sink.h"
+
+typedef struct partition_offset {
+    reading_kind kind; /* which topic */
+    int32_t partition;
+    int64_t next;
+    int64_t prev; /* what the store must hold for the batch to commit; -1: no row */
+} partition_offset;
+
+/* What the main thread knows of one partition. */
+typedef struct partition_state {
+    /* Assigned to this consumer: a message from any other (left in the local
+     * queue after a revocation) is not ours to store. */
+    unsigned char owned;
+    unsigned char done; /* a replay has read its range */
+    /* The next offset the store holds once every batch handed over so far has
+     * committed (-1: no row). A batch commits only if the store still holds
+     * the value its first message of the partition found here: a store whose
+     * offsets moved under us (a replay's switch, or another instance that took
+     * the partition) makes it re-read from what is stored instead. */
+    int64_t pos;
+    int64_t end; /* a replay's end (exclusive) */
+} partition_state;
+
+/* What one transaction stores: good readings, dead letters, and the next
+ * offset of each partition the messages came from. */
+typedef struct batch {
+    reading *rows;
+    size_t n_rows, cap_rows, n_messages;
+    partition_offset *offsets;
+    size_t n_offsets, cap_offsets;
+    dead_list dead;
+} batch;
+
+/* How the writer is doing, for /readyz and /metrics (read by other threads). */
+typedef struct sink_health {
+    _Atomic int64_t failing_since_ms; /* first failed attempt of the current batch; 0: none */
+    atomic_int consecutive_failures;
+    _Atomic int64_t last_commit_ms; /* the start, until a batch commits */
+    _Atomic size_t failing_messages;
+    pthread_mutex_t lock; /* for last_error, and the lag's own connection */
+    char last_error[512];
+    PGconn *monitor; /* the lag gauge's, so that it never waits for the writer */
+} sink_health;
+
+typedef struct sink {
+    const sink_config *cfg;
+    sink_store *store;
+    volatile sig_atomic_t *stop;
+    kafka_topics topics;
+    rd_kafka_t *rk;
+    PGconn *conn;
+    codec *codec;
+    dead_letters *dead;
+    batch batches[2];
+    batch *collecting; /* the main thread's */
+    partition_state *parts[READING_KIND_COUNT];
+    int32_t parts_cap[READING_KIND_COUNT];
+    sink_replay *replay;
+    size_t replay_left; /* partitions whose range is not read yet */
+    atomic_int fenced; /* the writer found the store's offsets moved */
+    /* Hand-over to the writer thread. */
+    pthread_t writer;
+    int writer_started;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    batch *handed;     /* waiting for the writer */
+    int writing, quit; /* the writer holds a batch; the writer should end */
+    atomic_int writer_idle; /* read without the lock by collect_batch */
+    metrics *metrics; /* for /metrics; labels hold the store's name */
+    char labels[64];
+    sink_health health;
+    /* Totals, for the periodic progress line. */
+    _Atomic uint64_t stored, batches_written;
+    uint64_t skipped, last_stored;
+    int64_t last_report_ms, next_housekeep_ms;
+    int64_t now_ms; /* read once per poll, not per message */
+} sink;
+
+/* sink.c */
+/* Sleeps for the backoff, in small steps so that a stop request is not kept
+ * waiting, and returns the next backoff. */
+long sink_backoff(sink *s, long ms);
+int sink_topic_kind(const sink *s, const char *topic);
+void batch_clear(batch *b);
+
+/* sink_writer.c */
+/* Connects (again) when needed, with the session set up for the store. */
+int sink_db_ready(sink *s, eie_err *err);
+void *sink_writer_main(void *arg);
+/* Waits until the writer has nothing in hand. */
+void sink_drain(sink *s);
+/* Gives the collected batch to the writer and continues with the other one. */
+void sink_hand_over(sink *s);
+
+/* sink_kafka.c */
+rd_kafka_t *sink_open_consumer(sink *s, eie_err *err);
+/* Fills each partition's offset from sink_offsets and marks them owned. */
+int sink_load_offsets(sink *s, rd_kafka_topic_partition_list_t *parts, eie_err *err);
+partition_state *sink_part(sink *s, int kind, int32_t partition);
+partition_state *sink_owned_part(sink *s, int kind, int32_t partition);
+void sink_collect_batch(sink *s);
+/* After the writer found the store's offsets moved. */
+void sink_reread_from_store(sink *s);
+void sink_leave_group(sink *s);
+
+/* sink_replay.c */
+int sink_replay_start(sink *s, eie_err *err);
+void sink_replay_partition_done(sink *s, partition_state *part);
+
+/* sink_health.c */
+void sink_health_init(sink *s);
+void sink_health_free(sink *s);
+/* The writer's reports: an attempt at a batch first tried at started_ms
+ * failed (err); a batch committed. */
+void sink_health_failed(sink *s, const batch *b, int64_t started_ms, const char *err);
+void sink_health_committed(sink *s);
+/* Serves /metrics, /healthz and /readyz when a port is set. */
+metrics_server *sink_health_serve(sink *s, eie_err *err);
+
+#endif

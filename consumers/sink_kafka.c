@@ -1,0 +1,387 @@
+/* The Kafka side of the sink loop (the main thread's): group membership and
+ * rebalances, where each partition starts (the offsets stored in PostgreSQL,
+ * not Kafka's), and collecting a batch of decoded, validated readings with
+ * the dead letters of what cannot be stored. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "offsets.h"
+#include "sink_internal.h"
+#include "timefmt.h"
+
+partition_state *sink_part(sink *s, int kind, int32_t partition)
+{
+    if (partition >= s->parts_cap[kind]) {
+        int32_t cap = partition + 64;
+        partition_state *grown = realloc(s->parts[kind], (size_t)cap * sizeof *grown);
+        if (!grown)
+            abort();
+        for (int32_t p = s->parts_cap[kind]; p < cap; p++)
+            grown[p] = (partition_state){.pos = -1};
+        s->parts[kind] = grown;
+        s->parts_cap[kind] = cap;
+    }
+    return &s->parts[kind][partition];
+}
+
+/* A partition never stored starts at the beginning, since the topics are the
+ * full history (a replay's start may say otherwise: see sink_replay.c). */
+int sink_load_offsets(sink *s, rd_kafka_topic_partition_list_t *parts, eie_err *err)
+{
+    offsets_stored stored;
+    if (sink_db_ready(s, err) < 0 || offsets_read(s->conn, NULL, s->cfg->group, &stored, err) < 0)
+        return -1;
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &parts->elems[i];
+        int64_t next = offsets_find(&stored, p->topic, p->partition);
+        p->offset = next >= 0 ? next : RD_KAFKA_OFFSET_BEGINNING;
+        int kind = sink_topic_kind(s, p->topic);
+        if (kind >= 0 && p->partition >= 0) {
+            partition_state *st = sink_part(s, kind, p->partition);
+            st->owned = 1;
+            st->pos = next;
+        }
+    }
+    offsets_release(&stored);
+    return 0;
+}
+
+static void disown(sink *s, const rd_kafka_topic_partition_list_t *parts)
+{
+    for (int i = 0; i < parts->cnt; i++) {
+        int kind = sink_topic_kind(s, parts->elems[i].topic);
+        if (kind >= 0 && parts->elems[i].partition >= 0)
+            sink_part(s, kind, parts->elems[i].partition)->owned = 0;
+    }
+}
+
+partition_state *sink_owned_part(sink *s, int kind, int32_t partition)
+{
+    if (kind < 0 || partition < 0 || partition >= s->parts_cap[kind] ||
+        !s->parts[kind][partition].owned)
+        return NULL;
+    return &s->parts[kind][partition];
+}
+
+/* Both protocols: eager (everything revoked, then everything assigned) and
+ * cooperative (only the partitions that move), the default. */
+static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+                      rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    sink *s = opaque;
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        sink_drain(s); /* the connection is ours now */
+        eie_err err;
+        long wait_ms = 100;
+        while (sink_load_offsets(s, parts, &err) < 0 && !*s->stop) {
+            log_error("cannot read stored offsets (retrying in %ld ms): %s", wait_ms, err.msg);
+            wait_ms = sink_backoff(s, wait_ms);
+        }
+        if (*s->stop) /* stopping: acknowledged below, but nothing of them is stored */
+            disown(s, parts);
+        else
+            log_info("assigned %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
+        rd_kafka_error_t *error = NULL;
+        if (cooperative)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            rd_kafka_assign(rk, parts);
+        if (error) {
+            log_error("assigning partitions: %s", rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        }
+    } else {
+        /* The partitions may go to another consumer: store what was read first. */
+        sink_hand_over(s);
+        sink_drain(s);
+        disown(s, parts);
+        log_info("revoked %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
+        rd_kafka_error_t *error = NULL;
+        if (cooperative)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rd_kafka_assign(rk, NULL);
+        if (error) {
+            log_error("revoking partitions: %s", rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        }
+    }
+}
+
+static void note_offset(batch *b, reading_kind kind, int32_t partition, int64_t next,
+                        int64_t prev)
+{
+    for (size_t i = 0; i < b->n_offsets; i++) {
+        if (b->offsets[i].kind == kind && b->offsets[i].partition == partition) {
+            if (next > b->offsets[i].next)
+                b->offsets[i].next = next;
+            return;
+        }
+    }
+    if (b->n_offsets == b->cap_offsets) {
+        b->cap_offsets = b->cap_offsets ? b->cap_offsets * 2 : 64;
+        b->offsets = realloc(b->offsets, b->cap_offsets * sizeof *b->offsets);
+        if (!b->offsets)
+            abort();
+    }
+    b->offsets[b->n_offsets++] = (partition_offset){kind, partition, next, prev};
+}
+
+static void skip_message(sink *s, const rd_kafka_message_t *msg, dead_reason reason,
+                         const char *detail)
+{
+    s->skipped++;
+    if (s->replay) { /* the live consumers sent it to the dead letters already */
+        log_debug("replay: passing over %s [%d] at offset %lld (%s): %s",
+                  rd_kafka_topic_name(msg->rkt), (int)msg->partition, (long long)msg->offset,
+                  dead_reason_name(reason), detail);
+        return;
+    }
+    log_warn("skipping %s [%d] at offset %lld (%s): %s; sent to %s", rd_kafka_topic_name(msg->rkt),
+             (int)msg->partition, (long long)msg->offset, dead_reason_name(reason), detail,
+             s->topics.dead_letter);
+    dead_list_add(&s->collecting->dead, msg, reason, detail);
+}
+
+static dead_reason reason_of(codec_status status)
+{
+    return status == CODEC_ERR_FRAMING          ? DEAD_BAD_FRAMING
+           : status == CODEC_ERR_UNKNOWN_SCHEMA ? DEAD_UNKNOWN_SCHEMA
+                                                : DEAD_BAD_BODY;
+}
+
+static void take_message(sink *s, const rd_kafka_message_t *msg)
+{
+    int kind = sink_topic_kind(s, rd_kafka_topic_name(msg->rkt));
+    partition_state *part = sink_owned_part(s, kind, msg->partition);
+    if (!part)
+        return;
+    if (s->replay) {
+        if (part->done || msg->offset >= part->end)
+            return; /* beyond the range: not this replay's to store */
+        s->replay->read++;
+        if (msg->offset + 1 >= part->end)
+            sink_replay_partition_done(s, part);
+    }
+    batch *b = s->collecting;
+    b->n_messages++;
+    note_offset(b, (reading_kind)kind, msg->partition, msg->offset + 1, part->pos);
+    part->pos = msg->offset + 1;
+
+    if (b->n_rows == b->cap_rows) {
+        b->cap_rows = b->cap_rows ? b->cap_rows * 2 : 1024;
+        b->rows = realloc(b->rows, b->cap_rows * sizeof *b->rows);
+        if (!b->rows)
+            abort();
+    }
+    reading *r = &b->rows[b->n_rows];
+    eie_err err;
+    codec_status st = codec_decode(s->codec, msg->payload, msg->len, r, &err);
+    if (st != CODEC_OK) {
+        skip_message(s, msg, reason_of(st), err.msg);
+        return;
+    }
+    if ((int)r->kind != kind) {
+        eie_err_set(&err, "a %s reading on the %s topic", reading_kind_name(r->kind),
+                    reading_kind_name((reading_kind)kind));
+        skip_message(s, msg, DEAD_WRONG_TOPIC, err.msg);
+        return;
+    }
+    /* "Now" is when the message was produced, not when it is read, so that a
+     * replay judges a reading as the live consumer did. */
+    rd_kafka_timestamp_type_t ts_type;
+    int64_t produced_ms = rd_kafka_message_timestamp(msg, &ts_type);
+    if (reading_validate(r, ts_type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? s->now_ms : produced_ms,
+                         &err) < 0) {
+        skip_message(s, msg, DEAD_INVALID, err.msg);
+        return;
+    }
+    if (s->replay && s->replay->keep_to_ms) {
+        int64_t t = reading_time_ms(r);
+        if (t < s->replay->keep_from_ms || t >= s->replay->keep_to_ms)
+            return; /* another day's: read, and passed over */
+    }
+    b->n_rows++;
+}
+
+
+rd_kafka_t *sink_open_consumer(sink *s, eie_err *err)
+{
+    /* A replay never joins the group (it assigns partitions itself), but
+     * librdkafka's consumer API wants a group id. */
+    char replay_group[300];
+    snprintf(replay_group, sizeof replay_group, "%s.replay", s->cfg->group);
+    /* Offsets are ours to manage (see the top of this file). */
+    const kafka_setting defaults[] = {
+        {"group.id", s->replay ? replay_group : s->cfg->group},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "earliest"},
+        /* A replay learns that it has read a partition's end from these. */
+        {"enable.partition.eof", s->replay ? "true" : "false"},
+        /* Readings are small, so librdkafka's per-message overhead, not their
+         * bytes, fills memory: a 64 MB default prefetch queue holds over 300 MB.
+         * These keep a consumer near 60 MB at full speed (bench/ingest.sh). A
+         * replay reads the whole history as fast as it can: larger fetches
+         * spare the broker requests. */
+        {"queued.max.messages.kbytes", s->replay ? "16384" : "3072"},
+        {"max.partition.fetch.bytes", s->replay ? "1048576" : "65536"},
+        {"fetch.max.bytes", s->replay ? "16777216" : "1048576"},
+        /* Instances joining or leaving move only the partitions that change hands. */
+        {"partition.assignment.strategy", "cooperative-sticky"},
+    };
+    rd_kafka_conf_t *conf = kafka_conf_new(defaults, sizeof defaults / sizeof defaults[0],
+                                           s->cfg->bootstrap, s->cfg->kafka_props, err);
+    if (!conf)
+        return NULL;
+    if (!s->replay)
+        rd_kafka_conf_set_rebalance_cb(conf, rebalance);
+    rd_kafka_conf_set_opaque(conf, s);
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        eie_err_set(err, "creating the Kafka consumer: %s", errstr);
+        return NULL;
+    }
+    /* rd_kafka_new() took ownership of conf. */
+    rd_kafka_poll_set_consumer(rk);
+    if (s->replay)
+        return rk; /* see replay_start */
+
+    rd_kafka_topic_partition_list_t *subscription = rd_kafka_topic_partition_list_new(3);
+    for (int k = 0; k < READING_KIND_COUNT; k++)
+        if (s->store->kinds & (1u << k))
+            rd_kafka_topic_partition_list_add(subscription, s->topics.name[k],
+                                              RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, subscription);
+    if (e) {
+        eie_err_set(err, "subscribing to %d topics: %s", subscription->cnt, rd_kafka_err2str(e));
+        rd_kafka_topic_partition_list_destroy(subscription);
+        rd_kafka_destroy(rk);
+        return NULL;
+    }
+    log_info("%s consumer (group %s) subscribed to %d topics at %s", s->store->name,
+             s->cfg->group, subscription->cnt, s->cfg->bootstrap);
+    rd_kafka_topic_partition_list_destroy(subscription);
+    return rk;
+}
+
+/* The partitions of the store's topics. */
+void sink_reread_from_store(sink *s)
+{
+    sink_drain(s);
+    batch_clear(s->collecting);
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(s->rk, &parts) || !parts) {
+        log_error("cannot read the assignment to seek back");
+    } else {
+        eie_err err;
+        long wait_ms = 100;
+        while (sink_load_offsets(s, parts, &err) < 0 && !*s->stop) {
+            log_error("cannot read stored offsets (retrying in %ld ms): %s", wait_ms, err.msg);
+            wait_ms = sink_backoff(s, wait_ms);
+        }
+        rd_kafka_error_t *error = *s->stop ? NULL : rd_kafka_seek_partitions(s->rk, parts, 10000);
+        if (error) {
+            log_error("seeking back: %s", rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        } else if (!*s->stop) {
+            log_info("reading %d partition%s again from the offsets stored", parts->cnt,
+                     parts->cnt == 1 ? "" : "s");
+        }
+    }
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    s->fenced = 0;
+}
+
+static int has_assignment(rd_kafka_t *rk)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    int n = rd_kafka_assignment(rk, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts ? parts->cnt : 0;
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    return n > 0;
+}
+
+/* Before closing: librdkafka 2.0 can hang in rd_kafka_consumer_close when an
+ * assignment arrives during the close (librdkafka issue 4527, fixed in 2.4;
+ * seen here in test_scale_out). Leaving the group first and closing once
+ * nothing is assigned avoids it. Messages still delivered meanwhile are not
+ * stored: their offsets are not either, so the next owner reads them. */
+#define LEAVE_GROUP_TIMEOUT_MS 10000
+
+void sink_leave_group(sink *s)
+{
+    rd_kafka_resp_err_t e = rd_kafka_unsubscribe(s->rk);
+    if (e)
+        log_warn("leaving the group: %s", rd_kafka_err2str(e));
+    for (int waited = 0; waited < LEAVE_GROUP_TIMEOUT_MS && has_assignment(s->rk); waited += 100) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(s->rk, 100);
+        if (msg)
+            rd_kafka_message_destroy(msg);
+    }
+}
+
+/* A batch goes to an idle writer once it holds this share of batch_size: while
+ * the writer is busy, batches grow to full size; while it waits, it gets work
+ * sooner. Batch size so follows what PostgreSQL takes. */
+#define EARLY_HAND_OVER_DIVISOR 8
+#define CLOCK_EVERY_MESSAGES 64
+
+/* Collects messages until the batch is full (or big enough for an idle writer)
+ * or linger_ms have passed since its first message; returns early when no
+ * message comes, so the caller's upkeep gets a turn. */
+void sink_collect_batch(sink *s)
+{
+    int64_t first_ms = 0;
+    batch *b = s->collecting;
+    size_t early = (size_t)s->cfg->batch_size / EARLY_HAND_OVER_DIVISOR;
+    int idle = 1;
+    while (!*s->stop && b->n_messages < (size_t)s->cfg->batch_size &&
+           !(s->replay && s->replay_left == 0) && !s->fenced) {
+        if (b->n_messages >= early && b->n_messages > 0 && s->writer_idle)
+            break;
+        int timeout = 200;
+        /* The clock every few messages: read per message, it cost several
+         * percent of a replay (perf). */
+        if (b->n_messages % CLOCK_EVERY_MESSAGES == 0 || idle)
+            s->now_ms = timefmt_now_ms();
+        if (b->n_messages) {
+            int64_t left = first_ms + s->cfg->linger_ms - s->now_ms;
+            if (left <= 0)
+                break;
+            timeout = left < timeout ? (int)left : timeout;
+        }
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(s->rk, timeout);
+        b = s->collecting; /* a rebalance inside the poll may have handed it over */
+        idle = !msg;
+        if (!msg) {
+            if (b->n_messages == 0)
+                return;
+            continue;
+        }
+        if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            /* The end of the log (control records included) is past a replay's
+             * range only if nothing of the range is left. */
+            partition_state *part =
+                sink_owned_part(s, sink_topic_kind(s, rd_kafka_topic_name(msg->rkt)), msg->partition);
+            if (s->replay && part && msg->offset >= part->end)
+                sink_replay_partition_done(s, part);
+        } else if (msg->err) {
+            log_warn("kafka: %s", rd_kafka_message_errstr(msg));
+        } else {
+            if (b->n_messages == 0)
+                first_ms = s->now_ms;
+            take_message(s, msg);
+        }
+        rd_kafka_message_destroy(msg);
+    }
+}
+
+/* At each scrape: dead letters by reason, and the lag of every assigned
+ * partition (high watermark minus the position read), summed per topic. */
