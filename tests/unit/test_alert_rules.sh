@@ -3,8 +3,8 @@
 # (`promtool check rules`), the scrape configuration that loads them parses
 # (`promtool check config`), and each alert fires on the input series of
 # alerts_test.yml and stays quiet on the healthy ones (`promtool test rules`).
-# Also fails when an alert that operators rely on is removed or renamed, or
-# when an alert has no unit test. No services: labelled unit.
+# Also fails when an alert that operators rely on is removed or renamed, when
+# an alert has no unit test, or when a metric it reads is no longer exported. No services: labelled unit.
 set -euo pipefail
 
 root=${EIE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -29,6 +29,14 @@ for name in "${defined[@]}"; do
     # An alert must be asserted to fire (a test with a non-empty exp_alerts).
     grep -qE "^ *- alertname: $name *$" "$dir/alerts_test.yml" ||
         { echo "FAIL: alert $name has no firing test in alerts_test.yml" >&2; fail=1; }
+done
+# Every metric the rules read must still be exported under that name: a
+# rename in the C code would leave an alert that never fires.
+root_src=("$root/api" "$root/consumers" "$root/lib")
+mapfile -t used < <(grep -oE '\beie_[a-z_]+' "$dir/alerts.yml" | sed -E 's/_(bucket|sum|count)$//' | sort -u)
+for metric in "${used[@]}"; do
+    grep -rqF "\"$metric\"" "${root_src[@]}" ||
+        { echo "FAIL: alerts.yml reads $metric, which no program exports" >&2; fail=1; }
 done
 if ((fail)); then
     echo "test_alert_rules: FAILED" >&2
