@@ -432,13 +432,19 @@ stored=$(wc -l <"$W/keys.soak")
 kcat -C -b "$B" -t "$DEAD_TOPIC" -o beginning -e -q -f '%h\n' >"$W/dead-letters" 2>>"$W/kcat.log"
 read -r bad_ref_hot bad_ref_cold dead_letters missing_dead repeats < <(python3 - "$W/dead-letters" <<'PY'
 import re, sys
-pat = re.compile(r"eie\.source\.topic=([^,]*),eie\.source\.partition=(\d+),eie\.source\.offset=(\d+),eie\.consumer\.group=(.*)$")
+# kcat prints headers as key=value joined by commas, and eie.error may hold
+# commas, and other headers may follow (a truncated dead letter's eie.original.*):
+# each field is taken by its own name, the last occurrence (eie.error comes first).
+def header(name, line):
+    found = re.findall(r"(?:^|,)" + re.escape(name) + r"=([^,]*)", line)
+    return found[-1] if found else None
 records, sources = {}, {}
 for line in open(sys.argv[1], errors="replace"):
-    m = pat.search(line.rstrip("\n"))
-    if not m:
+    line = line.rstrip("\n")
+    group = header("eie.consumer.group", line)
+    source = tuple(header("eie.source." + k, line) for k in ("topic", "partition", "offset"))
+    if group is None or None in source:
         continue
-    group, source = m.group(4), m.groups()[:3]
     records[group] = records.get(group, 0) + 1
     sources.setdefault(group, set()).add(source)
 get = lambda g: sources.get(g, set())
