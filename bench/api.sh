@@ -31,6 +31,9 @@
 #   EIE_BENCH_ENDPOINTS="performance state"   which to measure; one left out
 #                               shows as "-" in the summary
 #   EIE_DB_POOL_SIZE            eie-api's PostgreSQL connections (its default: 4)
+#   EIE_BENCH_API_BIN           another eie-api to measure on the same data (an
+#                               older build, for a before-and-after comparison)
+#   EIE_BENCH_API_ARGS          more eie-api options (e.g. "--access-log off")
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -100,8 +103,10 @@ cache_hours=${EIE_ROLLUP_CACHE_HOURS:-$(( ($(date -u +%s) - from_s) / 3600 + 2 )
 # both on these 2 cores, would take turns in whole time slices, which no
 # deployment with its clients elsewhere sees. Measured on the state route:
 # p99 3.8 ms with the two in one session, 9.6 ms in two.
-EIE_START_SAME_SESSION=1 eie_start_bg api "$RUN_DIR/api.pid" "$LOG_DIR/api.log" "$BIN/eie-api" \
-  --port "$api_port" --rollup-cache-hours "$cache_hours" 9>&-
+api_bin=${EIE_BENCH_API_BIN:-$BIN/eie-api}
+read -ra api_args <<<"${EIE_BENCH_API_ARGS:-}"
+EIE_START_SAME_SESSION=1 eie_start_bg api "$RUN_DIR/api.pid" "$LOG_DIR/api.log" "$api_bin" \
+  --port "$api_port" --rollup-cache-hours "$cache_hours" "${api_args[@]}" 9>&-
 base=http://127.0.0.1:$api_port
 api_ready() { # PATH SECONDS: until PATH answers 2xx
   local t_end=$((SECONDS + $2))
@@ -132,7 +137,7 @@ for ((i = 0; ; i++)); do
   sleep 0.1
 done
 eie_log "api: caches loaded in $(echo "$(bench_now) - $t0" | bc) s"
-pool=${EIE_DB_POOL_SIZE:-$("$BIN/eie-api" --help | sed -n 's/.*--db-pool-size .*(default \([0-9]*\)).*/\1/p')}
+pool=${EIE_DB_POOL_SIZE:-$("$api_bin" --help | sed -n 's/.*--db-pool-size .*(default \([0-9]*\)).*/\1/p')}
 echo "api: eie-api on $base, pool ${pool:-?} connections; wrk $threads threads, $connections connections, ${warmup} s warm-up and ${duration} s per endpoint"
 
 declare -A prefix query
