@@ -72,7 +72,8 @@ static void access_log(const http_server *s, http_request *r, const char *method
         return;
     char address[INET_ADDRSTRLEN];
     client_address(r->connection, address, sizeof address);
-    log_info("access: address=%s method=%.16s route=%s status=%u duration_ms=%.3f", address,
+    log_buffered(LOG_INFO,
+                 "access: address=%s method=%.16s route=%s status=%u duration_ms=%.3f", address,
              method ? method : "-", route, status, ms_since(&r->started));
 }
 

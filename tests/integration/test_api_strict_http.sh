@@ -81,7 +81,8 @@ raw "a keep-alive request stays open" "$(printf 'GET /healthz HTTP/1.1\\r\\nHost
 
 # --- the access log -------------------------------------------------------------
 curl -fsS -o /dev/null "http://127.0.0.1:$port/v1/vehicles/V1?x=1" -H 'User-Agent: access-log-probe' || true
-sleep 0.2
+# Access lines are written in blocks, within 200 ms.
+it_wait_for "the access log line" 5 grep -q 'route=/v1/vehicles/:vehicleId status=404' "$IT_DIR/api.log"
 grep -Eq 'info: access: address=127\.0\.0\.1 method=GET route=/v1/vehicles/:vehicleId status=404 duration_ms=[0-9]+\.[0-9]{3}$' "$IT_DIR/api.log" ||
     it_fail "no access log line for GET /v1/vehicles/V1: $(grep 'access:' "$IT_DIR/api.log" | tail -3)"
 grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z eie-api info: access: address=127\.0\.0\.1 method=POST route=- status=413 ' "$IT_DIR/api.log" ||
@@ -90,8 +91,8 @@ it_stop api
 it_start api_quiet "$EIE_BIN/eie-api" --port "$port" --access-log off
 it_wait_for "the API without access log" 30 curl -fsS "http://127.0.0.1:$port/healthz"
 curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz"
+it_stop api_quiet # what is gathered is written at exit
 ! grep -q 'access:' "$IT_DIR/api_quiet.log" || it_fail "--access-log off still logs requests"
 "$EIE_BIN/eie-api" --access-log maybe >/dev/null 2>"$IT_DIR/usage.err" && it_fail "--access-log maybe accepted"
 grep -q "access-log" "$IT_DIR/usage.err" || it_fail "a bad --access-log is not named: $(cat "$IT_DIR/usage.err")"
-it_stop api_quiet
 it_finish
