@@ -43,7 +43,9 @@ int log_enabled(log_level level)
 }
 
 /* "time program level: message\n" into out; the length written. */
-static size_t format_line(char *out, size_t size, log_level level, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static size_t format_line(char *out, size_t size,
+                                                                log_level level, const char *fmt,
+                                                                va_list ap)
 {
     char text[2048];
     vsnprintf(text, sizeof text, fmt, ap);
