@@ -26,6 +26,8 @@ void sink_health_init(sink *s)
 void sink_health_free(sink *s)
 {
     PQfinish(s->health.monitor);
+    if (s->health.watermarks)
+        rd_kafka_destroy(s->health.watermarks);
     pthread_mutex_destroy(&s->health.lock);
 }
 
@@ -89,9 +91,29 @@ static PGconn *monitor_conn(sink *s)
     return h->monitor;
 }
 
+/* The Kafka client for watermarks, made on first use; under h->lock. A
+ * producer handle: it joins no group and fetches nothing. */
+static rd_kafka_t *watermark_client(sink *s)
+{
+    sink_health *h = &s->health;
+    if (h->watermarks)
+        return h->watermarks;
+    eie_err err;
+    rd_kafka_conf_t *conf = kafka_conf_new(NULL, 0, s->cfg->bootstrap, s->cfg->kafka_props, &err);
+    char errstr[512] = "";
+    if (conf && !(h->watermarks = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr))) {
+        rd_kafka_conf_destroy(conf);
+        log_warn("lag gauge: a Kafka client for offsets: %s", errstr);
+    } else if (!conf) {
+        log_warn("lag gauge: %s", err.msg);
+    }
+    return h->watermarks;
+}
+
 /* Per partition this instance holds: the broker's high watermark, asked of
- * the broker at each scrape, less the next offset stored in PostgreSQL. When
- * either cannot be had the partition's gauge is left out rather than guessed. */
+ * the broker at each scrape (all partitions in one request per broker), less
+ * the next offset stored in PostgreSQL. When either cannot be had the gauges
+ * are left out rather than guessed. */
 static void scrape_lag(sink *s, metrics *m)
 {
     rd_kafka_topic_partition_list_t *parts = NULL;
@@ -108,20 +130,43 @@ static void scrape_lag(sink *s, metrics *m)
         PQfinish(h->monitor);
         h->monitor = NULL;
     }
+    /* Offsets for time "latest" are the high watermarks. */
+    for (int i = 0; i < parts->cnt; i++)
+        parts->elems[i].offset = RD_KAFKA_OFFSET_END;
+    rd_kafka_t *client = have_offsets ? watermark_client(s) : NULL;
+    rd_kafka_resp_err_t e =
+        client ? rd_kafka_offsets_for_times(client, parts, WATERMARK_TIMEOUT_MS) : RD_KAFKA_RESP_ERR__STATE;
+    if (client && e)
+        log_warn("lag gauge: asking for the high watermarks: %s", rd_kafka_err2str(e));
+    /* A partition with nothing stored lags by all that its log holds: from
+     * the log's start, asked for only then. */
+    rd_kafka_topic_partition_list_t *starts = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; !e && i < parts->cnt; i++)
+        if (offsets_find(&stored, parts->elems[i].topic, parts->elems[i].partition) < 0)
+            rd_kafka_topic_partition_list_add(starts, parts->elems[i].topic, parts->elems[i].partition)
+                ->offset = RD_KAFKA_OFFSET_BEGINNING;
+    if (!e && starts->cnt > 0)
+        e = rd_kafka_offsets_for_times(client, starts, WATERMARK_TIMEOUT_MS);
     metrics_drop(m, "eie_consumer_lag_messages");
-    for (int i = 0; have_offsets && i < parts->cnt; i++) {
+    for (int i = 0; !e && i < parts->cnt; i++) {
         const rd_kafka_topic_partition_t *p = &parts->elems[i];
-        int64_t lo, hi;
-        if (rd_kafka_query_watermark_offsets(s->rk, p->topic, p->partition, &lo, &hi,
-                                             WATERMARK_TIMEOUT_MS))
+        if (p->err || p->offset < 0)
             continue;
         int64_t next = offsets_find(&stored, p->topic, p->partition);
-        int64_t lag = hi - (next >= 0 ? next : lo);
+        if (next < 0) {
+            const rd_kafka_topic_partition_t *start =
+                rd_kafka_topic_partition_list_find(starts, p->topic, p->partition);
+            if (!start || start->err || start->offset < 0)
+                continue;
+            next = start->offset;
+        }
+        int64_t lag = p->offset - next;
         char labels[300];
         snprintf(labels, sizeof labels, "%s,topic=\"%s\",partition=\"%d\"", s->labels, p->topic,
                  (int)p->partition);
         metrics_set(m, "eie_consumer_lag_messages", labels, lag > 0 ? (double)lag : 0);
     }
+    rd_kafka_topic_partition_list_destroy(starts);
     offsets_release(&stored);
     pthread_mutex_unlock(&h->lock);
     rd_kafka_topic_partition_list_destroy(parts);

@@ -67,6 +67,10 @@ typedef struct sink_health {
     pthread_mutex_t lock; /* for last_error, and the lag's own connection */
     char last_error[512];
     PGconn *monitor; /* the lag gauge's, so that it never waits for the writer */
+    /* The lag gauge's own Kafka client: on the consumer's connections a
+     * request for offsets waits behind the fetch in flight (up to
+     * fetch.wait.max.ms, for each partition asked). */
+    rd_kafka_t *watermarks;
 } sink_health;
 
 typedef struct sink {
