@@ -182,86 +182,6 @@ void dead_letters_close(dead_letters *dl)
     free(dl);
 }
 
-/* A config value of a described resource, as a size; 0 when absent. */
-static size_t config_size(const rd_kafka_ConfigResource_t *res, const char *name)
-{
-    size_t n;
-    const rd_kafka_ConfigEntry_t **entries = rd_kafka_ConfigResource_configs(res, &n);
-    for (size_t i = 0; i < n; i++) {
-        const char *value = rd_kafka_ConfigEntry_value(entries[i]);
-        if (strcmp(rd_kafka_ConfigEntry_name(entries[i]), name) == 0 && value)
-            return (size_t)strtoull(value, NULL, 10);
-    }
-    return 0;
-}
-
-/* Asks the broker for the dead-letter topic's max.message.bytes and the
- * broker's message.max.bytes (which an auto-created topic would get). */
-static int describe_limit(dead_letters *dl, size_t *limit, eie_err *err)
-{
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(dl->rk, 0, dl->topic, &md, DESCRIBE_TIMEOUT_MS);
-    if (e || md->broker_cnt < 1) {
-        eie_err_set(err, "reading the metadata of %s: %s", dl->topic_name,
-                    e ? rd_kafka_err2str(e) : "no brokers");
-        if (md)
-            rd_kafka_metadata_destroy(md);
-        return -1;
-    }
-    bool topic_exists = md->topic_cnt == 1 && !md->topics[0].err;
-    char broker_id[16];
-    snprintf(broker_id, sizeof broker_id, "%d", (int)md->brokers[0].id);
-    rd_kafka_metadata_destroy(md);
-
-    rd_kafka_ConfigResource_t *res[2] = {
-        rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_BROKER, broker_id),
-        rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, dl->topic_name),
-    };
-    size_t n_res = topic_exists ? 2 : 1;
-    rd_kafka_queue_t *queue = rd_kafka_queue_new(dl->rk);
-    rd_kafka_DescribeConfigs(dl->rk, res, n_res, NULL, queue);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(queue, DESCRIBE_TIMEOUT_MS);
-    int rc = -1;
-    const rd_kafka_DescribeConfigs_result_t *result =
-        ev ? rd_kafka_event_DescribeConfigs_result(ev) : NULL;
-    if (!ev) {
-        eie_err_set(err, "describing %s: timed out", dl->topic_name);
-    } else if (rd_kafka_event_error(ev) || !result) {
-        eie_err_set(err, "describing %s: %s", dl->topic_name,
-                    result ? rd_kafka_event_error_string(ev) : "unexpected answer");
-    } else {
-        size_t n;
-        const rd_kafka_ConfigResource_t **described =
-            rd_kafka_DescribeConfigs_result_resources(result, &n);
-        size_t broker_limit = 0, topic_limit = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (rd_kafka_ConfigResource_error(described[i]))
-                continue;
-            if (rd_kafka_ConfigResource_type(described[i]) == RD_KAFKA_RESOURCE_BROKER)
-                broker_limit = config_size(described[i], "message.max.bytes");
-            else
-                topic_limit = config_size(described[i], "max.message.bytes");
-        }
-        /* A topic's own setting overrides the broker's. */
-        *limit = topic_limit ? topic_limit : broker_limit;
-        if (*limit) {
-            log_info("dead letters: %s takes records up to %zu bytes (broker message.max.bytes "
-                     "%zu, topic max.message.bytes %zu%s)",
-                     dl->topic_name, *limit, broker_limit, topic_limit,
-                     topic_exists ? "" : ": not created yet");
-            rc = 0;
-        } else {
-            eie_err_set(err, "describing %s: no message size limit in the answer", dl->topic_name);
-        }
-    }
-    if (ev)
-        rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(queue);
-    rd_kafka_ConfigResource_destroy(res[0]);
-    rd_kafka_ConfigResource_destroy(res[1]);
-    return rc;
-}
-
 /* Learns the limit when it is not known or was found wrong, and makes the
  * producer fit it. When the broker cannot be asked the last limit stays
  * (librdkafka's default before the first answer): a record the topic then
@@ -272,7 +192,7 @@ static void update_limit(dead_letters *dl)
         return;
     size_t limit;
     eie_err err;
-    if (describe_limit(dl, &limit, &err) < 0) {
+    if (kafka_topic_max_message_bytes(dl->rk, dl->topic_name, DESCRIBE_TIMEOUT_MS, &limit, &err) < 0) {
         log_warn("dead letters: %s; assuming %zu bytes", err.msg,
                  dl->limit ? dl->limit : (size_t)FALLBACK_LIMIT_BYTES);
         return;

@@ -1,7 +1,9 @@
 /* Kafka helpers; see kafka.h. */
 #include "kafka.h"
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -250,3 +252,86 @@ void kafka_producer_close(kafka_producer *p)
     codec_free(p->codec);
     memset(p, 0, sizeof *p);
 }
+/* A config value of a described resource, as a size; 0 when absent. */
+static size_t config_size(const rd_kafka_ConfigResource_t *res, const char *name)
+{
+    size_t n;
+    const rd_kafka_ConfigEntry_t **entries = rd_kafka_ConfigResource_configs(res, &n);
+    for (size_t i = 0; i < n; i++) {
+        const char *value = rd_kafka_ConfigEntry_value(entries[i]);
+        if (strcmp(rd_kafka_ConfigEntry_name(entries[i]), name) == 0 && value)
+            return (size_t)strtoull(value, NULL, 10);
+    }
+    return 0;
+}
+
+int kafka_topic_max_message_bytes(rd_kafka_t *rk, const char *topic, int timeout_ms,
+                                  size_t *limit, eie_err *err)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t e = rkt ? rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms)
+                                : rd_kafka_last_error();
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+    if (e || md->broker_cnt < 1) {
+        eie_err_set(err, "reading the metadata of %s: %s", topic,
+                    e ? rd_kafka_err2str(e) : "no brokers");
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        return -1;
+    }
+    bool topic_exists = md->topic_cnt == 1 && !md->topics[0].err;
+    char broker_id[16];
+    snprintf(broker_id, sizeof broker_id, "%d", (int)md->brokers[0].id);
+    rd_kafka_metadata_destroy(md);
+
+    rd_kafka_ConfigResource_t *res[2] = {
+        rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_BROKER, broker_id),
+        rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic),
+    };
+    size_t n_res = topic_exists ? 2 : 1;
+    rd_kafka_queue_t *queue = rd_kafka_queue_new(rk);
+    rd_kafka_DescribeConfigs(rk, res, n_res, NULL, queue);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(queue, timeout_ms);
+    int rc = -1;
+    const rd_kafka_DescribeConfigs_result_t *result =
+        ev ? rd_kafka_event_DescribeConfigs_result(ev) : NULL;
+    if (!ev) {
+        eie_err_set(err, "describing %s: timed out", topic);
+    } else if (rd_kafka_event_error(ev) || !result) {
+        eie_err_set(err, "describing %s: %s", topic,
+                    result ? rd_kafka_event_error_string(ev) : "unexpected answer");
+    } else {
+        size_t n;
+        const rd_kafka_ConfigResource_t **described =
+            rd_kafka_DescribeConfigs_result_resources(result, &n);
+        size_t broker_limit = 0, topic_limit = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (rd_kafka_ConfigResource_error(described[i]))
+                continue;
+            if (rd_kafka_ConfigResource_type(described[i]) == RD_KAFKA_RESOURCE_BROKER)
+                broker_limit = config_size(described[i], "message.max.bytes");
+            else
+                topic_limit = config_size(described[i], "max.message.bytes");
+        }
+        /* A topic's own setting overrides the broker's. */
+        *limit = topic_limit ? topic_limit : broker_limit;
+        if (*limit) {
+            log_info("kafka: %s takes records up to %zu bytes (broker message.max.bytes "
+                     "%zu, topic max.message.bytes %zu%s)",
+                     topic, *limit, broker_limit, topic_limit,
+                     topic_exists ? "" : ": not created yet");
+            rc = 0;
+        } else {
+            eie_err_set(err, "describing %s: no message size limit in the answer", topic);
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(queue);
+    rd_kafka_ConfigResource_destroy(res[0]);
+    rd_kafka_ConfigResource_destroy(res[1]);
+    return rc;
+}
+

@@ -49,6 +49,12 @@ int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, ei
 int kafka_create_topics(rd_kafka_t *rk, const kafka_topics *topics, int partitions,
                         long long retention_ms, int timeout_ms, eie_err *err);
 
+/* The largest record a topic takes: its max.message.bytes, or the broker's
+ * message.max.bytes when the topic does not exist yet (what it would get if
+ * created), as the broker reports them (DescribeConfigs). Logged. */
+int kafka_topic_max_message_bytes(rd_kafka_t *rk, const char *topic, int timeout_ms,
+                                  size_t *limit, eie_err *err);
+
 /* ---- Producer ---- */
 
 typedef struct kafka_producer {
