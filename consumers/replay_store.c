@@ -351,6 +351,29 @@ static int switch_in_transaction(PGconn *conn, const char *retired, eie_err *err
 }
 
 #define DROP_RETIRED_ATTEMPTS 5
+#define SQLSTATE_DEADLOCK "40P01"
+
+/* The drop locks every old table in its own order, so a reader still
+ * finishing a statement on them (an API request, a consumer's last batch
+ * before it notices the switch) can make it a deadlock's victim: tried
+ * again. */
+static int drop_retired(PGconn *conn, const char *retired, eie_err *err)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", retired);
+    for (int attempt = 1;; attempt++) {
+        PGresult *res = PQexec(conn, sql);
+        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        bool victim = state && strcmp(state, SQLSTATE_DEADLOCK) == 0;
+        int rc = pg_check(res, PGRES_COMMAND_OK, sql, err);
+        PQclear(res);
+        if (rc == 0 || !victim || attempt == DROP_RETIRED_ATTEMPTS)
+            return rc;
+        log_info("dropping %s: chosen as a deadlock's victim; trying again", retired);
+        struct timespec pause = {0, 200 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+}
 
 int rebuild_switch(PGconn *conn, bool keep_old, char retired[64], eie_err *err)
 {
@@ -363,20 +386,8 @@ int rebuild_switch(PGconn *conn, bool keep_old, char retired[64], eie_err *err)
         return -1;
     }
     /* Apart from the switch, whose locks would otherwise be held while the
-     * files of every old table are removed (seconds, at full size). The drop
-     * locks every old table in its own order, so a reader still finishing a
-     * statement on them (an API request, a consumer's last batch before it
-     * notices the switch) can make it a deadlock's victim: tried again. */
-    int drop_rc = -1;
-    for (int attempt = 0; !keep_old && attempt < DROP_RETIRED_ATTEMPTS; attempt++) {
-        if ((drop_rc = exec_printf(conn, err, "DROP SCHEMA %s CASCADE", retired)) == 0 ||
-            !strstr(err->msg, "deadlock detected"))
-            break;
-        log_info("dropping %s: chosen as a deadlock's victim; trying again", retired);
-        struct timespec pause = {0, 200 * 1000000L};
-        nanosleep(&pause, NULL);
-    }
-    if (!keep_old && drop_rc < 0) {
+     * files of every old table are removed (seconds, at full size). */
+    if (!keep_old && drop_retired(conn, retired, err) < 0) {
         log_warn("the old tables are in schema %s and could not be dropped (%s): drop it by hand",
                  retired, err->msg);
         keep_old = true;
