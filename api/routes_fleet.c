@@ -1,7 +1,9 @@
 /* GET /v1/fleet/summary: the fleet at a glance: device counts, charging and
  * stale devices, average state of charge, fleet efficiency over a window, and
  * the vehicles whose efficiency falls below a threshold (degraded chargers or
- * batteries: below 0.85 suggests a fault or energy leakage). */
+ * batteries: below 0.85 suggests a fault or energy leakage), and the shared
+ * meters whose group efficiency does. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,25 +17,22 @@
 #define MAX_WINDOW_MS (30 * 86400 * 1000LL)
 #define DEFAULT_WINDOW_MS (86400 * 1000LL)
 #define DEFAULT_THRESHOLD 0.85
+/* Below this much attributable AC (kWh) a ratio says more about rounding and
+ * idle meters than about a fault. */
+#define DEFAULT_MIN_KWH 1.0
 #define DEFAULT_STALE_MS (5 * 60 * 1000LL)
 #define MAX_DEGRADED 100
 #define CHARGING_FRESH_S 180
 
+/* The fleet's totals are the history's own sums, each reading once; the
+ * attribution rule (migration 010) splits them and decides who is degraded:
+ * a vehicle by its attributable energy only, a meter that fed several
+ * vehicles at once by its group efficiency (its AC while assigned against
+ * the DC of every vehicle it fed). */
 static const char *const summary_sql =
-    "WITH dc AS ("
-    "  SELECT vehicle_id, sum(kwh_delivered_dc) AS dc FROM vehicle_history"
-    "  WHERE ts >= $1::timestamptz AND ts < $2::timestamptz GROUP BY vehicle_id"
-    "), ac AS ("
-    "  SELECT p.vehicle_id, sum(m.kwh_consumed_ac) AS ac"
-    "  FROM vehicle_meter_assignment_period p JOIN meter_history m"
-    "    ON m.meter_id = p.meter_id AND m.ts >= greatest(p.valid_from, $1::timestamptz)"
-    "   AND m.ts < least(coalesce(p.valid_to, 'infinity'), $2::timestamptz)"
-    "  WHERE p.valid_from < $2::timestamptz AND coalesce(p.valid_to, 'infinity') > $1::timestamptz"
-    "  GROUP BY p.vehicle_id"
-    "), per AS ("
-    "  SELECT vehicle_id, coalesce(ac.ac, 0) AS ac, coalesce(dc.dc, 0) AS dc"
-    "  FROM ac FULL JOIN dc USING (vehicle_id)"
-    ")"
+    "WITH f AS (SELECT * FROM eie_fleet_attribution($1::timestamptz, $2::timestamptz)),"
+    " v AS (SELECT id, ac_kwh AS ac, dc_kwh AS dc FROM f WHERE kind = 'vehicle'),"
+    " m AS (SELECT * FROM f WHERE kind = 'meter') "
     "SELECT (SELECT count(*) FROM vehicle_state),"
     "  (SELECT count(*) FROM meter_state),"
     "  (SELECT count(*) FROM vehicle_state WHERE kwh_delivered_dc > 0"
@@ -41,50 +40,84 @@ static const char *const summary_sql =
     "  (SELECT count(*) FROM vehicle_state WHERE ts < now() - $4 * interval '1 millisecond'),"
     "  (SELECT count(*) FROM meter_state WHERE ts < now() - $4 * interval '1 millisecond'),"
     "  (SELECT avg(soc) FROM vehicle_state),"
-    "  (SELECT coalesce(sum(ac), 0) FROM per), (SELECT coalesce(sum(dc), 0) FROM per),"
-    "  (SELECT coalesce(json_agg(json_build_object('vehicleId', vehicle_id,"
+    "  (SELECT coalesce(sum(kwh_consumed_ac), 0) FROM meter_history"
+    "     WHERE ts >= $1::timestamptz AND ts < $2::timestamptz),"
+    "  (SELECT coalesce(sum(kwh_delivered_dc), 0) FROM vehicle_history"
+    "     WHERE ts >= $1::timestamptz AND ts < $2::timestamptz),"
+    "  (SELECT coalesce(sum(ac), 0) FROM v), (SELECT coalesce(sum(dc), 0) FROM v),"
+    "  (SELECT coalesce(sum(shared_ac_kwh), 0) FROM m), (SELECT coalesce(sum(shared_dc_kwh), 0) FROM m),"
+    "  (SELECT coalesce(json_agg(json_build_object('vehicleId', id,"
     "     'totalEnergyConsumedAc', ac, 'totalEnergyDeliveredDc', dc, 'efficiencyRatio', ratio)"
-    "     ORDER BY ratio, vehicle_id), '[]')"
-    "   FROM (SELECT vehicle_id, ac, dc, dc / ac AS ratio FROM per WHERE ac > 0 AND dc / ac < $3"
-    "         ORDER BY dc / ac, vehicle_id LIMIT $6) d)";
+    "     ORDER BY ratio, id), '[]')"
+    "   FROM (SELECT id, ac, dc, dc / ac AS ratio FROM v WHERE ac >= $7 AND dc / ac < $3"
+    "         ORDER BY dc / ac, id LIMIT $6) d),"
+    "  (SELECT coalesce(json_agg(json_build_object('meterId', id,"
+    "     'totalEnergyConsumedAc', ac_kwh, 'totalEnergyDeliveredDc', dc_kwh,"
+    "     'efficiencyRatio', ratio, 'sharedSeconds', shared_seconds) ORDER BY ratio, id), '[]')"
+    "   FROM (SELECT id, ac_kwh, dc_kwh, dc_kwh / ac_kwh AS ratio, shared_seconds FROM m"
+    "         WHERE shared_seconds > 0 AND ac_kwh >= $7 AND dc_kwh / ac_kwh < $3"
+    "         ORDER BY dc_kwh / ac_kwh, id LIMIT $6) d)";
+
+enum { COL_VEHICLES, COL_METERS, COL_CHARGING, COL_STALE_VEHICLES, COL_STALE_METERS, COL_SOC,
+       COL_AC, COL_DC, COL_OWN_AC, COL_OWN_DC, COL_SHARED_AC, COL_SHARED_DC, COL_DEGRADED,
+       COL_DEGRADED_METERS };
+
+static json_int_t column_int(const PGresult *res, int col)
+{
+    return (json_int_t)strtoll(PQgetvalue(res, 0, col), NULL, 10);
+}
+
+static json_t *ratio_or_null(double dc, double ac)
+{
+    return ac > 0 ? json_real(dc / ac) : json_null();
+}
 
 static int get_summary(const struct _u_request *req, struct _u_response *resp, api_context *ctx)
 {
     char msg[PARAM_MSG_LEN];
     param_window w;
-    double threshold = DEFAULT_THRESHOLD;
-    bool has_threshold;
+    double threshold = DEFAULT_THRESHOLD, min_kwh = DEFAULT_MIN_KWH;
+    bool has_threshold, has_min;
     int64_t stale_ms = DEFAULT_STALE_MS;
     if (param_window_get(req, DEFAULT_WINDOW_MS, MIN_WINDOW_MS, MAX_WINDOW_MS, &w, msg) < 0 ||
         param_double(req, "efficiencyBelow", 0, 1, &threshold, &has_threshold, msg) < 0 ||
+        param_double(req, "minEnergyKwh", 0, 1e9, &min_kwh, &has_min, msg) < 0 ||
         param_duration(req, "staleAfter", 60000, 3650LL * 86400000, &stale_ms, msg) < 0)
         return respond_error(resp, 400, "invalid_parameter", "%s", msg);
 
-    char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN], thr[32], stale[32], fresh[16], lim[16];
+    char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN], thr[32], stale[32], fresh[16], lim[16],
+        min[32];
     timefmt_format_rfc3339(w.from_ms, from);
     timefmt_format_rfc3339(w.to_ms, to);
     snprintf(thr, sizeof thr, "%.17g", threshold);
     snprintf(stale, sizeof stale, "%lld", (long long)stale_ms);
     snprintf(fresh, sizeof fresh, "%d", CHARGING_FRESH_S);
     snprintf(lim, sizeof lim, "%d", MAX_DEGRADED);
-    const char *params[] = {from, to, thr, stale, fresh, lim};
-    PGresult *res = api_query(ctx, resp, "fleet summary", summary_sql, 6, params);
+    snprintf(min, sizeof min, "%.17g", min_kwh);
+    const char *params[] = {from, to, thr, stale, fresh, lim, min};
+    PGresult *res = api_query(ctx, resp, "fleet summary", summary_sql, 7, params);
     if (!res)
         return U_CALLBACK_COMPLETE;
-    double ac = respond_pg_double(res, 0, 6), dc = respond_pg_double(res, 0, 7);
-    json_t *degraded = json_loads(PQgetvalue(res, 0, 8), 0, NULL);
+    double ac = respond_pg_double(res, 0, COL_AC), dc = respond_pg_double(res, 0, COL_DC);
+    double own_ac = respond_pg_double(res, 0, COL_OWN_AC), own_dc = respond_pg_double(res, 0, COL_OWN_DC);
+    double shared_ac = respond_pg_double(res, 0, COL_SHARED_AC);
+    json_t *degraded = json_loads(PQgetvalue(res, 0, COL_DEGRADED), 0, NULL);
+    json_t *degraded_meters = json_loads(PQgetvalue(res, 0, COL_DEGRADED_METERS), 0, NULL);
+    json_t *efficiency = json_pack(
+        "{s:f, s:f, s:o, s:{s:f, s:f, s:o}, s:{s:f, s:f}, s:f}", "totalEnergyConsumedAc", ac,
+        "totalEnergyDeliveredDc", dc, "efficiencyRatio", ratio_or_null(dc, ac), "attributable",
+        "acKwh", own_ac, "dcKwh", own_dc, "efficiencyRatio", ratio_or_null(own_dc, own_ac),
+        "shared", "acKwh", shared_ac, "dcKwh", respond_pg_double(res, 0, COL_SHARED_DC),
+        "unassignedAcKwh", round((ac - own_ac - shared_ac) * 1e9) / 1e9); /* no float dust */
     json_t *body = json_pack(
-        "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:{s:f, s:f, s:o}, s:f, s:o}", "window",
-        w.label, "from", from, "to", to, "vehicles",
-        (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10), "meters",
-        (json_int_t)strtoll(PQgetvalue(res, 0, 1), NULL, 10), "charging",
-        (json_int_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10), "staleVehicles",
-        (json_int_t)strtoll(PQgetvalue(res, 0, 3), NULL, 10), "staleMeters",
-        (json_int_t)strtoll(PQgetvalue(res, 0, 4), NULL, 10), "averageSoC",
-        respond_pg_real(res, 0, 5),
-        "fleetEfficiency", "totalEnergyConsumedAc", ac, "totalEnergyDeliveredDc", dc,
-        "efficiencyRatio", ac > 0 ? json_real(dc / ac) : json_null(), "efficiencyBelow",
-        threshold, "degradedVehicles", degraded ? degraded : json_array());
+        "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:f, s:f, s:o, s:o}", "window",
+        w.label, "from", from, "to", to, "vehicles", column_int(res, COL_VEHICLES), "meters",
+        column_int(res, COL_METERS), "charging", column_int(res, COL_CHARGING), "staleVehicles",
+        column_int(res, COL_STALE_VEHICLES), "staleMeters", column_int(res, COL_STALE_METERS),
+        "averageSoC", respond_pg_real(res, 0, COL_SOC), "fleetEfficiency", efficiency,
+        "efficiencyBelow", threshold, "minEnergyKwh", min_kwh, "degradedVehicles",
+        degraded ? degraded : json_array(), "degradedMeters",
+        degraded_meters ? degraded_meters : json_array());
     PQclear(res);
     return respond_json(resp, 200, body);
 }

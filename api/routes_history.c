@@ -1,6 +1,8 @@
 /* GET /v1/vehicles/{vehicleId}/history: a vehicle's readings downsampled into
- * steps for charts: last state of charge, DC and AC energy summed (AC from the
- * meters assigned at the time), average battery temperature. Bounded in points. */
+ * steps for charts: last state of charge, DC energy summed, average battery
+ * temperature, and the AC of the meters assigned at the time by the
+ * attribution rule (migration 010): the vehicle's own while it had the meter
+ * to itself, shared while it had company. Bounded in points. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,16 +26,15 @@ static const char *const history_sql =
     "  FROM vehicle_history WHERE vehicle_id = $1 AND ts >= $2::timestamptz AND ts < $3::timestamptz"
     "  GROUP BY 1"
     "), a AS ("
-    "  SELECT date_bin($4::interval, m.ts, $2::timestamptz) AS t, sum(m.kwh_consumed_ac) AS ac"
-    "  FROM vehicle_meter_assignment_period p JOIN meter_history m"
-    "    ON m.meter_id = p.meter_id AND m.ts >= greatest(p.valid_from, $2::timestamptz)"
-    "   AND m.ts < least(coalesce(p.valid_to, 'infinity'), $3::timestamptz)"
-    "  WHERE p.vehicle_id = $1 AND p.valid_from < $3::timestamptz"
-    "    AND coalesce(p.valid_to, 'infinity') > $2::timestamptz"
+    "  SELECT date_bin($4::interval, m.ts, $2::timestamptz) AS t,"
+    "         sum(m.kwh_consumed_ac) FILTER (WHERE cardinality(s.others) = 0) AS ac,"
+    "         sum(m.kwh_consumed_ac) FILTER (WHERE cardinality(s.others) > 0) AS shared"
+    "  FROM eie_vehicle_segments($1, $2::timestamptz, $3::timestamptz) s JOIN meter_history m"
+    "    ON m.meter_id = s.meter_id AND m.ts >= s.seg_lo AND m.ts < s.seg_hi"
     "  GROUP BY 1"
     ")"
     "SELECT (extract(epoch FROM t) * 1000)::bigint, v.soc, coalesce(v.dc, 0), coalesce(a.ac, 0),"
-    "       v.temp "
+    "       v.temp, coalesce(a.shared, 0) "
     "FROM v FULL JOIN a USING (t) ORDER BY t";
 
 static const char *const known_sql =
@@ -97,9 +98,11 @@ static int get_history(const struct _u_request *req, struct _u_response *resp, a
         char t[TIMEFMT_RFC3339_LEN];
         timefmt_format_rfc3339(strtoll(PQgetvalue(res, i, 0), NULL, 10), t);
         json_array_append_new(
-            points, json_pack("{s:s, s:o, s:f, s:f, s:o}", "t", t, "soc", respond_pg_real(res, i, 1),
-                              "kwhDeliveredDc", respond_pg_double(res, i, 2),
-                              "kwhConsumedAc", respond_pg_double(res, i, 3), "batteryTemp",
+            points, json_pack("{s:s, s:o, s:f, s:f, s:f, s:o}", "t", t, "soc",
+                              respond_pg_real(res, i, 1), "kwhDeliveredDc",
+                              respond_pg_double(res, i, 2), "kwhConsumedAc",
+                              respond_pg_double(res, i, 3), "kwhConsumedAcShared",
+                              respond_pg_double(res, i, 5), "batteryTemp",
                               respond_pg_real(res, i, 4)));
     }
     PQclear(res);

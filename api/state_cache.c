@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,11 @@
 
 typedef struct state_cache state_cache;
 
+typedef struct vehicle_list {
+    uint32_t *at; /* indexes into vehicles */
+    size_t n, cap;
+} vehicle_list;
+
 /* One table the cache follows: its query takes $1, the time to look back
  * from (NULL: every row), and $2, seconds to look back. */
 typedef struct source {
@@ -44,6 +50,13 @@ struct state_cache {
     idmap vehicle_ids, meter_ids;
     vehicle_state_entry *vehicles; /* by vehicle_ids index */
     double *voltages;              /* by meter_ids index */
+    /* Per meter ever assigned (by assigned_meter_ids index): the vehicles
+     * with a cached assignment to it, to tell whether a vehicle had its meter
+     * to itself. Before horizon_ms the cache cannot tell: some vehicle's
+     * older assignments were let go. */
+    idmap assigned_meter_ids;
+    vehicle_list *meter_vehicles;
+    int64_t horizon_ms;
     PGconn *conn;
     char store[96]; /* the tables' oids: a replay's switch changes them */
     char since[64]; /* when the last complete refresh began; "" none */
@@ -96,12 +109,41 @@ static void apply_meter_voltage(state_cache *c, const PGresult *res, int row)
     c->voltages[i] = strtod(PQgetvalue(res, row, 1), NULL);
 }
 
+/* Called with the write lock held: the vehicle listed under the meter. */
+static void note_meter_vehicle(state_cache *c, const char *meter_id, const vehicle_state_entry *e)
+{
+    size_t cap = c->assigned_meter_ids.cap_ids;
+    long m = idmap_add(&c->assigned_meter_ids, meter_id);
+    if (m < 0)
+        return;
+    if (c->assigned_meter_ids.cap_ids != cap) {
+        c->meter_vehicles = realloc(c->meter_vehicles,
+                                    c->assigned_meter_ids.cap_ids * sizeof *c->meter_vehicles);
+        if (!c->meter_vehicles)
+            abort();
+        memset(&c->meter_vehicles[cap], 0,
+               (c->assigned_meter_ids.cap_ids - cap) * sizeof *c->meter_vehicles);
+    }
+    vehicle_list *list = &c->meter_vehicles[m];
+    uint32_t at = (uint32_t)(e - c->vehicles);
+    for (size_t i = 0; i < list->n; i++)
+        if (list->at[i] == at)
+            return;
+    if (list->n == list->cap) {
+        list->cap = list->cap ? 2 * list->cap : 4;
+        if (!(list->at = realloc(list->at, list->cap * sizeof *list->at)))
+            abort();
+    }
+    list->at[list->n++] = at;
+}
+
 /* Into the vehicle's assignments, oldest first, keeping the newest ones. */
 static void apply_assignment(state_cache *c, const PGresult *res, int row)
 {
     vehicle_state_entry *e = vehicle_slot(c, PQgetvalue(res, row, 0));
     if (!e)
         return;
+    note_meter_vehicle(c, PQgetvalue(res, row, 2), e);
     int64_t from = strtoll(PQgetvalue(res, row, 1), NULL, 10);
     int at = e->n_assignments;
     while (at > 0 && e->assignments[at - 1].valid_from_ms >= from)
@@ -110,10 +152,16 @@ static void apply_assignment(state_cache *c, const PGresult *res, int row)
         return; /* seen: the history keeps the first one stored */
     if (e->n_assignments == STATE_CACHE_ASSIGNMENTS) {
         e->older_assignments = true;
-        if (at == 0)
-            return; /* older than every one kept */
+        if (at == 0) { /* older than every one kept */
+            if (e->assignments[0].valid_from_ms > c->horizon_ms)
+                c->horizon_ms = e->assignments[0].valid_from_ms;
+            return;
+        }
         memmove(&e->assignments[0], &e->assignments[1], (size_t)(at - 1) * sizeof e->assignments[0]);
         at--;
+        int64_t oldest = at == 0 ? from : e->assignments[0].valid_from_ms;
+        if (oldest > c->horizon_ms)
+            c->horizon_ms = oldest;
     } else {
         memmove(&e->assignments[at + 1], &e->assignments[at],
                 (size_t)(e->n_assignments - at) * sizeof e->assignments[0]);
@@ -173,9 +221,42 @@ bool state_cache_meter_voltage(state_cache *c, const char *meter_id, double *vol
     return i >= 0;
 }
 
+bool state_cache_meter_alone(state_cache *c, const char *meter_id, const char *vehicle_id,
+                             int64_t lo_ms, int64_t hi_ms)
+{
+    if (!c)
+        return false;
+    bool alone = true;
+    pthread_rwlock_rdlock(&c->lock);
+    long m = idmap_find(&c->assigned_meter_ids, meter_id);
+    long self = idmap_find(&c->vehicle_ids, vehicle_id);
+    if (lo_ms < c->horizon_ms || m < 0 || self < 0)
+        alone = false; /* cannot tell */
+    for (size_t i = 0; alone && i < c->meter_vehicles[m].n; i++) {
+        uint32_t w = c->meter_vehicles[m].at[i];
+        if (w == (uint32_t)self)
+            continue;
+        const vehicle_state_entry *e = &c->vehicles[w];
+        for (int a = 0; alone && a < e->n_assignments; a++) {
+            int64_t from = e->assignments[a].valid_from_ms;
+            int64_t to = a + 1 < e->n_assignments ? e->assignments[a + 1].valid_from_ms : INT64_MAX;
+            if (from < hi_ms && to > lo_ms && strcmp(e->assignments[a].meter_id, meter_id) == 0)
+                alone = false;
+        }
+    }
+    pthread_rwlock_unlock(&c->lock);
+    return alone;
+}
+
 /* Called with the write lock held. */
 static void clear(state_cache *c)
 {
+    for (size_t i = 0; i < c->assigned_meter_ids.n; i++)
+        free(c->meter_vehicles[i].at);
+    free(c->meter_vehicles);
+    c->meter_vehicles = NULL;
+    idmap_free(&c->assigned_meter_ids);
+    c->horizon_ms = INT64_MIN;
     idmap_free(&c->vehicle_ids);
     idmap_free(&c->meter_ids);
     free(c->vehicles);
@@ -263,6 +344,8 @@ state_cache *state_cache_start(const char *database_url, long refresh_ms, eie_er
     }
     idmap_init(&c->vehicle_ids, READING_VEHICLE);
     idmap_init(&c->meter_ids, READING_METER);
+    idmap_init(&c->assigned_meter_ids, READING_METER);
+    c->horizon_ms = INT64_MIN;
     pthread_rwlock_init(&c->lock, NULL);
     if (!(c->refresher = refresher_start("state cache", refresh_ms, refresh_round, c, err))) {
         pthread_rwlock_destroy(&c->lock);

@@ -49,6 +49,13 @@ void state_cache_stop(state_cache *c);
 bool state_cache_vehicle(state_cache *c, const char *vehicle_id, vehicle_state_entry *out,
                          bool with_assignments);
 
+/* Whether no vehicle but vehicle_id had a cached assignment to the meter
+ * during [lo_ms, hi_ms); false also when the cache cannot tell (assignments
+ * that old were let go). What it says is as current as the assignment stamp
+ * of an entry copied just before (state_cache_vehicle). */
+bool state_cache_meter_alone(state_cache *c, const char *meter_id, const char *vehicle_id,
+                             int64_t lo_ms, int64_t hi_ms);
+
 /* The meter's latest voltage; false when the meter is not cached. */
 bool state_cache_meter_voltage(state_cache *c, const char *meter_id, double *voltage);
 

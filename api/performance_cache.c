@@ -1,0 +1,197 @@
+/* The performance report from the caches (see performance.h): the vehicle's
+ * state and assignments (state_cache) and the summaries of whole hours
+ * (rollup_cache) come from memory, and the minutes at the window's edges from
+ * the history, in a statement shared with other requests (edge_batch). Only
+ * for a vehicle that was assigned over the whole window and had each of its
+ * meters to itself: all its energy is then attributable, and the other cases
+ * go to the database. */
+#include <stdio.h>
+#include <string.h>
+
+#include "edge_batch.h"
+#include "performance.h"
+#include "rollup_cache.h"
+#include "state_cache.h"
+
+/* What is left of the window once the cached hours are taken out: the
+ * vehicle's history before its first whole hour and after its last summarised
+ * one, and the same of each meter period; summed by the edge batcher. An edge
+ * that covers most of its hour is read the other way round: the hour's
+ * summary less the few minutes outside the edge (sign -1), so that a window
+ * from 16:59 to 16:59 reads two minutes of each device, not two hours. */
+#define MAX_EDGES (2 + 2 * STATE_CACHE_ASSIGNMENTS)
+#define HOUR_MS 3600000LL
+
+typedef struct edges {
+    edge_range r[MAX_EDGES];
+    int sign[MAX_EDGES];
+    int n;
+    bool overflow; /* more edges than fit: ask the database instead */
+    char changed[sizeof ((rollup_part *)0)->changed]; /* of every part used */
+    bool have_changed;
+} edges;
+
+typedef struct sums {
+    double kwh, temp_sum;
+    long long readings;
+} sums;
+
+static void edges_add(edges *e, int sign, reading_kind kind, const char *id, int64_t lo_ms,
+                      int64_t hi_ms)
+{
+    if (hi_ms <= lo_ms)
+        return;
+    if (e->n == MAX_EDGES) {
+        e->overflow = true;
+        return;
+    }
+    e->sign[e->n] = sign;
+    e->r[e->n++] = (edge_range){.kind = kind, .id = id, .lo_ms = lo_ms, .hi_ms = hi_ms};
+}
+
+/* Whether a part read from the cache agrees with the others (a refresh in
+ * between would mix two states). */
+static bool same_state(edges *e, const rollup_part *part)
+{
+    if (!e->have_changed) {
+        memcpy(e->changed, part->changed, sizeof e->changed);
+        e->have_changed = true;
+        return true;
+    }
+    return strcmp(e->changed, part->changed) == 0;
+}
+
+static void add_part(sums *to, const rollup_part *part)
+{
+    to->kwh += part->kwh;
+    to->temp_sum += part->temp_sum;
+    to->readings += part->readings;
+}
+
+/* The edge [lo, hi), within the hour that starts at hour_ms: raw, or that
+ * hour's summary less the rest of the hour when that is less to read. */
+static bool add_edge(api_context *ctx, edges *e, sums *to, reading_kind kind, const char *id,
+                     int64_t hour_ms, int64_t lo_ms, int64_t hi_ms)
+{
+    rollup_part hour;
+    if (hi_ms > lo_ms && (hi_ms - lo_ms) * 2 > HOUR_MS &&
+        rollup_cache_hour(ctx->rollups, kind, id, hour_ms, &hour)) {
+        if (!same_state(e, &hour))
+            return false;
+        add_part(to, &hour);
+        edges_add(e, -1, kind, id, hour_ms, lo_ms);
+        edges_add(e, -1, kind, id, hi_ms, hour_ms + HOUR_MS);
+        return true;
+    }
+    edges_add(e, 1, kind, id, lo_ms, hi_ms);
+    return true;
+}
+
+/* A device's share of the window, [lo, hi): its summarised whole hours from
+ * the cache into to, the rest as edges. */
+static bool add_span(api_context *ctx, edges *e, sums *to, reading_kind kind, const char *id,
+                     int64_t lo_ms, int64_t hi_ms)
+{
+    rollup_part part;
+    if (!rollup_cache_window(ctx->rollups, kind, id, lo_ms, hi_ms, &part) || !same_state(e, &part))
+        return false;
+    if (part.lo_ms == part.hi_ms) { /* no whole hour: all of it raw */
+        edges_add(e, 1, kind, id, lo_ms, hi_ms);
+        return true;
+    }
+    add_part(to, &part);
+    /* Before the first whole hour: within one hour. After the last summarised
+     * one: within one hour too, unless hours there are not summarised yet. */
+    if (!add_edge(ctx, e, to, kind, id, part.lo_ms - HOUR_MS, lo_ms, part.lo_ms))
+        return false;
+    if (hi_ms - part.hi_ms < HOUR_MS)
+        return add_edge(ctx, e, to, kind, id, part.hi_ms, part.hi_ms, hi_ms);
+    edges_add(e, 1, kind, id, part.hi_ms, hi_ms);
+    return true;
+}
+
+/* The vehicle's meter periods within [from, to), each with its cached hours;
+ * false when the cache cannot vouch for them, or when they do not make all
+ * of the window attributable: part of it before the first assignment, or a
+ * meter shared with another vehicle. */
+static bool add_meters(api_context *ctx, const vehicle_state_entry *v, int64_t from_ms,
+                       int64_t to_ms, performance *p, edges *e, sums *ac)
+{
+    if (v->n_assignments == 0 || v->assignments[0].valid_from_ms > from_ms)
+        return false;
+    for (int i = 0; i < v->n_assignments; i++) {
+        const cached_assignment *a = &v->assignments[i];
+        if (a->valid_from_ms < to_ms)
+            snprintf(p->meter_id, sizeof p->meter_id, "%s", a->meter_id);
+        int64_t lo = a->valid_from_ms > from_ms ? a->valid_from_ms : from_ms;
+        int64_t hi = i + 1 < v->n_assignments && v->assignments[i + 1].valid_from_ms < to_ms
+                         ? v->assignments[i + 1].valid_from_ms
+                         : to_ms;
+        if (lo < hi && (!state_cache_meter_alone(ctx->state, a->meter_id, v->vehicle_id, lo, hi) ||
+                        !add_span(ctx, e, ac, READING_METER, a->meter_id, lo, hi)))
+            return false;
+    }
+    return true;
+}
+
+/* Whether what the caches said holds at the moment the edges were read: no
+ * summary changed and no assignment arrived since the caches were read, and
+ * no hour of the window is dirty (a late reading stored for it). */
+static bool cache_current(const edges *e, const vehicle_state_entry *v, const edge_freshness *f,
+                          int64_t from_ms, int64_t to_ms)
+{
+    if ((e->have_changed && strcmp(e->changed, f->summaries_changed) != 0) ||
+        strcmp(v->assignment_stored, f->assignment_stored) != 0 || f->n_dirty < 0)
+        return false;
+    for (int i = 0; i < f->n_dirty; i++) {
+        int64_t hour_ms = f->dirty_hours[i] * HOUR_MS;
+        if (hour_ms + HOUR_MS > from_ms && hour_ms < to_ms)
+            return false;
+    }
+    return true;
+}
+
+int performance_from_caches(api_context *ctx, struct _u_response *resp, const char *vehicle_id,
+                            int64_t from_ms, int64_t to_ms, performance *p)
+{
+    vehicle_state_entry v;
+    edges e = {.n = 0};
+    sums ac = {0}, dc = {0};
+    if (!ctx->state || !ctx->rollups || !ctx->edges ||
+        !state_cache_vehicle(ctx->state, vehicle_id, &v, true) ||
+        !add_meters(ctx, &v, from_ms, to_ms, p, &e, &ac) ||
+        !add_span(ctx, &e, &dc, READING_VEHICLE, vehicle_id, from_ms, to_ms))
+        return 0;
+    /* Unknown here may be only not cached yet: the database says which. */
+    if (e.overflow || (!v.has_state && !p->meter_id[0]))
+        return 0;
+    /* Even with no edges to read: the database says whether the caches are
+     * as current as it is, so that a reading stored a moment ago counts. */
+    edge_freshness fresh;
+    int status = edge_batch_sum(ctx->edges, e.r, e.n, &fresh);
+    if (status) {
+        api_respond_db_error(resp, status);
+        return -1;
+    }
+    if (!cache_current(&e, &v, &fresh, from_ms, to_ms))
+        return 0;
+    for (int i = 0; i < e.n; i++) {
+        sums *to = e.r[i].kind == READING_VEHICLE ? &dc : &ac;
+        to->kwh += e.sign[i] * e.r[i].kwh;
+        to->temp_sum += e.sign[i] * e.r[i].temp_sum;
+        to->readings += e.sign[i] * e.r[i].readings;
+    }
+    p->attributable = (energy_share){.seconds = (double)(to_ms - from_ms) / 1000,
+                                     .ac_kwh = ac.kwh,
+                                     .ac_readings = ac.readings,
+                                     .dc_kwh = dc.kwh,
+                                     .dc_readings = dc.readings};
+    p->temp_sum = dc.temp_sum;
+    p->has_state = v.has_state;
+    p->last_ms = v.ts_ms;
+    p->soc = v.soc;
+    p->battery_temp = v.battery_temp;
+    p->has_voltage = p->meter_id[0] && state_cache_meter_voltage(ctx->state, p->meter_id, &p->voltage);
+    return 1;
+}
+
