@@ -37,8 +37,9 @@ static const char *no_efficiency_reason(const performance *p)
     if (p->attributable.seconds > 0)
         return "no AC was measured while the vehicle had its meter to itself";
     if (p->shared.seconds > 0)
-        return "the vehicle shared its meter with other vehicles for the whole window, so "
-               "none of the meter's AC is its own; see attribution.shared and the meter's report";
+        return "whenever a meter was assigned to the vehicle in this window it fed other "
+               "vehicles too, so none of its AC is this vehicle's own; see attribution.shared "
+               "and the meter's report";
     return "no meter was assigned to the vehicle during the window";
 }
 

@@ -65,7 +65,7 @@ it_wait_for "the hours to be summarised" 60 summarised
 # cache has loaded it, which may come after the history: wait for that too
 # (a 404 before it was seen once in CI).
 it_wait_for "V1 to be known to the API" 30 curl -sf "$url"
-expected='{"totalEnergyConsumedAc":12.5,"totalEnergyDeliveredDc":6.25,"efficiencyRatio":0.5,"avgBatteryTemp":24.8,"meterReadings":25,"vehicleReadings":25,"energyLossKwh":6.25}'
+expected='{"totalEnergyConsumedAc":12.5,"totalEnergyDeliveredDc":6.25,"efficiencyRatio":0.5,"efficiencyUnavailableReason":null,"avgBatteryTemp":24.8,"meterReadings":25,"vehicleReadings":25,"energyLossKwh":6.25}'
 it_expect_eq "$expected" "$(metrics)" "the window's totals from summaries and the minutes at its edges"
 it_wait_for "a report from the caches" 30 served_from_caches
 it_expect_eq "$expected" "$(metrics)" "the same totals from the caches"
@@ -104,7 +104,7 @@ printf '%s\n' "{\"vehicleId\":\"V1\",\"soc\":50,\"kwhDeliveredDc\":0.25,\"batter
     "$EIE_BIN/eie-produce" --type vehicle - 2>>"$IT_DIR/produce.log" || it_fail "producing the late reading"
 late_stored() { it_sql_equals 1 "SELECT count(*) FROM meter_history WHERE ts = '$late'"; }
 it_wait_for "the late reading" 60 late_stored
-expected='{"totalEnergyConsumedAc":13,"totalEnergyDeliveredDc":6.5,"efficiencyRatio":0.5,"avgBatteryTemp":25,"meterReadings":26,"vehicleReadings":26,"energyLossKwh":6.5}'
+expected='{"totalEnergyConsumedAc":13,"totalEnergyDeliveredDc":6.5,"efficiencyRatio":0.5,"efficiencyUnavailableReason":null,"avgBatteryTemp":25,"meterReadings":26,"vehicleReadings":26,"energyLossKwh":6.5}'
 it_expect_eq "$expected" "$(metrics)" "a late reading counts at once"
 summarised_again() {
     it_sql_equals "0|true" "SELECT (SELECT count(*) FROM hourly_rollup_dirty) || '|' ||

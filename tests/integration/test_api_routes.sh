@@ -60,19 +60,29 @@ check() { jq -e "$1" >/dev/null <<<"$body" || it_fail "${2:-response}: expected 
 error_is() { check ".error.status == $1 and .error.code == \"$2\" and (.error.message | length > 0)" "error"; }
 
 # --- performance -------------------------------------------------------------
+# V1 had M1 to itself until minute 60, then shared M2 with V2: only the M1
+# part is its own (migration 010's rule); the M2 part is reported as shared.
 get /v1/analytics/performance/V1
 check '.meterId == "M2" and .timeRange == "24h"'
-check '.metrics.totalEnergyConsumedAc == 7 and .metrics.meterReadings == 4' "AC from each meter only while assigned"
-check '.metrics.totalEnergyDeliveredDc == 6.4 and .metrics.vehicleReadings == 5' "DC with the late reading, the repeat once"
-check '(.metrics.efficiencyRatio * 1e9 | round) == 914285714 and .metrics.avgBatteryTemp == 31.54'
+check '.metrics.totalEnergyConsumedAc == 3 and .metrics.meterReadings == 2' "AC only while V1 had its meter to itself"
+check '.metrics.totalEnergyDeliveredDc == 2.8 and .metrics.vehicleReadings == 5' "attributable DC with the late reading, the repeat once"
+check '(.metrics.efficiencyRatio * 1e9 | round) == 933333333 and .metrics.avgBatteryTemp == 31.54'
+check '.metrics.efficiencyUnavailableReason == null'
+check '.attribution.attributable.acKwh == 3 and .attribution.attributable.dcKwh == 2.8' "attributable share"
+check ".attribution.shared.acKwh == 4 and .attribution.shared.dcKwh == 3.6 and .attribution.shared.othersDcKwh == 0 and .attribution.shared.seconds >= 3600" "shared share"
+check ".attribution.shared.periods == [{\"meterId\":\"M2\",\"from\":\"$(t 60)\",\"to\":.to,\"sharedWith\":[\"V2\"],\"acKwh\":4,\"dcKwh\":3.6,\"othersDcKwh\":0}]" "the shared period, with whom"
+check '.attribution.unassigned.seconds > 0 and .attribution.unassigned.dcKwh == 0 and .attribution.totalEnergyDeliveredDc == 6.4' "before V1's first assignment"
 check ".latestSnapshot.lastReadingAt == \"$(t 100)\" and .latestSnapshot.currentSoC == 61 and .latestSnapshot.currentVoltage == 229 and .latestSnapshot.lastBatteryTemp == 34.2" "snapshot: the newest reading, not the late one"
 grep -q '"lastBatteryTemp":34.2[,}]' <<<"$body" || it_fail "34.2 printed with noise: $body"
 get "/v1/analytics/performance/V1?window=15m"
 check '.timeRange == "15m" and .metrics.vehicleReadings == 0 and .metrics.efficiencyRatio == null' "a window with no readings"
+check '.metrics.efficiencyUnavailableReason | test("shared")' "why there is no ratio: shared all along"
 get "/v1/analytics/performance/V1?from=$(t 0)&to=$(t 60)"
 check '.timeRange == "custom" and .meterId == "M1" and .metrics.totalEnergyConsumedAc == 3 and .metrics.totalEnergyDeliveredDc == 2.8'
+check '.attribution.shared.seconds == 0 and .attribution.unassigned.seconds == 0 and .attribution.attributable.seconds == 3600'
 get "/v1/analytics/performance/V1?from=$(t -9000)&to=$(t -8000)"
 check '.meterId == null and .metrics.totalEnergyConsumedAc == 0 and .metrics.efficiencyRatio == null' "an empty window before any assignment"
+check '.metrics.efficiencyUnavailableReason | test("no meter")'
 get /v1/analytics/performance/V9 404; error_is 404 not_found
 get "/v1/analytics/performance/V1?window=10m" 400; error_is 400 invalid_parameter
 get "/v1/analytics/performance/V1?window=31d" 400
@@ -82,6 +92,19 @@ get "/v1/analytics/performance/V1?from=$(t 60)&to=$(t 0)" 400
 get "/v1/analytics/performance/V1?from=yesterday&to=$(t 0)" 400
 get "/v1/analytics/performance/V1?window=1h&from=$(t 0)&to=$(t 60)" 400
 get "/v1/analytics/performance/$(printf 'V%.0s' {1..65})" 400
+
+# --- meter reports -------------------------------------------------------------
+# M2 fed V2 all day and V1 too from minute 60: its AC against both vehicles' DC.
+get /v1/analytics/meters/M2
+check '.meterId == "M2" and .metrics.totalEnergyConsumedAc == 12 and .metrics.totalEnergyDeliveredDc == 3.6 and .metrics.efficiencyRatio == 0.3'
+check '.shared.acKwh == 4 and .shared.dcKwh == 3.6 and .shared.seconds >= 3600'
+check '[.vehicles[] | [.vehicleId, .dcKwh, .sharedDcKwh]] == [["V1",3.6,3.6],["V2",0,0]]'
+get /v1/analytics/meters/M1
+check '.metrics.totalEnergyConsumedAc == 3 and .metrics.totalEnergyDeliveredDc == 2.8 and .metrics.unassignedAcKwh == 4' "M1's AC after V1 left is nobody's"
+get /v1/analytics/meters/M3
+check '.metrics.totalEnergyConsumedAc == 0 and .metrics.efficiencyRatio == null and [.vehicles[].vehicleId] == ["V3"]' "a meter with assignments and no readings"
+get /v1/analytics/meters/M9 404; error_is 404 not_found
+get "/v1/analytics/meters/M2?window=10m" 400; error_is 400 invalid_parameter
 
 # --- state -------------------------------------------------------------------
 # The API keeps the latest states in memory, refreshed every 500 ms.
@@ -122,7 +145,12 @@ get /v1/fleet/summary
 check '.vehicles == 3 and .meters == 2 and .charging == 1 and .staleVehicles == 2 and .window == "24h"'
 check '.averageSoC == 57 and .efficiencyBelow == 0.85'
 check '[.degradedVehicles[].vehicleId] == ["V2"] and .degradedVehicles[0].efficiencyRatio == 0' "V2 draws AC but its battery gets nothing"
-check '.fleetEfficiency.totalEnergyConsumedAc == 19 and .fleetEfficiency.totalEnergyDeliveredDc == 7.4'
+check '.fleetEfficiency.totalEnergyConsumedAc == 19 and .fleetEfficiency.totalEnergyDeliveredDc == 7.4' "every reading once"
+check '.fleetEfficiency.attributable.acKwh == 11 and .fleetEfficiency.attributable.dcKwh == 3.8 and .fleetEfficiency.shared.acKwh == 4 and .fleetEfficiency.shared.dcKwh == 3.6 and .fleetEfficiency.unassignedAcKwh == 4'
+check '[.degradedMeters[] | [.meterId, .efficiencyRatio, .totalEnergyConsumedAc]] == [["M2",0.3,12]]' "a shared meter's group efficiency"
+get "/v1/fleet/summary?minEnergyKwh=9"
+check '.degradedVehicles == [] and .degradedMeters[0].meterId == "M2"' "V2's 8 kWh of attributable AC are below the minimum"
+get "/v1/fleet/summary?minEnergyKwh=-1" 400; error_is 400 invalid_parameter
 get "/v1/fleet/summary?efficiencyBelow=0.95"
 check '[.degradedVehicles[].vehicleId] == ["V2","V1"]'
 get "/v1/fleet/summary?efficiencyBelow=2" 400
@@ -132,7 +160,8 @@ get "/v1/fleet/summary?window=0m" 400
 get "/v1/vehicles/V1/history?from=$(t 0)&to=$(t 120)&step=1h"
 check '.step == "1h" and (.points | length) == 2'
 check ".points[0].t == \"$(t 0)\" and .points[0].kwhDeliveredDc == 2.8 and .points[0].kwhConsumedAc == 3 and .points[0].soc == 52"
-check ".points[1].t == \"$(t 60)\" and .points[1].kwhDeliveredDc == 3.6 and .points[1].kwhConsumedAc == 4 and .points[1].soc == 61 and .points[1].batteryTemp == 33.1"
+check ".points[0].kwhConsumedAcShared == 0 and .points[1].kwhConsumedAc == 0 and .points[1].kwhConsumedAcShared == 4" "M2's AC after minute 60 is shared, not V1's"
+check ".points[1].t == \"$(t 60)\" and .points[1].kwhDeliveredDc == 3.6 and .points[1].soc == 61 and .points[1].batteryTemp == 33.1"
 get "/v1/vehicles/V1/history"
 check '.step == "5m" and (.points | length) > 0' "the default: the last 24 h in at most 500 points"
 get "/v1/vehicles/V1/history?from=$(t -40000)&to=$(t 0)&step=1m" 400
