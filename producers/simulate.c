@@ -154,8 +154,8 @@ static int send_interval(simulation *sim, long tick, int64_t tick_ms, eie_err *e
         long j = fleet_reassign(f, i, tick, &sim->fault_rng);
         if (j < 0)
             continue;
-        /* Both moves at the same moment, so no meter feeds two vehicles
-         * that were not behind it before. */
+        /* Both assignments start at the same moment: the two meters trade
+         * vehicles, and neither feeds one more at any time. */
         sim->reassigned += 2;
         if (send_assignment(sim, i, f->vehicles[i].meter, tick_ms, err) < 0 ||
             send_assignment(sim, j, f->vehicles[j].meter, tick_ms, err) < 0)
@@ -264,7 +264,7 @@ int main(int argc, char **argv)
     if (chargers_per_meter > vehicles) {
         fprintf(stderr, "eie-simulate: invalid --chargers-per-meter (EIE_SIM_CHARGERS_PER_METER) "
                         "'%ld': more chargers than the %ld vehicles (--vehicles, EIE_SIM_VEHICLES) "
-                        "would leave a bank half empty and no other meter to move to\n",
+                        "to fill them\n",
                 chargers_per_meter, vehicles);
         config_props_free(&props);
         return 2;
