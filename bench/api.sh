@@ -19,8 +19,8 @@
 # occurred, says so before that line and exits with status 1.
 #
 # Settings (environment):
-#   EIE_BENCH_VEHICLES, EIE_BENCH_HOURS, EIE_BENCH_API_DIR, EIE_BENCH_RELOAD:
-#                               the data (bench/fleet_day.sh)
+#   EIE_BENCH_VEHICLES, EIE_BENCH_HOURS, EIE_BENCH_API_DIR, EIE_BENCH_RELOAD,
+#   EIE_SIM_CHARGERS_PER_METER: the data (bench/fleet_day.sh)
 #   EIE_BENCH_DURATION=30       seconds measured per endpoint
 #   EIE_BENCH_WARMUP=5          seconds of warm-up per endpoint (0: none)
 #   EIE_BENCH_CONNECTIONS=32    wrk connections

@@ -3,7 +3,8 @@
 # in a private Kafka + PostgreSQL whose data outlives the run.
 #
 # Loads 10,000 vehicles and 10,000 meters with 24 h of readings, one per device
-# per minute (28.8 million rows: 14.4 M meter, 14.4 M vehicle readings), through
+# per minute (28.8 million rows: 14.4 M meter, 14.4 M vehicle readings; with
+# banks of N chargers per meter, 10,000 / N meters and fewer meter rows), through
 # the real pipeline: the simulator's backfill into Kafka, the cold and the hot
 # consumer into PostgreSQL; then VACUUM (ANALYZE), so pages are all-visible.
 # Loading takes minutes, so the stack and its data live on in
@@ -14,7 +15,9 @@
 #
 # Expects: vehicles, hours (set by the caller from the settings below).
 # Leaves: the stack running, DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, BIN,
-# LOG_DIR, RUN_DIR, pg_port, from, to, per_table, and end_offsets TOPIC...
+# LOG_DIR, RUN_DIR, pg_port, from, to, meters, and the functions end_offsets
+# TOPIC... and history_counts_ok WHAT (the history holds a reading per device
+# and minute, else says so).
 #
 # Settings (environment):
 #   EIE_BENCH_VEHICLES=10000    vehicles, and as many meters
@@ -23,9 +26,14 @@
 #                               delete it to reclaim the space (about 7 GB at
 #                               full size) once no run uses it
 #   EIE_BENCH_RELOAD=1          load afresh even if the data is there (needed
-#                               too to replace data of another size)
+#                               too to replace data of another size or depot)
+#   EIE_SIM_CHARGERS_PER_METER=1  the depot (eie-simulate --chargers-per-meter):
+#                               1, a charger and meter per vehicle; N, banks of N
+#                               chargers sharing a meter (vehicles / N meters)
 
-per_table=$((vehicles * hours * 60)) # readings per history table
+bench_depot "$vehicles"
+meter_rows_want=$((meters * hours * 60)) vehicle_rows_want=$((vehicles * hours * 60))
+readings_want=$((meter_rows_want + vehicle_rows_want))
 
 # --- the persistent folder, one run at a time --------------------------------
 API_DIR=${EIE_BENCH_API_DIR:-$EIE_STATE_DIR/bench-api}
@@ -137,11 +145,19 @@ elif [[ -z $stage ]]; then
   reason="nothing loaded yet"
 elif [[ $stage == producing ]]; then
   reason="the previous load stopped while producing"
-elif [[ $(load_get vehicles) != "$vehicles" || $(load_get hours) != "$hours" ]]; then
-  # Not replaced unasked: loading the full size takes many minutes.
-  eie_die "$API_DIR holds $(load_get vehicles) vehicles over $(load_get hours) h, not $vehicles over $hours h;
+elif [[ $(load_get vehicles) != "$vehicles" || $(load_get hours) != "$hours" ||
+        $(load_get chargers_per_meter) != "$chargers_per_meter" ]]; then
+  # Not replaced unasked: loading the full size takes many minutes. Data loaded
+  # before the depot was a setting has a meter per vehicle.
+  loaded_depot=$(load_get chargers_per_meter)
+  if [[ -z $loaded_depot && $chargers_per_meter == 1 && $(load_get vehicles) == "$vehicles" &&
+        $(load_get hours) == "$hours" ]]; then
+    eie_warn "data: loaded by an older simulator, whose reassignments left meters feeding two vehicles at once; EIE_BENCH_RELOAD=1 loads it afresh"
+  else
+    eie_die "$API_DIR holds $(load_get vehicles) vehicles over $(load_get hours) h with ${loaded_depot:-1} charger(s) per meter, not $vehicles over $hours h with $chargers_per_meter;
   replace it with EIE_BENCH_RELOAD=1, or use another folder with EIE_BENCH_API_DIR=DIR"
-  exit 1
+    exit 1
+  fi
 fi
 if [[ -n $reason ]]; then
   [[ -z $stage ]] || eie_log "data: $reason: loading afresh"
@@ -153,12 +169,19 @@ start_stack
 counts() { # prints "meter_rows vehicle_rows"
   bench_psql -F ' ' -c "SELECT (SELECT count(*) FROM meter_history), (SELECT count(*) FROM vehicle_history)"
 }
+# history_counts_ok WHAT: a reading per device and minute, or says what WHAT left.
+history_counts_ok() {
+  local meter_rows vehicle_rows
+  read -r meter_rows vehicle_rows < <(counts)
+  [[ $meter_rows == "$meter_rows_want" && $vehicle_rows == "$vehicle_rows_want" ]] && return 0
+  eie_warn "$1: expected $meter_rows_want meter and $vehicle_rows_want vehicle rows, found $meter_rows and $vehicle_rows"
+  return 1
+}
 
 if [[ $stage == loaded ]]; then
   marker=$(bench_psql -F ' ' -c "SELECT vehicles, hours, readings FROM bench_api_load" 2>/dev/null || true)
-  read -r meter_rows vehicle_rows < <(counts)
-  if [[ $marker != "$vehicles $hours $((2 * per_table))" || $meter_rows != "$per_table" || $vehicle_rows != "$per_table" ]]; then
-    eie_warn "data: expected $per_table rows per history table and a load marker, found $meter_rows meter and $vehicle_rows vehicle rows, marker '$marker': loading afresh"
+  if [[ $marker != "$vehicles $hours $readings_want" ]] || ! history_counts_ok data; then
+    eie_warn "data: expected the load marker '$vehicles $hours $readings_want', found '$marker', and the rows above: loading afresh"
     wipe
     stage=""
     start_stack
@@ -259,15 +282,17 @@ if [[ $stage != loaded ]]; then
     : >"$LOAD_FILE"
     load_put vehicles "$vehicles"
     load_put hours "$hours"
+    load_put chargers_per_meter "$chargers_per_meter"
     load_put from "$from"
     load_put to "$to"
     load_put stage producing
-    eie_log "produce: $vehicles vehicles and $vehicles meters, $from to $to: $((2 * per_table)) readings and the assignments into Kafka"
+    eie_log "produce: $vehicles vehicles and $meters meters ($chargers_per_meter charger(s) each), $from to $to: $readings_want readings and the assignments into Kafka"
     t0=$(bench_now)
     # A clean day (no repeated, late or invalid readings), so the history holds
     # exactly one reading per device and minute; vehicles move between meters at
     # the simulator's default rate.
-    "$BIN/eie-simulate" --vehicles "$vehicles" --from "$from" --to "$to" --interval-s 60 \
+    "$BIN/eie-simulate" --vehicles "$vehicles" --chargers-per-meter "$chargers_per_meter" \
+      --from "$from" --to "$to" --interval-s 60 \
       --duplicate-rate 0 --out-of-order-rate 0 --late-rate 0 --invalid-rate 0
     t1=$(bench_now)
     eie_log "produce: done in $(echo "$t1 - $t0" | bc) s"
@@ -276,11 +301,7 @@ if [[ $stage != loaded ]]; then
     eie_log "produce: already done; consuming what is left"
   fi
   consume
-  read -r meter_rows vehicle_rows < <(counts)
-  if [[ $meter_rows != "$per_table" || $vehicle_rows != "$per_table" ]]; then
-    eie_die "load: expected $per_table rows per history table, found $meter_rows meter and $vehicle_rows vehicle rows"
-    exit 1
-  fi
+  history_counts_ok load || exit 1
   vacuum_all
   bench_psql <<SQL
 CREATE TABLE IF NOT EXISTS bench_api_load (
@@ -288,7 +309,7 @@ CREATE TABLE IF NOT EXISTS bench_api_load (
     to_ts timestamptz NOT NULL, readings bigint NOT NULL, loaded_at timestamptz NOT NULL DEFAULT now());
 TRUNCATE bench_api_load;
 INSERT INTO bench_api_load (vehicles, hours, from_ts, to_ts, readings)
-VALUES ($vehicles, $hours, '$(load_get from)', '$(load_get to)', $((2 * per_table)));
+VALUES ($vehicles, $hours, '$(load_get from)', '$(load_get to)', $readings_want);
 SQL
   load_put stage loaded
   load_t1=$(bench_now)
@@ -298,4 +319,4 @@ else
 fi
 from=$(load_get from)
 to=$(load_get to)
-echo "data: $vehicles vehicles, $vehicles meters, $((2 * per_table)) readings from $from to $to ($loaded_how)"
+echo "data: $vehicles vehicles, $meters meters ($chargers_per_meter charger(s) each), $readings_want readings from $from to $to ($loaded_how)"

@@ -3,6 +3,9 @@
 #
 #   bench/ingest.sh [N]     N readings in all (default 2,000,000), half meter,
 #                           half vehicle, from 10,000 devices per stream
+#   EIE_SIM_CHARGERS_PER_METER=N  the simulator's depot: banks of N chargers per
+#                           meter (10,000 / N meters, so fewer meter readings;
+#                           about N readings in all still); default 1
 #   EIE_BENCH_RUNS=R        measure each figure R times (default 2) and keep the
 #                           best, since one run on a shared 2-core machine varies
 #                           by several percent
@@ -21,17 +24,19 @@ source "$(dirname "$0")/lib.sh"
 total=${1:-2000000}
 devices=${EIE_BENCH_DEVICES:-10000}
 runs=${EIE_BENCH_RUNS:-2}
-intervals=$((total / 2 / devices))
-total=$((intervals * 2 * devices))
+bench_depot "$devices"
+intervals=$((total / (devices + meters)))
+total=$((intervals * (devices + meters)))
 bench_setup
 
 # --- preload ---------------------------------------------------------------
 from=$(date -u -d "-$((intervals + 5)) min" +%Y-%m-%dT%H:%M:00Z)
 to=$(date -u -d "@$(( $(date -d "$from" +%s) + intervals * 60 ))" +%Y-%m-%dT%H:%M:%SZ)
 t0=$(bench_now)
-"$BIN/eie-simulate" --vehicles "$devices" --from "$from" --to "$to" --reassign-rate 0 2>"$BENCH_DIR/preload.log"
+"$BIN/eie-simulate" --vehicles "$devices" --chargers-per-meter "$chargers_per_meter" --from "$from" --to "$to" \
+  --reassign-rate 0 2>"$BENCH_DIR/preload.log"
 t1=$(bench_now)
-echo "preload: $total readings + $devices assignments into Kafka in $(echo "$t1 - $t0" | bc) s"
+echo "preload: $total readings ($devices vehicles, $meters meters) + $devices assignments into Kafka in $(echo "$t1 - $t0" | bc) s"
 
 # --- one consumer draining the topics ----------------------------------------
 # drain STORE RUN EXPECTED_OFFSETS: into emptied tables, with a fresh group that

@@ -49,3 +49,17 @@ bench_now() { date +%s.%3N; }
 
 # Peak resident set of a process, in MB.
 bench_peak_rss_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+
+# The simulated depot, from the simulator's own setting EIE_SIM_CHARGERS_PER_METER
+# (default 1: a charger and meter per vehicle; N: banks of N chargers behind one
+# meter). Sets chargers_per_meter and meters (for VEHICLES), which the scripts
+# need to count the meter readings; the simulator gets it as a flag. Exits 2 on a
+# value the simulator would refuse.
+bench_depot() { # VEHICLES
+  chargers_per_meter=${EIE_SIM_CHARGERS_PER_METER:-1}
+  if ! [[ $chargers_per_meter =~ ^[1-9][0-9]*$ ]] || ((chargers_per_meter > $1)); then
+    eie_die "EIE_SIM_CHARGERS_PER_METER must be a whole number from 1 to the $1 vehicles, not '$chargers_per_meter'"
+    exit 2
+  fi
+  meters=$(( ($1 + chargers_per_meter - 1) / chargers_per_meter ))
+}

@@ -38,11 +38,7 @@ t0=$(bench_now)
   exit 1
 }
 t1=$(bench_now)
-read -r meter_rows vehicle_rows < <(bench_psql -F ' ' -c "SELECT (SELECT count(*) FROM meter_history), (SELECT count(*) FROM vehicle_history)")
-if [[ $meter_rows != "$per_table" || $vehicle_rows != "$per_table" ]]; then
-  eie_die "replay: expected $per_table rows per history table, found $meter_rows meter and $vehicle_rows vehicle rows"
-  exit 1
-fi
+history_counts_ok replay || exit 1
 cat "$LOG_DIR/replay.out"
 seconds=$(echo "$t1 - $t0" | bc)
 printf 'replay: records=%d seconds=%.1f rows_per_s=%.0f\n' "$records" "$seconds" "$(echo "$records / $seconds" | bc -l)"

@@ -23,7 +23,7 @@ double rng_uniform(rng *r, double lo, double hi)
     return lo + (hi - lo) * rng_next(r);
 }
 
-static void vehicle_init(vehicle_sim *v, rng *r, long index)
+static void vehicle_init(vehicle_sim *v, rng *r, long meter)
 {
     v->capacity_kwh = rng_uniform(r, 50, 100);
     v->efficiency = rng_next(r) < 0.03 ? rng_uniform(r, 0.68, 0.74) : rng_uniform(r, 0.85, 0.95);
@@ -31,22 +31,30 @@ static void vehicle_init(vehicle_sim *v, rng *r, long index)
     v->soc = rng_uniform(r, 15, 80);
     v->battery_temp = rng_uniform(r, 18, 28);
     v->charging = rng_next(r) < 0.8;
-    v->meter = index;
+    v->meter = meter;
+    v->moved_at = -1;
 }
 
-int fleet_init(fleet *f, long n, uint64_t seed)
+long fleet_meter_count(long n, long chargers_per_meter)
+{
+    return (n + chargers_per_meter - 1) / chargers_per_meter;
+}
+
+int fleet_init(fleet *f, long n, long chargers_per_meter, uint64_t seed)
 {
     memset(f, 0, sizeof *f);
     f->n = n;
+    f->chargers_per_meter = chargers_per_meter;
+    f->meters = fleet_meter_count(n, chargers_per_meter);
     f->vehicles = calloc((size_t)n, sizeof *f->vehicles);
-    f->meter_ac = calloc((size_t)n, sizeof *f->meter_ac);
+    f->meter_ac = calloc((size_t)f->meters, sizeof *f->meter_ac);
     if (!f->vehicles || !f->meter_ac) {
         fleet_free(f);
         return -1;
     }
     rng_seed(&f->r, seed);
     for (long i = 0; i < n; i++)
-        vehicle_init(&f->vehicles[i], &f->r, i);
+        vehicle_init(&f->vehicles[i], &f->r, i / chargers_per_meter);
     return 0;
 }
 
@@ -55,6 +63,27 @@ void fleet_free(fleet *f)
     free(f->vehicles);
     free(f->meter_ac);
     memset(f, 0, sizeof *f);
+}
+
+long fleet_reassign(fleet *f, long i, long interval, rng *r)
+{
+    vehicle_sim *v = &f->vehicles[i];
+    if (f->meters < 2 || v->moved_at == interval)
+        return -1;
+    /* Drawn among the other vehicles until one fits; bounded, because in a
+     * small fleet whose vehicles all moved this interval none may. */
+    for (int attempt = 0; attempt < 64; attempt++) {
+        long j = (i + 1 + (long)rng_uniform(r, 0, (double)(f->n - 1))) % f->n;
+        vehicle_sim *w = &f->vehicles[j];
+        if (w->meter == v->meter || w->moved_at == interval)
+            continue;
+        long meter = v->meter;
+        v->meter = w->meter;
+        w->meter = meter;
+        v->moved_at = w->moved_at = interval;
+        return j;
+    }
+    return -1;
 }
 
 static void vehicle_step(vehicle_sim *v, rng *r, double hours, double *ac, double *dc)
@@ -83,7 +112,7 @@ static void vehicle_step(vehicle_sim *v, rng *r, double hours, double *ac, doubl
 
 void fleet_step(fleet *f, double hours, double *dc)
 {
-    memset(f->meter_ac, 0, (size_t)f->n * sizeof *f->meter_ac);
+    memset(f->meter_ac, 0, (size_t)f->meters * sizeof *f->meter_ac);
     for (long i = 0; i < f->n; i++) {
         double ac;
         vehicle_step(&f->vehicles[i], &f->r, hours, &ac, &dc[i]);

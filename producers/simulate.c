@@ -1,5 +1,6 @@
-/* eie-simulate: a fleet of vehicles V1..Vn and meters M1..Mn (Vi starts on Mi;
- * see fleet.h for the physics) reporting every interval, in real time, or with
+/* eie-simulate: a fleet of vehicles V1..Vn and the meters of their depot (see
+ * fleet.h for the physics and the depot: a meter per vehicle, or banks of
+ * chargers behind one meter) reporting every interval, in real time, or with
  * --from as a backfill as fast as Kafka takes it, with a progress bar.
  * For testing it can inject faults at given rates: repeated, out-of-order,
  * late and invalid readings, and vehicles moving to another meter. */
@@ -41,6 +42,8 @@ typedef struct simulation {
     double *dc;
     fault_rates faults;
     rng fault_rng; /* apart from the physics', so faults do not change the fleet */
+    rng meter_rng; /* meters' voltage and clock: the physics' stream is the same
+                      however many meters the depot has */
     delayed_reading *delayed;
     size_t n_delayed, cap_delayed;
     long interval_s;
@@ -138,36 +141,44 @@ static int send_assignment(simulation *sim, long vehicle, long meter, int64_t va
     return kafka_producer_send(&sim->producer, &rd, err);
 }
 
-/* One interval: delayed readings that are due, reassignments, then a meter and
- * a vehicle reading for every device. */
+/* One interval: delayed readings that are due, reassignments, then a reading
+ * of every meter and of every vehicle. */
 static int send_interval(simulation *sim, long tick, int64_t tick_ms, eie_err *err)
 {
     fleet *f = &sim->fleet;
     if (release_delayed(sim, tick, err) < 0)
         return -1;
-    for (long i = 0; i < f->n && f->n > 1; i++) {
+    for (long i = 0; i < f->n; i++) {
         if (!chance(sim, sim->faults.reassign))
             continue;
-        long meter = (f->vehicles[i].meter + 1 + (long)rng_uniform(&sim->fault_rng, 0, (double)(f->n - 1))) % f->n;
-        f->vehicles[i].meter = meter;
-        sim->reassigned++;
-        if (send_assignment(sim, i, meter, tick_ms, err) < 0)
+        long j = fleet_reassign(f, i, tick, &sim->fault_rng);
+        if (j < 0)
+            continue;
+        /* Both assignments start at the same moment: the two meters trade
+         * vehicles, and neither feeds one more at any time. */
+        sim->reassigned += 2;
+        if (send_assignment(sim, i, f->vehicles[i].meter, tick_ms, err) < 0 ||
+            send_assignment(sim, j, f->vehicles[j].meter, tick_ms, err) < 0)
             return -1;
     }
     fleet_step(f, (double)sim->interval_s / 3600.0, sim->dc);
     reading m = {.kind = READING_METER}, v = {.kind = READING_VEHICLE};
-    for (long i = 0; i < f->n && !stop_requested; i++) {
-        int64_t jitter = (int64_t)rng_uniform(&f->r, 0, 2000); /* devices are not in lockstep */
+    /* Devices are not in lockstep: each reports up to 2 s after the tick. */
+    for (long i = 0; i < f->meters && !stop_requested; i++) {
         snprintf(m.u.meter.meter_id, sizeof m.u.meter.meter_id, "M%ld", i + 1);
         m.u.meter.kwh_consumed_ac = quantize(f->meter_ac[i], 0.001);
-        m.u.meter.voltage = quantize(rng_uniform(&f->r, 226, 234), 0.1);
-        m.u.meter.ts_ms = tick_ms + jitter;
+        m.u.meter.voltage = quantize(rng_uniform(&sim->meter_rng, 226, 234), 0.1);
+        m.u.meter.ts_ms = tick_ms + (int64_t)rng_uniform(&sim->meter_rng, 0, 2000);
+        if (send_reading(sim, &m, tick, err) < 0)
+            return -1;
+    }
+    for (long i = 0; i < f->n && !stop_requested; i++) {
         snprintf(v.u.vehicle.vehicle_id, sizeof v.u.vehicle.vehicle_id, "V%ld", i + 1);
         v.u.vehicle.soc = quantize(f->vehicles[i].soc, 0.1);
         v.u.vehicle.kwh_delivered_dc = quantize(sim->dc[i], 0.001);
         v.u.vehicle.battery_temp = quantize(f->vehicles[i].battery_temp, 0.1);
-        v.u.vehicle.ts_ms = tick_ms + jitter;
-        if (send_reading(sim, &m, tick, err) < 0 || send_reading(sim, &v, tick, err) < 0)
+        v.u.vehicle.ts_ms = tick_ms + (int64_t)rng_uniform(&f->r, 0, 2000);
+        if (send_reading(sim, &v, tick, err) < 0)
             return -1;
     }
     return 0;
@@ -177,7 +188,7 @@ int main(int argc, char **argv)
 {
     log_init("eie-simulate");
     const char *bootstrap, *prefix, *from_text, *to_text;
-    long vehicles, ticks, seed;
+    long vehicles, chargers_per_meter, ticks, seed;
     simulation sim = {0};
     config_option options[] = {
         {"bootstrap-servers", 'b', "KAFKA_BOOTSTRAP_SERVERS", CONFIG_STRING, &bootstrap,
@@ -185,7 +196,13 @@ int main(int argc, char **argv)
         {"topic-prefix", 0, "EIE_TOPIC_PREFIX", CONFIG_STRING, &prefix, KAFKA_DEFAULT_TOPIC_PREFIX,
          0, 0, "prefix of the topic names"},
         {"vehicles", 'n', "EIE_SIM_VEHICLES", CONFIG_INT, &vehicles, "10000", 1, 10000000,
-         "vehicles, and as many meters"},
+         "vehicles"},
+        {"chargers-per-meter", 0, "EIE_SIM_CHARGERS_PER_METER", CONFIG_INT, &chargers_per_meter,
+         "1", 1, 10000000,
+         "the depot: 1 gives each vehicle a charger and meter of its own (a reassignment "
+         "swaps two vehicles' meters); N > 1 puts banks of N chargers behind one meter, "
+         "which draws the AC of every vehicle charging behind it (fewer meters than "
+         "vehicles; at most --vehicles)"},
         {"interval-s", 'i', "EIE_SIM_INTERVAL_S", CONFIG_INT, &sim.interval_s, "60", 1, 86400,
          "seconds between two readings of a device"},
         {"ticks", 0, "EIE_SIM_TICKS", CONFIG_INT, &ticks, "0", 0, 1000000000,
@@ -206,14 +223,18 @@ int main(int argc, char **argv)
         {"invalid-rate", 0, "EIE_SIM_INVALID_RATE", CONFIG_DOUBLE, &sim.faults.invalid, "0", 0, 1,
          "share of readings sent with an invalid value (they end as dead letters)"},
         {"reassign-rate", 0, "EIE_SIM_REASSIGN_RATE", CONFIG_DOUBLE, &sim.faults.reassign, "0.0002",
-         0, 1, "chance per vehicle and interval of moving to another meter"},
+         0, 1, "chance per vehicle and interval of moving to another meter (it swaps "
+         "with a vehicle there, so a reassignment moves two)"},
     };
     config_spec spec = {
         "eie-simulate", "[options]",
-        "Simulates a fleet: vehicles V1..Vn charging through meters M1..Mn (Vi starts on\n"
-        "Mi), each reporting once per interval, in real time, or with --from as a backfill\n"
-        "as fast as Kafka takes it. Deterministic for a --seed. Stops cleanly on SIGINT or\n"
-        "SIGTERM after every record sent is acknowledged; exits non-zero if any was not.",
+        "Simulates a fleet: vehicles V1..Vn charging through meters M1..Mm, each reporting\n"
+        "once per interval, in real time, or with --from as a backfill as fast as Kafka\n"
+        "takes it. By default a meter per vehicle (m = n, Vi starts on Mi); with\n"
+        "--chargers-per-meter N, banks of N chargers share a meter (m = n / N rounded up,\n"
+        "Vi starts on M(1 + (i - 1) / N)). Deterministic for a --seed. Stops cleanly on\n"
+        "SIGINT or SIGTERM after every record sent is acknowledged; exits non-zero if any\n"
+        "was not.",
         options, sizeof options / sizeof options[0], true, false};
     config_props props = {0};
     int first;
@@ -240,6 +261,14 @@ int main(int argc, char **argv)
         config_props_free(&props);
         return 2;
     }
+    if (chargers_per_meter > vehicles) {
+        fprintf(stderr, "eie-simulate: invalid --chargers-per-meter (EIE_SIM_CHARGERS_PER_METER) "
+                        "'%ld': more chargers than the %ld vehicles (--vehicles, EIE_SIM_VEHICLES) "
+                        "to fill them\n",
+                chargers_per_meter, vehicles);
+        config_props_free(&props);
+        return 2;
+    }
     if (backfill) { /* the whole span, unless --ticks cuts it shorter */
         to_ms = to_text ? to_ms : now;
         long span = (long)((to_ms - from_ms + sim.interval_s * 1000 - 1) / (sim.interval_s * 1000));
@@ -253,7 +282,7 @@ int main(int argc, char **argv)
         config_props_free(&props);
         return 2;
     }
-    if (fleet_init(&sim.fleet, vehicles, (uint64_t)seed) < 0 ||
+    if (fleet_init(&sim.fleet, vehicles, chargers_per_meter, (uint64_t)seed) < 0 ||
         !(sim.dc = calloc((size_t)vehicles, sizeof *sim.dc)) ||
         kafka_producer_open(&sim.producer, bootstrap, &props, &topics, NULL, &err) < 0) {
         log_error("%s", sim.dc ? err.msg : "out of memory");
@@ -263,6 +292,7 @@ int main(int argc, char **argv)
         return 1;
     }
     rng_seed(&sim.fault_rng, (uint64_t)seed ^ 0x5bd1e995ULL);
+    rng_seed(&sim.meter_rng, (uint64_t)seed ^ 0x27d4eb2fULL);
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
@@ -270,15 +300,15 @@ int main(int argc, char **argv)
 
     int failed = 0;
     for (long i = 0; i < vehicles && !failed; i++)
-        failed = send_assignment(&sim, i, i, from_ms, &err) < 0;
+        failed = send_assignment(&sim, i, sim.fleet.vehicles[i].meter, from_ms, &err) < 0;
     progress bar;
     if (backfill) {
-        log_info("backfilling %ld vehicles and %ld meters over %ld intervals of %ld s", vehicles,
-                 vehicles, ticks, sim.interval_s);
-        progress_start(&bar, "backfill", (uint64_t)ticks * 2 * (uint64_t)vehicles);
+        log_info("backfilling %ld vehicles and %ld meters (%ld chargers each) over %ld intervals "
+                 "of %ld s", vehicles, sim.fleet.meters, chargers_per_meter, ticks, sim.interval_s);
+        progress_start(&bar, "backfill", (uint64_t)ticks * (uint64_t)(vehicles + sim.fleet.meters));
     } else {
-        log_info("simulating %ld vehicles and %ld meters, one reading each every %ld s", vehicles,
-                 vehicles, sim.interval_s);
+        log_info("simulating %ld vehicles and %ld meters (%ld chargers each), one reading each "
+                 "every %ld s", vehicles, sim.fleet.meters, chargers_per_meter, sim.interval_s);
     }
     for (long tick = 0; !failed && !stop_requested && (ticks == 0 || tick < ticks); tick++) {
         int64_t tick_ms = from_ms + tick * sim.interval_s * 1000;

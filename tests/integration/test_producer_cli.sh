@@ -81,9 +81,17 @@ EIE_BATCH_SIZE=lots expect_status 2 "EIE_BATCH_SIZE=lots" "$EIE_BIN/eie-consumer
 grep -q "EIE_BATCH_SIZE" "$IT_DIR/err.txt" || it_fail "EIE_BATCH_SIZE not named"
 expect_status 2 "eie-api --port 70000" "$EIE_BIN/eie-api" --port 70000
 expect_status 2 "eie-simulate --vehicles 0" "$EIE_BIN/eie-simulate" --vehicles 0
+expect_status 2 "eie-simulate --chargers-per-meter 0" "$EIE_BIN/eie-simulate" --chargers-per-meter 0
+grep -q -- "--chargers-per-meter" "$IT_DIR/err.txt" || it_fail "--chargers-per-meter not named"
+EIE_SIM_CHARGERS_PER_METER=bank expect_status 2 "EIE_SIM_CHARGERS_PER_METER=bank" "$EIE_BIN/eie-simulate"
+grep -q "EIE_SIM_CHARGERS_PER_METER" "$IT_DIR/err.txt" || it_fail "EIE_SIM_CHARGERS_PER_METER not named"
+expect_status 2 "eie-simulate: a bank larger than the fleet" "$EIE_BIN/eie-simulate" --vehicles 3 --chargers-per-meter 4
+grep -q -- "--chargers-per-meter (EIE_SIM_CHARGERS_PER_METER) '4': more chargers than the 3 vehicles (--vehicles, EIE_SIM_VEHICLES) to fill them" "$IT_DIR/err.txt" ||
+    it_fail "a bank larger than the fleet: $(cat "$IT_DIR/err.txt")"
 expect_status 2 "eie-admin bogus" "$EIE_BIN/eie-admin" bogus
 for prog in eie-produce eie-simulate eie-consumer eie-api eie-admin; do
     expect_status 0 "$prog --help" "$EIE_BIN/$prog" --help
     grep -q "Usage: $prog" "$IT_DIR/out.txt" || it_fail "$prog --help prints no usage"
 done
+grep -q -- "--chargers-per-meter" <("$EIE_BIN/eie-simulate" --help) || it_fail "eie-simulate --help lacks --chargers-per-meter"
 it_finish
