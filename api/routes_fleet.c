@@ -24,14 +24,15 @@
 #define MAX_DEGRADED 100
 #define CHARGING_FRESH_S 180
 
-/* The fleet's totals are the history's own sums, each reading once; the
+/* The fleet's totals are the history's own sums, each reading once (of the
+ * devices in the hot state or assigned in the window); the
  * attribution rule (migration 010) splits them and decides who is degraded:
  * a vehicle by its attributable energy only, a meter that fed several
  * vehicles at once by its group efficiency (its AC while assigned against
  * the DC of every vehicle it fed). */
 static const char *const summary_sql =
     "WITH f AS (SELECT * FROM eie_fleet_attribution($1::timestamptz, $2::timestamptz)),"
-    " v AS (SELECT id, ac_kwh AS ac, dc_kwh AS dc FROM f WHERE kind = 'vehicle'),"
+    " v AS (SELECT id, ac_kwh AS ac, dc_kwh AS dc, all_kwh FROM f WHERE kind = 'vehicle'),"
     " m AS (SELECT * FROM f WHERE kind = 'meter') "
     "SELECT (SELECT count(*) FROM vehicle_state),"
     "  (SELECT count(*) FROM meter_state),"
@@ -40,10 +41,7 @@ static const char *const summary_sql =
     "  (SELECT count(*) FROM vehicle_state WHERE ts < now() - $4 * interval '1 millisecond'),"
     "  (SELECT count(*) FROM meter_state WHERE ts < now() - $4 * interval '1 millisecond'),"
     "  (SELECT avg(soc) FROM vehicle_state),"
-    "  (SELECT coalesce(sum(kwh_consumed_ac), 0) FROM meter_history"
-    "     WHERE ts >= $1::timestamptz AND ts < $2::timestamptz),"
-    "  (SELECT coalesce(sum(kwh_delivered_dc), 0) FROM vehicle_history"
-    "     WHERE ts >= $1::timestamptz AND ts < $2::timestamptz),"
+    "  (SELECT coalesce(sum(all_kwh), 0) FROM m), (SELECT coalesce(sum(all_kwh), 0) FROM v),"
     "  (SELECT coalesce(sum(ac), 0) FROM v), (SELECT coalesce(sum(dc), 0) FROM v),"
     "  (SELECT coalesce(sum(shared_ac_kwh), 0) FROM m), (SELECT coalesce(sum(shared_dc_kwh), 0) FROM m),"
     "  (SELECT coalesce(json_agg(json_build_object('vehicleId', id,"

@@ -1,8 +1,9 @@
 -- wrk script for bench/api.sh: every request asks about a random vehicle.
 --
---   wrk -s bench/api.lua URL -- PREFIX VEHICLES [QUERY]
+--   wrk -s bench/api.lua URL -- PREFIX VEHICLES [QUERY [LETTER]]
 --
--- requests PREFIX .. "V" .. random(1..VEHICLES) .. QUERY, counts the responses
+-- requests PREFIX .. LETTER .. random(1..VEHICLES) .. QUERY (LETTER "V" by
+-- default, "M" for meters), counts the responses
 -- whose status is not 2xx (wrk's own count covers only 4xx and 5xx), and at the
 -- end prints one line for the caller to parse:
 --
@@ -24,13 +25,14 @@ function init(args)
   prefix = args[1] or "/"
   vehicles = tonumber(args[2]) or 1
   query = args[3] or ""
+  letter = args[4] or "V"
   non2xx = 0
   -- Each thread has its own Lua state: seed each differently.
   math.randomseed(os.time() * 1000 + id * 7919)
 end
 
 function request()
-  return wrk.format(nil, prefix .. "V" .. math.random(vehicles) .. query)
+  return wrk.format(nil, prefix .. letter .. math.random(vehicles) .. query)
 end
 
 function response(status, headers, body)

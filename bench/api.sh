@@ -13,8 +13,13 @@
 #                loaded time range (saved with the data), so a later run still
 #                asks for full 24 h windows
 #   state        GET /v1/vehicles/V<n>   (the latest state)
-# and ends with
+#   meter        GET /v1/analytics/meters/M<n>?from=..&to=..  (a meter's own
+#                efficiency: its segments by the attribution rule)
+# then times the fleet summary over the day (the median of three requests) and
+# checks that its efficiency is the history's meter AC against vehicle DC, and
+# ends with
 #   api: performance_rps=N performance_p99_ms=N state_rps=N state_p99_ms=N
+#        meter_rps=N meter_p99_ms=N fleet_summary_ms=N
 # A run where any response was not 2xx, or any socket error or timeout
 # occurred, says so before that line and exits with status 1.
 #
@@ -28,7 +33,7 @@
 #                               (a bare ulfius handler), more than twice what
 #                               any endpoint serves, and a second would only
 #                               take CPU from the server on a 2-core machine
-#   EIE_BENCH_ENDPOINTS="performance state"   which to measure; one left out
+#   EIE_BENCH_ENDPOINTS="performance state meter"   which to measure; one left out
 #                               shows as "-" in the summary
 #   EIE_DB_POOL_SIZE            eie-api's PostgreSQL connections (its default: 4)
 #   EIE_BENCH_API_BIN           another eie-api to measure on the same data (an
@@ -44,13 +49,13 @@ duration=${EIE_BENCH_DURATION:-30}
 warmup=${EIE_BENCH_WARMUP:-5}
 connections=${EIE_BENCH_CONNECTIONS:-32}
 threads=${EIE_BENCH_THREADS:-1}
-endpoints=${EIE_BENCH_ENDPOINTS:-performance state}
+endpoints=${EIE_BENCH_ENDPOINTS:-performance state meter}
 for setting in vehicles hours duration connections threads; do
   [[ ${!setting} =~ ^[1-9][0-9]*$ ]] || { eie_die "bench/api.sh: $setting must be a positive integer, not '${!setting}'"; exit 2; }
 done
 [[ $warmup =~ ^[0-9]+$ ]] || { eie_die "bench/api.sh: EIE_BENCH_WARMUP must be a whole number of seconds"; exit 2; }
 for e in $endpoints; do
-  [[ $e == performance || $e == state ]] || { eie_die "bench/api.sh: unknown endpoint '$e' in EIE_BENCH_ENDPOINTS (performance, state)"; exit 2; }
+  [[ $e == performance || $e == state || $e == meter ]] || { eie_die "bench/api.sh: unknown endpoint '$e' in EIE_BENCH_ENDPOINTS (performance, state, meter)"; exit 2; }
 done
 lua=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/api.lua
 
@@ -140,16 +145,18 @@ eie_log "api: caches loaded in $(echo "$(bench_now) - $t0" | bc) s"
 pool=${EIE_DB_POOL_SIZE:-$("$api_bin" --help | sed -n 's/.*--db-pool-size .*(default \([0-9]*\)).*/\1/p')}
 echo "api: eie-api on $base, pool ${pool:-?} connections; wrk $threads threads, $connections connections, ${warmup} s warm-up and ${duration} s per endpoint"
 
-declare -A prefix query
+declare -A prefix query letter=([performance]=V [state]=V [meter]=M)
 prefix[performance]=/v1/analytics/performance/
 query[performance]="?from=$from&to=$to"
 prefix[state]=/v1/vehicles/
 query[state]=""
+prefix[meter]=/v1/analytics/meters/
+query[meter]="?from=$from&to=$to"
 
 # One request first: an endpoint that does not answer 200 is not worth timing.
 probe() {
   local name=$1 url code body
-  url=$base${prefix[$name]}V1${query[$name]}
+  url=$base${prefix[$name]}${letter[$name]}1${query[$name]}
   body=$LOG_DIR/probe.$name.json
   code=$(curl -sS -o "$body" -w '%{http_code}' --max-time 10 "$url") || code=000
   if [[ $code != 200 ]]; then
@@ -170,7 +177,7 @@ failed=0
 measure() {
   local name=$1 out=$LOG_DIR/wrk.$1.txt line kv
   local args=(--latency -t "$threads" -c "$connections" --timeout 10s -s "$lua" "$base"
-    -- "${prefix[$name]}" "$vehicles" "${query[$name]}")
+    -- "${prefix[$name]}" "$vehicles" "${query[$name]}" "${letter[$name]}")
   if ((warmup > 0)); then
     wrk -d "${warmup}s" "${args[@]}" >"$LOG_DIR/wrk.$name.warmup.txt"
   fi
@@ -189,7 +196,7 @@ measure() {
   fi
 }
 
-declare -A rps=([performance]=- [state]=-) p99=([performance]=- [state]=-)
+declare -A rps=([performance]=- [state]=- [meter]=-) p99=([performance]=- [state]=- [meter]=-)
 for name in $endpoints; do
   probe "$name"
   measure "$name"
@@ -200,8 +207,26 @@ for name in $endpoints; do
       END { printf "performance: reports from the caches %d, from the database alone %d (all runs)\n", n["caches"], n["database"] }'
   fi
 done
+# The fleet summary reads the whole day: timed alone, not under load. Its
+# efficiency must be the history's own sums (every reading counted once).
+fleet_ms=()
+for i in 1 2 3; do
+  ms=$(curl -sf -o "$LOG_DIR/fleet.json" -w '%{time_total}' "$base/v1/fleet/summary?from=$from&to=$to") || {
+    eie_die "fleet summary: $(head -c 300 "$LOG_DIR/fleet.json" 2>/dev/null)"; exit 1; }
+  fleet_ms+=("$(echo "$ms * 1000" | bc)")
+done
+fleet_ms=$(printf '%s\n' "${fleet_ms[@]}" | sort -g | sed -n 2p)
+api_ratio=$(jq -r '.fleetEfficiency.efficiencyRatio' "$LOG_DIR/fleet.json")
+history_ratio=$(bench_psql -c "SELECT (SELECT sum(kwh_delivered_dc) FROM vehicle_history WHERE ts >= '$from' AND ts < '$to')
+  / (SELECT sum(kwh_consumed_ac) FROM meter_history WHERE ts >= '$from' AND ts < '$to')")
+printf 'fleet summary: %.0f ms (median of 3); efficiency %s, the history %s; attributable %s, degraded vehicles %s, degraded shared meters %s\n' \
+  "$fleet_ms" "$api_ratio" "$history_ratio" "$(jq -r '.fleetEfficiency.attributable.efficiencyRatio' "$LOG_DIR/fleet.json")" \
+  "$(jq '.degradedVehicles | length' "$LOG_DIR/fleet.json")" "$(jq '.degradedMeters | length' "$LOG_DIR/fleet.json")"
+awk -v a="$api_ratio" -v h="$history_ratio" 'BEGIN { d = a - h; exit !(d < 1e-9 && d > -1e-9) }' ||
+  { echo "fleet summary: its efficiency $api_ratio is not the history's $history_ratio"; failed=1; }
+
 if ((failed)); then
   echo "api: THE RUN HAD ERRORS (non-2xx responses or socket errors, above); wrk output in $LOG_DIR"
 fi
-echo "api: performance_rps=${rps[performance]} performance_p99_ms=${p99[performance]} state_rps=${rps[state]} state_p99_ms=${p99[state]}"
+echo "api: performance_rps=${rps[performance]} performance_p99_ms=${p99[performance]} state_rps=${rps[state]} state_p99_ms=${p99[state]} meter_rps=${rps[meter]} meter_p99_ms=${p99[meter]} fleet_summary_ms=$(printf '%.0f' "$fleet_ms")"
 exit "$failed"

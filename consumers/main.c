@@ -24,7 +24,7 @@ int main(int argc, char **argv)
     log_init("eie-consumer");
     const char *store_name, *group = NULL, *instance_id;
     bool no_migrate = false;
-    long ahead_days, retention_days;
+    long ahead_days, retention_days, session_gap_s;
     sink_config cfg = {0};
     config_option options[] = {
         {"store", 's', "EIE_STORE", CONFIG_STRING, &store_name, NULL, 0, 0,
@@ -49,9 +49,13 @@ int main(int argc, char **argv)
         {"retention-days", 0, "EIE_RETENTION_DAYS", CONFIG_INT, &retention_days, "0", 0, 36500,
          "cold: days of history kept before today; older day partitions are dropped "
          "(0 keeps all)"},
+        {"session-gap-s", 0, "EIE_SESSION_GAP_S", CONFIG_INT, &session_gap_s, "600", 60, 86400,
+         "cold: a charging session ends after this many seconds without DC energy (changing "
+         "it derives every session again)"},
         {"housekeep-interval-s", 0, "EIE_HOUSEKEEP_INTERVAL_S", CONFIG_INT, &cfg.housekeep_ms,
          "60", 1, 86400,
-         "cold: how often closed hours are summarised, partitions prepared and retention applied"},
+         "cold: how often closed hours are summarised, charging sessions derived, partitions "
+         "prepared and retention applied"},
         {"metrics-port", 0, "EIE_METRICS_PORT", CONFIG_INT, &cfg.metrics_port, "0", 0, 65535,
          "serve /metrics (Prometheus), /healthz and /readyz on this port (0: off)"},
         {"metrics-host", 0, "EIE_METRICS_HOST", CONFIG_STRING, &cfg.metrics_host, "127.0.0.1", 0,
@@ -80,7 +84,7 @@ int main(int argc, char **argv)
     } else if (strcmp(store_name, "hot") == 0) {
         store = store_hot_new();
     } else if (strcmp(store_name, "cold") == 0) {
-        store = store_cold_new((int)ahead_days, (int)retention_days);
+        store = store_cold_new((int)ahead_days, (int)retention_days, (int)session_gap_s);
     } else {
         fprintf(stderr, "eie-consumer: invalid --store (EIE_STORE) '%s': expected hot or cold\n",
                 store_name);

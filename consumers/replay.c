@@ -32,6 +32,12 @@
 #include "sink.h"
 #include "timefmt.h"
 
+/* The replay's cold writers do no housekeeping, so no session gap of theirs:
+ * a rebuild derives the sessions at its end with the live store's gap
+ * (rebuild_summarise), and replayed days are derived again by the consumers'
+ * housekeeping once their hours are summarised again. */
+#define REPLAY_NO_SESSIONS 0
+
 static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig)
@@ -386,7 +392,7 @@ int main(int argc, char **argv)
         jobs[0].cfg.group = cold_group ? cold_group : default_cold;
         jobs[0].cfg.search_path = DAYS_SCHEMA ", public";
         jobs[0].cfg.replay = &jobs[0].replay;
-        jobs[0].store = store_cold_new(0, 0);
+        jobs[0].store = store_cold_new(0, 0, REPLAY_NO_SESSIONS);
         rc = replay_days(conn, &jobs[0], first_day, last_day, keep_old);
     } else {
         n_jobs = 1 + (size_t)cold_writers;
@@ -402,7 +408,7 @@ int main(int argc, char **argv)
             } else {
                 jobs[i].replay.share = (int32_t)(i - 1);
                 jobs[i].replay.shares = (int32_t)cold_writers;
-                jobs[i].store = store_cold_new((int)ahead_days, 0);
+                jobs[i].store = store_cold_new((int)ahead_days, 0, REPLAY_NO_SESSIONS);
                 store_cold_rebuilding(jobs[i].store);
             }
         }

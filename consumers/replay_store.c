@@ -202,6 +202,22 @@ int rebuild_prepare(PGconn *conn, bool restart, bool *resumed, eie_err *err)
     return 0;
 }
 
+/* The charging sessions of the rebuilt history, once both streams are
+ * summarised, with the gap of the store it replaces (the consumers' setting). */
+static int derive_sessions(const char *database_url, eie_err *err)
+{
+    PGconn *conn = pg_connect(database_url, "eie-replay", err);
+    if (!conn)
+        return -1;
+    int rc = pg_exec(conn,
+                     "SET search_path TO " REBUILD_SCHEMA ";"
+                     "SELECT eie_refresh_sessions(coalesce((SELECT gap FROM "
+                     "public.charging_session_state), interval '10 minutes'), 2147483647)",
+                     err);
+    PQfinish(conn);
+    return rc;
+}
+
 /* Both streams at once, on two connections: each is one pass over its
  * history that PostgreSQL runs on one core. */
 int rebuild_summarise(const char *database_url, eie_err *err)
@@ -231,7 +247,7 @@ int rebuild_summarise(const char *database_url, eie_err *err)
         }
         PQfinish(conns[i]);
     }
-    return rc;
+    return rc < 0 ? -1 : derive_sessions(database_url, err);
 }
 
 int rebuild_vacuum(PGconn *conn, eie_err *err)

@@ -40,7 +40,7 @@ struct sink_store {
 sink_store *store_hot_new(void);
 /* ahead_days: day partitions prepared beyond today; retention_days: whole days
  * of history kept before today (0 keeps everything). */
-sink_store *store_cold_new(int ahead_days, int retention_days);
+sink_store *store_cold_new(int ahead_days, int retention_days, int session_gap_s);
 /* For a rebuild, which builds the history without its primary key (which
  * otherwise keeps the first of a repeated reading): stores only the first
  * reading of each device and time within a batch, so that across batches the

@@ -23,6 +23,7 @@ typedef struct known_day {
 
 typedef struct cold_state {
     int ahead_days, retention_days;
+    int session_gap_s; /* a charging session ends after this long without DC */
     strbuf copy;
     known_day *days; /* partitions known to exist, so a batch checks only new days */
     size_t n_days, cap_days;
@@ -318,12 +319,26 @@ static int cold_write(sink_store *store, PGconn *conn, const reading *rows, size
  * holding the batches off for a few seconds at most. */
 #define ROLLUP_STEP_HOURS "6"
 
-static int roll_up(PGconn *conn, eie_err *err)
+/* The summaries, then the charging sessions, which follow them (migration
+ * 011). */
+static int roll_up(const cold_state *st, PGconn *conn, eie_err *err)
 {
     PGresult *res = PQexec(conn, "SELECT eie_rollup('" ROLLUP_SETTLE "', " ROLLUP_STEP_HOURS ")");
     int rc = pg_check(res, PGRES_TUPLES_OK, "summarising hours", err);
     if (rc == 0 && atoi(PQgetvalue(res, 0, 0)) > 0)
         log_info("hourly summaries: %s hour(s) of the streams summarised", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (rc < 0)
+        return -1;
+    char gap[16];
+    snprintf(gap, sizeof gap, "%d", st->session_gap_s);
+    const char *params[] = {gap};
+    res = PQexecParams(conn,
+                       "SELECT eie_refresh_sessions(make_interval(secs => $1::int), " ROLLUP_STEP_HOURS ")",
+                       1, NULL, params, NULL, NULL, 0);
+    rc = pg_check(res, PGRES_TUPLES_OK, "deriving charging sessions", err);
+    if (rc == 0 && atoi(PQgetvalue(res, 0, 0)) > 0)
+        log_info("charging sessions: those of %s vehicle(s) derived", PQgetvalue(res, 0, 0));
     PQclear(res);
     return rc;
 }
@@ -355,7 +370,7 @@ static int cold_housekeep(sink_store *store, PGconn *conn, eie_err *err)
             return -1;
     }
     /* A rebuild summarises everything once, at its end. */
-    return st->dedup ? 0 : roll_up(conn, err);
+    return st->dedup ? 0 : roll_up(st, conn, err);
 }
 
 static void cold_destroy(sink_store *store)
@@ -370,7 +385,7 @@ static void cold_destroy(sink_store *store)
     free(store);
 }
 
-sink_store *store_cold_new(int ahead_days, int retention_days)
+sink_store *store_cold_new(int ahead_days, int retention_days, int session_gap_s)
 {
     sink_store *store = calloc(1, sizeof *store);
     cold_state *st = calloc(1, sizeof *st);
@@ -381,6 +396,7 @@ sink_store *store_cold_new(int ahead_days, int retention_days)
     }
     st->ahead_days = ahead_days;
     st->retention_days = retention_days;
+    st->session_gap_s = session_gap_s;
     *store = (sink_store){.name = "cold",
                           .kinds = 1u << READING_METER | 1u << READING_VEHICLE,
                           .prepare = cold_prepare,

@@ -187,36 +187,133 @@ LANGUAGE sql STABLE AS $$
     LEFT JOIN LATERAL eie_energy('meter', s.meter_id, s.seg_lo, s.seg_hi) ac ON s.meter_id IS NOT NULL
 $$;
 
--- Every device's figures over [lo, hi) by the rule, for the fleet summary,
--- from the history in one pass per stream. A row per vehicle (kind
--- 'vehicle'): its attributable AC and DC, and its DC while shared. A row per
--- meter that fed a vehicle (kind 'meter'): its AC while any vehicle was
--- assigned and the DC of the vehicles it fed then, and of that, the AC and DC
--- and the seconds while it fed several at once.
+-- eie_energy for many ranges at once, set-based: the energy of each range
+-- (ids[i], los[i], his[i]), returned with its index i (ranges with none are
+-- left out). The same parts as eie_energy (clean summarised hours, the raw
+-- minutes around them, dirty hours raw), each one statement for all the
+-- ranges through the devices' indexes: what a fleet-wide figure needs,
+-- without scanning a day of history.
+CREATE FUNCTION eie_ranges_energy(stream text, ids text[], los timestamptz[], his timestamptz[])
+RETURNS TABLE (i bigint, kwh double precision, readings bigint, temp_sum double precision)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    until timestamptz;
+BEGIN
+    SELECT coalesce(h.summarised_until, '-infinity') INTO until
+    FROM hourly_rollup h WHERE h.stream = eie_ranges_energy.stream;
+    IF stream = 'meter' THEN
+        RETURN QUERY
+        WITH r AS MATERIALIZED (
+            SELECT x.i, x.id COLLATE "C" AS id, x.lo, x.hi,
+                   CASE WHEN w.h_lo < w.h_hi THEN w.h_lo ELSE x.hi END AS h_lo,
+                   CASE WHEN w.h_lo < w.h_hi THEN w.h_hi ELSE x.hi END AS h_hi
+            FROM unnest(ids, los, his) WITH ORDINALITY AS x(id, lo, hi, i)
+            CROSS JOIN LATERAL (SELECT date_trunc('hour', x.lo + interval '1 hour' - interval '1 microsecond', 'UTC') AS h_lo,
+                                       least(date_trunc('hour', x.hi, 'UTC'), until) AS h_hi) w
+            WHERE x.lo < x.hi
+        ), dirty AS MATERIALIZED (
+            SELECT d.hour FROM hourly_rollup_dirty d WHERE d.stream = 'meter'
+        )
+        SELECT p.i, sum(p.kwh), sum(p.n)::bigint, 0::double precision FROM (
+            SELECT r.i, h.kwh_consumed_ac AS kwh, h.readings::bigint AS n
+            FROM r JOIN meter_hourly h ON h.meter_id = r.id AND h.hour >= r.h_lo AND h.hour < r.h_hi
+            WHERE h.hour NOT IN (SELECT hour FROM dirty)
+            UNION ALL
+            SELECT r.i, m.kwh_consumed_ac, 1 FROM r JOIN meter_history m
+              ON m.meter_id = r.id AND m.ts >= r.lo AND m.ts < r.h_lo
+            UNION ALL
+            SELECT r.i, m.kwh_consumed_ac, 1 FROM r JOIN meter_history m
+              ON m.meter_id = r.id AND m.ts >= r.h_hi AND m.ts < r.hi
+            UNION ALL
+            SELECT r.i, m.kwh_consumed_ac, 1
+            FROM dirty d JOIN r ON d.hour >= r.h_lo AND d.hour < r.h_hi
+            JOIN meter_history m ON m.meter_id = r.id AND m.ts >= d.hour AND m.ts < d.hour + interval '1 hour'
+        ) p GROUP BY p.i;
+    ELSE
+        RETURN QUERY
+        WITH r AS MATERIALIZED (
+            SELECT x.i, x.id COLLATE "C" AS id, x.lo, x.hi,
+                   CASE WHEN w.h_lo < w.h_hi THEN w.h_lo ELSE x.hi END AS h_lo,
+                   CASE WHEN w.h_lo < w.h_hi THEN w.h_hi ELSE x.hi END AS h_hi
+            FROM unnest(ids, los, his) WITH ORDINALITY AS x(id, lo, hi, i)
+            CROSS JOIN LATERAL (SELECT date_trunc('hour', x.lo + interval '1 hour' - interval '1 microsecond', 'UTC') AS h_lo,
+                                       least(date_trunc('hour', x.hi, 'UTC'), until) AS h_hi) w
+            WHERE x.lo < x.hi
+        ), dirty AS MATERIALIZED (
+            SELECT d.hour FROM hourly_rollup_dirty d WHERE d.stream = 'vehicle'
+        )
+        SELECT p.i, sum(p.kwh), sum(p.n)::bigint, sum(p.t) FROM (
+            SELECT r.i, h.kwh_delivered_dc AS kwh, h.readings::bigint AS n, h.battery_temp_sum AS t
+            FROM r JOIN vehicle_hourly h ON h.vehicle_id = r.id AND h.hour >= r.h_lo AND h.hour < r.h_hi
+            WHERE h.hour NOT IN (SELECT hour FROM dirty)
+            UNION ALL
+            SELECT r.i, v.kwh_delivered_dc, 1, v.battery_temp FROM r JOIN vehicle_history v
+              ON v.vehicle_id = r.id AND v.ts >= r.lo AND v.ts < r.h_lo
+            UNION ALL
+            SELECT r.i, v.kwh_delivered_dc, 1, v.battery_temp FROM r JOIN vehicle_history v
+              ON v.vehicle_id = r.id AND v.ts >= r.h_hi AND v.ts < r.hi
+            UNION ALL
+            SELECT r.i, v.kwh_delivered_dc, 1, v.battery_temp
+            FROM dirty d JOIN r ON d.hour >= r.h_lo AND d.hour < r.h_hi
+            JOIN vehicle_history v ON v.vehicle_id = r.id AND v.ts >= d.hour AND v.ts < d.hour + interval '1 hour'
+        ) p GROUP BY p.i;
+    END IF;
+END
+$$;
+
+-- Every device's figures over [lo, hi) by the rule, for the fleet summary. A
+-- row per vehicle (kind 'vehicle'): its attributable AC and DC, its DC while
+-- shared, and all its DC (all_kwh). A row per meter (kind 'meter'): its AC
+-- while any vehicle was assigned and the DC of the vehicles it fed then, of
+-- that the AC and DC and the seconds while it fed several at once, and all
+-- its AC. The devices: those of the hot state and of the segments.
 CREATE FUNCTION eie_fleet_attribution(lo timestamptz, hi timestamptz)
 RETURNS TABLE (kind text, id text, ac_kwh double precision, dc_kwh double precision,
                shared_ac_kwh double precision, shared_dc_kwh double precision,
-               shared_seconds double precision)
+               shared_seconds double precision, all_kwh double precision)
 LANGUAGE sql STABLE AS $$
-    WITH seg AS (
-        SELECT s.*, cardinality(s.vehicles) AS sharers FROM eie_meter_segments(lo, hi) s
+    WITH seg AS MATERIALIZED (
+        SELECT row_number() OVER () AS n, s.meter_id, s.seg_lo, s.seg_hi, s.vehicles,
+               cardinality(s.vehicles) AS sharers
+        FROM eie_meter_segments(lo, hi) s
     ), seg_ac AS (
-        SELECT s.meter_id, s.seg_lo, s.seg_hi, s.sharers, coalesce(sum(m.kwh_consumed_ac), 0) AS ac
-        FROM seg s LEFT JOIN meter_history m
-          ON m.meter_id = s.meter_id AND m.ts >= s.seg_lo AND m.ts < s.seg_hi
-        GROUP BY s.meter_id, s.seg_lo, s.seg_hi, s.sharers
+        SELECT seg.*, coalesce(e.kwh, 0) AS ac
+        FROM seg LEFT JOIN eie_ranges_energy('meter',
+            ARRAY(SELECT meter_id FROM seg ORDER BY n), ARRAY(SELECT seg_lo FROM seg ORDER BY n),
+            ARRAY(SELECT seg_hi FROM seg ORDER BY n)) e ON e.i = seg.n
+    ), seg_v AS MATERIALIZED (
+        SELECT row_number() OVER () AS k, seg.n, seg.meter_id, seg.seg_lo, seg.seg_hi, seg.sharers,
+               u.vehicle_id
+        FROM seg CROSS JOIN unnest(seg.vehicles) u(vehicle_id)
     ), seg_dc AS (
-        SELECT s.meter_id, s.seg_lo, u.vehicle_id, s.sharers, coalesce(sum(v.kwh_delivered_dc), 0) AS dc
-        FROM seg s CROSS JOIN unnest(s.vehicles) u(vehicle_id)
-        LEFT JOIN vehicle_history v
-          ON v.vehicle_id = u.vehicle_id AND v.ts >= s.seg_lo AND v.ts < s.seg_hi
-        GROUP BY s.meter_id, s.seg_lo, u.vehicle_id, s.sharers
+        SELECT seg_v.*, coalesce(e.kwh, 0) AS dc
+        FROM seg_v LEFT JOIN eie_ranges_energy('vehicle',
+            ARRAY(SELECT vehicle_id FROM seg_v ORDER BY k), ARRAY(SELECT seg_lo FROM seg_v ORDER BY k),
+            ARRAY(SELECT seg_hi FROM seg_v ORDER BY k)) e ON e.i = seg_v.k
+    ), meter_ids AS MATERIALIZED (
+        SELECT row_number() OVER () AS n, m.meter_id
+        FROM (SELECT meter_id FROM meter_state UNION SELECT meter_id FROM seg) m
+    ), meter_all AS (
+        SELECT d.meter_id, coalesce(e.kwh, 0) AS kwh
+        FROM meter_ids d LEFT JOIN eie_ranges_energy('meter',
+            ARRAY(SELECT meter_id FROM meter_ids ORDER BY n),
+            array_fill(lo, ARRAY[(SELECT count(*)::int FROM meter_ids)]),
+            array_fill(hi, ARRAY[(SELECT count(*)::int FROM meter_ids)])) e ON e.i = d.n
+    ), vehicle_ids AS MATERIALIZED (
+        SELECT row_number() OVER () AS n, v.vehicle_id
+        FROM (SELECT vehicle_id FROM vehicle_state UNION SELECT vehicle_id FROM seg_v) v
+    ), vehicle_all AS (
+        SELECT d.vehicle_id, coalesce(e.kwh, 0) AS kwh
+        FROM vehicle_ids d LEFT JOIN eie_ranges_energy('vehicle',
+            ARRAY(SELECT vehicle_id FROM vehicle_ids ORDER BY n),
+            array_fill(lo, ARRAY[(SELECT count(*)::int FROM vehicle_ids)]),
+            array_fill(hi, ARRAY[(SELECT count(*)::int FROM vehicle_ids)])) e ON e.i = d.n
     ), vehicles AS (
         SELECT d.vehicle_id,
                coalesce(sum(a.ac) FILTER (WHERE d.sharers = 1), 0) AS ac,
                coalesce(sum(d.dc) FILTER (WHERE d.sharers = 1), 0) AS dc,
                coalesce(sum(d.dc) FILTER (WHERE d.sharers > 1), 0) AS shared_dc
-        FROM seg_dc d JOIN seg_ac a ON a.meter_id = d.meter_id AND a.seg_lo = d.seg_lo
+        FROM seg_dc d JOIN seg_ac a ON a.n = d.n
         GROUP BY d.vehicle_id
     ), meter_dc AS (
         SELECT meter_id, sum(dc) AS dc, coalesce(sum(dc) FILTER (WHERE sharers > 1), 0) AS shared_dc
@@ -228,11 +325,13 @@ LANGUAGE sql STABLE AS $$
                         0) AS shared_s
         FROM seg_ac a GROUP BY a.meter_id
     )
-    SELECT 'vehicle', vehicle_id, ac, dc, NULL::double precision, shared_dc, NULL::double precision
-    FROM vehicles
+    SELECT 'vehicle', va.vehicle_id, coalesce(v.ac, 0), coalesce(v.dc, 0), NULL::double precision,
+           coalesce(v.shared_dc, 0), NULL::double precision, va.kwh
+    FROM vehicle_all va LEFT JOIN vehicles v USING (vehicle_id)
     UNION ALL
-    SELECT 'meter', m.meter_id, m.ac, d.dc, m.shared_ac, d.shared_dc, m.shared_s
-    FROM meters m JOIN meter_dc d USING (meter_id)
+    SELECT 'meter', ma.meter_id, coalesce(m.ac, 0), coalesce(d.dc, 0), coalesce(m.shared_ac, 0),
+           coalesce(d.shared_dc, 0), coalesce(m.shared_s, 0), ma.kwh
+    FROM meter_all ma LEFT JOIN meters m USING (meter_id) LEFT JOIN meter_dc d USING (meter_id)
 $$;
 
 -- Replaced by eie_energy and the attribution above.

@@ -1,0 +1,230 @@
+/* Charging sessions (migration 011): GET /v1/vehicles/{vehicleId}/sessions,
+ * one vehicle's, from the store and, past its end, derived from the history
+ * on the spot (eie_vehicle_sessions); GET /v1/sessions, the fleet's, from the
+ * store alone, filtered, with the time up to which the store is complete.
+ * Both over a window or from..to, oldest first, in pages. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "params.h"
+#include "reading.h"
+#include "respond.h"
+#include "timefmt.h"
+
+#define MIN_WINDOW_MS (60 * 1000LL)
+#define MAX_WINDOW_MS (30 * 86400 * 1000LL)
+#define DEFAULT_WINDOW_MS (86400 * 1000LL)
+#define DEFAULT_LIMIT 100
+#define MAX_LIMIT 1000
+
+/* The columns every session query returns, in this order. */
+#define SESSION_COLUMNS                                                                          \
+    "s.vehicle_id, (extract(epoch FROM s.started_at) * 1000)::bigint,"                           \
+    " (extract(epoch FROM s.ended_at) * 1000)::bigint, s.ended_at + st.gap > now(), s.readings," \
+    " array_to_json(s.meters)::text, s.ac_kwh, s.dc_kwh, s.own_dc_kwh, s.shared_seconds,"        \
+    " s.soc_from, s.soc_to, s.temp_max, s.temp_avg "
+enum { COL_VEHICLE, COL_START, COL_END, COL_ONGOING, COL_READINGS, COL_METERS, COL_AC, COL_DC,
+       COL_OWN_DC, COL_SHARED_S, COL_SOC_FROM, COL_SOC_TO, COL_TEMP_MAX, COL_TEMP_AVG };
+
+static const char *const vehicle_sessions_sql =
+    "SELECT " SESSION_COLUMNS
+    "FROM eie_vehicle_sessions($1, $2::timestamptz, $3::timestamptz) s, charging_session_state st "
+    "WHERE $4::bigint IS NULL OR s.started_at > 'epoch'::timestamptz + $4::bigint * interval '1 millisecond' "
+    "ORDER BY s.started_at LIMIT $5";
+
+/* Sessions are found by their start: one that began more than a day before
+ * `from` is not listed (none lasts that long in practice; the bound keeps the
+ * index range short). */
+static const char *const fleet_sessions_sql =
+    "SELECT " SESSION_COLUMNS ", (extract(epoch FROM st.until) * 1000)::bigint "
+    "FROM charging_session_state st LEFT JOIN LATERAL ("
+    "  SELECT * FROM charging_session s"
+    "  WHERE s.started_at >= $1::timestamptz - interval '1 day' AND s.started_at < $2::timestamptz"
+    "    AND s.ended_at >= $1::timestamptz"
+    "    AND ($3::float8 IS NULL OR (s.ac_kwh > 0 AND s.own_dc_kwh / s.ac_kwh < $3))"
+    "    AND ($4::float8 IS NULL OR s.temp_max > $4)"
+    "    AND ($5::text IS NULL OR $5 = ANY (s.meters))"
+    "    AND ($6::bigint IS NULL OR (s.started_at, s.vehicle_id) >"
+    "         ('epoch'::timestamptz + $6::bigint * interval '1 millisecond', $7::text COLLATE \"C\"))"
+    "  ORDER BY s.started_at, s.vehicle_id LIMIT $8"
+    ") s ON true";
+#define COL_COMPLETE_UNTIL (COL_TEMP_AVG + 1)
+
+static const char *const known_sql =
+    "SELECT EXISTS (SELECT 1 FROM vehicle_state WHERE vehicle_id = $1)"
+    "    OR EXISTS (SELECT 1 FROM vehicle_meter_assignment WHERE vehicle_id = $1)";
+
+static long long column_ll(const PGresult *res, int row, int col)
+{
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static void write_session(jsonw *w, const PGresult *res, int row)
+{
+    double ac = respond_pg_double(res, row, COL_AC), own_dc = respond_pg_double(res, row, COL_OWN_DC);
+    int64_t start = column_ll(res, row, COL_START), end = column_ll(res, row, COL_END);
+    jsonw_begin(w, NULL);
+    jsonw_string(w, "vehicleId", PQgetvalue(res, row, COL_VEHICLE));
+    jsonw_time(w, "startedAt", start);
+    jsonw_time(w, "endedAt", end);
+    jsonw_bool(w, "ongoing", strcmp(PQgetvalue(res, row, COL_ONGOING), "t") == 0);
+    jsonw_real(w, "durationSeconds", (double)(end - start) / 1000);
+    jsonw_int(w, "readings", column_ll(res, row, COL_READINGS));
+    jsonw_begin_array(w, "meterIds");
+    json_t *meters = json_loads(PQgetvalue(res, row, COL_METERS), 0, NULL);
+    for (size_t i = 0; i < json_array_size(meters); i++)
+        jsonw_string(w, NULL, json_string_value(json_array_get(meters, i)));
+    json_decref(meters);
+    jsonw_end_array(w);
+    jsonw_real(w, "energyDeliveredDc", respond_pg_double(res, row, COL_DC));
+    jsonw_real(w, "energyConsumedAc", ac);
+    jsonw_real(w, "attributableDc", own_dc);
+    if (ac > 0)
+        jsonw_real(w, "efficiencyRatio", own_dc / ac);
+    else
+        jsonw_null(w, "efficiencyRatio");
+    jsonw_real(w, "sharedSeconds", respond_pg_double(res, row, COL_SHARED_S));
+    jsonw_real(w, "socFrom", respond_pg_double(res, row, COL_SOC_FROM));
+    jsonw_real(w, "socTo", respond_pg_double(res, row, COL_SOC_TO));
+    jsonw_real(w, "batteryTempMax", respond_pg_double(res, row, COL_TEMP_MAX));
+    jsonw_real(w, "batteryTempAvg", respond_pg_double(res, row, COL_TEMP_AVG));
+    jsonw_end(w);
+}
+
+/* A cursor is the last session's start in epoch milliseconds, and for the
+ * fleet, "~" and its vehicle. 0 when it decodes, -1 otherwise. */
+static int decode_cursor(const char *cursor, bool with_vehicle, char *ms, size_t ms_size,
+                         const char **vehicle)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(cursor, &end, 10);
+    if (end == cursor || errno || v < 0 || (with_vehicle ? *end != '~' : *end != '\0'))
+        return -1;
+    if (with_vehicle) {
+        *vehicle = end + 1;
+        size_t len = strlen(*vehicle);
+        if (len == 0 || len > READING_ID_MAX)
+            return -1;
+    }
+    snprintf(ms, ms_size, "%lld", v);
+    return 0;
+}
+
+static int respond_sessions(struct _u_response *resp, const PGresult *res, int n, long limit,
+                            bool fleet, const param_window *w)
+{
+    int shown = n > limit ? (int)limit : n;
+    jsonw out;
+    jsonw_init(&out);
+    jsonw_begin(&out, NULL);
+    jsonw_time(&out, "from", w->from_ms);
+    jsonw_time(&out, "to", w->to_ms);
+    if (fleet) {
+        if (PQgetisnull(res, 0, COL_COMPLETE_UNTIL))
+            jsonw_null(&out, "completeUntil");
+        else
+            jsonw_time(&out, "completeUntil", column_ll(res, 0, COL_COMPLETE_UNTIL));
+    }
+    jsonw_begin_array(&out, "items");
+    for (int i = 0; i < shown; i++)
+        write_session(&out, res, i);
+    jsonw_end_array(&out);
+    if (n > limit) {
+        char next[READING_ID_MAX + 32];
+        const char *ms = PQgetvalue(res, shown - 1, COL_START);
+        if (fleet)
+            snprintf(next, sizeof next, "%s~%s", ms, PQgetvalue(res, shown - 1, COL_VEHICLE));
+        else
+            snprintf(next, sizeof next, "%s", ms);
+        jsonw_string(&out, "nextCursor", next);
+    } else {
+        jsonw_null(&out, "nextCursor");
+    }
+    jsonw_end(&out);
+    return respond_jsonw(resp, 200, &out);
+}
+
+static int get_vehicle_sessions(const struct _u_request *req, struct _u_response *resp,
+                                api_context *ctx)
+{
+    const char *id, *cursor = u_map_get(req->map_url, "cursor");
+    param_window w;
+    long limit = DEFAULT_LIMIT;
+    char msg[PARAM_MSG_LEN], after[32];
+    if (param_device_id(req, "vehicleId", &id, msg) < 0 ||
+        param_window_get(req, DEFAULT_WINDOW_MS, MIN_WINDOW_MS, MAX_WINDOW_MS, &w, msg) < 0 ||
+        param_long(req, "limit", 1, MAX_LIMIT, &limit, msg) < 0)
+        return respond_error(resp, 400, "invalid_parameter", "%s", msg);
+    if (cursor && decode_cursor(cursor, false, after, sizeof after, NULL) < 0)
+        return respond_error(resp, 400, "invalid_parameter", "cursor: not one this service gave");
+
+    const char *known_params[] = {id};
+    PGresult *res = api_query(ctx, resp, "sessions: vehicle", known_sql, 1, known_params);
+    if (!res)
+        return U_CALLBACK_COMPLETE;
+    bool known = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (!known)
+        return respond_error(resp, 404, "not_found", "no vehicle with this id has reported");
+
+    char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN], lim[24];
+    timefmt_format_rfc3339(w.from_ms, from);
+    timefmt_format_rfc3339(w.to_ms, to);
+    snprintf(lim, sizeof lim, "%ld", limit + 1); /* one more tells whether a next page exists */
+    const char *params[] = {id, from, to, cursor ? after : NULL, lim};
+    if (!(res = api_query(ctx, resp, "vehicle sessions", vehicle_sessions_sql, 5, params)))
+        return U_CALLBACK_COMPLETE;
+    int rc = respond_sessions(resp, res, PQntuples(res), limit, false, &w);
+    PQclear(res);
+    return rc;
+}
+
+static int get_fleet_sessions(const struct _u_request *req, struct _u_response *resp,
+                              api_context *ctx)
+{
+    const char *cursor = u_map_get(req->map_url, "cursor"), *meter = NULL, *after_vehicle = NULL;
+    param_window w;
+    long limit = DEFAULT_LIMIT;
+    double below = 0, temp_above = 0;
+    bool has_below, has_temp;
+    char msg[PARAM_MSG_LEN], after[32];
+    if (param_window_get(req, DEFAULT_WINDOW_MS, MIN_WINDOW_MS, MAX_WINDOW_MS, &w, msg) < 0 ||
+        param_double(req, "efficiencyBelow", 0, 1, &below, &has_below, msg) < 0 ||
+        param_double(req, "batteryTempAbove", -60, 120, &temp_above, &has_temp, msg) < 0 ||
+        param_long(req, "limit", 1, MAX_LIMIT, &limit, msg) < 0 ||
+        (u_map_get(req->map_url, "meterId") && param_device_id(req, "meterId", &meter, msg) < 0))
+        return respond_error(resp, 400, "invalid_parameter", "%s", msg);
+    if (cursor && decode_cursor(cursor, true, after, sizeof after, &after_vehicle) < 0)
+        return respond_error(resp, 400, "invalid_parameter", "cursor: not one this service gave");
+
+    char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN], lim[24], below_s[32], temp_s[32];
+    timefmt_format_rfc3339(w.from_ms, from);
+    timefmt_format_rfc3339(w.to_ms, to);
+    snprintf(lim, sizeof lim, "%ld", limit + 1);
+    snprintf(below_s, sizeof below_s, "%.17g", below);
+    snprintf(temp_s, sizeof temp_s, "%.17g", temp_above);
+    const char *params[] = {from, to, has_below ? below_s : NULL, has_temp ? temp_s : NULL,
+                            meter, cursor ? after : NULL, after_vehicle, lim};
+    PGresult *res = api_query(ctx, resp, "fleet sessions", fleet_sessions_sql, 8, params);
+    if (!res)
+        return U_CALLBACK_COMPLETE;
+    /* The state row always comes; without sessions, with NULLs beside it. */
+    int n = PQgetisnull(res, 0, COL_VEHICLE) ? 0 : PQntuples(res);
+    int rc = respond_sessions(resp, res, n, limit, true, &w);
+    PQclear(res);
+    return rc;
+}
+
+static const api_route routes[] = {
+    {"GET", "/v1/vehicles/:vehicleId/sessions", get_vehicle_sessions},
+    {"GET", "/v1/sessions", get_fleet_sessions},
+};
+
+int routes_sessions_register(api_context *ctx)
+{
+    return api_register(ctx, routes, sizeof routes / sizeof routes[0]);
+}
