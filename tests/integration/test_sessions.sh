@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Charging sessions (migration 011) with answers worked out by hand: VS charges
+# across midnight while moving from meter M5 to M6 (a reading without DC at
+# midnight does not end the session), stops, and charges again 20 minutes
+# later: two sessions; late readings in the gap then join them into one, and a
+# repeated reading changes nothing. VL charges at 0.6 efficiency and 45 °C;
+# VN is charging now, past what the store has reached, and is derived on the
+# spot for its own route.
+source "$(dirname "$0")/lib.sh"
+it_setup 2
+
+port=$(it_free_port)
+api="http://127.0.0.1:$port"
+it_start hot "$EIE_BIN/eie-consumer" --store hot --linger-ms 50
+it_start cold "$EIE_BIN/eie-consumer" --store cold --linger-ms 50 --housekeep-interval-s 1 --session-gap-s 600
+it_start api "$EIE_BIN/eie-api" --port "$port"
+
+midnight=$(( $(date -u +%s) / 86400 * 86400 - 86400 ))
+t() { it_time "$midnight" "$1"; }
+t_s() { date -u -d "@$((midnight + $1))" +%Y-%m-%dT%H:%M:%SZ; } # seconds after midnight
+now_min=$(( $(date -u +%s) / 60 * 60 ))
+{
+    echo "{\"vehicleId\":\"VS\",\"meterId\":\"M5\",\"validFrom\":\"$(t -120)\"}"
+    echo "{\"vehicleId\":\"VS\",\"meterId\":\"M6\",\"validFrom\":\"$(t 5)\"}"
+    echo "{\"vehicleId\":\"VL\",\"meterId\":\"M7\",\"validFrom\":\"$(t -120)\"}"
+    echo "{\"vehicleId\":\"VN\",\"meterId\":\"M8\",\"validFrom\":\"$(it_time "$now_min" -60)\"}"
+    for i in $(seq -10 45); do
+        if ((i == 0 || (i > 20 && i < 40))); then dc=0 ac=0
+        elif ((i <= 20)); then dc=0.45 ac=0.5
+        else dc=0.36 ac=0.4; fi
+        meter=M5; ((i >= 5)) && meter=M6
+        echo "{\"vehicleId\":\"VS\",\"soc\":$((50 + (i + 10) / 2)),\"kwhDeliveredDc\":$dc,\"batteryTemp\":$((30 + (i + 10) % 3)),\"timestamp\":\"$(t "$i")\"}"
+        echo "{\"meterId\":\"$meter\",\"kwhConsumedAc\":$ac,\"voltage\":230,\"timestamp\":\"$(t "$i")\"}"
+    done
+    for i in $(seq 100 109); do
+        echo "{\"vehicleId\":\"VL\",\"soc\":$((i - 50)),\"kwhDeliveredDc\":0.3,\"batteryTemp\":45,\"timestamp\":\"$(t "$i")\"}"
+        echo "{\"meterId\":\"M7\",\"kwhConsumedAc\":0.5,\"voltage\":230,\"timestamp\":\"$(t "$i")\"}"
+    done
+    for i in $(seq -5 -1); do
+        echo "{\"vehicleId\":\"VN\",\"soc\":$((70 + i)),\"kwhDeliveredDc\":0.2,\"batteryTemp\":25,\"timestamp\":\"$(it_time "$now_min" "$i")\"}"
+    done
+} >"$IT_DIR/readings.jsonl"
+"$EIE_BIN/eie-produce" "$IT_DIR/readings.jsonl" 2>"$IT_DIR/produce.log" || it_fail "eie-produce failed"
+it_wait_for "the history" 60 it_sql_equals 137 \
+    "SELECT (SELECT count(*) FROM meter_history) + (SELECT count(*) FROM vehicle_history)"
+it_wait_for "the sessions of yesterday" 60 it_sql_equals 3 "SELECT count(*) FROM charging_session"
+it_wait_for "the API" 30 curl -fsS "$api/healthz"
+
+get() {
+    local status
+    status=$(curl -sS -o "$IT_DIR/body" -w '%{http_code}' "$api$1")
+    body=$(cat "$IT_DIR/body")
+    [[ $status == "${2:-200}" ]] || it_fail "GET $1: status $status, expected ${2:-200}: $body"
+}
+check() { jq -e "$1" >/dev/null <<<"$body" || it_fail "${2:-response}: expected $1 in $body"; }
+near() { echo "((($1) - ($2)) | fabs) < 1e-9"; }
+
+range="from=$(t -60)&to=$(t 180)"
+get "/v1/vehicles/VS/sessions?$range"
+check '.items | length == 2' "two sessions before the late readings"
+check ".items[0].startedAt == \"$(t -10)\" and .items[0].endedAt == \"$(t 20)\" and .items[0].readings == 30 and .items[0].ongoing == false" "across midnight, the DC-less reading at midnight inside"
+check ".items[0].meterIds == [\"M5\",\"M6\"] and $(near .items[0].energyDeliveredDc 13.5) and $(near .items[0].energyConsumedAc 15) and $(near .items[0].efficiencyRatio 0.9)" "the meter change mid-session"
+check '.items[0].socFrom == 50 and .items[0].socTo == 65 and .items[0].batteryTempMax == 32 and .items[0].sharedSeconds == 0'
+check "$(near .items[0].batteryTempAvg '929 / 30')" "average battery temperature (30 °C 11 times, 31 °C 9, 32 °C 10)"
+check ".items[1].startedAt == \"$(t 40)\" and .items[1].readings == 6 and $(near .items[1].energyDeliveredDc 2.16) and $(near .items[1].energyConsumedAc 2.4)"
+check '.nextCursor == null'
+
+# Late readings in the gap (20 -> 29:30 -> 33:30 -> 40, each within 10
+# minutes) join the two; a repeat of minute 10 with another value changes nothing.
+{
+    echo "{\"vehicleId\":\"VS\",\"soc\":80.5,\"kwhDeliveredDc\":0.27,\"batteryTemp\":33,\"timestamp\":\"$(t_s $((29 * 60 + 30)))\"}"
+    echo "{\"meterId\":\"M6\",\"kwhConsumedAc\":0.3,\"voltage\":230,\"timestamp\":\"$(t_s $((29 * 60 + 30)))\"}"
+    echo "{\"vehicleId\":\"VS\",\"soc\":80.7,\"kwhDeliveredDc\":0.27,\"batteryTemp\":29,\"timestamp\":\"$(t_s $((33 * 60 + 30)))\"}"
+    echo "{\"meterId\":\"M6\",\"kwhConsumedAc\":0.3,\"voltage\":230,\"timestamp\":\"$(t_s $((33 * 60 + 30)))\"}"
+    echo "{\"vehicleId\":\"VS\",\"soc\":70,\"kwhDeliveredDc\":9.9,\"batteryTemp\":99,\"timestamp\":\"$(t 10)\"}"
+} >"$IT_DIR/late.jsonl"
+"$EIE_BIN/eie-produce" "$IT_DIR/late.jsonl" 2>>"$IT_DIR/produce.log" || it_fail "eie-produce (late) failed"
+it_wait_for "the late readings to join the sessions" 60 it_sql_equals "1|38" \
+    "SELECT count(*) || '|' || max(readings) FROM charging_session WHERE vehicle_id = 'VS'"
+get "/v1/vehicles/VS/sessions?$range"
+check ".items | length == 1" "one session after the late readings"
+check ".items[0].startedAt == \"$(t -10)\" and .items[0].endedAt == \"$(t 45)\" and .items[0].readings == 38"
+check "$(near .items[0].energyDeliveredDc 16.2) and $(near .items[0].energyConsumedAc 18) and $(near .items[0].efficiencyRatio 0.9) and .items[0].batteryTempMax == 33" "the repeat counted once, with its first value"
+
+# VN: charging now, beyond the store; derived on the spot, ongoing.
+get "/v1/vehicles/VN/sessions?window=2h"
+check "(.items | length) == 1 and .items[0].ongoing == true and .items[0].readings == 5 and .items[0].meterIds == [\"M8\"]" "the session under way"
+get /v1/vehicles/NOPE/sessions 404
+get "/v1/vehicles/VS/sessions?cursor=abc" 400
+get "/v1/vehicles/VS/sessions?window=31d" 400
+
+# The fleet: the store's sessions, filtered and paged.
+get "/v1/sessions?$range"
+check '[.items[].vehicleId] == ["VS","VL"] and (.completeUntil | type) == "string"' "the fleet's sessions, oldest first"
+check "$(near '.items[1].efficiencyRatio' 0.6) and .items[1].batteryTempMax == 45"
+get "/v1/sessions?$range&efficiencyBelow=0.85"
+check '[.items[].vehicleId] == ["VL"]' "low efficiency"
+get "/v1/sessions?$range&batteryTempAbove=40"
+check '[.items[].vehicleId] == ["VL"]' "high temperature"
+get "/v1/sessions?$range&meterId=M6"
+check '[.items[].vehicleId] == ["VS"]' "by meter"
+get "/v1/sessions?$range&limit=1"
+check '[.items[].vehicleId] == ["VS"] and (.nextCursor | type) == "string"' "first page"
+cursor=$(jq -r .nextCursor <<<"$body")
+get "/v1/sessions?$range&limit=1&cursor=$cursor"
+check '[.items[].vehicleId] == ["VL"] and .nextCursor == null' "second page"
+get "/v1/sessions?cursor=12" 400
+get "/v1/sessions?efficiencyBelow=2" 400
+it_finish
