@@ -61,6 +61,7 @@ struct dead_letter {
     size_t headers_bytes, n_headers;
     bool acked, truncate;
     bool sent, in_flight; /* in the current publish */
+    bool unsure;          /* failed, perhaps stored all the same */
     rd_kafka_resp_err_t delivery_err;
 };
 
@@ -78,6 +79,7 @@ struct dead_letters {
     char last_error[256];
     _Atomic uint64_t published[DEAD_REASON_COUNT];
     _Atomic uint64_t forms[DEAD_FORM_COUNT];
+    _Atomic uint64_t already;
 };
 
 static bool is_size_error(rd_kafka_resp_err_t e)
@@ -99,6 +101,9 @@ static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void 
     d->delivery_err = msg->err;
     if (msg->err)
         snprintf(dl->last_error, sizeof dl->last_error, "%s", rd_kafka_err2str(msg->err));
+    /* A timeout after the request went out: the broker may have stored it. */
+    if (msg->err && rd_kafka_message_status(msg) != RD_KAFKA_MSG_STATUS_NOT_PERSISTED)
+        d->unsure = true;
 }
 
 /* A producer whose message.max.bytes and batch.size are the topic's limit, so
@@ -347,10 +352,31 @@ static int enqueue(dead_letters *dl, dead_letter *d, size_t index, eie_err *err)
     }
 }
 
-int dead_letters_publish(dead_letters *dl, dead_list *list, int timeout_ms, eie_err *err)
+/* Counts as acknowledged what is on the topic already. */
+static void pass_over_seen(dead_letters *dl, dead_list *list, const dead_seen *seen)
 {
+    size_t already = 0;
+    for (size_t i = 0; seen && i < list->n; i++) {
+        dead_letter *d = &list->items[i];
+        if (!d->acked && dead_seen_has(seen, d->topic, d->partition, d->offset)) {
+            d->acked = true;
+            list->n_acked++;
+            already++;
+        }
+    }
+    dl->already += already;
+    if (already)
+        log_info("dead letters: %zu already on the dead-letter topic; not published again", already);
+}
+
+int dead_letters_publish(dead_letters *dl, dead_list *list, const dead_seen *seen, int timeout_ms,
+                         eie_err *err)
+{
+    pass_over_seen(dl, list, seen);
     if (list->n_acked == list->n)
         return 0;
+    if (!list->first_sent_ms)
+        list->first_sent_ms = timefmt_now_ms();
     update_limit(dl);
     /* A second pass publishes truncated what the broker refused as too large. */
     for (int pass = 0; pass < 2; pass++) {
@@ -373,6 +399,7 @@ int dead_letters_publish(dead_letters *dl, dead_list *list, int timeout_ms, eie_
             if (d->in_flight) {
                 waiting++;
                 d->in_flight = false;
+                d->unsure = true;
             } else if (is_size_error(d->delivery_err) && !d->truncate) {
                 d->truncate = true;
                 refused_for_size++;
@@ -385,6 +412,9 @@ int dead_letters_publish(dead_letters *dl, dead_list *list, int timeout_ms, eie_
                 dl->forms[d->truncate ? DEAD_FORM_TRUNCATED : DEAD_FORM_WHOLE]++;
             }
         }
+        list->n_unsure = 0;
+        for (size_t i = 0; i < list->n; i++)
+            list->n_unsure += !list->items[i].acked && list->items[i].unsure;
         if (rc < 0)
             return -1;
         if (refused_for_size) {
@@ -405,6 +435,31 @@ int dead_letters_publish(dead_letters *dl, dead_list *list, int timeout_ms, eie_
     return -1;
 }
 
+size_t dead_list_unsure(const dead_list *list, dead_seen_source *sources)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < list->n; i++) {
+        const dead_letter *d = &list->items[i];
+        if (d->acked || !d->unsure)
+            continue;
+        size_t j = 0; /* this partition's, if any */
+        while (j < n && (sources[j].partition != d->partition || strcmp(sources[j].topic, d->topic)))
+            j++;
+        if (j == n)
+            sources[n++] = (dead_seen_source){d->topic, d->partition, d->offset};
+        else if (d->offset < sources[j].from)
+            sources[j].from = d->offset;
+    }
+    return n;
+}
+
+void dead_list_unsure_checked(dead_list *list)
+{
+    for (size_t i = 0; i < list->n; i++)
+        list->items[i].unsure = false;
+    list->n_unsure = 0;
+}
+
 void dead_list_clear(dead_list *list)
 {
     for (size_t i = 0; i < list->n; i++) {
@@ -415,7 +470,8 @@ void dead_list_clear(dead_list *list)
         if (list->items[i].headers)
             rd_kafka_headers_destroy(list->items[i].headers);
     }
-    list->n = list->n_acked = 0;
+    list->n = list->n_acked = list->n_unsure = 0;
+    list->first_sent_ms = 0;
 }
 
 void dead_list_free(dead_list *list)
@@ -433,6 +489,11 @@ uint64_t dead_letters_count(const dead_letters *dl, dead_reason reason)
 uint64_t dead_letters_form_count(const dead_letters *dl, dead_form form)
 {
     return form < DEAD_FORM_COUNT ? dl->forms[form] : 0;
+}
+
+uint64_t dead_letters_already_count(const dead_letters *dl)
+{
+    return dl->already;
 }
 
 size_t dead_letters_limit(const dead_letters *dl)

@@ -129,6 +129,9 @@ int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *s
         !(s.dead = dead_letters_open(cfg->bootstrap, cfg->kafka_props, s.topics.dead_letter,
                                      cfg->group, err)))
         goto done;
+    if (!s.replay && !(s.seen = dead_seen_new(cfg->bootstrap, cfg->kafka_props,
+                                              s.topics.dead_letter, cfg->group, err)))
+        goto done;
     if (cfg->migrate && migrate(&s, err) < 0)
         goto done;
     if (pthread_create(&s.writer, NULL, sink_writer_main, &s) != 0) {
@@ -177,6 +180,7 @@ done:
     PQfinish(s.conn);
     codec_free(s.codec);
     dead_letters_close(s.dead);
+    dead_seen_free(s.seen);
     batch_free(&s.batches[0]);
     batch_free(&s.batches[1]);
     for (int k = 0; k < READING_KIND_COUNT; k++)

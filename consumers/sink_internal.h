@@ -82,6 +82,9 @@ typedef struct sink {
     PGconn *conn;
     codec *codec;
     dead_letters *dead;
+    /* The group's dead letters on the topic for records not committed yet
+     * (NULL for a replay, which publishes none). */
+    dead_seen *seen;
     batch batches[2];
     batch *collecting; /* the main thread's */
     partition_state *parts[READING_KIND_COUNT];
@@ -125,7 +128,9 @@ void sink_hand_over(sink *s);
 
 /* sink_kafka.c */
 rd_kafka_t *sink_open_consumer(sink *s, eie_err *err);
-/* Fills each partition's offset from sink_offsets and marks them owned. */
+/* Fills each partition's offset from sink_offsets and marks them owned; a
+ * member of the group then looks for its dead letters of them already on the
+ * topic (dead_seen.h). */
 int sink_load_offsets(sink *s, rd_kafka_topic_partition_list_t *parts, eie_err *err);
 partition_state *sink_part(sink *s, int kind, int32_t partition);
 partition_state *sink_owned_part(sink *s, int kind, int32_t partition);
