@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dead_letter_item.h"
 #include "kafka.h"
 #include "log.h"
 #include "timefmt.h"
@@ -40,7 +41,6 @@ const char *dead_form_name(dead_form form)
  * headers (Kafka's record batch header is 61 bytes, a record's own at most
  * about 20, a header's about 10). */
 #define RECORD_OVERHEAD_BYTES 512
-#define HEADER_OVERHEAD_BYTES 12
 /* Used when the broker cannot be asked: librdkafka's own default, which
  * every broker's default (1 MiB plus framing) exceeds. */
 #define FALLBACK_LIMIT_BYTES 1000000
@@ -49,21 +49,6 @@ const char *dead_form_name(dead_form form)
  * waiting for them, so that no record is still in flight when a publish
  * returns (a retry would otherwise publish it twice). */
 #define MESSAGE_TIMEOUT_MS 20000
-
-struct dead_letter {
-    dead_reason reason;
-    char *detail, *topic;
-    int32_t partition;
-    int64_t offset;
-    void *key, *value; /* NULL: the original's was null */
-    size_t key_len, value_len;
-    rd_kafka_headers_t *headers; /* the original's; NULL: none */
-    size_t headers_bytes, n_headers;
-    bool acked, truncate;
-    bool sent, in_flight; /* in the current publish */
-    bool unsure;          /* failed, perhaps stored all the same */
-    rd_kafka_resp_err_t delivery_err;
-};
 
 struct dead_letters {
     char *bootstrap, *topic_name, *group;
@@ -209,49 +194,6 @@ static void update_limit(dead_letters *dl)
         log_warn("dead letters: %s", err.msg);
 }
 
-static void *copy_bytes(const void *src, size_t len)
-{
-    void *dst = malloc(len ? len : 1);
-    if (!dst)
-        abort();
-    if (len)
-        memcpy(dst, src, len);
-    return dst;
-}
-
-void dead_list_add(dead_list *list, const rd_kafka_message_t *msg, dead_reason reason,
-                   const char *detail)
-{
-    if (list->n == list->cap) {
-        list->cap = list->cap ? list->cap * 2 : 16;
-        list->items = realloc(list->items, list->cap * sizeof *list->items);
-        if (!list->items)
-            abort();
-    }
-    dead_letter *d = &list->items[list->n++];
-    *d = (dead_letter){.reason = reason,
-                       .detail = strdup(detail),
-                       .topic = strdup(rd_kafka_topic_name(msg->rkt)),
-                       .partition = msg->partition,
-                       .offset = msg->offset,
-                       .key_len = msg->key ? msg->key_len : 0,
-                       .value_len = msg->payload ? msg->len : 0};
-    if (!d->detail || !d->topic)
-        abort();
-    d->key = msg->key ? copy_bytes(msg->key, msg->key_len) : NULL;
-    d->value = msg->payload ? copy_bytes(msg->payload, msg->len) : NULL;
-    rd_kafka_headers_t *headers;
-    if (rd_kafka_message_headers(msg, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        d->headers = rd_kafka_headers_copy(headers);
-        const char *name;
-        const void *value;
-        size_t size;
-        for (size_t i = 0; !rd_kafka_header_get_all(headers, i, &name, &value, &size); i++) {
-            d->n_headers++;
-            d->headers_bytes += strlen(name) + size + HEADER_OVERHEAD_BYTES;
-        }
-    }
-}
 
 static void add_number_header(rd_kafka_headers_t *h, const char *name, long long n)
 {
@@ -435,51 +377,6 @@ int dead_letters_publish(dead_letters *dl, dead_list *list, const dead_seen *see
     return -1;
 }
 
-size_t dead_list_unsure(const dead_list *list, dead_seen_source *sources)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < list->n; i++) {
-        const dead_letter *d = &list->items[i];
-        if (d->acked || !d->unsure)
-            continue;
-        size_t j = 0; /* this partition's, if any */
-        while (j < n && (sources[j].partition != d->partition || strcmp(sources[j].topic, d->topic)))
-            j++;
-        if (j == n)
-            sources[n++] = (dead_seen_source){d->topic, d->partition, d->offset};
-        else if (d->offset < sources[j].from)
-            sources[j].from = d->offset;
-    }
-    return n;
-}
-
-void dead_list_unsure_checked(dead_list *list)
-{
-    for (size_t i = 0; i < list->n; i++)
-        list->items[i].unsure = false;
-    list->n_unsure = 0;
-}
-
-void dead_list_clear(dead_list *list)
-{
-    for (size_t i = 0; i < list->n; i++) {
-        free(list->items[i].detail);
-        free(list->items[i].topic);
-        free(list->items[i].key);
-        free(list->items[i].value);
-        if (list->items[i].headers)
-            rd_kafka_headers_destroy(list->items[i].headers);
-    }
-    list->n = list->n_acked = list->n_unsure = 0;
-    list->first_sent_ms = 0;
-}
-
-void dead_list_free(dead_list *list)
-{
-    dead_list_clear(list);
-    free(list->items);
-    memset(list, 0, sizeof *list);
-}
 
 uint64_t dead_letters_count(const dead_letters *dl, dead_reason reason)
 {
