@@ -416,5 +416,34 @@ void sink_collect_batch(sink *s)
     }
 }
 
+void sink_pause(sink *s, bool pause)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_assignment(s->rk, &parts);
+    if (!e && parts && parts->cnt)
+        e = pause ? rd_kafka_pause_partitions(s->rk, parts) : rd_kafka_resume_partitions(s->rk, parts);
+    if (e)
+        log_warn("%s the partitions: %s", pause ? "pausing" : "resuming", rd_kafka_err2str(e));
+    else if (parts && parts->cnt)
+        log_info("%s %d partition%s while a batch %s", pause ? "paused" : "resumed", parts->cnt,
+                 parts->cnt == 1 ? "" : "s", pause ? "fails to commit" : "was committed");
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+}
+
+void sink_poll_paused(sink *s)
+{
+    rd_kafka_message_t *msg = rd_kafka_consumer_poll(s->rk, 0);
+    if (!msg)
+        return;
+    if (!msg->err) {
+        s->now_ms = timefmt_now_ms();
+        take_message(s, msg);
+    } else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        log_warn("kafka: %s", rd_kafka_message_errstr(msg));
+    }
+    rd_kafka_message_destroy(msg);
+}
+
 /* At each scrape: dead letters by reason, and the lag of every assigned
  * partition (high watermark minus the position read), summed per topic. */

@@ -216,6 +216,57 @@ void sink_drain(sink *s)
     pthread_mutex_unlock(&s->lock);
 }
 
+bool sink_writer_busy(sink *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool busy = s->handed || s->writing;
+    pthread_mutex_unlock(&s->lock);
+    return busy;
+}
+
+/* Waits up to ms for the writer to be idle; returns whether it still is not. */
+static bool wait_writer(sink *s, long ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->lock);
+    while ((s->handed || s->writing) &&
+           pthread_cond_timedwait(&s->changed, &s->lock, &until) == 0)
+        ;
+    bool busy = s->handed || s->writing;
+    pthread_mutex_unlock(&s->lock);
+    return busy;
+}
+
+/* A member that does not poll Kafka for max.poll.interval.ms (300 s by
+ * default) is put out of the group, and its partitions go to others while it
+ * still holds a batch of them. So while a batch fails to commit (PostgreSQL
+ * down, the dead-letter topic refusing), the main thread, which has the next
+ * batch ready, pauses its partitions (nothing more is fetched; what was
+ * fetched and not yet polled is fetched again on resuming, from the position
+ * polled) and keeps polling, which also serves rebalances. */
+#define PAUSE_AFTER_MS 5000
+#define POLL_PAUSED_EVERY_MS 500
+
+void sink_hand_over_polling(sink *s)
+{
+    if (s->collecting->n_messages == 0)
+        return;
+    if (!s->replay && wait_writer(s, PAUSE_AFTER_MS) && !*s->stop) {
+        sink_pause(s, true);
+        while (wait_writer(s, POLL_PAUSED_EVERY_MS) && !*s->stop)
+            sink_poll_paused(s);
+        sink_pause(s, false);
+    }
+    sink_hand_over(s);
+}
+
 /* The other batch is free once the writer is idle: there are only two. */
 void sink_hand_over(sink *s)
 {
