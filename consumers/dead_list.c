@@ -57,7 +57,8 @@ size_t dead_list_unsure(const dead_list *list, dead_seen_source *sources)
         if (d->acked || !d->unsure)
             continue;
         size_t j = 0; /* this partition's, if any */
-        while (j < n && (sources[j].partition != d->partition || strcmp(sources[j].topic, d->topic)))
+        while (j < n &&
+               (sources[j].partition != d->partition || strcmp(sources[j].topic, d->topic) != 0))
             j++;
         if (j == n)
             sources[n++] = (dead_seen_source){d->topic, d->partition, d->offset};

@@ -172,7 +172,8 @@ static rd_kafka_t *scan_client(const dead_seen *seen, eie_err *err)
     snprintf(group, sizeof group, "%s.dead-letter-scan", seen->group);
     const kafka_setting defaults[] = {{"group.id", group}, {"auto.offset.reset", "earliest"}};
     rd_kafka_conf_t *conf =
-        kafka_conf_new(defaults, sizeof defaults / sizeof defaults[0], seen->bootstrap, seen->props, err);
+        kafka_conf_new(defaults, sizeof defaults / sizeof defaults[0], seen->bootstrap,
+                       seen->props, err);
     if (!conf)
         return NULL;
     if (kafka_conf_set(conf, "enable.auto.commit", "false", err) < 0 ||
@@ -311,7 +312,8 @@ static void take(scan *sc, const rd_kafka_message_t *msg)
     char group[256], topic[256], partition[24], offset[24];
     if (rd_kafka_message_headers(msg, &h) ||
         !header_text(h, "eie.consumer.group", group, sizeof group) ||
-        strcmp(group, sc->seen->group) != 0 || !header_text(h, "eie.source.topic", topic, sizeof topic) ||
+        strcmp(group, sc->seen->group) != 0 ||
+        !header_text(h, "eie.source.topic", topic, sizeof topic) ||
         !header_text(h, "eie.source.partition", partition, sizeof partition) ||
         !header_text(h, "eie.source.offset", offset, sizeof offset))
         return;
@@ -374,7 +376,8 @@ int dead_seen_scan(dead_seen *seen, const dead_seen_source *sources, size_t n, i
     if (n == 0)
         return 0;
     int64_t started = timefmt_now_ms();
-    int64_t from_ms = since_ms > DEAD_SEEN_CLOCK_MARGIN_MS ? since_ms - DEAD_SEEN_CLOCK_MARGIN_MS : 0;
+    int64_t from_ms =
+        since_ms > DEAD_SEEN_CLOCK_MARGIN_MS ? since_ms - DEAD_SEEN_CLOCK_MARGIN_MS : 0;
     scan sc = {.seen = seen, .sources = sources, .n_sources = n};
     rd_kafka_topic_partition_list_t *parts = NULL;
     int rc = -1;

@@ -66,8 +66,9 @@ int64_t offsets_find(const offsets_stored *stored, const char *topic, int32_t pa
 int64_t offsets_committed_ms(const offsets_stored *stored, const char *topic, int32_t partition)
 {
     int i = find_row(stored, topic, partition);
-    return i < 0 || PQgetisnull(stored->res, i, 3) ? -1
-                                                   : strtoll(PQgetvalue(stored->res, i, 3), NULL, 10);
+    if (i < 0 || PQgetisnull(stored->res, i, 3))
+        return -1;
+    return strtoll(PQgetvalue(stored->res, i, 3), NULL, 10);
 }
 
 void offsets_release(offsets_stored *stored)

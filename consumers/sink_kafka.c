@@ -421,7 +421,8 @@ void sink_pause(sink *s, bool pause)
     rd_kafka_topic_partition_list_t *parts = NULL;
     rd_kafka_resp_err_t e = rd_kafka_assignment(s->rk, &parts);
     if (!e && parts && parts->cnt)
-        e = pause ? rd_kafka_pause_partitions(s->rk, parts) : rd_kafka_resume_partitions(s->rk, parts);
+        e = pause ? rd_kafka_pause_partitions(s->rk, parts)
+                  : rd_kafka_resume_partitions(s->rk, parts);
     if (e)
         log_warn("%s the partitions: %s", pause ? "pausing" : "resuming", rd_kafka_err2str(e));
     else if (parts && parts->cnt)
