@@ -26,6 +26,10 @@ it_start cold "$EIE_BIN/eie-consumer" --store cold --linger-ms 50 "${short_poll[
 it_start hot "$EIE_BIN/eie-consumer" --store hot --linger-ms 50 "${short_poll[@]}"
 readings 40 31 | "$EIE_BIN/eie-produce" 2>>"$IT_DIR/produce.log" || it_fail "eie-produce failed"
 it_wait_for "the first 50 readings" 60 count_is "50|25"
+# Both consumers in their groups and past their first batch, so that the
+# outage finds each of them writing, not joining.
+it_wait_for "the hot state of the first readings" 60 it_sql_equals "5|155" \
+    "SELECT count(*) || '|' || sum(soc) FROM vehicle_state"
 
 stack_pg_stop
 it_log "PostgreSQL stopped"
