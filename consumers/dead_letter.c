@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dead_letter_item.h"
 #include "kafka.h"
 #include "log.h"
 #include "timefmt.h"
@@ -40,7 +41,6 @@ const char *dead_form_name(dead_form form)
  * headers (Kafka's record batch header is 61 bytes, a record's own at most
  * about 20, a header's about 10). */
 #define RECORD_OVERHEAD_BYTES 512
-#define HEADER_OVERHEAD_BYTES 12
 /* Used when the broker cannot be asked: librdkafka's own default, which
  * every broker's default (1 MiB plus framing) exceeds. */
 #define FALLBACK_LIMIT_BYTES 1000000
@@ -49,20 +49,6 @@ const char *dead_form_name(dead_form form)
  * waiting for them, so that no record is still in flight when a publish
  * returns (a retry would otherwise publish it twice). */
 #define MESSAGE_TIMEOUT_MS 20000
-
-struct dead_letter {
-    dead_reason reason;
-    char *detail, *topic;
-    int32_t partition;
-    int64_t offset;
-    void *key, *value; /* NULL: the original's was null */
-    size_t key_len, value_len;
-    rd_kafka_headers_t *headers; /* the original's; NULL: none */
-    size_t headers_bytes, n_headers;
-    bool acked, truncate;
-    bool sent, in_flight; /* in the current publish */
-    rd_kafka_resp_err_t delivery_err;
-};
 
 struct dead_letters {
     char *bootstrap, *topic_name, *group;
@@ -78,6 +64,7 @@ struct dead_letters {
     char last_error[256];
     _Atomic uint64_t published[DEAD_REASON_COUNT];
     _Atomic uint64_t forms[DEAD_FORM_COUNT];
+    _Atomic uint64_t already;
 };
 
 static bool is_size_error(rd_kafka_resp_err_t e)
@@ -99,6 +86,9 @@ static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void 
     d->delivery_err = msg->err;
     if (msg->err)
         snprintf(dl->last_error, sizeof dl->last_error, "%s", rd_kafka_err2str(msg->err));
+    /* A timeout after the request went out: the broker may have stored it. */
+    if (msg->err && rd_kafka_message_status(msg) != RD_KAFKA_MSG_STATUS_NOT_PERSISTED)
+        d->unsure = true;
 }
 
 /* A producer whose message.max.bytes and batch.size are the topic's limit, so
@@ -204,49 +194,6 @@ static void update_limit(dead_letters *dl)
         log_warn("dead letters: %s", err.msg);
 }
 
-static void *copy_bytes(const void *src, size_t len)
-{
-    void *dst = malloc(len ? len : 1);
-    if (!dst)
-        abort();
-    if (len)
-        memcpy(dst, src, len);
-    return dst;
-}
-
-void dead_list_add(dead_list *list, const rd_kafka_message_t *msg, dead_reason reason,
-                   const char *detail)
-{
-    if (list->n == list->cap) {
-        list->cap = list->cap ? list->cap * 2 : 16;
-        list->items = realloc(list->items, list->cap * sizeof *list->items);
-        if (!list->items)
-            abort();
-    }
-    dead_letter *d = &list->items[list->n++];
-    *d = (dead_letter){.reason = reason,
-                       .detail = strdup(detail),
-                       .topic = strdup(rd_kafka_topic_name(msg->rkt)),
-                       .partition = msg->partition,
-                       .offset = msg->offset,
-                       .key_len = msg->key ? msg->key_len : 0,
-                       .value_len = msg->payload ? msg->len : 0};
-    if (!d->detail || !d->topic)
-        abort();
-    d->key = msg->key ? copy_bytes(msg->key, msg->key_len) : NULL;
-    d->value = msg->payload ? copy_bytes(msg->payload, msg->len) : NULL;
-    rd_kafka_headers_t *headers;
-    if (rd_kafka_message_headers(msg, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        d->headers = rd_kafka_headers_copy(headers);
-        const char *name;
-        const void *value;
-        size_t size;
-        for (size_t i = 0; !rd_kafka_header_get_all(headers, i, &name, &value, &size); i++) {
-            d->n_headers++;
-            d->headers_bytes += strlen(name) + size + HEADER_OVERHEAD_BYTES;
-        }
-    }
-}
 
 static void add_number_header(rd_kafka_headers_t *h, const char *name, long long n)
 {
@@ -347,10 +294,31 @@ static int enqueue(dead_letters *dl, dead_letter *d, size_t index, eie_err *err)
     }
 }
 
-int dead_letters_publish(dead_letters *dl, dead_list *list, int timeout_ms, eie_err *err)
+/* Counts as acknowledged what is on the topic already. */
+static void pass_over_seen(dead_letters *dl, dead_list *list, const dead_seen *seen)
 {
+    size_t already = 0;
+    for (size_t i = 0; seen && i < list->n; i++) {
+        dead_letter *d = &list->items[i];
+        if (!d->acked && dead_seen_has(seen, d->topic, d->partition, d->offset)) {
+            d->acked = true;
+            list->n_acked++;
+            already++;
+        }
+    }
+    dl->already += already;
+    if (already)
+        log_info("dead letters: %zu already on the dead-letter topic; not published again", already);
+}
+
+int dead_letters_publish(dead_letters *dl, dead_list *list, const dead_seen *seen, int timeout_ms,
+                         eie_err *err)
+{
+    pass_over_seen(dl, list, seen);
     if (list->n_acked == list->n)
         return 0;
+    if (!list->first_sent_ms)
+        list->first_sent_ms = timefmt_now_ms();
     update_limit(dl);
     /* A second pass publishes truncated what the broker refused as too large. */
     for (int pass = 0; pass < 2; pass++) {
@@ -373,6 +341,7 @@ int dead_letters_publish(dead_letters *dl, dead_list *list, int timeout_ms, eie_
             if (d->in_flight) {
                 waiting++;
                 d->in_flight = false;
+                d->unsure = true;
             } else if (is_size_error(d->delivery_err) && !d->truncate) {
                 d->truncate = true;
                 refused_for_size++;
@@ -385,6 +354,9 @@ int dead_letters_publish(dead_letters *dl, dead_list *list, int timeout_ms, eie_
                 dl->forms[d->truncate ? DEAD_FORM_TRUNCATED : DEAD_FORM_WHOLE]++;
             }
         }
+        list->n_unsure = 0;
+        for (size_t i = 0; i < list->n; i++)
+            list->n_unsure += !list->items[i].acked && list->items[i].unsure;
         if (rc < 0)
             return -1;
         if (refused_for_size) {
@@ -405,25 +377,6 @@ int dead_letters_publish(dead_letters *dl, dead_list *list, int timeout_ms, eie_
     return -1;
 }
 
-void dead_list_clear(dead_list *list)
-{
-    for (size_t i = 0; i < list->n; i++) {
-        free(list->items[i].detail);
-        free(list->items[i].topic);
-        free(list->items[i].key);
-        free(list->items[i].value);
-        if (list->items[i].headers)
-            rd_kafka_headers_destroy(list->items[i].headers);
-    }
-    list->n = list->n_acked = 0;
-}
-
-void dead_list_free(dead_list *list)
-{
-    dead_list_clear(list);
-    free(list->items);
-    memset(list, 0, sizeof *list);
-}
 
 uint64_t dead_letters_count(const dead_letters *dl, dead_reason reason)
 {
@@ -433,6 +386,11 @@ uint64_t dead_letters_count(const dead_letters *dl, dead_reason reason)
 uint64_t dead_letters_form_count(const dead_letters *dl, dead_form form)
 {
     return form < DEAD_FORM_COUNT ? dl->forms[form] : 0;
+}
+
+uint64_t dead_letters_already_count(const dead_letters *dl)
+{
+    return dl->already;
 }
 
 size_t dead_letters_limit(const dead_letters *dl)

@@ -3,9 +3,10 @@
  * validation) is republished there with its original key, value and headers
  * and headers of ours saying why and where it came from, so nothing is dropped
  * silently and nothing stops the consumer. Dead letters of a batch are
- * acknowledged by Kafka before the batch's offsets are committed; after a
- * crash they may be published again (at least once), while the stores stay
- * exactly-once.
+ * acknowledged by Kafka before the batch's offsets are committed; a batch read
+ * again after a crash in between passes over those already on the topic
+ * (dead_seen.h), so that each bad record is dead-lettered once per consumer
+ * group, as the stores hold each reading once.
  *
  * Any record the broker accepted must fit: a record the dead-letter topic
  * cannot take as it is (larger than the topic's max.message.bytes, which may be
@@ -21,6 +22,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "dead_seen.h"
 #include "err.h"
 
 typedef enum {
@@ -45,11 +47,21 @@ typedef struct dead_list {
     dead_letter *items;
     size_t n, cap;
     size_t n_acked; /* how many are acknowledged: a retry publishes only the others */
+    /* How many failed without telling whether the broker stored them (a
+     * timeout): to look for on the topic before a retry (dead_list_unsure). */
+    size_t n_unsure;
+    int64_t first_sent_ms; /* wall clock of the first publish; 0: none yet */
 } dead_list;
 
 /* Keeps a copy of msg. */
 void dead_list_add(dead_list *list, const rd_kafka_message_t *msg, dead_reason reason,
                    const char *detail);
+/* The sources of the dead letters whose fate is unsure, for dead_seen_scan:
+ * at most one per partition, from its smallest such offset; sources must
+ * have room for list->n. Returns how many. */
+size_t dead_list_unsure(const dead_list *list, dead_seen_source *sources);
+/* They were looked for: a retry publishes those not found. */
+void dead_list_unsure_checked(dead_list *list);
 /* Forgets them all (after the batch's commit, or when it is dropped). */
 void dead_list_clear(dead_list *list);
 void dead_list_free(dead_list *list);
@@ -63,12 +75,16 @@ dead_letters *dead_letters_open(const char *bootstrap, const config_props *props
 void dead_letters_close(dead_letters *dl);
 
 /* Publishes the list's dead letters not yet acknowledged and waits for their
- * acknowledgements. Returns -1 (err set) if any was not acknowledged; call
- * again to retry (after a timeout, a retried record may appear twice). */
-int dead_letters_publish(dead_letters *dl, dead_list *list, int timeout_ms, eie_err *err);
+ * acknowledgements; those `seen` (may be NULL) holds are on the topic already
+ * and count as acknowledged. Returns -1 (err set) if any was not acknowledged;
+ * call again to retry, after looking for the unsure ones (dead_list_unsure). */
+int dead_letters_publish(dead_letters *dl, dead_list *list, const dead_seen *seen, int timeout_ms,
+                         eie_err *err);
 
-/* Dead letters published since start, by reason and by form. */
+/* Dead letters published since start, by reason and by form; and those found
+ * on the topic already (published before a restart), not published again. */
 uint64_t dead_letters_count(const dead_letters *dl, dead_reason reason);
+uint64_t dead_letters_already_count(const dead_letters *dl);
 uint64_t dead_letters_form_count(const dead_letters *dl, dead_form form);
 
 /* The largest record the dead-letter topic takes, as last asked of the

@@ -11,9 +11,12 @@
 int offsets_read(PGconn *conn, const char *schema, const char *group, offsets_stored *out,
                  eie_err *err)
 {
-    char sql[200];
+    /* Rows committed before committed_ms existed: updated_at, the server's
+     * clock, is as good a bound within the dead-letter scan's margin. */
+    char sql[300];
     snprintf(sql, sizeof sql,
-             "SELECT topic, partition, next_offset FROM %s%ssink_offsets "
+             "SELECT topic, partition, next_offset, coalesce(committed_ms, "
+             "(extract(epoch FROM updated_at) * 1000)::bigint) FROM %s%ssink_offsets "
              "WHERE consumer_group = $1",
              schema ? schema : "", schema ? "." : "");
     const char *params[] = {group};
@@ -40,7 +43,8 @@ void offsets_row(const offsets_stored *stored, size_t i, const char **topic, int
     *next = strtoll(PQgetvalue(stored->res, (int)i, 2), NULL, 10);
 }
 
-int64_t offsets_find(const offsets_stored *stored, const char *topic, int32_t partition)
+/* The partition's row; -1: none. */
+static int find_row(const offsets_stored *stored, const char *topic, int32_t partition)
 {
     for (size_t i = 0; i < offsets_count(stored); i++) {
         const char *t;
@@ -48,9 +52,23 @@ int64_t offsets_find(const offsets_stored *stored, const char *topic, int32_t pa
         int64_t next;
         offsets_row(stored, i, &t, &p, &next);
         if (p == partition && strcmp(t, topic) == 0)
-            return next;
+            return (int)i;
     }
     return -1;
+}
+
+int64_t offsets_find(const offsets_stored *stored, const char *topic, int32_t partition)
+{
+    int i = find_row(stored, topic, partition);
+    return i < 0 ? -1 : strtoll(PQgetvalue(stored->res, i, 2), NULL, 10);
+}
+
+int64_t offsets_committed_ms(const offsets_stored *stored, const char *topic, int32_t partition)
+{
+    int i = find_row(stored, topic, partition);
+    if (i < 0 || PQgetisnull(stored->res, i, 3))
+        return -1;
+    return strtoll(PQgetvalue(stored->res, i, 3), NULL, 10);
 }
 
 void offsets_release(offsets_stored *stored)
@@ -94,7 +112,7 @@ static int check_prev(PGconn *conn, const char *group, const offsets_move *moves
 
 /* One statement for all partitions: arrays of topics, partitions and offsets. */
 int offsets_advance(PGconn *conn, const char *group, const offsets_move *moves, size_t n,
-                    eie_err *err)
+                    int64_t committed_ms, eie_err *err)
 {
     strbuf topics = STRBUF_INIT, parts = STRBUF_INIT, nexts = STRBUF_INIT;
     strbuf_putc(&topics, '{');
@@ -112,14 +130,17 @@ int offsets_advance(PGconn *conn, const char *group, const offsets_move *moves, 
     strbuf_putc(&nexts, '}');
     int rc = check_prev(conn, group, moves, n, topics.data, parts.data, err);
     if (rc == 0) {
-        const char *params[] = {group, topics.data, parts.data, nexts.data};
+        char committed[24];
+        snprintf(committed, sizeof committed, "%lld", (long long)committed_ms);
+        const char *params[] = {group, topics.data, parts.data, nexts.data, committed};
         PGresult *res = PQexecParams(
             conn,
-            "INSERT INTO sink_offsets (consumer_group, topic, partition, next_offset) "
-            "SELECT $1, t, p, o FROM unnest($2::text[], $3::int[], $4::bigint[]) AS x(t, p, o) "
+            "INSERT INTO sink_offsets (consumer_group, topic, partition, next_offset, committed_ms) "
+            "SELECT $1, t, p, o, $5 FROM unnest($2::text[], $3::int[], $4::bigint[]) AS x(t, p, o) "
             "ON CONFLICT (consumer_group, topic, partition) DO UPDATE "
-            "SET next_offset = EXCLUDED.next_offset, updated_at = now()",
-            4, NULL, params, NULL, NULL, 0);
+            "SET next_offset = EXCLUDED.next_offset, committed_ms = EXCLUDED.committed_ms, "
+            "updated_at = now()",
+            5, NULL, params, NULL, NULL, 0);
         rc = pg_check(res, PGRES_COMMAND_OK, "saving offsets", err);
         PQclear(res);
     }

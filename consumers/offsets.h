@@ -26,6 +26,9 @@ void offsets_row(const offsets_stored *stored, size_t i, const char **topic, int
                  int64_t *next);
 /* The next offset stored for a partition; -1 when none is. */
 int64_t offsets_find(const offsets_stored *stored, const char *topic, int32_t partition);
+/* The committing consumer's wall clock (ms since the epoch) when the
+ * partition's offset was last stored; -1 when none is. */
+int64_t offsets_committed_ms(const offsets_stored *stored, const char *topic, int32_t partition);
 void offsets_release(offsets_stored *stored);
 
 /* One partition's move in a batch: prev is what the store must still hold for
@@ -39,10 +42,12 @@ typedef struct offsets_move {
 #define OFFSETS_MOVED (-2)
 
 /* Inside the batch's transaction: locks the partitions' rows, checks that each
- * still holds prev, and stores next. Returns OFFSETS_MOVED (err says which)
+ * still holds prev, and stores next with committed_ms, the caller's wall clock
+ * (where a search of the dead letters published since may start: see
+ * dead_seen.h). Returns OFFSETS_MOVED (err says which)
  * when the store changed under the caller: a replay switched stores, or
  * another instance wrote the partition. */
 int offsets_advance(PGconn *conn, const char *group, const offsets_move *moves, size_t n,
-                    eie_err *err);
+                    int64_t committed_ms, eie_err *err);
 
 #endif

@@ -60,7 +60,9 @@ static void batch_free(batch *b)
 /* Store upkeep between batches; a failure is logged and retried later. */
 static void housekeep(sink *s)
 {
-    if (!s->store->housekeep || timefmt_now_ms() < s->next_housekeep_ms)
+    /* Not while a batch is failing to commit: waiting for it here would poll
+     * Kafka no more (see sink_hand_over_polling). */
+    if (!s->store->housekeep || timefmt_now_ms() < s->next_housekeep_ms || sink_writer_busy(s))
         return;
     sink_drain(s);
     eie_err err;
@@ -129,6 +131,9 @@ int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *s
         !(s.dead = dead_letters_open(cfg->bootstrap, cfg->kafka_props, s.topics.dead_letter,
                                      cfg->group, err)))
         goto done;
+    if (!s.replay && !(s.seen = dead_seen_new(cfg->bootstrap, cfg->kafka_props,
+                                              s.topics.dead_letter, cfg->group, err)))
+        goto done;
     if (cfg->migrate && migrate(&s, err) < 0)
         goto done;
     if (pthread_create(&s.writer, NULL, sink_writer_main, &s) != 0) {
@@ -145,7 +150,7 @@ int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *s
     while (!*stop && !(s.replay && s.replay_left == 0)) {
         housekeep(&s);
         sink_collect_batch(&s);
-        sink_hand_over(&s);
+        sink_hand_over_polling(&s);
         if (s.fenced)
             sink_reread_from_store(&s);
         if (!s.replay) /* a replay's caller shows its progress */
@@ -177,6 +182,7 @@ done:
     PQfinish(s.conn);
     codec_free(s.codec);
     dead_letters_close(s.dead);
+    dead_seen_free(s.seen);
     batch_free(&s.batches[0]);
     batch_free(&s.batches[1]);
     for (int k = 0; k < READING_KIND_COUNT; k++)

@@ -189,6 +189,8 @@ static void on_scrape(metrics *m, void *arg)
         metrics_set(m, "eie_consumer_dead_letter_forms_total", labels,
                     (double)dead_letters_form_count(s->dead, (dead_form)f));
     }
+    metrics_set(m, "eie_consumer_dead_letters_already_total", s->labels,
+                (double)dead_letters_already_count(s->dead));
     int64_t now = timefmt_now_ms(), since = h->failing_since_ms;
     strbuf ignored = STRBUF_INIT;
     metrics_set(m, "eie_consumer_ready", s->labels, is_ready(s, &ignored) ? 1 : 0);
@@ -216,6 +218,9 @@ static void describe_metrics(metrics *m)
     metrics_describe(m, "eie_consumer_dead_letter_forms_total", METRIC_COUNTER,
                      "dead letters by form: whole, or truncated (too large for the dead-letter "
                      "topic as they were)");
+    metrics_describe(m, "eie_consumer_dead_letters_already_total", METRIC_COUNTER,
+                     "dead letters not published since they were found on the dead-letter topic "
+                     "already (a batch read again after a crash)");
     metrics_describe(m, "eie_consumer_ready", METRIC_GAUGE,
                      "1 when ready, 0 while stalled (a batch failing for longer than "
                      "--stall-after-ms)");

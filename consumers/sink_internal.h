@@ -82,6 +82,9 @@ typedef struct sink {
     PGconn *conn;
     codec *codec;
     dead_letters *dead;
+    /* The group's dead letters on the topic for records not committed yet
+     * (NULL for a replay, which publishes none). */
+    dead_seen *seen;
     batch batches[2];
     batch *collecting; /* the main thread's */
     partition_state *parts[READING_KIND_COUNT];
@@ -122,14 +125,27 @@ void *sink_writer_main(void *arg);
 void sink_drain(sink *s);
 /* Gives the collected batch to the writer and continues with the other one. */
 void sink_hand_over(sink *s);
+/* The same from the main loop: while the writer is busy for long, it pauses
+ * the partitions and keeps polling Kafka, to stay in the group. Never from
+ * inside a rebalance callback (which polls nothing). */
+void sink_hand_over_polling(sink *s);
+/* Whether the writer has a batch in hand. */
+bool sink_writer_busy(sink *s);
 
 /* sink_kafka.c */
 rd_kafka_t *sink_open_consumer(sink *s, eie_err *err);
-/* Fills each partition's offset from sink_offsets and marks them owned. */
+/* Fills each partition's offset from sink_offsets and marks them owned; a
+ * member of the group then looks for its dead letters of them already on the
+ * topic (dead_seen.h). */
 int sink_load_offsets(sink *s, rd_kafka_topic_partition_list_t *parts, eie_err *err);
 partition_state *sink_part(sink *s, int kind, int32_t partition);
 partition_state *sink_owned_part(sink *s, int kind, int32_t partition);
 void sink_collect_batch(sink *s);
+/* Pauses (or resumes) every assigned partition. */
+void sink_pause(sink *s, bool pause);
+/* One poll while paused: serves rebalances; a message fetched before the
+ * pause goes into the collecting batch. */
+void sink_poll_paused(sink *s);
 /* After the writer found the store's offsets moved. */
 void sink_reread_from_store(sink *s);
 void sink_leave_group(sink *s);

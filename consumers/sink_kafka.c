@@ -26,6 +26,32 @@ partition_state *sink_part(sink *s, int kind, int32_t partition)
     return &s->parts[kind][partition];
 }
 
+/* What is known of the partitions' dead letters is replaced by what is on
+ * the topic from their stored offsets on, read from their earliest last
+ * commit (the beginning if one was never committed). */
+static int look_for_dead_letters(sink *s, rd_kafka_topic_partition_list_t *parts,
+                                 const offsets_stored *stored, eie_err *err)
+{
+    dead_seen_source *sources = calloc((size_t)parts->cnt + 1, sizeof *sources);
+    if (!sources)
+        abort();
+    int64_t since_ms = INT64_MAX;
+    size_t n = 0;
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+        if (sink_topic_kind(s, p->topic) < 0 || p->partition < 0)
+            continue;
+        int64_t next = offsets_find(stored, p->topic, p->partition);
+        int64_t committed = offsets_committed_ms(stored, p->topic, p->partition);
+        since_ms = committed < since_ms ? committed : since_ms; /* -1: the beginning */
+        sources[n++] = (dead_seen_source){p->topic, p->partition, next >= 0 ? next : 0};
+        dead_seen_forget(s->seen, p->topic, p->partition);
+    }
+    int rc = dead_seen_scan(s->seen, sources, n, since_ms, err);
+    free(sources);
+    return rc;
+}
+
 /* A partition never stored starts at the beginning, since the topics are the
  * full history (a replay's start may say otherwise: see sink_replay.c). */
 int sink_load_offsets(sink *s, rd_kafka_topic_partition_list_t *parts, eie_err *err)
@@ -33,6 +59,10 @@ int sink_load_offsets(sink *s, rd_kafka_topic_partition_list_t *parts, eie_err *
     offsets_stored stored;
     if (sink_db_ready(s, err) < 0 || offsets_read(s->conn, NULL, s->cfg->group, &stored, err) < 0)
         return -1;
+    if (s->seen && look_for_dead_letters(s, parts, &stored, err) < 0) {
+        offsets_release(&stored);
+        return -1;
+    }
     for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *p = &parts->elems[i];
         int64_t next = offsets_find(&stored, p->topic, p->partition);
@@ -54,6 +84,8 @@ static void disown(sink *s, const rd_kafka_topic_partition_list_t *parts)
         int kind = sink_topic_kind(s, parts->elems[i].topic);
         if (kind >= 0 && parts->elems[i].partition >= 0)
             sink_part(s, kind, parts->elems[i].partition)->owned = 0;
+        if (s->seen) /* a next owner looks for itself */
+            dead_seen_forget(s->seen, parts->elems[i].topic, parts->elems[i].partition);
     }
 }
 
@@ -77,7 +109,8 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         eie_err err;
         long wait_ms = 100;
         while (sink_load_offsets(s, parts, &err) < 0 && !*s->stop) {
-            log_error("cannot read stored offsets (retrying in %ld ms): %s", wait_ms, err.msg);
+            log_error("cannot read stored offsets or dead letters (retrying in %ld ms): %s",
+                      wait_ms, err.msg);
             wait_ms = sink_backoff(s, wait_ms);
         }
         if (*s->stop) /* stopping: acknowledged below, but nothing of them is stored */
@@ -381,6 +414,36 @@ void sink_collect_batch(sink *s)
         }
         rd_kafka_message_destroy(msg);
     }
+}
+
+void sink_pause(sink *s, bool pause)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_assignment(s->rk, &parts);
+    if (!e && parts && parts->cnt)
+        e = pause ? rd_kafka_pause_partitions(s->rk, parts)
+                  : rd_kafka_resume_partitions(s->rk, parts);
+    if (e)
+        log_warn("%s the partitions: %s", pause ? "pausing" : "resuming", rd_kafka_err2str(e));
+    else if (parts && parts->cnt)
+        log_info("%s %d partition%s while a batch %s", pause ? "paused" : "resumed", parts->cnt,
+                 parts->cnt == 1 ? "" : "s", pause ? "fails to commit" : "was committed");
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+}
+
+void sink_poll_paused(sink *s)
+{
+    rd_kafka_message_t *msg = rd_kafka_consumer_poll(s->rk, 0);
+    if (!msg)
+        return;
+    if (!msg->err) {
+        s->now_ms = timefmt_now_ms();
+        take_message(s, msg);
+    } else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        log_warn("kafka: %s", rd_kafka_message_errstr(msg));
+    }
+    rd_kafka_message_destroy(msg);
 }
 
 /* At each scrape: dead letters by reason, and the lag of every assigned

@@ -1,7 +1,9 @@
 /* The writer thread: stores one batch while the main thread collects the
  * next, so PostgreSQL is kept busy. A batch's rows and the next offset of every
  * partition it read are committed in one transaction (exactly-once: see
- * sink.c); dead letters are acknowledged by Kafka before that commit. */
+ * sink.c); dead letters are acknowledged by Kafka before that commit, and
+ * those already on the topic from an earlier attempt are not published again
+ * (dead_seen.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -47,8 +49,25 @@ static int save_offsets(sink *s, const batch *b, eie_err *err)
         const partition_offset *o = &b->offsets[i];
         moves[i] = (offsets_move){s->topics.name[o->kind], o->partition, o->prev, o->next};
     }
-    int rc = offsets_advance(s->conn, s->cfg->group, moves, b->n_offsets, err);
+    int rc = offsets_advance(s->conn, s->cfg->group, moves, b->n_offsets, timefmt_now_ms(), err);
     free(moves);
+    return rc;
+}
+
+/* Dead letters of an earlier attempt that timed out may have been stored all
+ * the same: those found on the topic are not published again. */
+static int look_for_unsure(sink *s, batch *b, eie_err *err)
+{
+    if (!s->seen || b->dead.n_unsure == 0)
+        return 0;
+    dead_seen_source *sources = malloc(b->dead.n * sizeof *sources);
+    if (!sources)
+        abort();
+    size_t n = dead_list_unsure(&b->dead, sources);
+    int rc = dead_seen_scan(s->seen, sources, n, b->dead.first_sent_ms, err);
+    free(sources);
+    if (rc == 0)
+        dead_list_unsure_checked(&b->dead);
     return rc;
 }
 
@@ -56,7 +75,8 @@ static int write_batch_once(sink *s, batch *b, eie_err *err)
 {
     /* Dead letters first: once the offsets are committed, nothing would send
      * them again. */
-    if (dead_letters_publish(s->dead, &b->dead, DEAD_LETTER_TIMEOUT_MS, err) < 0)
+    if (look_for_unsure(s, b, err) < 0 ||
+        dead_letters_publish(s->dead, &b->dead, s->seen, DEAD_LETTER_TIMEOUT_MS, err) < 0)
         return -1;
     if (sink_db_ready(s, err) < 0)
         return -1;
@@ -150,6 +170,9 @@ static void write_batch(sink *s, batch *b)
     if (attempts)
         log_info("batch written after %d failed attempt%s", attempts, attempts == 1 ? "" : "s");
     commit_to_kafka(s, b);
+    for (size_t i = 0; s->seen && i < b->n_offsets; i++) /* never read again by this group */
+        dead_seen_forget_below(s->seen, s->topics.name[b->offsets[i].kind], b->offsets[i].partition,
+                               b->offsets[i].next);
     s->stored += b->n_rows;
     if (s->replay)
         s->replay->stored += b->n_rows;
@@ -191,6 +214,57 @@ void sink_drain(sink *s)
     while (s->handed || s->writing)
         pthread_cond_wait(&s->changed, &s->lock);
     pthread_mutex_unlock(&s->lock);
+}
+
+bool sink_writer_busy(sink *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool busy = s->handed || s->writing;
+    pthread_mutex_unlock(&s->lock);
+    return busy;
+}
+
+/* Waits up to ms for the writer to be idle; returns whether it still is not. */
+static bool wait_writer(sink *s, long ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->lock);
+    while ((s->handed || s->writing) &&
+           pthread_cond_timedwait(&s->changed, &s->lock, &until) == 0)
+        ;
+    bool busy = s->handed || s->writing;
+    pthread_mutex_unlock(&s->lock);
+    return busy;
+}
+
+/* A member that does not poll Kafka for max.poll.interval.ms (300 s by
+ * default) is put out of the group, and its partitions go to others while it
+ * still holds a batch of them. So while a batch fails to commit (PostgreSQL
+ * down, the dead-letter topic refusing), the main thread, which has the next
+ * batch ready, pauses its partitions (nothing more is fetched; what was
+ * fetched and not yet polled is fetched again on resuming, from the position
+ * polled) and keeps polling, which also serves rebalances. */
+#define PAUSE_AFTER_MS 5000
+#define POLL_PAUSED_EVERY_MS 500
+
+void sink_hand_over_polling(sink *s)
+{
+    if (s->collecting->n_messages == 0)
+        return;
+    if (!s->replay && wait_writer(s, PAUSE_AFTER_MS) && !*s->stop) {
+        sink_pause(s, true);
+        while (wait_writer(s, POLL_PAUSED_EVERY_MS) && !*s->stop)
+            sink_poll_paused(s);
+        sink_pause(s, false);
+    }
+    sink_hand_over(s);
 }
 
 /* The other batch is free once the writer is idle: there are only two. */

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A PostgreSQL outage loses nothing: the consumers stop consuming, retry with
 # backoff and log it, and when the server is back they resume where they
-# stopped. Readings produced during the outage all land, exactly once.
+# stopped. Readings produced during the outage all land, exactly once. An
+# outage longer than max.poll.interval.ms (here 7 s instead of 300) does not
+# put a consumer out of its group: it pauses its partitions and keeps polling.
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=../lib/stack.sh
 source "$EIE_SOURCE_DIR/tests/lib/stack.sh"
@@ -17,19 +19,33 @@ readings() { # FIRST LAST: vehicle readings V1..V5 for minutes FIRST..LAST ago
 }
 count_is() { it_sql_equals "$1" "SELECT count(*) || '|' || sum(kwh_delivered_dc) FROM vehicle_history"; }
 
-it_start cold "$EIE_BIN/eie-consumer" --store cold --linger-ms 50
-it_start hot "$EIE_BIN/eie-consumer" --store hot --linger-ms 50
+# librdkafka wants max.poll.interval.ms >= session.timeout.ms (the broker's
+# least is 6 s).
+short_poll=(-X session.timeout.ms=6000 -X max.poll.interval.ms=7000)
+it_start cold "$EIE_BIN/eie-consumer" --store cold --linger-ms 50 "${short_poll[@]}"
+it_start hot "$EIE_BIN/eie-consumer" --store hot --linger-ms 50 "${short_poll[@]}"
 readings 40 31 | "$EIE_BIN/eie-produce" 2>>"$IT_DIR/produce.log" || it_fail "eie-produce failed"
 it_wait_for "the first 50 readings" 60 count_is "50|25"
+# Both consumers in their groups and past their first batch, so that the
+# outage finds each of them writing, not joining.
+it_wait_for "the hot state of the first readings" 60 it_sql_equals "5|155" \
+    "SELECT count(*) || '|' || sum(soc) FROM vehicle_state"
 
 stack_pg_stop
 it_log "PostgreSQL stopped"
-readings 30 11 | "$EIE_BIN/eie-produce" 2>>"$IT_DIR/produce.log" || it_fail "eie-produce failed during the outage"
-sleep 6
+readings 30 21 | "$EIE_BIN/eie-produce" 2>>"$IT_DIR/produce.log" || it_fail "eie-produce failed during the outage"
+sleep 1 # a second batch, which waits for the first to commit
+readings 20 11 | "$EIE_BIN/eie-produce" 2>>"$IT_DIR/produce.log" || it_fail "eie-produce failed during the outage"
+sleep 16 # over twice max.poll.interval.ms
 for name in cold hot; do
     var="${name}_pid"
     kill -0 "${!var}" 2>/dev/null || it_fail "$name exited during the outage"
     grep -q "failed (attempt" "$IT_DIR/$name.log" || it_fail "$name did not log its retries"
+    grep -q "paused .* while a batch fails to commit" "$IT_DIR/$name.log" ||
+        it_fail "$name did not pause its partitions while stalled"
+    if grep -qi "maximum poll interval\|revoked" "$IT_DIR/$name.log"; then
+        it_fail "$name left its group while stalled: $(grep -i "maximum poll interval\|revoked" "$IT_DIR/$name.log" | head -n 2)"
+    fi
 done
 stack_pg_start
 it_log "PostgreSQL started again"
