@@ -112,7 +112,8 @@ static int run_rollup(int argc, char **argv)
     };
     config_spec spec = {"eie-admin rollup", "[options]",
                         "Summarises every closed hour of the history not summarised yet, and the\n"
-                        "hours marked dirty by readings stored late.",
+                        "hours marked dirty by readings stored late; then derives the charging\n"
+                        "sessions they make (with the session gap the store has).",
                         options, sizeof options / sizeof options[0], false, false};
     int first;
     config_result cr = config_parse(&spec, argc, argv, NULL, &first);
@@ -129,7 +130,14 @@ static int run_rollup(int argc, char **argv)
         if (pg_check(res, PGRES_TUPLES_OK, "summarising hours", &err) == 0) {
             log_info("hourly summaries up to date (%s hour(s) of the streams summarised now)",
                      PQgetvalue(res, 0, 0));
-            rc = 0;
+            PQclear(res);
+            res = PQexec(conn, "SELECT eie_refresh_sessions((SELECT gap FROM charging_session_state), "
+                               "2147483647)");
+            if (pg_check(res, PGRES_TUPLES_OK, "deriving charging sessions", &err) == 0) {
+                log_info("charging sessions up to date (those of %s vehicle(s) derived now)",
+                         PQgetvalue(res, 0, 0));
+                rc = 0;
+            }
         }
     }
     if (rc)
@@ -146,7 +154,7 @@ static void usage(FILE *out)
                  "Commands:\n"
                  "  topics    create the topics (idempotent)\n"
                  "  migrate   apply the SQL migrations (idempotent)\n"
-                 "  rollup    bring the hourly summaries of the history up to date\n"
+                 "  rollup    bring the hourly summaries and charging sessions up to date\n"
                  "  verify    compare the stores of two databases\n\n"
                  "Run 'eie-admin COMMAND --help' for a command's options.\n");
 }

@@ -1,7 +1,9 @@
 /* eie-admin verify: compares the stores of two databases (a live one and one
  * rebuilt from the topics, say) device by device and day by day: row counts,
- * energy sums and a checksum of every row; and the hot state device by device.
- * Exits 1 on any difference, listing the first ones. */
+ * energy sums and a checksum of every row; the hot state device by device;
+ * and the charging sessions as far as both stores have derived them. Exits 1
+ * on any difference, listing the first ones. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +38,45 @@ static const char *const summary_sql =
     "UNION ALL "
     "SELECT 'assignments', vehicle_id, '', count(*), '',"
     "       md5(string_agg(valid_from::text || '|' || meter_id, ',' ORDER BY valid_from))"
-    "  FROM vehicle_meter_assignment GROUP BY 1, 2"
+    "  FROM vehicle_meter_assignment GROUP BY 1, 2 "
+    /* Sessions are derived after the fact (migration 011): compared up to a
+     * time both stores have reached ($1, epoch seconds), energy rounded as
+     * summaries and raw readings may add up in another order. */
+    "UNION ALL "
+    "SELECT 'sessions', vehicle_id, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), count(*),"
+    "       round(sum(dc_kwh)::numeric, 6)::text,"
+    "       md5(string_agg(started_at::text || '|' || ended_at || '|' || readings || '|'"
+    "                      || round(dc_kwh::numeric, 6) || '|' || round(ac_kwh::numeric, 6) || '|'"
+    "                      || round(own_dc_kwh::numeric, 6) || '|' || meters::text, ','"
+    "                      ORDER BY started_at))"
+    "  FROM charging_session WHERE ended_at < to_timestamp($1::float8) GROUP BY 1, 2, 3"
     ") summary ORDER BY part COLLATE \"C\", device COLLATE \"C\", day COLLATE \"C\"";
 
 enum { COL_PART, COL_DEVICE, COL_DAY, COL_N, COL_ENERGY, COL_SUM };
 
-static PGresult *summarise(const char *url, const char *which, eie_err *err)
+/* How far a store's sessions are final: a session that ended a gap before
+ * the readings it has derived them from cannot grow any more. Epoch seconds. */
+static const char *const sessions_final_sql =
+    "SELECT coalesce(extract(epoch FROM until - gap), '-infinity'::float8) FROM charging_session_state";
+
+static int sessions_final(const char *url, const char *which, double *out, eie_err *err)
+{
+    PGconn *conn = pg_connect(url, "eie-admin verify", err);
+    if (!conn) {
+        eie_err_prefix(err, "%s", which);
+        return -1;
+    }
+    PGresult *res = PQexec(conn, sessions_final_sql);
+    int rc = pg_check(res, PGRES_TUPLES_OK, which, err);
+    if (rc == 0)
+        *out = PQntuples(res) ? strtod(PQgetvalue(res, 0, 0), NULL) : -INFINITY;
+    PQclear(res);
+    PQfinish(conn);
+    return rc;
+}
+
+static PGresult *summarise(const char *url, const char *which, double sessions_until,
+                           eie_err *err)
 {
     PGconn *conn = pg_connect(url, "eie-admin verify", err);
     if (!conn) {
@@ -50,7 +85,10 @@ static PGresult *summarise(const char *url, const char *which, eie_err *err)
     }
     /* The whole comparison reads one consistent snapshot of each side. */
     pg_exec(conn, "SET TIME ZONE 'UTC'", err);
-    PGresult *res = PQexec(conn, summary_sql);
+    char until[40];
+    snprintf(until, sizeof until, "%.6f", sessions_until);
+    const char *params[] = {isinf(sessions_until) ? "-infinity" : until};
+    PGresult *res = PQexecParams(conn, summary_sql, 1, NULL, params, NULL, NULL, 0);
     if (pg_check(res, PGRES_TUPLES_OK, which, err) < 0) {
         PQclear(res);
         res = NULL;
@@ -79,10 +117,15 @@ int verify_stores(const char *url_a, const char *url_b, long max_listed, verify_
                   eie_err *err)
 {
     memset(out, 0, sizeof *out);
-    PGresult *a = summarise(url_a, "first database", err);
+    double until_a, until_b;
+    if (sessions_final(url_a, "first database", &until_a, err) < 0 ||
+        sessions_final(url_b, "second database", &until_b, err) < 0)
+        return -1;
+    double until = until_a < until_b ? until_a : until_b;
+    PGresult *a = summarise(url_a, "first database", until, err);
     if (!a)
         return -1;
-    PGresult *b = summarise(url_b, "second database", err);
+    PGresult *b = summarise(url_b, "second database", until, err);
     if (!b) {
         PQclear(a);
         return -1;
@@ -144,7 +187,8 @@ int verify_main(int argc, char **argv)
     config_spec spec = {"eie-admin verify", "--against URL [options]",
                         "Compares the stores of two databases: per device and day of history the\n"
                         "row count, the energy sum and a checksum of every row; per device the hot\n"
-                        "state and the assignments. Exits 0 when they are identical, 1 when not\n"
+                        "state and the assignments; the charging sessions as far as both stores\n"
+                        "have derived them. Exits 0 when they are identical, 1 when not\n"
                         "(listing the first differences) or when a database cannot be read, 2 on\n"
                         "bad usage.",
                         options, sizeof options / sizeof options[0], false, false};

@@ -2,11 +2,13 @@
 # Verification of two stores: a dataset with repeated, out-of-order and late
 # readings is ingested live into one database, then replayed from the topics
 # into a fresh one by new consumer groups; eie-admin verify finds them
-# identical, and finds a changed and a missing row once they are not.
+# identical (their charging sessions too, once derived), and finds a changed
+# and a missing row, and a changed session, once they are not.
 source "$(dirname "$0")/lib.sh"
 it_setup 2
 
-from=$(date -u -d "-50 min" +%Y-%m-%dT%H:%M:00Z)
+# Over an hour ago: whole closed hours, which sessions are derived from.
+from=$(date -u -d "-120 min" +%Y-%m-%dT%H:%M:00Z)
 to=$(date -u -d "@$(( $(date -d "$from" +%s) + 40 * 60 ))" +%Y-%m-%dT%H:%M:%SZ)
 "$EIE_BIN/eie-simulate" --vehicles 15 --from "$from" --to "$to" --seed 7 --duplicate-rate 0.05 \
     --out-of-order-rate 0.05 --late-rate 0.05 --late-max-s 900 --invalid-rate 0.01 --reassign-rate 0.01 \
@@ -31,19 +33,27 @@ DATABASE_URL=$replay it_start hot2 "$EIE_BIN/eie-consumer" --store hot --group "
 DATABASE_URL=$replay it_start cold2 "$EIE_BIN/eie-consumer" --store cold --group "${EIE_TOPIC_PREFIX}replay.cold"
 DATABASE_URL=$replay it_wait_for "the replayed stores" 90 both_done "${EIE_TOPIC_PREFIX}replay."
 for name in hot cold hot2 cold2; do it_stop "$name"; done
+for url in "$live" "$replay"; do
+    "$EIE_BIN/eie-admin" rollup --database-url "$url" --settle '0 minutes' >>"$IT_DIR/admin.log" 2>&1 ||
+        it_fail "eie-admin rollup failed on $url"
+done
+sessions=$(it_psql -c "SELECT count(*) FROM charging_session")
+((sessions > 0)) || it_fail "no charging sessions derived to compare"
 
 "$EIE_BIN/eie-admin" verify --database-url "$live" --against "$replay" >"$IT_DIR/verify.out" 2>&1 ||
     it_fail "live and replayed stores differ: $(cat "$IT_DIR/verify.out")"
 grep -q "groups compared, 0 differences" "$IT_DIR/verify.out" || it_fail "verify said: $(cat "$IT_DIR/verify.out")"
-it_log "$(tail -n 1 "$IT_DIR/verify.out")"
+it_log "$(tail -n 1 "$IT_DIR/verify.out") ($sessions sessions among them)"
 
-psql "$replay" -X -q -c "UPDATE vehicle_history SET soc = soc + 1 WHERE vehicle_id = 'V3' AND ts = (SELECT max(ts) FROM vehicle_history WHERE vehicle_id = 'V3')" \
+psql "$replay" -X -q -c "UPDATE charging_session SET readings = readings + 1 WHERE vehicle_id = 'V2'" \
+    -c "UPDATE vehicle_history SET soc = soc + 1 WHERE vehicle_id = 'V3' AND ts = (SELECT max(ts) FROM vehicle_history WHERE vehicle_id = 'V3')" \
     -c "DELETE FROM meter_history WHERE meter_id = 'M5'"
 status=0
 "$EIE_BIN/eie-admin" verify --database-url "$live" --against "$replay" >"$IT_DIR/verify.out" 2>&1 || status=$?
 it_expect_eq 1 "$status" "verify exits 1 on differences"
 grep -Eq "^history/vehicle V3 .*: differs \(rows ([0-9]+) vs \1, " "$IT_DIR/verify.out" || it_fail "the changed row is not listed: $(cat "$IT_DIR/verify.out")"
 grep -q "^history/meter M5 .*: only in the first" "$IT_DIR/verify.out" || it_fail "the missing rows are not listed"
+grep -q "^sessions V2 .*: differs" "$IT_DIR/verify.out" || it_fail "the changed session is not listed: $(cat "$IT_DIR/verify.out")"
 status=0
 "$EIE_BIN/eie-admin" verify >/dev/null 2>&1 || status=$?
 it_expect_eq 2 "$status" "verify without --against is bad usage"
