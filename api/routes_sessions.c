@@ -14,7 +14,7 @@
 #include "respond.h"
 #include "timefmt.h"
 
-#define MIN_WINDOW_MS (60 * 1000LL)
+#define MIN_WINDOW_MS (15 * 60 * 1000LL)
 #define MAX_WINDOW_MS (30 * 86400 * 1000LL)
 #define DEFAULT_WINDOW_MS (86400 * 1000LL)
 #define DEFAULT_LIMIT 100
