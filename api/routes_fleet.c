@@ -47,14 +47,16 @@ static const char *const summary_sql =
     "  (SELECT coalesce(json_agg(json_build_object('vehicleId', id,"
     "     'totalEnergyConsumedAc', ac, 'totalEnergyDeliveredDc', dc, 'efficiencyRatio', ratio)"
     "     ORDER BY ratio, id), '[]')"
-    "   FROM (SELECT id, ac, dc, dc / ac AS ratio FROM v WHERE ac >= $7 AND dc / ac < $3"
-    "         ORDER BY dc / ac, id LIMIT $6) d),"
+    "   FROM (SELECT id, ac, dc, dc / nullif(ac, 0) AS ratio FROM v"
+    "         WHERE ac > 0 AND ac >= $7 AND dc / nullif(ac, 0) < $3"
+    "         ORDER BY 4, id LIMIT $6) d),"
     "  (SELECT coalesce(json_agg(json_build_object('meterId', id,"
     "     'totalEnergyConsumedAc', ac_kwh, 'totalEnergyDeliveredDc', dc_kwh,"
     "     'efficiencyRatio', ratio, 'sharedSeconds', shared_seconds) ORDER BY ratio, id), '[]')"
-    "   FROM (SELECT id, ac_kwh, dc_kwh, dc_kwh / ac_kwh AS ratio, shared_seconds FROM m"
-    "         WHERE shared_seconds > 0 AND ac_kwh >= $7 AND dc_kwh / ac_kwh < $3"
-    "         ORDER BY dc_kwh / ac_kwh, id LIMIT $6) d)";
+    "   FROM (SELECT id, ac_kwh, dc_kwh, dc_kwh / nullif(ac_kwh, 0) AS ratio, shared_seconds FROM m"
+    "         WHERE shared_seconds > 0 AND ac_kwh > 0 AND ac_kwh >= $7"
+    "           AND dc_kwh / nullif(ac_kwh, 0) < $3"
+    "         ORDER BY 4, id LIMIT $6) d)";
 
 enum { COL_VEHICLES, COL_METERS, COL_CHARGING, COL_STALE_VEHICLES, COL_STALE_METERS, COL_SOC,
        COL_AC, COL_DC, COL_OWN_AC, COL_OWN_DC, COL_SHARED_AC, COL_SHARED_DC, COL_DEGRADED,

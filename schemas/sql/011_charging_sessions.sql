@@ -179,10 +179,12 @@ BEGIN
     -- Assignments stored late, for a time the sessions already cover: the
     -- sessions of every vehicle on the meters concerned from then on. (A
     -- minute of look-back each time: an assignment's stamp is its
-    -- transaction's start, which may precede a commit seen last time.)
-    IF st.until IS NOT NULL AND newest_assignment > st.assignments_seen THEN
+    -- transaction's start, so one committed after the last call may carry an
+    -- older stamp than the newest seen then.)
+    IF st.until IS NOT NULL AND newest_assignment > st.assignments_seen - interval '1 minute' THEN
         FOR r IN SELECT a.meter_id, a.vehicle_id, a.valid_from FROM vehicle_meter_assignment a
-                 WHERE a.stored_at > st.assignments_seen AND a.valid_from < st.until LOOP
+                 WHERE a.stored_at > st.assignments_seen - interval '1 minute'
+                   AND a.valid_from < st.until LOOP
             PERFORM eie_reattribute_sessions(
                 ARRAY(SELECT DISTINCT p.vehicle_id
                       FROM eie_assignment_periods(r.valid_from, st.until) p
@@ -193,7 +195,6 @@ BEGIN
                 r.valid_from, st.until);
         END LOOP;
     END IF;
-    newest_assignment := newest_assignment - interval '1 minute';
 
     -- The hours newly summarised.
     SELECT least(summarised_until, coalesce(st.until, summarised_until) + make_interval(hours => max_hours))
