@@ -2,9 +2,9 @@
 # A PostgreSQL outage loses nothing: the consumers stop consuming, retry with
 # backoff and log it, and when the server is back they resume where they
 # stopped. Readings produced during the outage all land, exactly once.
+# On a PostgreSQL server of its own, since it stops it.
 source "$(dirname "$0")/lib.sh"
-# shellcheck source=../lib/stack.sh
-source "$EIE_SOURCE_DIR/tests/lib/stack.sh"
+it_own_postgres
 it_setup 2
 
 readings() { # FIRST LAST: vehicle readings V1..V5 for minutes FIRST..LAST ago
@@ -22,7 +22,7 @@ it_start hot "$EIE_BIN/eie-consumer" --store hot --linger-ms 50
 readings 40 31 | "$EIE_BIN/eie-produce" 2>>"$IT_DIR/produce.log" || it_fail "eie-produce failed"
 it_wait_for "the first 50 readings" 60 count_is "50|25"
 
-stack_pg_stop
+it_own_pg_stop || it_fail "cannot stop PostgreSQL"
 it_log "PostgreSQL stopped"
 readings 30 11 | "$EIE_BIN/eie-produce" 2>>"$IT_DIR/produce.log" || it_fail "eie-produce failed during the outage"
 sleep 6
@@ -31,7 +31,7 @@ for name in cold hot; do
     kill -0 "${!var}" 2>/dev/null || it_fail "$name exited during the outage"
     grep -q "failed (attempt" "$IT_DIR/$name.log" || it_fail "$name did not log its retries"
 done
-stack_pg_start
+it_own_pg_start || it_fail "cannot start PostgreSQL again"
 it_log "PostgreSQL started again"
 
 it_wait_for "all 150 readings after the outage" 90 count_is "150|75"
