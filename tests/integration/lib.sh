@@ -144,23 +144,24 @@ it_start() {
     printf -v "${name//-/_}_pid" '%s' "$pid"
 }
 
-# it_stop NAME: SIGTERM, then expects a clean exit (status 0) within 30 s.
+# it_stop NAME [SIGNAL]: SIGTERM (or SIGNAL), then expects a clean exit
+# (status 0) within 30 s.
 it_stop() {
     local var="${1//-/_}_pid"
     local pid=${!var}
-    kill -TERM "$pid"
+    kill "-${2:-TERM}" "$pid"
     local i
     for ((i = 0; i < 300; i++)); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
     if kill -0 "$pid" 2>/dev/null; then
-        it_fail "$1 did not stop within 30 s of SIGTERM"
+        it_fail "$1 did not stop within 30 s of SIG${2:-TERM}"
         kill -KILL "$pid"
     fi
     local status=0
     wait "$pid" || status=$?
-    [[ $status -eq 0 ]] || it_fail "$1 exited with status $status after SIGTERM"
+    [[ $status -eq 0 ]] || it_fail "$1 exited with status $status after SIG${2:-TERM}"
 }
 
 # it_wait_for DESCRIPTION TIMEOUT_S COMMAND...: polls until COMMAND succeeds.
