@@ -69,6 +69,7 @@ int routes_state_register(api_context *ctx);
 int routes_history_register(api_context *ctx);
 int routes_fleet_register(api_context *ctx);
 int routes_sessions_register(api_context *ctx);
+int routes_trends_register(api_context *ctx);
 int routes_ingest_register(api_context *ctx);
 int routes_docs_register(api_context *ctx);
 /* All of the above, in the order eie-api serves them (routes.c). */

@@ -56,14 +56,15 @@ routes=(
     "/v1/analytics/performance/V2?from=$(t -3000)&to=$(t -1)" "/v1/analytics/performance/V1?window=10m"
     "/v1/vehicles/V2/history?from=$(t -300)&to=$(t 0)&step=1h" "/v1/vehicles/V1/history?from=$(t -283)&to=$(t -7)&step=15m"
 )
-# Status and body, without what moves with the clock: ages, and the ends of a
-# window given relative to now.
+# Status and body, without what moves with the clock: ages, and the ends and
+# lengths (seconds) of a window given relative to now and of its parts.
 answer() {
     local body status relative=false
     [[ $2 == *from=* ]] || relative=true
     status=$(curl -sS -o "$IT_DIR/body" -w '%{http_code}' "http://127.0.0.1:$1$2")
     body=$(jq -S -c --argjson relative "$relative" 'walk(if type == "object" then del(.ageSeconds) else . end)
-        | if $relative and type == "object" then del(.from, .to) else . end' "$IT_DIR/body" 2>/dev/null || cat "$IT_DIR/body")
+        | if $relative then walk(if type == "object" then del(.from, .to, .seconds) else . end) else . end' \
+        "$IT_DIR/body" 2>/dev/null || cat "$IT_DIR/body")
     printf '%s %s\n' "$status" "$body"
 }
 for route in "${routes[@]}"; do
