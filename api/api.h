@@ -96,4 +96,8 @@ PGresult *api_exec(PGconn *conn, const char *what, const char *sql, int n_params
                    const char *const *params, int *status);
 int api_respond_db_error(struct _u_response *resp, int status);
 
+/* 1 when the vehicle is known (it has a state or an assignment); otherwise
+ * the response is set, 404 (0) or the query's error (-1). */
+int api_vehicle_known(api_context *ctx, struct _u_response *resp, const char *vehicle_id);
+
 #endif

@@ -25,10 +25,6 @@ static const char *const baseline_sql =
     "SELECT recent_ac, recent_dc, recent_ratio, baseline, spread, baseline_days, below_baseline "
     "FROM eie_efficiency_baselines($2::timestamptz, $3::int, $4::float8, $1)";
 
-static const char *const known_sql =
-    "SELECT EXISTS (SELECT 1 FROM vehicle_state WHERE vehicle_id = $1)"
-    "    OR EXISTS (SELECT 1 FROM vehicle_meter_assignment WHERE vehicle_id = $1)";
-
 static void real_or_null(jsonw *w, const char *key, const PGresult *res, int row, int col)
 {
     if (PQgetisnull(res, row, col))
@@ -51,14 +47,8 @@ static int get_trend(const struct _u_request *req, struct _u_response *resp, api
         param_time(req, "to", &to_ms, &has_to, msg) < 0)
         return respond_error(resp, 400, "invalid_parameter", "%s", msg);
 
-    const char *known_params[] = {id};
-    PGresult *res = api_query(ctx, resp, "trend: vehicle", known_sql, 1, known_params);
-    if (!res)
+    if (api_vehicle_known(ctx, resp, id) < 1)
         return U_CALLBACK_COMPLETE;
-    bool known = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
-    if (!known)
-        return respond_error(resp, 404, "not_found", "no vehicle with this id has reported");
 
     char to[TIMEFMT_RFC3339_LEN], days_s[16], min_s[32];
     timefmt_format_rfc3339(to_ms, to);

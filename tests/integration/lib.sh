@@ -201,6 +201,22 @@ it_time() {
     date -u -d "@$(($1 + $2 * 60))" +%Y-%m-%dT%H:%M:%SZ
 }
 
+# it_get PATH [STATUS]: GET $IT_API PATH; the body in $body, the status must
+# be STATUS (200).
+it_get() {
+    local status
+    status=$(curl -sS -o "$IT_DIR/body" -w '%{http_code}' "$IT_API$1")
+    body=$(cat "$IT_DIR/body")
+    [[ $status == "${2:-200}" ]] || it_fail "GET $1: status $status, expected ${2:-200}: $body"
+}
+
+# it_check JQ [WHAT]: the last body ($body) satisfies the jq expression.
+it_check() { jq -e "$1" >/dev/null <<<"$body" || it_fail "${2:-response}: expected $1 in $body"; }
+
+# it_near A B: a jq expression, true when A and B (sums of floats) agree to 9
+# decimals.
+it_near() { echo "((($1) - ($2)) | fabs) < 1e-9"; }
+
 it_finish() {
     if [[ $IT_FAILED -ne 0 ]]; then
         it_log "FAILED"

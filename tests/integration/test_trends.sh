@@ -12,7 +12,7 @@ source "$(dirname "$0")/lib.sh"
 it_setup 2
 
 port=$(it_free_port)
-api="http://127.0.0.1:$port"
+IT_API="http://127.0.0.1:$port"
 it_start hot "$EIE_BIN/eie-consumer" --store hot --linger-ms 50
 it_start cold "$EIE_BIN/eie-consumer" --store cold --linger-ms 50
 it_start api "$EIE_BIN/eie-api" --port "$port"
@@ -46,30 +46,22 @@ it_wait_for "the history" 90 it_sql_equals 960 \
 it_wait_for "the assignments" 60 it_sql_equals 4 "SELECT count(*) FROM vehicle_meter_assignment"
 "$EIE_BIN/eie-admin" rollup >>"$IT_DIR/admin.log" 2>&1 || it_fail "eie-admin rollup failed"
 it_expect_eq 48 "$(it_psql -c "SELECT count(*) FROM charging_session")" "a session a day and one recent, per vehicle"
-it_wait_for "the API" 30 curl -fsS "$api/healthz"
+it_wait_for "the API" 30 curl -fsS "$IT_API/healthz"
 
-get() {
-    local status
-    status=$(curl -sS -o "$IT_DIR/body" -w '%{http_code}' "$api$1")
-    body=$(cat "$IT_DIR/body")
-    [[ $status == "${2:-200}" ]] || it_fail "GET $1: status $status, expected ${2:-200}: $body"
-}
-check() { jq -e "$1" >/dev/null <<<"$body" || it_fail "${2:-response}: expected $1 in $body"; }
-near() { echo "((($1) - ($2)) | fabs) < 1e-9"; }
 
-get /v1/vehicles/VT/trend
-check "(.daily | length) == 12 and .daily[0].sessions == 1 and $(near '.daily[0].efficiencyRatio' 0.95) and .daily[0].avgBatteryTemp == 30" "VT's days"
-check "$(near .baseline.efficiencyRatio 0.95) and $(near .baseline.spread '1.4826 * 0.01') and .baseline.days == 11" "VT's baseline"
-check "$(near .recent.efficiencyRatio 0.89) and .belowBaseline == true" "0.89 is clearly below VT's 0.95"
-get /v1/vehicles/VU/trend
-check "$(near .baseline.efficiencyRatio 0.93) and $(near .baseline.spread '1.4826 * 0.04') and .belowBaseline == false" "0.89 is within VU's usual spread"
-get "/v1/vehicles/VT/trend?days=7"
-check '.baseline.days == 7' "a shorter history"
-get "/v1/vehicles/VT/trend?days=6" 400
-get /v1/vehicles/NOPE/trend 404
+it_get /v1/vehicles/VT/trend
+it_check "(.daily | length) == 12 and .daily[0].sessions == 1 and $(it_near '.daily[0].efficiencyRatio' 0.95) and .daily[0].avgBatteryTemp == 30" "VT's days"
+it_check "$(it_near .baseline.efficiencyRatio 0.95) and $(it_near .baseline.spread '1.4826 * 0.01') and .baseline.days == 11" "VT's baseline"
+it_check "$(it_near .recent.efficiencyRatio 0.89) and .belowBaseline == true" "0.89 is clearly below VT's 0.95"
+it_get /v1/vehicles/VU/trend
+it_check "$(it_near .baseline.efficiencyRatio 0.93) and $(it_near .baseline.spread '1.4826 * 0.04') and .belowBaseline == false" "0.89 is within VU's usual spread"
+it_get "/v1/vehicles/VT/trend?days=7"
+it_check '.baseline.days == 7' "a shorter history"
+it_get "/v1/vehicles/VT/trend?days=6" 400
+it_get /v1/vehicles/NOPE/trend 404
 
-get /v1/fleet/summary
-check '[.belowBaseline[].vehicleId] == ["VT"] and .belowBaseline[0].baselineDays == 11' "the fleet lists VT below its baseline"
-check '[.degradedVehicles[].vehicleId] == []' "VT is above 0.85: not degraded"
-check '[.temperatureOutliers[].vehicleId] == ["VH"] and .temperatureOutliers[0].avgBatteryTemp == 45 and .temperatureOutliers[0].fleetMedian == 30.5' "VH runs hot against the fleet"
+it_get /v1/fleet/summary
+it_check '[.belowBaseline[].vehicleId] == ["VT"] and .belowBaseline[0].baselineDays == 11' "the fleet lists VT below its baseline"
+it_check '[.degradedVehicles[].vehicleId] == []' "VT is above 0.85: not degraded"
+it_check '[.temperatureOutliers[].vehicleId] == ["VH"] and .temperatureOutliers[0].avgBatteryTemp == 45 and .temperatureOutliers[0].fleetMedian == 30.5' "VH runs hot against the fleet"
 it_finish
