@@ -198,7 +198,9 @@ DECLARE
     los timestamptz[];
     his timestamptz[];
     done integer := 0;
-    r record;
+    lo timestamptz;
+    hi timestamptz;
+    meters text[];
 BEGIN
     SELECT * INTO st FROM charging_session_state FOR UPDATE;
     -- Waits for a summarising in progress (eie_rollup holds these rows FOR
@@ -227,33 +229,36 @@ BEGIN
         IF ids IS NOT NULL THEN
             done := done + eie_resession(ids, los, his, st.gap);
         END IF;
-        -- Late meter readings change the energy of the sessions around them.
-        FOR r IN SELECT c.hour FROM hourly_summary_change c
-                 WHERE c.stream = 'meter' AND c.changed_at > st.changes_seen AND c.hour < st.until LOOP
+        -- Late meter readings change the energy of the sessions around them:
+        -- those of the vehicles assigned in those hours, in one pass.
+        SELECT min(c.hour), max(c.hour) + interval '1 hour' INTO lo, hi
+        FROM hourly_summary_change c
+        WHERE c.stream = 'meter' AND c.changed_at > st.changes_seen AND c.hour < st.until;
+        IF lo IS NOT NULL THEN
             PERFORM eie_reattribute_sessions(
-                ARRAY(SELECT DISTINCT p.vehicle_id
-                      FROM eie_assignment_periods(r.hour, r.hour + interval '1 hour') p),
-                r.hour, r.hour + interval '1 hour');
-        END LOOP;
+                ARRAY(SELECT DISTINCT p.vehicle_id FROM eie_assignment_periods(lo, hi) p), lo, hi);
+        END IF;
     END IF;
     -- Assignments stored late, for a time the sessions already cover: the
-    -- sessions of every vehicle on the meters concerned from then on. (A
-    -- minute of look-back each time: an assignment's stamp is its
-    -- transaction's start, so one committed after the last call may carry an
-    -- older stamp than the newest seen then.)
+    -- sessions, from the earliest such assignment on, of the vehicles
+    -- assigned and of every vehicle on the meters concerned (the new ones
+    -- and those the vehicles left), in one pass. (A minute of look-back each
+    -- time: an assignment's stamp is its transaction's start, so one
+    -- committed after the last call may carry an older stamp than the newest
+    -- seen then.)
     IF st.until IS NOT NULL AND newest_assignment > st.assignments_seen - interval '1 minute' THEN
-        FOR r IN SELECT a.meter_id, a.vehicle_id, a.valid_from FROM vehicle_meter_assignment a
-                 WHERE a.stored_at > st.assignments_seen - interval '1 minute'
-                   AND a.valid_from < st.until LOOP
+        SELECT min(a.valid_from), array_agg(DISTINCT a.vehicle_id),
+               array_agg(DISTINCT a.meter_id)
+        INTO lo, ids, meters
+        FROM vehicle_meter_assignment a
+        WHERE a.stored_at > st.assignments_seen - interval '1 minute' AND a.valid_from < st.until;
+        IF lo IS NOT NULL THEN
+            meters := meters || ARRAY(SELECT DISTINCT p.meter_id FROM eie_assignment_periods(lo, st.until) p
+                                      WHERE p.vehicle_id = ANY (ids));
             PERFORM eie_reattribute_sessions(
-                ARRAY(SELECT DISTINCT p.vehicle_id
-                      FROM eie_assignment_periods(r.valid_from, st.until) p
-                      WHERE p.meter_id = r.meter_id OR p.vehicle_id = r.vehicle_id
-                         OR p.meter_id IN (SELECT q.meter_id FROM eie_assignment_periods(
-                                               r.valid_from - interval '1 microsecond', r.valid_from) q
-                                           WHERE q.vehicle_id = r.vehicle_id)),
-                r.valid_from, st.until);
-        END LOOP;
+                ids || ARRAY(SELECT DISTINCT p.vehicle_id FROM eie_assignment_periods(lo, st.until, meters) p),
+                lo, st.until);
+        END IF;
     END IF;
 
     -- The hours newly summarised.
