@@ -133,6 +133,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     eie_err err;
+    char fatal[512];
     int rc = 1;
     replay_job jobs[1 + 16] = {0};
     size_t n_jobs = 1;
@@ -169,6 +170,10 @@ int main(int argc, char **argv)
         rc = replay_rebuild(conn, jobs, n_jobs, restart, keep_old);
     }
 done:
+    if (kafka_fatal_stop(fatal, sizeof fatal)) {
+        log_error("stopped: %s", fatal);
+        rc = 1;
+    }
     for (size_t i = 0; i < n_jobs; i++)
         if (jobs[i].store)
             jobs[i].store->destroy(jobs[i].store);
