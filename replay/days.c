@@ -180,6 +180,7 @@ static int swap(PGconn *conn, int64_t first_day, int64_t last_day, bool keep_old
         return -1;
     return pg_exec(conn, "DROP SCHEMA " DAYS_SCHEMA " CASCADE", err);
 }
+
 int replay_days(PGconn *conn, replay_job *job, int64_t first_day, int64_t last_day,
                 bool keep_old)
 {
