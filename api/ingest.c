@@ -187,6 +187,10 @@ size_t ingest_send(ingest *in, const reading *records, size_t n, unsigned char *
 
 int ingest_kafka_reachable(ingest *in, int timeout_ms)
 {
+    /* After a fatal error the producer takes nothing more, brokers up or
+     * not; the program is stopping (kafka.h). */
+    if (rd_kafka_fatal_error(in->rk, NULL, 0))
+        return 0;
     const struct rd_kafka_metadata *md;
     if (rd_kafka_metadata(in->rk, 0, in->topics[READING_METER], &md, timeout_ms) !=
         RD_KAFKA_RESP_ERR_NO_ERROR)

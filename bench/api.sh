@@ -98,7 +98,7 @@ else
 fi
 
 # --- the API -------------------------------------------------------------------
-api_port=$(eie_free_port "$pg_port")
+api_port=$(eie_port_free "$pg_port")
 # The API keeps the hourly summaries of its last EIE_ROLLUP_CACHE_HOURS in
 # memory (default 48: a day's report at any time of day). The loaded day may
 # be older than that by now: sized to reach back to it, as an operator sizes
@@ -115,13 +115,13 @@ cache_hours=${EIE_ROLLUP_CACHE_HOURS:-$(( ($(date -u +%s) - from_s) / 3600 + 2 )
 # p99 3.8 ms with the two in one session, 9.6 ms in two.
 api_bin=${EIE_BENCH_API_BIN:-$BIN/eie-api}
 read -ra api_args <<<"${EIE_BENCH_API_ARGS:-}"
-EIE_START_SAME_SESSION=1 eie_start_bg api "$RUN_DIR/api.pid" "$LOG_DIR/api.log" "$api_bin" \
+EIE_START_SAME_SESSION=1 eie_proc_start api "$RUN_DIR/api.pid" "$LOG_DIR/api.log" "$api_bin" \
   --port "$api_port" --rollup-cache-hours "$cache_hours" "${api_args[@]}" 9>&-
 base=http://127.0.0.1:$api_port
 api_ready() { # PATH SECONDS: until PATH answers 2xx
   local t_end=$((SECONDS + $2))
   until curl -fsS -o /dev/null --max-time 2 "$base$1" 2>/dev/null; do
-    if ((SECONDS >= t_end)) || ! eie_pidfile_alive "$RUN_DIR/api.pid" >/dev/null; then
+    if ((SECONDS >= t_end)) || ! eie_proc_alive "$RUN_DIR/api.pid" >/dev/null; then
       eie_show_tail "$LOG_DIR/api.log"
       eie_die "api: $base$1 did not answer 2xx: $(curl -sS --max-time 5 "$base$1" 2>&1 | head -c 300) (log: $LOG_DIR/api.log)"
       return 1

@@ -51,7 +51,7 @@ exec 9>"$API_DIR/lock"
 flock -n 9 || { eie_die "another benchmark uses $API_DIR"; exit 1; }
 
 # --- tools -------------------------------------------------------------------
-eie_install_packages
+eie_pkg_install
 eie_build build >/dev/null
 BIN=$EIE_REPO_ROOT/build/bin
 mkdir -p "$LOG_DIR" "$RUN_DIR"
@@ -66,7 +66,7 @@ export DATABASE_URL KAFKA_BOOTSTRAP_SERVERS
 teardown() {
   local s
   for s in api consumer-hot consumer-cold replay; do
-    eie_stop_pidfile "$RUN_DIR/$s.pid" || true
+    eie_proc_stop "$RUN_DIR/$s.pid" || true
   done
   kafka_stop "$API_DIR/kafka" || true
   pg_stop "$API_DIR/pg" || true
@@ -89,7 +89,7 @@ fresh_port() {
   if [[ $current =~ ^[0-9]+$ ]] && ! eie_port_listening "$current"; then
     echo "$current"
   else
-    eie_free_port "$@"
+    eie_port_free "$@"
   fi
 }
 
@@ -97,7 +97,7 @@ fresh_port() {
 # only to load: the API is also a producer (HTTP ingest) and is ready only with
 # its broker, as deployed.
 start_stack() {
-  eie_fetch_kafka
+  kafka_fetch
   if ! pg_running "$API_DIR/pg" >/dev/null; then
     pg_port=$(fresh_port "$pg_port" "$kafka_port" "$kafka_cport")
   fi
@@ -218,7 +218,7 @@ consume() {
   want_cold=$readings want_hot=$((readings + assignments))
   local cold_group=${EIE_TOPIC_PREFIX}cold hot_group=${EIE_TOPIC_PREFIX}hot s
   for s in cold hot; do
-    eie_start_bg "consumer-$s" "$RUN_DIR/consumer-$s.pid" "$LOG_DIR/consumer-$s.log" \
+    eie_proc_start "consumer-$s" "$RUN_DIR/consumer-$s.pid" "$LOG_DIR/consumer-$s.log" \
       "$BIN/eie-consumer" --store "$s" --no-migrate 9>&-
   done
   local tty=0 t0 now last=0 cold hot done0="" pct_cold pct_hot rate
@@ -245,7 +245,7 @@ consume() {
       eie_log "consume: cold $pct_cold% ($cold/$want_cold), hot $pct_hot% ($hot/$want_hot), $rate msg/s"
     fi
     for s in cold hot; do
-      if ! eie_pidfile_alive "$RUN_DIR/consumer-$s.pid" >/dev/null; then
+      if ! eie_proc_alive "$RUN_DIR/consumer-$s.pid" >/dev/null; then
         ((tty)) && printf '\n' >&2
         eie_show_tail "$LOG_DIR/consumer-$s.log"
         eie_die "consume: the $s consumer exited (log: $LOG_DIR/consumer-$s.log)"
@@ -254,7 +254,7 @@ consume() {
     done
     sleep 1
   done
-  for s in hot cold; do eie_stop_pidfile "$RUN_DIR/consumer-$s.pid"; done
+  for s in hot cold; do eie_proc_stop "$RUN_DIR/consumer-$s.pid"; done
 }
 
 # Every table the consumers wrote, one at a time for progress, so the

@@ -17,7 +17,7 @@ source "$(dirname "$0")/lib.sh"
 seconds=${1:-300}
 [[ $seconds =~ ^[1-9][0-9]*$ ]] || { eie_die "SECONDS must be a positive whole number: $seconds"; exit 2; }
 
-eie_install_packages
+eie_pkg_install
 CC=clang eie_build build-fuzz -DEIE_FUZZ=ON >/dev/null
 bin=$EIE_REPO_ROOT/build-fuzz/bin
 work=$EIE_REPO_ROOT/build-fuzz/tests/fuzz/work

@@ -5,8 +5,8 @@
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/deploy/lib.sh"
 
 bench_setup() {
-  eie_install_packages
-  eie_fetch_kafka
+  eie_pkg_install
+  kafka_fetch
   eie_build build >/dev/null
   BIN=$EIE_REPO_ROOT/build/bin
   BENCH_DIR=$(mktemp -d /tmp/eie-bench.XXXXXX)
@@ -15,9 +15,9 @@ bench_setup() {
   trap 'exit 130' INT
   trap 'exit 143' TERM
   local kport cport pport
-  kport=$(eie_free_port)
-  cport=$(eie_free_port "$kport")
-  pport=$(eie_free_port "$kport" "$cport")
+  kport=$(eie_port_free)
+  cport=$(eie_port_free "$kport")
+  pport=$(eie_port_free "$kport" "$cport")
   export EIE_KAFKA_HEAP_OPTS=${EIE_KAFKA_HEAP_OPTS:--Xmx1g -Xms1g}
   export EIE_PG_FAST=0
   kafka_launch "$BENCH_DIR/kafka" "$kport" "$cport"

@@ -97,11 +97,11 @@ echo "soak: seed=$seed (replay with EIE_SOAK_SEED=$seed) seconds=$seconds kills=
 if [[ -n ${EIE_BIN:-} ]]; then
   BIN=$EIE_BIN
 else
-  eie_install_packages
+  eie_pkg_install
   eie_build build >/dev/null
   BIN=$ROOT/build/bin
 fi
-eie_fetch_kafka
+kafka_fetch
 for b in eie-admin eie-consumer eie-simulate; do
   [[ -x $BIN/$b ]] || { echo "error: $BIN/$b not found" >&2; exit 1; }
 done

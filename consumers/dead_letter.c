@@ -288,8 +288,10 @@ static int enqueue(dead_letters *dl, dead_letter *d, size_t index, eie_err *err)
             d->truncate = true;
             continue;
         }
+        char text[512];
         eie_err_set(err, "publishing a dead letter of %s [%d] at offset %lld: %s", d->topic,
-                    (int)d->partition, (long long)d->offset, rd_kafka_err2str(e));
+                    (int)d->partition, (long long)d->offset,
+                    kafka_err_text(dl->rk, e, text, sizeof text));
         return -1;
     }
 }

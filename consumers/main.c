@@ -109,9 +109,15 @@ int main(int argc, char **argv)
 
     eie_err err;
     int rc = sink_run(&cfg, store, &stop_requested, &err);
-    if (rc < 0 && !stop_requested)
+    bool failed = rc < 0 && !stop_requested;
+    if (failed)
         log_error("%s", err.msg);
+    char fatal[512];
+    if (kafka_fatal_stop(fatal, sizeof fatal)) {
+        log_error("stopped: %s", fatal);
+        failed = true;
+    }
     store->destroy(store);
     config_props_free(&props);
-    return rc < 0 && !stop_requested ? 1 : 0;
+    return failed ? 1 : 0;
 }

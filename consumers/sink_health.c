@@ -55,6 +55,11 @@ static bool is_ready(void *arg, strbuf *reason)
 {
     sink *s = arg;
     sink_health *h = &s->health;
+    char fatal[512];
+    if (kafka_fatal_stop(fatal, sizeof fatal)) {
+        strbuf_printf(reason, "stopping: %s", fatal);
+        return false;
+    }
     int64_t since = h->failing_since_ms;
     int64_t failing_ms = since ? timefmt_now_ms() - since : 0;
     if (!since || failing_ms < s->cfg->stall_after_ms)

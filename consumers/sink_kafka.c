@@ -406,7 +406,8 @@ void sink_collect_batch(sink *s)
             if (s->replay && part && msg->offset >= part->end)
                 sink_replay_partition_done(s, part);
         } else if (msg->err) {
-            log_warn("kafka: %s", rd_kafka_message_errstr(msg));
+            /* A fatal error (a static member fenced) comes this way too. */
+            kafka_report_error(s->rk, msg->err, rd_kafka_message_errstr(msg));
         } else {
             if (b->n_messages == 0)
                 first_ms = s->now_ms;
@@ -441,7 +442,7 @@ void sink_poll_paused(sink *s)
         s->now_ms = timefmt_now_ms();
         take_message(s, msg);
     } else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        log_warn("kafka: %s", rd_kafka_message_errstr(msg));
+        kafka_report_error(s->rk, msg->err, rd_kafka_message_errstr(msg));
     }
     rd_kafka_message_destroy(msg);
 }

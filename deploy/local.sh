@@ -87,10 +87,10 @@ start_pg() {
 start_service() {
   local name=$1 CMD=()
   service_cmd "$name" || return 1
-  if [[ $name == api ]] && ! eie_pidfile_alive "$RUN_DIR/api.pid" >/dev/null; then
+  if [[ $name == api ]] && ! eie_proc_alive "$RUN_DIR/api.pid" >/dev/null; then
     require_port "$API_PORT" EIE_API_PORT "API" || return 1
   fi
-  PORT=$API_PORT eie_start_bg "$name" "$RUN_DIR/$name.pid" "$LOG_DIR/$name.log" "${CMD[@]}" ||
+  PORT=$API_PORT eie_proc_start "$name" "$RUN_DIR/$name.pid" "$LOG_DIR/$name.log" "${CMD[@]}" ||
     return 1
 }
 
@@ -98,7 +98,7 @@ wait_api() {
   local url=http://127.0.0.1:$API_PORT/healthz i
   for ((i = 0; i < 300; i++)); do
     curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null && return 0
-    if ! eie_pidfile_alive "$RUN_DIR/api.pid" >/dev/null; then
+    if ! eie_proc_alive "$RUN_DIR/api.pid" >/dev/null; then
       eie_show_tail "$LOG_DIR/api.log"
       eie_die "api exited (log: $LOG_DIR/api.log)"
       return 1
@@ -122,10 +122,10 @@ run_admin() {
 
 cmd_up() {
   mkdir -p "$LOG_DIR" "$RUN_DIR"
-  eie_install_packages
-  eie_fetch_kafka
+  eie_pkg_install
+  kafka_fetch
   # Swagger UI's files for /docs; the API reads EIE_SWAGGER_UI_DIR.
-  EIE_SWAGGER_UI_DIR=$(eie_fetch_swagger_ui)
+  EIE_SWAGGER_UI_DIR=$(eie_pkg_fetch_swagger_ui)
   export EIE_SWAGGER_UI_DIR
   eie_build build
   require_binaries
@@ -156,7 +156,7 @@ cmd_down() {
   local purge=${1:-} i
   [[ -z $purge || $purge == --purge ]] || { eie_die "usage: deploy/local.sh down [--purge]"; return 1; }
   for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
-    eie_stop_pidfile "$RUN_DIR/${SERVICES[i]}.pid"
+    eie_proc_stop "$RUN_DIR/${SERVICES[i]}.pid"
   done
   kafka_stop "$KAFKA_DIR"
   pg_stop "$PG_DIR"
@@ -180,7 +180,7 @@ cmd_status() {
   show kafka "$(kafka_running "$KAFKA_DIR" || true)"
   show postgres "$(pg_running "$PG_DIR" || true)"
   for s in "${SERVICES[@]}"; do
-    show "$s" "$(eie_pidfile_alive "$RUN_DIR/$s.pid" || true)"
+    show "$s" "$(eie_proc_alive "$RUN_DIR/$s.pid" || true)"
   done
 }
 

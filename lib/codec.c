@@ -1,313 +1,12 @@
-/* Avro single-object encoding of readings; see codec.h. */
+/* Schema versions, encode and decode of readings; see codec.h. */
 #include "codec.h"
 
 #include <avro.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec_precheck.h"
 #include "embedded.h"
-
-/* ---- CRC-64-AVRO and Parsing Canonical Form ---- */
-
-#define CRC64_AVRO_EMPTY 0xc15d213aa4d7a795ULL
-
-uint64_t codec_fingerprint64(const void *data, size_t len)
-{
-    static uint64_t table[256];
-    static int ready;
-    if (!ready) { /* idempotent, so a race between threads only repeats work */
-        for (int i = 0; i < 256; i++) {
-            uint64_t fp = (uint64_t)i;
-            for (int j = 0; j < 8; j++)
-                fp = (fp >> 1) ^ (CRC64_AVRO_EMPTY & -(fp & 1));
-            table[i] = fp;
-        }
-        ready = 1;
-    }
-    const unsigned char *p = data;
-    uint64_t fp = CRC64_AVRO_EMPTY;
-    for (size_t i = 0; i < len; i++)
-        fp = (fp >> 8) ^ table[(fp ^ p[i]) & 0xff];
-    return fp;
-}
-
-static int is_primitive(const char *name)
-{
-    static const char *const names[] = {"null", "boolean", "int", "long", "float",
-                                        "double", "bytes", "string"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(name, names[i]) == 0)
-            return 1;
-    return 0;
-}
-
-static void pcf_string(strbuf *out, const char *s)
-{
-    json_t *str = json_string(s);
-    char *text = json_dumps(str, JSON_ENCODE_ANY);
-    strbuf_puts(out, text);
-    free(text);
-    json_decref(str);
-}
-
-/* The [FULLNAMES] rule: a name with a dot is already full; otherwise it takes the
- * schema's own namespace, else the enclosing one. */
-static void full_name(const char *name, const char *ns, const char *enclosing, strbuf *out)
-{
-    if (strchr(name, '.') == NULL) {
-        const char *space = ns ? ns : enclosing;
-        if (space && *space) {
-            strbuf_puts(out, space);
-            strbuf_putc(out, '.');
-        }
-    }
-    strbuf_puts(out, name);
-}
-
-static int pcf_write(const json_t *schema, const char *enclosing, strbuf *out, eie_err *err);
-
-static int pcf_named(const json_t *schema, const char *type, const char *enclosing, strbuf *out,
-                     eie_err *err)
-{
-    const char *name = json_string_value(json_object_get(schema, "name"));
-    if (!name) {
-        eie_err_set(err, "a %s schema needs a string \"name\"", type);
-        return -1;
-    }
-    strbuf full = STRBUF_INIT;
-    full_name(name, json_string_value(json_object_get(schema, "namespace")), enclosing, &full);
-    /* Names inside take this type's namespace: everything before the last dot. */
-    char *ns = strdup(full.data);
-    char *dot = strrchr(ns, '.');
-    *(dot ? dot : ns) = '\0';
-
-    int rc = 0;
-    strbuf_puts(out, "{\"name\":");
-    pcf_string(out, full.data);
-    strbuf_puts(out, ",\"type\":");
-    pcf_string(out, type);
-    if (strcmp(type, "record") == 0 || strcmp(type, "error") == 0) {
-        const json_t *fields = json_object_get(schema, "fields");
-        if (!json_is_array(fields)) {
-            eie_err_set(err, "record %s needs a \"fields\" array", full.data);
-            rc = -1;
-            goto done;
-        }
-        strbuf_puts(out, ",\"fields\":[");
-        for (size_t i = 0; i < json_array_size(fields); i++) {
-            const json_t *field = json_array_get(fields, i);
-            const char *fname = json_string_value(json_object_get(field, "name"));
-            if (!fname || !json_object_get(field, "type")) {
-                eie_err_set(err, "field %zu of %s needs a name and a type", i, full.data);
-                rc = -1;
-                goto done;
-            }
-            strbuf_puts(out, i ? ",{\"name\":" : "{\"name\":");
-            pcf_string(out, fname);
-            strbuf_puts(out, ",\"type\":");
-            if ((rc = pcf_write(json_object_get(field, "type"), ns, out, err)) < 0)
-                goto done;
-            strbuf_putc(out, '}');
-        }
-        strbuf_putc(out, ']');
-    } else if (strcmp(type, "enum") == 0) {
-        const json_t *symbols = json_object_get(schema, "symbols");
-        strbuf_puts(out, ",\"symbols\":[");
-        for (size_t i = 0; i < json_array_size(symbols); i++) {
-            if (i)
-                strbuf_putc(out, ',');
-            pcf_string(out, json_string_value(json_array_get(symbols, i)));
-        }
-        strbuf_putc(out, ']');
-    } else { /* fixed */
-        strbuf_printf(out, ",\"size\":%lld",
-                      (long long)json_integer_value(json_object_get(schema, "size")));
-    }
-    strbuf_putc(out, '}');
-done:
-    free(ns);
-    strbuf_free(&full);
-    return rc;
-}
-
-static int pcf_write(const json_t *schema, const char *enclosing, strbuf *out, eie_err *err)
-{
-    if (json_is_string(schema)) {
-        const char *name = json_string_value(schema);
-        if (is_primitive(name)) {
-            pcf_string(out, name);
-        } else {
-            strbuf full = STRBUF_INIT;
-            full_name(name, NULL, enclosing, &full);
-            pcf_string(out, full.data);
-            strbuf_free(&full);
-        }
-        return 0;
-    }
-    if (json_is_array(schema)) {
-        strbuf_putc(out, '[');
-        for (size_t i = 0; i < json_array_size(schema); i++) {
-            if (i)
-                strbuf_putc(out, ',');
-            if (pcf_write(json_array_get(schema, i), enclosing, out, err) < 0)
-                return -1;
-        }
-        strbuf_putc(out, ']');
-        return 0;
-    }
-    if (!json_is_object(schema)) {
-        eie_err_set(err, "a schema must be a string, an array or an object");
-        return -1;
-    }
-    const json_t *type = json_object_get(schema, "type");
-    if (!json_is_string(type))
-        return type ? pcf_write(type, enclosing, out, err)
-                    : (eie_err_set(err, "schema object without \"type\""), -1);
-    const char *t = json_string_value(type);
-    if (is_primitive(t)) { /* [PRIMITIVES]: logicalType and the like are dropped */
-        pcf_string(out, t);
-        return 0;
-    }
-    if (strcmp(t, "array") == 0 || strcmp(t, "map") == 0) {
-        int is_array = t[0] == 'a';
-        strbuf_puts(out, is_array ? "{\"type\":\"array\",\"items\":" : "{\"type\":\"map\",\"values\":");
-        if (pcf_write(json_object_get(schema, is_array ? "items" : "values"), enclosing, out, err) <
-            0)
-            return -1;
-        strbuf_putc(out, '}');
-        return 0;
-    }
-    if (strcmp(t, "record") == 0 || strcmp(t, "error") == 0 || strcmp(t, "enum") == 0 ||
-        strcmp(t, "fixed") == 0)
-        return pcf_named(schema, t, enclosing, out, err);
-    /* A bare name in an object's "type" refers to a named type. */
-    return pcf_write(type, enclosing, out, err);
-}
-
-int codec_canonical_form(const char *schema_json, strbuf *out, eie_err *err)
-{
-    json_error_t jerr;
-    json_t *schema = json_loads(schema_json, JSON_DECODE_ANY, &jerr);
-    if (!schema) {
-        eie_err_set(err, "schema is not JSON: %s at line %d", jerr.text, jerr.line);
-        return -1;
-    }
-    int rc = pcf_write(schema, "", out, err);
-    json_decref(schema);
-    return rc;
-}
-
-/* ---- Body pre-check ----
- * avro-c trusts length prefixes (it allocates what a string claims to hold before
- * checking the input has it), so a body is first walked against the writer schema
- * with every length checked against the bytes that remain. */
-
-static int read_varint(const unsigned char **p, const unsigned char *end, int64_t *out)
-{
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (*p >= end)
-            return -1;
-        unsigned char b = *(*p)++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static int skip_value(avro_schema_t schema, const unsigned char **p, const unsigned char *end,
-                      int depth)
-{
-    int64_t n;
-    if (depth > 32)
-        return -1;
-    switch (avro_typeof(schema)) {
-    case AVRO_NULL:
-        return 0;
-    case AVRO_BOOLEAN:
-        if (*p >= end || **p > 1)
-            return -1;
-        (*p)++;
-        return 0;
-    case AVRO_INT32:
-    case AVRO_INT64:
-        return read_varint(p, end, &n);
-    case AVRO_FLOAT:
-    case AVRO_DOUBLE: {
-        size_t size = avro_typeof(schema) == AVRO_FLOAT ? 4 : 8;
-        if ((size_t)(end - *p) < size)
-            return -1;
-        *p += size;
-        return 0;
-    }
-    case AVRO_STRING:
-    case AVRO_BYTES:
-        if (read_varint(p, end, &n) < 0 || n < 0 || n > end - *p)
-            return -1;
-        *p += n;
-        return 0;
-    case AVRO_FIXED: {
-        int64_t size = avro_schema_fixed_size(schema);
-        if (size > end - *p)
-            return -1;
-        *p += size;
-        return 0;
-    }
-    case AVRO_ENUM:
-        return read_varint(p, end, &n) < 0 || n < 0 || n >= avro_schema_enum_number_of_symbols(schema)
-                   ? -1
-                   : 0;
-    case AVRO_UNION:
-        if (read_varint(p, end, &n) < 0 || n < 0 || (size_t)n >= avro_schema_union_size(schema))
-            return -1;
-        return skip_value(avro_schema_union_branch(schema, (int)n), p, end, depth + 1);
-    case AVRO_RECORD:
-        for (size_t i = 0; i < avro_schema_record_size(schema); i++)
-            if (skip_value(avro_schema_record_field_get_by_index(schema, (int)i), p, end,
-                           depth + 1) < 0)
-                return -1;
-        return 0;
-    case AVRO_ARRAY:
-    case AVRO_MAP:
-        for (;;) {
-            if (read_varint(p, end, &n) < 0)
-                return -1;
-            if (n == 0)
-                return 0;
-            if (n < 0) { /* a negative count is followed by the block's byte size */
-                int64_t bytes;
-                if (n == INT64_MIN || read_varint(p, end, &bytes) < 0)
-                    return -1;
-                n = -n;
-            }
-            if (n > end - *p + 1) /* bounds the loop: only null items take no bytes */
-                return -1;
-            for (int64_t i = 0; i < n; i++) {
-                int64_t key_len;
-                if (avro_typeof(schema) == AVRO_MAP) { /* map keys are strings */
-                    if (read_varint(p, end, &key_len) < 0 || key_len < 0 || key_len > end - *p)
-                        return -1;
-                    *p += key_len;
-                }
-                avro_schema_t item = avro_typeof(schema) == AVRO_MAP
-                                         ? avro_schema_map_values(schema)
-                                         : avro_schema_array_items(schema);
-                if (skip_value(item, p, end, depth + 1) < 0)
-                    return -1;
-            }
-        }
-    case AVRO_LINK:
-        return skip_value(avro_schema_link_target(schema), p, end, depth + 1);
-    default:
-        return -1;
-    }
-}
-
-/* ---- Schema versions ---- */
 
 /* FIELD_OPT_ID: a ["null", "string"] union, "" for null; a field that the
  * codec's schema of the kind lacks is left empty. */
@@ -382,21 +81,6 @@ struct codec {
     avro_writer_t writer;
     strbuf out;
 };
-
-const char *codec_status_name(codec_status status)
-{
-    switch (status) {
-    case CODEC_OK:
-        return "ok";
-    case CODEC_ERR_FRAMING:
-        return "bad-framing";
-    case CODEC_ERR_UNKNOWN_SCHEMA:
-        return "unknown-schema";
-    case CODEC_ERR_BODY:
-        return "bad-body";
-    }
-    return "unknown";
-}
 
 /* "vehicle_reading.v2.avsc" -> kind VEHICLE, version 2. */
 static int parse_file_name(const char *file, reading_kind *kind, int *version)
@@ -740,17 +424,17 @@ codec_status codec_decode(codec *c, const void *data, size_t len, reading *out, 
         eie_err_set(err, "unknown schema fingerprint %016llx", (unsigned long long)fp);
         return CODEC_ERR_UNKNOWN_SCHEMA;
     }
-    const unsigned char *body = p + CODEC_HEADER_LEN, *end = p + len, *cursor = body;
-    if (skip_value(v->schema, &cursor, end, 0) < 0) {
+    const unsigned char *body = p + CODEC_HEADER_LEN;
+    size_t body_len = len - CODEC_HEADER_LEN, used;
+    if (codec_precheck(v->schema, body, body_len, &used) < 0) {
         eie_err_set(err, "body does not decode as %s", v->info.file);
         return CODEC_ERR_BODY;
     }
-    if (cursor != end) {
-        eie_err_set(err, "%zu bytes after the end of the %s body", (size_t)(end - cursor),
-                    v->info.file);
+    if (used != body_len) {
+        eie_err_set(err, "%zu bytes after the end of the %s body", body_len - used, v->info.file);
         return CODEC_ERR_BODY;
     }
-    avro_reader_memory_set_source(c->reader, (const char *)body, (int64_t)(end - body));
+    avro_reader_memory_set_source(c->reader, (const char *)body, (int64_t)body_len);
     if (avro_value_read(c->reader, &v->value) != 0) {
         eie_err_set(err, "body does not decode as %s: %s", v->info.file, avro_strerror());
         return CODEC_ERR_BODY;

@@ -8,6 +8,9 @@
  * resolved (Avro schema resolution) to the newest version of its kind, so old
  * topics stay readable. Messages are written with the newest version.
  *
+ * The fingerprints and canonical forms are codec_fingerprint.h's; every body
+ * is bounds-checked (codec_precheck.h) before avro-c reads it.
+ *
  * A codec holds avro-c values that it reuses between calls, so it is not
  * thread-safe: each thread uses its own. */
 #ifndef EIE_CODEC_H
@@ -16,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "codec_fingerprint.h"
 #include "err.h"
 #include "reading.h"
 #include "strbuf.h"
@@ -28,9 +32,6 @@ typedef enum {
     CODEC_ERR_UNKNOWN_SCHEMA, /* a fingerprint none of our schema versions has */
     CODEC_ERR_BODY,           /* the body does not decode with the schema it names */
 } codec_status;
-
-/* A short, stable name for each status, used as the dead-letter reason. */
-const char *codec_status_name(codec_status status);
 
 typedef struct codec codec;
 
@@ -59,12 +60,5 @@ typedef struct codec_schema_info {
 } codec_schema_info;
 size_t codec_schema_count(const codec *c);
 const codec_schema_info *codec_schema_at(const codec *c, size_t i);
-
-/* Parsing Canonical Form of a schema given as JSON text (Avro specification,
- * "Parsing Canonical Form for Schemas"), appended to out. */
-int codec_canonical_form(const char *schema_json, strbuf *out, eie_err *err);
-
-/* CRC-64-AVRO (Rabin) fingerprint, as the specification defines it. */
-uint64_t codec_fingerprint64(const void *data, size_t len);
 
 #endif

@@ -1,10 +1,13 @@
 /* Kafka helpers; see kafka.h. */
 #include "kafka.h"
 
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -62,11 +65,89 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     log_msg(l, "kafka %s: %s", fac, buf);
 }
 
+/* The first fatal error of any client: what the process stopped for. Clients
+ * run on several threads (a replay's sinks, the API's delivery thread), so the
+ * first to claim it writes the reason and publishes it. */
+static struct {
+    atomic_int claimed, published;
+    char reason[512];
+} kafka_fatal;
+
+kafka_error_class kafka_error_classify(rd_kafka_resp_err_t err)
+{
+    switch (err) {
+    case RD_KAFKA_RESP_ERR__FATAL:
+        return KAFKA_ERROR_FATAL;
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+    case RD_KAFKA_RESP_ERR__SSL:
+    case RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+        return KAFKA_ERROR_PERSISTENT;
+    default:
+        /* librdkafka's own advice: whatever else its error callback reports
+         * (brokers down, connections refused, names not resolved) it recovers
+         * from by itself. */
+        return KAFKA_ERROR_TRANSIENT;
+    }
+}
+
+void kafka_report_error(rd_kafka_t *rk, rd_kafka_resp_err_t err, const char *reason)
+{
+    const char *client = rk ? rd_kafka_name(rk) : "client";
+    kafka_error_class class = kafka_error_classify(err);
+    if (class == KAFKA_ERROR_TRANSIENT) {
+        log_warn("kafka %s: %s", client, reason);
+        return;
+    }
+    if (class == KAFKA_ERROR_PERSISTENT) {
+        log_error("kafka %s: %s (%s)", client, reason, rd_kafka_err2name(err));
+        return;
+    }
+    char cause[400] = "";
+    rd_kafka_resp_err_t underlying = rk ? rd_kafka_fatal_error(rk, cause, sizeof cause) : err;
+    char what[sizeof kafka_fatal.reason];
+    snprintf(what, sizeof what, "kafka %s: fatal error: %s (%s)", client,
+             cause[0] ? cause : reason, rd_kafka_err2name(underlying ? underlying : err));
+    log_error("%s; the client cannot go on, so the program stops", what);
+    if (atomic_exchange(&kafka_fatal.claimed, 1) == 0) {
+        memcpy(kafka_fatal.reason, what, sizeof what);
+        atomic_store(&kafka_fatal.published, 1);
+        kill(getpid(), SIGTERM);
+    }
+}
+
+const char *kafka_err_text(rd_kafka_t *rk, rd_kafka_resp_err_t e, char *buf, size_t size)
+{
+    char cause[400] = "";
+    if (e == RD_KAFKA_RESP_ERR__FATAL && rk)
+        rd_kafka_fatal_error(rk, cause, sizeof cause);
+    snprintf(buf, size, "%s%s%s", rd_kafka_err2str(e), cause[0] ? ": " : "", cause);
+    return buf;
+}
+
+bool kafka_fatal_stop(char *reason, size_t size)
+{
+    if (!atomic_load(&kafka_fatal.published))
+        return false;
+    if (reason && size)
+        snprintf(reason, size, "%s", kafka_fatal.reason);
+    return true;
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    kafka_report_error(rk, (rd_kafka_resp_err_t)err, reason);
+}
+
 rd_kafka_conf_t *kafka_conf_new(const kafka_setting *defaults, size_t n_defaults,
                                 const char *bootstrap, const config_props *props, eie_err *err)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
     for (size_t i = 0; i < n_defaults; i++)
         if (kafka_conf_set(conf, defaults[i].key, defaults[i].value, err) < 0)
             goto fail;
@@ -223,8 +304,9 @@ int kafka_producer_send(kafka_producer *p, const reading *r, eie_err *err)
             break;
         rd_kafka_resp_err_t e = rd_kafka_last_error();
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            char text[512];
             eie_err_set(err, "producing to %s: %s", rd_kafka_topic_name(p->topics[r->kind]),
-                        rd_kafka_err2str(e));
+                        kafka_err_text(p->rk, e, text, sizeof text));
             return -1;
         }
         rd_kafka_poll(p->rk, 5); /* let delivery reports free queue space */

@@ -1,10 +1,13 @@
 /* Kafka client set-up shared by every program: configuration with -X
- * passthrough, our topic names, topic creation, and a producer whose delivery
- * reports are the truth about what was sent. */
+ * passthrough, what a client's errors mean for the program, our topic names,
+ * topic creation, and a producer whose delivery reports are the truth about
+ * what was sent. */
 #ifndef EIE_KAFKA_H
 #define EIE_KAFKA_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "codec.h"
@@ -31,9 +34,46 @@ typedef struct kafka_setting {
 
 /* A configuration: the program's defaults, then bootstrap.servers, then the
  * passthrough properties, so that -X can override anything we set. Logs go
- * through log.h. Returns NULL with err set. */
+ * through log.h, errors to kafka_report_error. Returns NULL with err set. */
 rd_kafka_conf_t *kafka_conf_new(const kafka_setting *defaults, size_t n_defaults,
                                 const char *bootstrap, const config_props *props, eie_err *err);
+
+/* ---- Errors ----
+ * Every client made from kafka_conf_new reports its errors through
+ * librdkafka's error callback to kafka_report_error; a group consumer gets
+ * its fatal error from its poll instead, and its caller passes it on.
+ *
+ * Most errors pass: librdkafka reconnects and retries by itself. A fatal one
+ * does not: an idempotent producer that can no longer keep its promise (no
+ * duplicates, order kept), or a static group member fenced by another
+ * instance with its id, refuses all further work. A program that went on
+ * would look alive while it does nothing, so it is asked to stop the way an
+ * operator would ask: SIGTERM to its own process, which every program takes
+ * as a clean stop (a service's /readyz says not ready meanwhile). */
+
+typedef enum {
+    KAFKA_ERROR_TRANSIENT,  /* retried until it passes (a broker down): a warning */
+    KAFKA_ERROR_PERSISTENT, /* retried, but it will not pass by itself (credentials, access
+                               rights, TLS): an error, for someone to act on */
+    KAFKA_ERROR_FATAL,      /* the client cannot go on: the program stops */
+} kafka_error_class;
+
+/* What an error reported by a client calls for. */
+kafka_error_class kafka_error_classify(rd_kafka_resp_err_t err);
+
+/* Logs a client's error as its class says; for a fatal one, with the
+ * underlying error and reason (rd_kafka_fatal_error), and then asks the
+ * program to stop (above), once per process. */
+void kafka_report_error(rd_kafka_t *rk, rd_kafka_resp_err_t err, const char *reason);
+
+/* For error messages: rd_kafka_err2str(e), followed for a fatal error by its
+ * underlying error (rd_kafka_fatal_error). Returns buf. */
+const char *kafka_err_text(rd_kafka_t *rk, rd_kafka_resp_err_t e, char *buf, size_t size);
+
+/* Whether a client's fatal error has asked the program to stop; if so, and
+ * reason is not NULL, what it was. For main() to say why it stopped and exit
+ * non-zero, and for a readiness check. */
+bool kafka_fatal_stop(char *reason, size_t size);
 
 /* config_parse for programs that talk to Kafka: it also checks that
  * librdkafka knows every -X property and accepts its value, so a typo is bad

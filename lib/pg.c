@@ -1,11 +1,13 @@
 /* PostgreSQL helpers; see pg.h. */
 #include "pg.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "embedded.h"
 #include "log.h"
+#include "strbuf.h"
 
 /* Any constant, as long as nothing else in the database uses it. */
 #define MIGRATION_LOCK_KEY 7420170001LL
@@ -58,6 +60,29 @@ int pg_exec(PGconn *conn, const char *sql, eie_err *err)
         what[strcspn(what, "\n")] = '\0';
         rc = pg_check(res, PGRES_COMMAND_OK, what, err);
     }
+    PQclear(res);
+    return rc;
+}
+
+int pg_exec_printf(PGconn *conn, eie_err *err, const char *fmt, ...)
+{
+    strbuf sql = STRBUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    strbuf_vprintf(&sql, fmt, ap);
+    va_end(ap);
+    int rc = pg_exec(conn, sql.data, err);
+    strbuf_free(&sql);
+    return rc;
+}
+
+int pg_query_value(PGconn *conn, const char *sql, int n_params, const char *const *params,
+                   char *out, size_t size, eie_err *err)
+{
+    PGresult *res = PQexecParams(conn, sql, n_params, NULL, params, NULL, NULL, 0);
+    int rc = pg_check(res, PGRES_TUPLES_OK, sql, err);
+    if (rc == 0)
+        snprintf(out, size, "%s", PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
     PQclear(res);
     return rc;
 }

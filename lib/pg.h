@@ -5,6 +5,7 @@
 #define EIE_PG_H
 
 #include <libpq-fe.h>
+#include <stddef.h>
 
 #include "err.h"
 
@@ -15,6 +16,16 @@ PGconn *pg_connect(const char *url, const char *application_name, eie_err *err);
 
 /* Runs SQL with no parameters and no rows wanted. */
 int pg_exec(PGconn *conn, const char *sql, eie_err *err);
+
+/* Runs SQL built like printf (names of schemas and tables, which cannot be
+ * parameters; values go through pg_query_value's parameters instead). */
+int pg_exec_printf(PGconn *conn, eie_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Runs a query and copies the first column of its first row into out ("" when
+ * there is no row), cut to size. */
+int pg_query_value(PGconn *conn, const char *sql, int n_params, const char *const *params,
+                   char *out, size_t size, eie_err *err);
 
 /* Checks a result: returns 0 when its status is ok_status, else sets err from the
  * server's message (prefixed with what) and returns -1. res stays the caller's. */

@@ -216,6 +216,8 @@ int main(int argc, char **argv)
 
     int outstanding = kafka_producer_flush(&run.producer, (int)flush_timeout_ms);
     kafka_producer *p = &run.producer;
+    char fatal_reason[512];
+    bool fatal = kafka_fatal_stop(fatal_reason, sizeof fatal_reason);
     if (run.lines_read > 1000)
         progress_finish(&run.progress);
     fprintf(stderr,
@@ -223,12 +225,15 @@ int main(int argc, char **argv)
             "%d unconfirmed%s\n",
             (unsigned long long)run.lines_read, (unsigned long long)p->produced,
             (unsigned long long)p->acked, (unsigned long long)run.rejected,
-            (unsigned long long)p->failed, outstanding, stop_requested ? " (interrupted)" : "");
+            (unsigned long long)p->failed, outstanding,
+            fatal ? " (stopped: Kafka fatal error)" : stop_requested ? " (interrupted)" : "");
     int ok = rc == 0 && !stop_requested && run.rejected == 0 && p->failed == 0 && outstanding == 0;
     if (p->failed || outstanding)
         log_error("%llu record%s not acknowledged%s%s", (unsigned long long)p->failed + (unsigned)outstanding,
                   p->failed + (unsigned)outstanding == 1 ? " was" : "s were",
                   p->last_error[0] ? ": last error: " : "", p->last_error);
+    if (fatal)
+        log_error("stopped: %s", fatal_reason);
     kafka_producer_close(p);
     config_props_free(&props);
     return ok ? 0 : 1;

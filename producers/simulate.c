@@ -340,6 +340,11 @@ int main(int argc, char **argv)
              (unsigned long long)sim.late, (unsigned long long)sim.invalid,
              (unsigned long long)sim.reassigned);
     int ok = !failed && sim.producer.failed == 0 && outstanding == 0;
+    char fatal[512];
+    if (kafka_fatal_stop(fatal, sizeof fatal)) {
+        log_error("stopped: %s", fatal);
+        ok = 0;
+    }
     kafka_producer_close(&sim.producer);
     fleet_free(&sim.fleet);
     free(sim.dc);

@@ -42,11 +42,11 @@ done
 # shellcheck source-path=SCRIPTDIR/.. source=tests/lib/stack.sh
 source "$ROOT/tests/lib/stack.sh"
 
-eie_install_packages
+eie_pkg_install
 if ((!unit_only)); then
-  eie_fetch_kafka
+  kafka_fetch
   # Swagger UI's files for the API's /docs; eie-api reads EIE_SWAGGER_UI_DIR.
-  EIE_SWAGGER_UI_DIR=$(eie_fetch_swagger_ui)
+  EIE_SWAGGER_UI_DIR=$(eie_pkg_fetch_swagger_ui)
   export EIE_SWAGGER_UI_DIR
 fi
 

@@ -60,7 +60,7 @@ IT_OWN_KAFKA=0
 
 it__own_services_down() {
     ((IT_OWN_PG || IT_OWN_KAFKA)) || return 0
-    eie_stop_pidfile "$IT_DIR/own-watchdog.pid" 5 2>/dev/null || true
+    eie_proc_stop "$IT_DIR/own-watchdog.pid" 5 2>/dev/null || true
     ((IT_OWN_KAFKA)) && { kafka_stop "$IT_DIR/kafka" >>"$IT_DIR/services.log" 2>&1 || true; }
     ((IT_OWN_PG)) && { pg_stop "$IT_DIR/pg" >>"$IT_DIR/services.log" 2>&1 || true; }
     return 0
@@ -71,7 +71,7 @@ it__own_services_down() {
 it__own_watchdog() {
     [[ -s $IT_DIR/own-watchdog.pid ]] && return 0
     # shellcheck disable=SC2016 # expanded by the inner bash
-    eie_start_bg own-watchdog "$IT_DIR/own-watchdog.pid" "$IT_DIR/own-watchdog.log" \
+    eie_proc_start own-watchdog "$IT_DIR/own-watchdog.pid" "$IT_DIR/own-watchdog.log" \
         bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done
             source "$2"; kafka_stop "$3/kafka"; pg_stop "$3/pg"' own-watchdog "$$" \
         "$EIE_SOURCE_DIR/deploy/lib.sh" "$IT_DIR" 2>>"$IT_DIR/services.log"
@@ -88,7 +88,7 @@ it__source_deploy_lib() {
 it_own_postgres() {
     it__source_deploy_lib
     chmod 755 "$IT_DIR" # as root the server runs as `postgres` and must get in
-    EIE_TEST_PGPORT=$(eie_free_port) || exit 1
+    EIE_TEST_PGPORT=$(eie_port_free) || exit 1
     IT_OWN_PG=1
     it__own_watchdog || exit 1
     it_own_pg_start || { it_fail "cannot start a PostgreSQL of the test's own"; exit 1; }
@@ -102,8 +102,8 @@ it_own_pg_stop() { pg_stop "$IT_DIR/pg" >>"$IT_DIR/services.log" 2>&1; }
 # it_own_kafka_start for an outage).
 it_own_kafka() {
     it__source_deploy_lib
-    IT_KAFKA_PORT=$(eie_free_port) || exit 1
-    IT_KAFKA_CONTROLLER_PORT=$(eie_free_port "$IT_KAFKA_PORT") || exit 1
+    IT_KAFKA_PORT=$(eie_port_free) || exit 1
+    IT_KAFKA_CONTROLLER_PORT=$(eie_port_free "$IT_KAFKA_PORT") || exit 1
     IT_OWN_KAFKA=1
     it__own_watchdog || exit 1
     it_own_kafka_start || { it_fail "cannot start a Kafka broker of the test's own"; exit 1; }

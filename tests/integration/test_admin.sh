@@ -15,7 +15,7 @@ describe_topics() { # PREFIX: "topic partitions retention.ms" per topic
     local prefix=$1 t
     (
         source "$EIE_SOURCE_DIR/deploy/lib.sh"
-        "$(eie__java)" -Xmx256m -cp "$(eie_kafka_libs)/*" kafka.admin.ConfigCommand \
+        "$(kafka_java)" -Xmx256m -cp "$(kafka_libs)/*" kafka.admin.ConfigCommand \
             --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" --describe --entity-type topics
     ) 2>>"$IT_DIR/admin.log" >"$IT_DIR/configs.txt"
     for t in meter-readings vehicle-readings vehicle-assignments dead-letters; do

@@ -12,7 +12,7 @@ it_setup 2
 topic="${EIE_TOPIC_PREFIX}vehicle-readings"
 (
     source "$EIE_SOURCE_DIR/deploy/lib.sh"
-    "$(eie__java)" -Xmx256m -cp "$(eie_kafka_libs)/*" kafka.admin.ConfigCommand --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" \
+    "$(kafka_java)" -Xmx256m -cp "$(kafka_libs)/*" kafka.admin.ConfigCommand --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" \
         --alter --entity-type topics --entity-name "$topic" --add-config max.message.bytes=200
 ) >>"$IT_DIR/admin.log" 2>&1 || it_fail "cannot set the topic's max.message.bytes"
 

@@ -19,7 +19,7 @@ dead_limit=100000
 kafka_tool() {
     (
         source "$EIE_SOURCE_DIR/deploy/lib.sh"
-        "$(eie__java)" -Xmx256m -cp "$(eie_kafka_libs)/*" "$@"
+        "$(kafka_java)" -Xmx256m -cp "$(kafka_libs)/*" "$@"
     )
 }
 topic_config() {

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # A private Kafka + PostgreSQL stack for integration tests: its own temp dir,
 # its own free ports, so it never collides with `deploy/local.sh up` or with
-# another test run. Source it; requires the Kafka classpath (eie_fetch_kafka).
+# another test run. Source it; requires the Kafka classpath (kafka_fetch).
 #
 #   stack_up     start both; exports KAFKA_BOOTSTRAP_SERVERS, EIE_TEST_PGHOST,
 #                EIE_TEST_PGPORT, EIE_TEST_PGUSER, EIE_TEST_DIR (+ the paths
@@ -23,14 +23,14 @@ stack_up() {
   chmod 755 "$dir"
   export EIE_TEST_DIR=$dir
   [[ ${EIE_STACK_NO_WATCHDOG:-0} == 1 ]] || stack__watchdog "$$" || return 1
-  kport=$(eie_free_port) || return 1
-  cport=$(eie_free_port "$kport") || return 1
-  pport=$(eie_free_port "$kport" "$cport") || return 1
+  kport=$(eie_port_free) || return 1
+  cport=$(eie_port_free "$kport") || return 1
+  pport=$(eie_port_free "$kport" "$cport") || return 1
 
   export EIE_TEST_KAFKA_DIR=$dir/kafka EIE_TEST_KAFKA_PORT=$kport EIE_TEST_KAFKA_CONTROLLER_PORT=$cport
   export EIE_TEST_PGDATA=$dir/pg EIE_TEST_PGHOST=127.0.0.1 EIE_TEST_PGPORT=$pport EIE_TEST_PGUSER=eie
   export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$kport
-  # Test data is throwaway: skip fsync (see eie__pg_conf in deploy/lib.sh).
+  # Test data is throwaway: skip fsync (see pg__conf in deploy/lib/postgres.sh).
   export EIE_PG_FAST=1
   : "${EIE_KAFKA_HEAP_OPTS:=-Xmx512m -Xms256m}"
   export EIE_KAFKA_HEAP_OPTS
@@ -46,7 +46,7 @@ stack_up() {
 # stops the stack, so a killed run does not leave a JVM and a postmaster behind.
 stack__watchdog() {
   # shellcheck disable=SC2016 # expanded by the inner bash
-  EIE_STACK_WATCHDOG=1 eie_start_bg stack-watchdog "$EIE_TEST_DIR/watchdog.pid" "$EIE_TEST_DIR/watchdog.log" \
+  EIE_STACK_WATCHDOG=1 eie_proc_start stack-watchdog "$EIE_TEST_DIR/watchdog.pid" "$EIE_TEST_DIR/watchdog.log" \
     bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done
       source "$2" && EIE_TEST_DIR=$3 stack_down' stack-watchdog "$1" "$STACK_LIB" "$EIE_TEST_DIR"
 }
@@ -55,7 +55,7 @@ stack__watchdog() {
 stack_down() {
   local dir=${EIE_TEST_DIR:-}
   [[ -n $dir && -d $dir ]] || return 0
-  [[ ${EIE_STACK_WATCHDOG:-0} == 1 ]] || eie_stop_pidfile "$dir/watchdog.pid" 5 2>/dev/null
+  [[ ${EIE_STACK_WATCHDOG:-0} == 1 ]] || eie_proc_stop "$dir/watchdog.pid" 5 2>/dev/null
   kafka_stop "$dir/kafka" || true
   pg_stop "$dir/pg" || true
   if [[ ${EIE_KEEP_TEST_DIR:-0} == 1 ]]; then

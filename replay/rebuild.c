@@ -1,72 +1,27 @@
-/* The PostgreSQL side of a replay; see replay_store.h. */
-#include "replay_store.h"
+/* The full rebuild of eie-replay; see rebuild.h. */
+#include "rebuild.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "log.h"
-#include "offsets.h"
 #include "pg.h"
+#include "replay_db.h"
 #include "strbuf.h"
 #include "timefmt.h"
 
-/* Any constant nothing else in the database uses (pg.c's migration lock is
- * 7420170001). */
-#define REPLAY_LOCK_KEY "7420170002"
-
-static const char *const history_tables[] = {"meter_history", "vehicle_history"};
-#define N_HISTORY (sizeof history_tables / sizeof history_tables[0])
-
-/* The first column of the first row of sql's result ("" when none), copied
- * into out. */
-static int query_value(PGconn *conn, const char *sql, int n_params, const char *const *params,
-                       char *out, size_t size, eie_err *err)
-{
-    PGresult *res = PQexecParams(conn, sql, n_params, NULL, params, NULL, NULL, 0);
-    int rc = pg_check(res, PGRES_TUPLES_OK, sql, err);
-    if (rc == 0)
-        snprintf(out, size, "%s", PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
-    PQclear(res);
-    return rc;
-}
-
-static int exec_printf(PGconn *conn, eie_err *err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int exec_printf(PGconn *conn, eie_err *err, const char *fmt, ...)
-{
-    strbuf sql = STRBUF_INIT;
-    va_list ap;
-    va_start(ap, fmt);
-    strbuf_vprintf(&sql, fmt, ap);
-    va_end(ap);
-    int rc = pg_exec(conn, sql.data, err);
-    strbuf_free(&sql);
-    return rc;
-}
-
-int replay_lock(PGconn *conn, eie_err *err)
-{
-    char got[8];
-    if (query_value(conn, "SELECT pg_try_advisory_lock(" REPLAY_LOCK_KEY ")", 0, NULL, got,
-                    sizeof got, err) < 0)
-        return -1;
-    if (strcmp(got, "t") != 0) {
-        eie_err_set(err, "another eie-replay is running against this database");
-        return -1;
-    }
-    return 0;
-}
+/* Catch-up rounds go on while a round had more than this to read. */
+#define CATCH_UP_RECORDS 20000
+#define MAX_CATCH_UP_ROUNDS 5
 
 static int schema_exists(PGconn *conn, const char *schema, bool *exists, eie_err *err)
 {
     char got[8];
     const char *params[] = {schema};
-    if (query_value(conn, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", 1,
-                    params, got, sizeof got, err) < 0)
+    if (pg_query_value(conn, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", 1,
+                       params, got, sizeof got, err) < 0)
         return -1;
     *exists = strcmp(got, "t") == 0;
     return 0;
@@ -97,8 +52,8 @@ static int defer_keys(PGconn *conn, eie_err *err)
                                  "AND c.contype = 'p' AND c.conname = k.conname");
     int rc = pg_check(res, PGRES_TUPLES_OK, "listing the keys to defer", err);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++)
-        rc = exec_printf(conn, err, "ALTER TABLE " REBUILD_SCHEMA ".%s DROP CONSTRAINT %s",
-                         PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+        rc = pg_exec_printf(conn, err, "ALTER TABLE " REBUILD_SCHEMA ".%s DROP CONSTRAINT %s",
+                            PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
     PQclear(res);
     return rc;
 }
@@ -127,10 +82,10 @@ static int restore_partition_key(PGconn *conn, const char *part, const char *def
             strbuf_printf(&match, "a.%.*s = b.%.*s AND ", (int)len, c, (int)len, c);
             c += len + 1;
         }
-        rc = exec_printf(conn, err,
-                         "DELETE FROM " REBUILD_SCHEMA ".%s a USING " REBUILD_SCHEMA ".%s b "
-                         "WHERE %sage(a.xmin) < age(b.xmin)",
-                         part, part, match.data ? match.data : "false AND ");
+        rc = pg_exec_printf(conn, err,
+                            "DELETE FROM " REBUILD_SCHEMA ".%s a USING " REBUILD_SCHEMA ".%s b "
+                            "WHERE %sage(a.xmin) < age(b.xmin)",
+                            part, part, match.data ? match.data : "false AND ");
         strbuf_free(&match);
         if (rc == 0)
             rc = pg_exec(conn, sql.data, err);
@@ -139,7 +94,9 @@ static int restore_partition_key(PGconn *conn, const char *part, const char *def
     return rc;
 }
 
-int rebuild_restore_keys(PGconn *conn, eie_err *err)
+/* Builds the history's primary keys, which the build goes without (see
+ * defer_keys), removing readings repeated across batches first. */
+static int restore_keys(PGconn *conn, eie_err *err)
 {
     PGresult *keys = PQexec(conn, "SELECT tbl, conname, def FROM " REBUILD_SCHEMA
                                   ".eie_deferred_keys ORDER BY tbl");
@@ -170,10 +127,10 @@ int rebuild_restore_keys(PGconn *conn, eie_err *err)
         PQclear(parts);
         /* The partitions' keys match: the parent's takes them over, no build. */
         if (rc == 0)
-            rc = exec_printf(conn, err,
-                             "ALTER TABLE %s ADD CONSTRAINT %s %s;"
-                             "DELETE FROM " REBUILD_SCHEMA ".eie_deferred_keys WHERE tbl = '%s'",
-                             parent, conname, def, tbl);
+            rc = pg_exec_printf(conn, err,
+                                "ALTER TABLE %s ADD CONSTRAINT %s %s;"
+                                "DELETE FROM " REBUILD_SCHEMA ".eie_deferred_keys WHERE tbl = '%s'",
+                                parent, conname, def, tbl);
     }
     PQclear(keys);
     if (rc == 0)
@@ -181,7 +138,10 @@ int rebuild_restore_keys(PGconn *conn, eie_err *err)
     return rc;
 }
 
-int rebuild_prepare(PGconn *conn, bool restart, bool *resumed, eie_err *err)
+/* Prepares eie_rebuild: kept as it is when an interrupted build is there
+ * (its offsets say where to go on), dropped first when restart; then migrated.
+ * *resumed tells whether rows of an earlier run are there. */
+static int prepare(PGconn *conn, bool restart, bool *resumed, eie_err *err)
 {
     bool exists;
     char rows[32] = "0";
@@ -195,8 +155,8 @@ int rebuild_prepare(PGconn *conn, bool restart, bool *resumed, eie_err *err)
         return -1;
     int applied = pg_migrate(conn, err);
     if (applied < 0 || pg_exec(conn, "RESET search_path", err) < 0 || defer_keys(conn, err) < 0 ||
-        query_value(conn, "SELECT count(*) FROM " REBUILD_SCHEMA ".sink_offsets", 0, NULL, rows,
-                    sizeof rows, err) < 0)
+        pg_query_value(conn, "SELECT count(*) FROM " REBUILD_SCHEMA ".sink_offsets", 0, NULL, rows,
+                       sizeof rows, err) < 0)
         return -1;
     *resumed = exists && !restart && atol(rows) > 0;
     return 0;
@@ -218,9 +178,10 @@ static int derive_sessions(const char *database_url, eie_err *err)
     return rc;
 }
 
-/* Both streams at once, on two connections: each is one pass over its
+/* Summarises every closed hour of the rebuilt history (006_hourly_rollups.sql),
+ * both streams at once, on two connections: each is one pass over its
  * history that PostgreSQL runs on one core. */
-int rebuild_summarise(const char *database_url, eie_err *err)
+static int summarise(const char *database_url, eie_err *err)
 {
     static const char *const streams[] = {"meter", "vehicle"};
     PGconn *conns[2] = {NULL, NULL};
@@ -250,7 +211,9 @@ int rebuild_summarise(const char *database_url, eie_err *err)
     return rc < 0 ? -1 : derive_sessions(database_url, err);
 }
 
-int rebuild_vacuum(PGconn *conn, eie_err *err)
+/* VACUUM (so that pages are all-visible and the analytics read indexes alone)
+ * and ANALYZE the rebuilt tables, before they go live. */
+static int vacuum(PGconn *conn, eie_err *err)
 {
     return pg_exec(conn,
                    "VACUUM (ANALYZE) " REBUILD_SCHEMA ".meter_history, " REBUILD_SCHEMA
@@ -259,15 +222,6 @@ int rebuild_vacuum(PGconn *conn, eie_err *err)
                    ".vehicle_assignment_current, " REBUILD_SCHEMA ".meter_hourly, " REBUILD_SCHEMA
                    ".vehicle_hourly",
                    err);
-}
-
-/* "eie_retired_20261127t181500": where replaced tables go. */
-static void retired_name(char out[64])
-{
-    char now[TIMEFMT_RFC3339_LEN];
-    timefmt_format_rfc3339(timefmt_now_ms(), now);
-    snprintf(out, 64, "eie_retired_%.4s%.2s%.2st%.2s%.2s%.2s", now, now + 5, now + 8, now + 11,
-             now + 14, now + 17);
 }
 
 /* Moves a table, with its partitions when it has some, or a view. */
@@ -285,14 +239,14 @@ static int move_relation(PGconn *conn, const char *from, const char *name, char 
                                      1, NULL, params, NULL, NULL, 0);
         int rc = pg_check(res, PGRES_TUPLES_OK, "listing partitions", err);
         for (int i = 0; rc == 0 && i < PQntuples(res); i++)
-            rc = exec_printf(conn, err, "ALTER TABLE %s.%s SET SCHEMA %s", from,
-                             PQgetvalue(res, i, 0), to);
+            rc = pg_exec_printf(conn, err, "ALTER TABLE %s.%s SET SCHEMA %s", from,
+                                PQgetvalue(res, i, 0), to);
         PQclear(res);
         if (rc < 0)
             return -1;
     }
-    return exec_printf(conn, err, "ALTER %s %s.%s SET SCHEMA %s", relkind == 'v' ? "VIEW" : "TABLE",
-                       from, name, to);
+    return pg_exec_printf(conn, err, "ALTER %s %s.%s SET SCHEMA %s",
+                          relkind == 'v' ? "VIEW" : "TABLE", from, name, to);
 }
 
 /* The relations (partitions aside) or functions of the rebuilt store. */
@@ -341,7 +295,7 @@ static int switch_in_transaction(PGconn *conn, const char *retired, eie_err *err
     }
     strbuf_free(&lock);
     if (rc == 0)
-        rc = exec_printf(conn, err, "CREATE SCHEMA %s", retired);
+        rc = pg_exec_printf(conn, err, "CREATE SCHEMA %s", retired);
     for (int i = 0; rc == 0 && i < PQntuples(rels); i++) {
         const char *name = PQgetvalue(rels, i, 0);
         char relkind = *PQgetvalue(rels, i, 1);
@@ -354,11 +308,12 @@ static int switch_in_transaction(PGconn *conn, const char *retired, eie_err *err
     for (int i = 0; rc == 0 && i < PQntuples(funcs); i++) {
         const char *name = PQgetvalue(funcs, i, 0), *args = PQgetvalue(funcs, i, 1);
         if (*PQgetvalue(funcs, i, 2) == 't')
-            rc = exec_printf(conn, err, "ALTER FUNCTION public.%s(%s) SET SCHEMA %s", name, args,
-                             retired);
+            rc = pg_exec_printf(conn, err, "ALTER FUNCTION public.%s(%s) SET SCHEMA %s", name, args,
+                                retired);
         else
-            rc = exec_printf(conn, err, "ALTER FUNCTION " REBUILD_SCHEMA ".%s(%s) SET SCHEMA public",
-                             name, args);
+            rc = pg_exec_printf(conn, err,
+                                "ALTER FUNCTION " REBUILD_SCHEMA ".%s(%s) SET SCHEMA public", name,
+                                args);
     }
     PQclear(rels);
     PQclear(funcs);
@@ -391,9 +346,15 @@ static int drop_retired(PGconn *conn, const char *retired, eie_err *err)
     }
 }
 
-int rebuild_switch(PGconn *conn, bool keep_old, char retired[64], eie_err *err)
+/* The switch: in one transaction, every table, view and function of the store
+ * in public moves to a schema eie_retired_<time> and those of eie_rebuild
+ * take their place; the retired schema is dropped after the commit unless
+ * keep_old. Consumers that wrote the old tables find their offsets changed
+ * and read on from the rebuilt tables' offsets. *retired receives the name of
+ * the schema that holds the old tables, or "" once they are dropped. */
+static int switch_in(PGconn *conn, bool keep_old, char retired[64], eie_err *err)
 {
-    retired_name(retired);
+    replay_retired_name(retired);
     if (pg_exec(conn, "BEGIN; SET LOCAL lock_timeout = '30s'", err) < 0)
         return -1;
     if (switch_in_transaction(conn, retired, err) < 0 || pg_exec(conn, "COMMIT", err) < 0) {
@@ -413,155 +374,62 @@ int rebuild_switch(PGconn *conn, bool keep_old, char retired[64], eie_err *err)
     return 0;
 }
 
-/* "meter_history_20261120" and its day's bounds. */
-static void day_partition(const char *parent, int64_t day, char name[96], char from[32],
-                          char to[TIMEFMT_RFC3339_LEN])
+int replay_rebuild(PGconn *conn, replay_job *jobs, size_t n_jobs, bool restart, bool keep_old)
 {
-    char date[TIMEFMT_RFC3339_LEN];
-    timefmt_format_rfc3339(day * 86400000LL, date);
-    snprintf(name, 96, "%s_%.4s%.2s%.2s", parent, date, date + 5, date + 8);
-    snprintf(from, 32, "%s", date);
-    timefmt_format_rfc3339((day + 1) * 86400000LL, to);
-}
-
-int days_prepare(PGconn *conn, int64_t first_day, int64_t last_day, eie_err *err)
-{
-    if (pg_exec(conn,
-                "SET client_min_messages = warning;"
-                "DROP SCHEMA IF EXISTS " DAYS_SCHEMA " CASCADE;"
-                "CREATE SCHEMA " DAYS_SCHEMA ";"
-                "CREATE TABLE " DAYS_SCHEMA ".sink_offsets (LIKE public.sink_offsets INCLUDING ALL)",
-                err) < 0)
-        return -1;
-    for (size_t t = 0; t < N_HISTORY; t++) {
-        if (exec_printf(conn, err,
-                        "CREATE TABLE " DAYS_SCHEMA ".%s (LIKE public.%s INCLUDING ALL) "
-                        "PARTITION BY RANGE (ts)",
-                        history_tables[t], history_tables[t]) < 0)
-            return -1;
-        for (int64_t day = first_day; day <= last_day; day++) {
-            char part[96], from[32], to[TIMEFMT_RFC3339_LEN];
-            day_partition(history_tables[t], day, part, from, to);
-            /* The check lets the swap attach it to the live table without a scan. */
-            if (exec_printf(conn, err,
-                            "CREATE TABLE " DAYS_SCHEMA ".%s PARTITION OF " DAYS_SCHEMA ".%s "
-                            "FOR VALUES FROM ('%s') TO ('%s');"
-                            "ALTER TABLE " DAYS_SCHEMA ".%s ADD CONSTRAINT eie_day "
-                            "CHECK (ts >= '%s' AND ts < '%s')",
-                            part, history_tables[t], from, to, part, from, to) < 0)
-                return -1;
-        }
+    eie_err err;
+    bool resumed;
+    int64_t start_ms = timefmt_now_ms();
+    if (prepare(conn, restart, &resumed, &err) < 0) {
+        log_error("preparing schema %s: %s", REBUILD_SCHEMA, err.msg);
+        return 1;
     }
+    log_info("%s both stores into schema %s", resumed ? "resuming the rebuild of" : "rebuilding",
+             REBUILD_SCHEMA);
+    replay_totals totals = {0};
+    int rc = replay_run_round(jobs, n_jobs, "rebuild", &totals, &err);
+    /* What arrived meanwhile, in shorter rounds, then once more after the
+     * vacuum: the switch then leaves the live consumers little to redo. */
+    for (int round = 0;
+         rc == 0 && totals.last_read > CATCH_UP_RECORDS && round < MAX_CATCH_UP_ROUNDS; round++)
+        rc = replay_run_round(jobs, n_jobs, "catch-up", &totals, &err);
+    if (rc == 0) {
+        log_info("building the history's primary keys");
+        int64_t t0 = timefmt_now_ms();
+        if (restore_keys(conn, &err) < 0)
+            rc = -1;
+        else
+            log_info("primary keys built in %.1f s", (double)(timefmt_now_ms() - t0) / 1000.0);
+    }
+    if (rc == 0) {
+        int64_t t0 = timefmt_now_ms();
+        if (summarise(jobs[0].cfg.database_url, &err) < 0)
+            rc = -1;
+        else
+            log_info("hourly summaries built in %.1f s", (double)(timefmt_now_ms() - t0) / 1000.0);
+    }
+    if (rc == 0) {
+        log_info("vacuuming and analysing the rebuilt tables");
+        int64_t t0 = timefmt_now_ms();
+        if (vacuum(conn, &err) < 0)
+            rc = -1;
+        else
+            log_info("vacuumed in %.1f s", (double)(timefmt_now_ms() - t0) / 1000.0);
+    }
+    if (rc == 0)
+        rc = replay_run_round(jobs, n_jobs, "catch-up", &totals, &err);
+    if (rc == 1) {
+        replay_log_interrupted();
+        return 1;
+    }
+    char retired[64];
+    int64_t switch_ms = timefmt_now_ms();
+    if (rc < 0 || switch_in(conn, keep_old, retired, &err) < 0) {
+        log_error("%s", err.msg);
+        return 1;
+    }
+    switch_ms = timefmt_now_ms() - switch_ms;
+    log_info("switched in %lld ms: the rebuilt stores are live; the old tables were %s%s",
+             (long long)switch_ms, retired[0] ? "kept in schema " : "dropped", retired);
+    replay_print_summary("rebuild", &totals, start_ms);
     return 0;
-}
-
-int days_vacuum(PGconn *conn, eie_err *err)
-{
-    return pg_exec(conn,
-                   "VACUUM (ANALYZE) " DAYS_SCHEMA ".meter_history, " DAYS_SCHEMA ".vehicle_history",
-                   err);
-}
-
-int days_live_ends(PGconn *conn, const char *group, const kafka_topics *topics,
-                   replay_end **ends, size_t *n_ends, eie_err *err)
-{
-    offsets_stored stored;
-    if (offsets_read(conn, "public", group, &stored, err) < 0)
-        return -1;
-    replay_end *list = calloc(offsets_count(&stored) + 1, sizeof *list);
-    size_t n = 0;
-    for (size_t i = 0; list && i < offsets_count(&stored); i++) {
-        const char *topic;
-        int32_t partition;
-        int64_t next;
-        offsets_row(&stored, i, &topic, &partition, &next);
-        for (int k = 0; k < READING_KIND_COUNT; k++)
-            if (strcmp(topic, topics->name[k]) == 0)
-                list[n++] = (replay_end){(reading_kind)k, partition, next};
-    }
-    offsets_release(&stored);
-    if (!list) {
-        eie_err_set(err, "out of memory");
-        return -1;
-    }
-    free(*ends);
-    *ends = list;
-    *n_ends = n;
-    return 0;
-}
-
-int days_lock(PGconn *conn, int64_t first_day, int64_t last_day, eie_err *err)
-{
-    /* SHARE UPDATE EXCLUSIVE on the parents stops new partitions (a live
-     * consumer creating one of these days) but not reads or inserts. */
-    if (pg_exec(conn,
-                "LOCK TABLE public.meter_history, public.vehicle_history "
-                "IN SHARE UPDATE EXCLUSIVE MODE",
-                err) < 0)
-        return -1;
-    for (size_t t = 0; t < N_HISTORY; t++) {
-        for (int64_t day = first_day; day <= last_day; day++) {
-            char part[96], from[32], to[TIMEFMT_RFC3339_LEN], exists[8];
-            day_partition(history_tables[t], day, part, from, to);
-            char qualified[120];
-            snprintf(qualified, sizeof qualified, "public.%s", part);
-            const char *params[] = {qualified};
-            if (query_value(conn, "SELECT to_regclass($1) IS NOT NULL", 1, params, exists,
-                            sizeof exists, err) < 0 ||
-                (strcmp(exists, "t") == 0 &&
-                 exec_printf(conn, err, "LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", qualified) < 0))
-                return -1;
-        }
-    }
-    return 0;
-}
-
-int days_swap(PGconn *conn, int64_t first_day, int64_t last_day, bool keep_old,
-              char retired[64], eie_err *err)
-{
-    retired[0] = '\0';
-    if (keep_old) {
-        retired_name(retired);
-        if (exec_printf(conn, err, "CREATE SCHEMA %s", retired) < 0)
-            return -1;
-    }
-    for (size_t t = 0; t < N_HISTORY; t++) {
-        const char *parent = history_tables[t];
-        for (int64_t day = first_day; day <= last_day; day++) {
-            char part[96], from[32], to[TIMEFMT_RFC3339_LEN], exists[8], qualified[120];
-            day_partition(parent, day, part, from, to);
-            snprintf(qualified, sizeof qualified, "public.%s", part);
-            const char *params[] = {qualified};
-            if (query_value(conn, "SELECT to_regclass($1) IS NOT NULL", 1, params, exists,
-                            sizeof exists, err) < 0)
-                return -1;
-            if (strcmp(exists, "t") == 0 &&
-                (exec_printf(conn, err, "ALTER TABLE public.%s DETACH PARTITION public.%s",
-                             parent, part) < 0 ||
-                 (keep_old ? exec_printf(conn, err, "ALTER TABLE public.%s SET SCHEMA %s", part,
-                                         retired)
-                           : exec_printf(conn, err, "DROP TABLE public.%s", part)) < 0))
-                return -1;
-            if (exec_printf(conn, err,
-                            "ALTER TABLE " DAYS_SCHEMA ".%s DETACH PARTITION " DAYS_SCHEMA ".%s;"
-                            "ALTER TABLE " DAYS_SCHEMA ".%s SET SCHEMA public;"
-                            "ALTER TABLE public.%s ATTACH PARTITION public.%s "
-                            "FOR VALUES FROM ('%s') TO ('%s')",
-                            parent, part, part, parent, part, from, to) < 0)
-                return -1;
-        }
-    }
-    /* The summaries of these days' hours are now out of date: read raw until
-     * the cold consumers summarise them again. */
-    char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN];
-    timefmt_format_rfc3339(first_day * 86400000LL, from);
-    timefmt_format_rfc3339((last_day + 1) * 86400000LL, to);
-    if (exec_printf(conn, err,
-                    "INSERT INTO public.hourly_rollup_dirty (stream, hour) "
-                    "SELECT r.stream, h FROM public.hourly_rollup r, "
-                    "generate_series('%s'::timestamptz, '%s'::timestamptz - interval '1 hour', "
-                    "interval '1 hour') AS h WHERE h < r.summarised_until ON CONFLICT DO NOTHING",
-                    from, to) < 0)
-        return -1;
-    return pg_exec(conn, "DROP SCHEMA " DAYS_SCHEMA " CASCADE", err);
 }
