@@ -136,6 +136,22 @@ static bool copy_ended_well(export_stream *ex)
     return ok;
 }
 
+/* The next row of the COPY (PQgetCopyData's result), waiting for it only
+ * when wait is set. The rows libpq already holds are taken before it reads
+ * the socket again: reading first would move its whole unread buffer for
+ * every row and let the buffer grow without bound when the server writes
+ * faster than the client reads. */
+static int next_row(PGconn *conn, char **row, bool wait)
+{
+    int len = PQgetCopyData(conn, row, 1);
+    if (len != 0)
+        return len;
+    if (!wait && PQconsumeInput(conn) && (len = PQgetCopyData(conn, row, 1)) == 0)
+        return 0;
+    /* Waits; a connection PQconsumeInput found broken fails here. */
+    return len != 0 ? len : PQgetCopyData(conn, row, 0);
+}
+
 /* libmicrohttpd's content reader: up to max bytes of the body into buf. It
  * blocks for the next row only while it has nothing to give; once it has
  * some, it takes only the rows already arrived. */
@@ -158,11 +174,8 @@ static ssize_t export_read(void *cls, uint64_t pos, char *buf, size_t max)
         PQfreemem(ex->row);
         ex->row = NULL;
         ex->row_len = ex->row_off = 0;
-        bool wait = n == 0;
-        if (!wait && !PQconsumeInput(ex->conn))
-            wait = true; /* the error shows in the blocking call below */
         char *row;
-        int len = PQgetCopyData(ex->conn, &row, wait ? 0 : 1);
+        int len = next_row(ex->conn, &row, n == 0);
         if (len == 0)
             break; /* nothing more arrived yet: send what there is */
         if (len == -1 && copy_ended_well(ex)) {
@@ -253,8 +266,11 @@ static void export_free(void *cls)
 int export_stream_start(export_stream *ex, struct _u_response *resp, const char *copy_sql,
                         const export_choice *choice, const char *file_name)
 {
-    char begin[96];
-    snprintf(begin, sizeof begin, "BEGIN READ ONLY; SET LOCAL statement_timeout = %ld",
+    /* Numbers with 15 significant digits, as the JSON routes print them
+     * (respond.h): 34.2, not 34.200000000000003. */
+    char begin[128];
+    snprintf(begin, sizeof begin,
+             "BEGIN READ ONLY; SET LOCAL statement_timeout = %ld; SET LOCAL extra_float_digits = 0",
              ex->ctx->export_timeout_ms);
     eie_err err;
     if (pg_exec(ex->conn, begin, &err) < 0) {
