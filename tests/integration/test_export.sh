@@ -13,6 +13,7 @@ it_setup 2
 
 port=$(it_free_port)
 api="http://127.0.0.1:$port"
+it_start hot "$EIE_BIN/eie-consumer" --store hot --linger-ms 50
 it_start cold "$EIE_BIN/eie-consumer" --store cold --linger-ms 50 --housekeep-interval-s 1 --session-gap-s 600
 it_start api "$EIE_BIN/eie-api" --port "$port" --db-pool-size 2 --max-exports 1
 
@@ -31,7 +32,8 @@ t() { it_time "$base" "$1"; }
 "$EIE_BIN/eie-produce" "$IT_DIR/readings.jsonl" 2>"$IT_DIR/produce.log" || it_fail "eie-produce failed"
 it_wait_for "the history" 60 it_sql_equals 120 \
     "SELECT (SELECT count(*) FROM meter_history) + (SELECT count(*) FROM vehicle_history)"
-it_wait_for "the sessions" 60 it_sql_equals 2 "SELECT count(*) FROM charging_session"
+it_wait_for "the assignments" 60 it_sql_equals 2 "SELECT count(*) FROM vehicle_meter_assignment"
+it_wait_for "the sessions, with the meters' AC" 60 it_sql_equals 2 "SELECT count(*) FROM charging_session WHERE ac_kwh > 0"
 it_wait_for "the API" 30 curl -fsS "$api/healthz"
 
 # get PATH [STATUS [CURL ARGS...]]: the body in $IT_DIR/body, headers in $IT_DIR/headers.
@@ -157,5 +159,6 @@ for i in 1 2 3; do get "/v1/sessions?$range"; done
 it_expect_eq 0 "$(it_psql -c "$copy_running")" "no COPY left running"
 
 it_stop api
+it_stop hot
 it_stop cold
 it_finish
