@@ -100,6 +100,21 @@ void export_stream_abandon(export_stream *ex)
     free(ex);
 }
 
+/* Ends the export's transaction (and with it its statement timeout), and
+ * gives back its connection and its slot: as soon as the COPY is over, not
+ * when libmicrohttpd frees the response after the last chunk went out, or
+ * a client asking for its next export at once could find the slot taken. A
+ * connection this leaves outside idle is closed by the pool. */
+static void finish(export_stream *ex, bool commit)
+{
+    if (!ex->conn)
+        return;
+    PQclear(PQexec(ex->conn, commit ? "COMMIT" : "ROLLBACK"));
+    db_pool_release(ex->ctx->db, ex->conn);
+    ex->conn = NULL;
+    release_slot(ex->ctx);
+}
+
 /* COPY's text format writes a backslash before each backslash (and escapes
  * control characters, which JSON text never holds raw): undone in place,
  * for JSON Lines. Returns the new length. */
@@ -180,12 +195,14 @@ static ssize_t export_read(void *cls, uint64_t pos, char *buf, size_t max)
             break; /* nothing more arrived yet: send what there is */
         if (len == -1 && copy_ended_well(ex)) {
             ex->finished = true;
+            finish(ex, true);
             break;
         }
         if (len < 0) {
             if (len == -2)
                 log_error("export %s: reading the COPY: %s", ex->route, PQerrorMessage(ex->conn));
             ex->failed = true;
+            finish(ex, false);
             /* The status line went out long ago: the body ends without its
              * last chunk, which tells the client the export is incomplete. */
             return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -241,16 +258,13 @@ static void export_free(void *cls)
 {
     export_stream *ex = cls;
     const char *outcome = ex->finished ? "complete" : ex->failed ? "failed" : "client_gone";
-    if (!ex->finished && !ex->failed && !cancel_copy(ex)) {
+    if (ex->conn && !cancel_copy(ex)) {
         PQfinish(ex->conn);
         ex->conn = NULL;
+        db_pool_release(ex->ctx->db, NULL); /* its slot, to be opened again */
+        release_slot(ex->ctx);
     }
-    if (ex->conn) {
-        /* Ends the export's transaction and with it its statement timeout; a
-         * connection this leaves outside idle is closed by the pool. */
-        PGresult *res = PQexec(ex->conn, ex->finished ? "COMMIT" : "ROLLBACK");
-        PQclear(res);
-    }
+    finish(ex, false);
     double secs = seconds_since(&ex->started);
     log_info("export: route=%s format=%s outcome=%s rows=%llu bytes=%llu seconds=%.3f", ex->route,
              export_format_extension(ex->format), outcome, ex->rows, ex->bytes, secs);
@@ -260,7 +274,8 @@ static void export_free(void *cls)
     snprintf(labels, sizeof labels, "route=\"%s\"", ex->route);
     metrics_add(ex->ctx->metrics, "eie_api_export_rows_total", labels, (double)ex->rows);
     metrics_add(ex->ctx->metrics, "eie_api_export_bytes_total", labels, (double)ex->bytes);
-    export_stream_abandon(ex);
+    PQfreemem(ex->row);
+    free(ex);
 }
 
 int export_stream_start(export_stream *ex, struct _u_response *resp, const char *copy_sql,
