@@ -73,6 +73,7 @@ int routes_state_register(api_context *ctx);
 int routes_history_register(api_context *ctx);
 int routes_fleet_register(api_context *ctx);
 int routes_sessions_register(api_context *ctx);
+int routes_trends_register(api_context *ctx);
 int routes_ingest_register(api_context *ctx);
 int routes_export_register(api_context *ctx);
 int routes_docs_register(api_context *ctx);
@@ -99,5 +100,9 @@ PGresult *api_query(api_context *ctx, struct _u_response *resp, const char *what
 PGresult *api_exec(PGconn *conn, const char *what, const char *sql, int n_params,
                    const char *const *params, int *status);
 int api_respond_db_error(struct _u_response *resp, int status);
+
+/* 1 when the vehicle is known (it has a state or an assignment); otherwise
+ * the response is set, 404 (0) or the query's error (-1). */
+int api_vehicle_known(api_context *ctx, struct _u_response *resp, const char *vehicle_id);
 
 #endif

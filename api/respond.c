@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "timefmt.h"
 
@@ -31,6 +32,35 @@ int respond_jsonw(struct _u_response *resp, unsigned int status, jsonw *w)
     return U_CALLBACK_COMPLETE;
 }
 
+/* The length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t utf8_sequence(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
+                 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || len > n || (len == 2 && s[0] < 0xC2))
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return len;
+}
+
+/* A message may quote what a client sent, and be cut to fit: JSON needs
+ * UTF-8, so a byte that does not start a whole character becomes '?'. */
+static void make_utf8(char *message)
+{
+    unsigned char *s = (unsigned char *)message;
+    size_t n = strlen(message);
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_sequence(s + i, n - i);
+        if (len == 0) {
+            s[i] = '?';
+            len = 1;
+        }
+        i += len;
+    }
+}
+
 int respond_error(struct _u_response *resp, unsigned int status, const char *code,
                   const char *fmt, ...)
 {
@@ -39,6 +69,7 @@ int respond_error(struct _u_response *resp, unsigned int status, const char *cod
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    make_utf8(message);
     return respond_json(resp, status,
                         json_pack("{s:{s:i, s:s, s:s}}", "error", "status", (int)status, "code",
                                   code, "message", message));

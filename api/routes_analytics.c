@@ -166,7 +166,7 @@ static const char *const meter_report_sql =
     "WITH seg AS ("
     "  SELECT s.seg_lo, s.seg_hi, s.vehicles, cardinality(s.vehicles) > 1 AS shared,"
     "         extract(epoch FROM s.seg_hi - s.seg_lo) AS secs"
-    "  FROM eie_meter_segments($2::timestamptz, $3::timestamptz, $1) s"
+    "  FROM eie_meter_segments($2::timestamptz, $3::timestamptz, ARRAY[$1]) s"
     "), ac AS ("
     "  SELECT seg.shared, seg.secs, e.kwh FROM seg"
     "  CROSS JOIN LATERAL eie_energy('meter', $1, seg.seg_lo, seg.seg_hi) e"

@@ -47,18 +47,31 @@ static const char *const summary_sql =
     "  (SELECT coalesce(json_agg(json_build_object('vehicleId', id,"
     "     'totalEnergyConsumedAc', ac, 'totalEnergyDeliveredDc', dc, 'efficiencyRatio', ratio)"
     "     ORDER BY ratio, id), '[]')"
-    "   FROM (SELECT id, ac, dc, dc / ac AS ratio FROM v WHERE ac >= $7 AND dc / ac < $3"
-    "         ORDER BY dc / ac, id LIMIT $6) d),"
+    "   FROM (SELECT id, ac, dc, dc / nullif(ac, 0) AS ratio FROM v"
+    "         WHERE ac > 0 AND ac >= $7 AND dc / nullif(ac, 0) < $3"
+    "         ORDER BY 4, id LIMIT $6) d),"
     "  (SELECT coalesce(json_agg(json_build_object('meterId', id,"
     "     'totalEnergyConsumedAc', ac_kwh, 'totalEnergyDeliveredDc', dc_kwh,"
     "     'efficiencyRatio', ratio, 'sharedSeconds', shared_seconds) ORDER BY ratio, id), '[]')"
-    "   FROM (SELECT id, ac_kwh, dc_kwh, dc_kwh / ac_kwh AS ratio, shared_seconds FROM m"
-    "         WHERE shared_seconds > 0 AND ac_kwh >= $7 AND dc_kwh / ac_kwh < $3"
-    "         ORDER BY dc_kwh / ac_kwh, id LIMIT $6) d)";
+    "   FROM (SELECT id, ac_kwh, dc_kwh, dc_kwh / nullif(ac_kwh, 0) AS ratio, shared_seconds FROM m"
+    "         WHERE shared_seconds > 0 AND ac_kwh > 0 AND ac_kwh >= $7"
+    "           AND dc_kwh / nullif(ac_kwh, 0) < $3"
+    "         ORDER BY 4, id LIMIT $6) d),"
+    /* Migration 012: the last 24 hours against each vehicle's own 30 days. */
+    "  (SELECT coalesce(json_agg(json_build_object('vehicleId', vehicle_id,"
+    "     'efficiencyRatio', recent_ratio, 'baseline', baseline, 'spread', spread,"
+    "     'baselineDays', baseline_days) ORDER BY recent_ratio - baseline, vehicle_id), '[]')"
+    "   FROM (SELECT * FROM eie_efficiency_baselines($2::timestamptz, 30, $7::float8)"
+    "         WHERE below_baseline ORDER BY recent_ratio - baseline, vehicle_id LIMIT $6) b),"
+    "  (SELECT coalesce(json_agg(json_build_object('vehicleId', vehicle_id,"
+    "     'avgBatteryTemp', temp_avg, 'fleetMedian', fleet_median, 'robustZ', robust_z)"
+    "     ORDER BY temp_avg DESC, vehicle_id), '[]')"
+    "   FROM (SELECT * FROM eie_temperature_outliers($1::timestamptz, $2::timestamptz)"
+    "         ORDER BY temp_avg DESC, vehicle_id LIMIT $6) o)";
 
 enum { COL_VEHICLES, COL_METERS, COL_CHARGING, COL_STALE_VEHICLES, COL_STALE_METERS, COL_SOC,
        COL_AC, COL_DC, COL_OWN_AC, COL_OWN_DC, COL_SHARED_AC, COL_SHARED_DC, COL_DEGRADED,
-       COL_DEGRADED_METERS };
+       COL_DEGRADED_METERS, COL_BELOW_BASELINE, COL_HOT };
 
 static json_int_t column_int(const PGresult *res, int col)
 {
@@ -101,6 +114,8 @@ static int get_summary(const struct _u_request *req, struct _u_response *resp, a
     double shared_ac = respond_pg_double(res, 0, COL_SHARED_AC);
     json_t *degraded = json_loads(PQgetvalue(res, 0, COL_DEGRADED), 0, NULL);
     json_t *degraded_meters = json_loads(PQgetvalue(res, 0, COL_DEGRADED_METERS), 0, NULL);
+    json_t *below_baseline = json_loads(PQgetvalue(res, 0, COL_BELOW_BASELINE), 0, NULL);
+    json_t *hot = json_loads(PQgetvalue(res, 0, COL_HOT), 0, NULL);
     json_t *efficiency = json_pack(
         "{s:f, s:f, s:o, s:{s:f, s:f, s:o}, s:{s:f, s:f}, s:f}", "totalEnergyConsumedAc", ac,
         "totalEnergyDeliveredDc", dc, "efficiencyRatio", ratio_or_null(dc, ac), "attributable",
@@ -108,14 +123,15 @@ static int get_summary(const struct _u_request *req, struct _u_response *resp, a
         "shared", "acKwh", shared_ac, "dcKwh", respond_pg_double(res, 0, COL_SHARED_DC),
         "unassignedAcKwh", round((ac - own_ac - shared_ac) * 1e9) / 1e9); /* no float dust */
     json_t *body = json_pack(
-        "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:f, s:f, s:o, s:o}", "window",
+        "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:f, s:f, s:o, s:o, s:o, s:o}", "window",
         w.label, "from", from, "to", to, "vehicles", column_int(res, COL_VEHICLES), "meters",
         column_int(res, COL_METERS), "charging", column_int(res, COL_CHARGING), "staleVehicles",
         column_int(res, COL_STALE_VEHICLES), "staleMeters", column_int(res, COL_STALE_METERS),
         "averageSoC", respond_pg_real(res, 0, COL_SOC), "fleetEfficiency", efficiency,
         "efficiencyBelow", threshold, "minEnergyKwh", min_kwh, "degradedVehicles",
         degraded ? degraded : json_array(), "degradedMeters",
-        degraded_meters ? degraded_meters : json_array());
+        degraded_meters ? degraded_meters : json_array(), "belowBaseline",
+        below_baseline ? below_baseline : json_array(), "temperatureOutliers", hot ? hot : json_array());
     PQclear(res);
     return respond_json(resp, 200, body);
 }

@@ -37,10 +37,6 @@ static const char *const history_sql =
     "       v.temp, coalesce(a.shared, 0) "
     "FROM v FULL JOIN a USING (t) ORDER BY t";
 
-static const char *const known_sql =
-    "SELECT EXISTS (SELECT 1 FROM vehicle_state WHERE vehicle_id = $1)"
-    "    OR EXISTS (SELECT 1 FROM vehicle_meter_assignment WHERE vehicle_id = $1)";
-
 /* The smallest of the usual chart steps that gives at most TARGET_POINTS. */
 static int64_t auto_step(int64_t span_ms)
 {
@@ -76,14 +72,8 @@ static int get_history(const struct _u_request *req, struct _u_response *resp, a
                              "step: gives more than %d points over this range; take a larger step",
                              MAX_POINTS);
 
-    const char *known_params[] = {id};
-    PGresult *res = api_query(ctx, resp, "history: vehicle", known_sql, 1, known_params);
-    if (!res)
+    if (api_vehicle_known(ctx, resp, id) < 1)
         return U_CALLBACK_COMPLETE;
-    int known = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
-    if (!known)
-        return respond_error(resp, 404, "not_found", "no vehicle with this id has reported");
 
     char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN], step[32], step_label[24];
     timefmt_format_rfc3339(from_ms, from);
@@ -91,7 +81,8 @@ static int get_history(const struct _u_request *req, struct _u_response *resp, a
     snprintf(step, sizeof step, "%lld milliseconds", (long long)step_ms);
     param_format_duration(step_ms, step_label, sizeof step_label);
     const char *params[] = {id, from, to, step};
-    if (!(res = api_query(ctx, resp, "history", history_sql, 4, params)))
+    PGresult *res = api_query(ctx, resp, "history", history_sql, 4, params);
+    if (!res)
         return U_CALLBACK_COMPLETE;
     json_t *points = json_array();
     for (int i = 0; i < PQntuples(res); i++) {

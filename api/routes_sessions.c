@@ -53,10 +53,6 @@ static const char *const fleet_sessions_sql =
     ") s ON true";
 #define COL_COMPLETE_UNTIL (COL_TEMP_AVG + 1)
 
-static const char *const known_sql =
-    "SELECT EXISTS (SELECT 1 FROM vehicle_state WHERE vehicle_id = $1)"
-    "    OR EXISTS (SELECT 1 FROM vehicle_meter_assignment WHERE vehicle_id = $1)";
-
 static long long column_ll(const PGresult *res, int row, int col)
 {
     return strtoll(PQgetvalue(res, row, col), NULL, 10);
@@ -162,21 +158,16 @@ static int get_vehicle_sessions(const struct _u_request *req, struct _u_response
     if (cursor && decode_cursor(cursor, false, after, sizeof after, NULL) < 0)
         return respond_error(resp, 400, "invalid_parameter", "cursor: not one this service gave");
 
-    const char *known_params[] = {id};
-    PGresult *res = api_query(ctx, resp, "sessions: vehicle", known_sql, 1, known_params);
-    if (!res)
+    if (api_vehicle_known(ctx, resp, id) < 1)
         return U_CALLBACK_COMPLETE;
-    bool known = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
-    if (!known)
-        return respond_error(resp, 404, "not_found", "no vehicle with this id has reported");
 
     char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN], lim[24];
     timefmt_format_rfc3339(w.from_ms, from);
     timefmt_format_rfc3339(w.to_ms, to);
     snprintf(lim, sizeof lim, "%ld", limit + 1); /* one more tells whether a next page exists */
     const char *params[] = {id, from, to, cursor ? after : NULL, lim};
-    if (!(res = api_query(ctx, resp, "vehicle sessions", vehicle_sessions_sql, 5, params)))
+    PGresult *res = api_query(ctx, resp, "vehicle sessions", vehicle_sessions_sql, 5, params);
+    if (!res)
         return U_CALLBACK_COMPLETE;
     int rc = respond_sessions(resp, res, PQntuples(res), limit, false, &w);
     PQclear(res);

@@ -15,11 +15,16 @@
 #   state        GET /v1/vehicles/V<n>   (the latest state)
 #   meter        GET /v1/analytics/meters/M<n>?from=..&to=..  (a meter's own
 #                efficiency: its segments by the attribution rule)
+#   sessions     GET /v1/vehicles/V<n>/sessions?from=..&to=..  (its charging
+#                sessions over the day)
+#   trend        GET /v1/vehicles/V<n>/trend?to=..  (efficiency per day and
+#                baseline, ending at the loaded day's end)
 # then times the fleet summary over the day (the median of three requests) and
 # checks that its efficiency is the history's meter AC against vehicle DC, and
 # ends with
 #   api: performance_rps=N performance_p99_ms=N state_rps=N state_p99_ms=N
-#        meter_rps=N meter_p99_ms=N fleet_summary_ms=N
+#        meter_rps=N meter_p99_ms=N sessions_rps=N sessions_p99_ms=N trend_rps=N
+#        trend_p99_ms=N fleet_summary_ms=N
 # A run where any response was not 2xx, or any socket error or timeout
 # occurred, says so before that line and exits with status 1.
 #
@@ -33,7 +38,7 @@
 #                               (a bare ulfius handler), more than twice what
 #                               any endpoint serves, and a second would only
 #                               take CPU from the server on a 2-core machine
-#   EIE_BENCH_ENDPOINTS="performance state meter"   which to measure; one left out
+#   EIE_BENCH_ENDPOINTS="performance state meter sessions trend"   which to measure; one left out
 #                               shows as "-" in the summary
 #   EIE_DB_POOL_SIZE            eie-api's PostgreSQL connections (its default: 4)
 #   EIE_BENCH_API_BIN           another eie-api to measure on the same data (an
@@ -49,13 +54,13 @@ duration=${EIE_BENCH_DURATION:-30}
 warmup=${EIE_BENCH_WARMUP:-5}
 connections=${EIE_BENCH_CONNECTIONS:-32}
 threads=${EIE_BENCH_THREADS:-1}
-endpoints=${EIE_BENCH_ENDPOINTS:-performance state meter}
+endpoints=${EIE_BENCH_ENDPOINTS:-performance state meter sessions trend}
 for setting in vehicles hours duration connections threads; do
   [[ ${!setting} =~ ^[1-9][0-9]*$ ]] || { eie_die "bench/api.sh: $setting must be a positive integer, not '${!setting}'"; exit 2; }
 done
 [[ $warmup =~ ^[0-9]+$ ]] || { eie_die "bench/api.sh: EIE_BENCH_WARMUP must be a whole number of seconds"; exit 2; }
 for e in $endpoints; do
-  [[ $e == performance || $e == state || $e == meter ]] || { eie_die "bench/api.sh: unknown endpoint '$e' in EIE_BENCH_ENDPOINTS (performance, state, meter)"; exit 2; }
+  [[ $e =~ ^(performance|state|meter|sessions|trend)$ ]] || { eie_die "bench/api.sh: unknown endpoint '$e' in EIE_BENCH_ENDPOINTS (performance, state, meter, sessions, trend)"; exit 2; }
 done
 lua=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/api.lua
 
@@ -145,13 +150,18 @@ eie_log "api: caches loaded in $(echo "$(bench_now) - $t0" | bc) s"
 pool=${EIE_DB_POOL_SIZE:-$("$api_bin" --help | sed -n 's/.*--db-pool-size .*(default \([0-9]*\)).*/\1/p')}
 echo "api: eie-api on $base, pool ${pool:-?} connections; wrk $threads threads, $connections connections, ${warmup} s warm-up and ${duration} s per endpoint"
 
-declare -A prefix query letter=([performance]=V [state]=V [meter]=M)
+declare -A prefix query letter=([performance]=V [state]=V [meter]=M [sessions]=V [trend]=V)
 prefix[performance]=/v1/analytics/performance/
 query[performance]="?from=$from&to=$to"
 prefix[state]=/v1/vehicles/
 query[state]=""
 prefix[meter]=/v1/analytics/meters/
 query[meter]="?from=$from&to=$to"
+# A path after the id: api.lua puts the query after it, so it goes there.
+prefix[sessions]=/v1/vehicles/
+query[sessions]="/sessions?from=$from&to=$to"
+prefix[trend]=/v1/vehicles/
+query[trend]="/trend?to=$to"
 
 # One request first: an endpoint that does not answer 200 is not worth timing.
 probe() {
@@ -196,7 +206,8 @@ measure() {
   fi
 }
 
-declare -A rps=([performance]=- [state]=- [meter]=-) p99=([performance]=- [state]=- [meter]=-)
+declare -A rps=([performance]=- [state]=- [meter]=- [sessions]=- [trend]=-)
+declare -A p99=([performance]=- [state]=- [meter]=- [sessions]=- [trend]=-)
 for name in $endpoints; do
   probe "$name"
   measure "$name"
@@ -228,5 +239,5 @@ awk -v a="$api_ratio" -v h="$history_ratio" 'BEGIN { d = a - h; exit !(d < 1e-9 
 if ((failed)); then
   echo "api: THE RUN HAD ERRORS (non-2xx responses or socket errors, above); wrk output in $LOG_DIR"
 fi
-echo "api: performance_rps=${rps[performance]} performance_p99_ms=${p99[performance]} state_rps=${rps[state]} state_p99_ms=${p99[state]} meter_rps=${rps[meter]} meter_p99_ms=${p99[meter]} fleet_summary_ms=$(printf '%.0f' "$fleet_ms")"
+echo "api: performance_rps=${rps[performance]} performance_p99_ms=${p99[performance]} state_rps=${rps[state]} state_p99_ms=${p99[state]} meter_rps=${rps[meter]} meter_p99_ms=${p99[meter]} sessions_rps=${rps[sessions]} sessions_p99_ms=${p99[sessions]} trend_rps=${rps[trend]} trend_p99_ms=${p99[trend]} fleet_summary_ms=$(printf '%.0f' "$fleet_ms")"
 exit "$failed"

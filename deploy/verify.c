@@ -54,10 +54,19 @@ static const char *const summary_sql =
 
 enum { COL_PART, COL_DEVICE, COL_DAY, COL_N, COL_ENERGY, COL_SUM };
 
-/* How far a store's sessions are final: a session that ended a gap before
- * the readings it has derived them from cannot grow any more. Epoch seconds. */
+/* How far a store's sessions are final, in epoch seconds: up to where its
+ * housekeeping derived them (until), but not past an hour still to be
+ * summarised again (late readings), a summary change or a late assignment it
+ * has not taken in yet; less the gap, since a session that ended a gap
+ * before that cannot grow any more. */
 static const char *const sessions_final_sql =
-    "SELECT coalesce(extract(epoch FROM until - gap), '-infinity'::float8) FROM charging_session_state";
+    "SELECT CASE WHEN st.until IS NULL THEN '-infinity'::float8 ELSE extract(epoch FROM least("
+    "  st.until, (SELECT min(hour) FROM hourly_rollup_dirty),"
+    "  (SELECT min(c.hour) FROM hourly_summary_change c"
+    "   WHERE c.changed_at > st.changes_seen AND c.hour < st.until),"
+    "  (SELECT min(a.valid_from) FROM vehicle_meter_assignment a"
+    "   WHERE a.stored_at > st.assignments_seen AND a.valid_from < st.until)) - st.gap) END "
+    "FROM charging_session_state st";
 
 static int sessions_final(const char *url, const char *which, double *out, eie_err *err)
 {

@@ -112,14 +112,14 @@ END
 $$;
 
 -- The assignment periods that overlap [lo, hi), clipped to it: of every meter,
--- or (only_meter) of one, found through the index above.
-CREATE FUNCTION eie_assignment_periods(lo timestamptz, hi timestamptz, only_meter text DEFAULT NULL)
+-- or (only_meters) of some, found through the index above.
+CREATE FUNCTION eie_assignment_periods(lo timestamptz, hi timestamptz, only_meters text[] DEFAULT NULL)
 RETURNS TABLE (meter_id text, vehicle_id text, p_lo timestamptz, p_hi timestamptz)
 LANGUAGE sql STABLE AS $$
     SELECT p.meter_id, p.vehicle_id, greatest(p.valid_from, lo),
            least(coalesce(p.valid_to, 'infinity'), hi)
     FROM vehicle_meter_assignment_period p
-    WHERE only_meter IS NULL AND p.valid_from < hi AND coalesce(p.valid_to, 'infinity') > lo
+    WHERE only_meters IS NULL AND p.valid_from < hi AND coalesce(p.valid_to, 'infinity') > lo
     UNION ALL
     SELECT a.meter_id, a.vehicle_id, greatest(a.valid_from, lo),
            least(coalesce(n.valid_from, 'infinity'), hi)
@@ -127,17 +127,17 @@ LANGUAGE sql STABLE AS $$
     LEFT JOIN LATERAL (SELECT b.valid_from FROM vehicle_meter_assignment b
                        WHERE b.vehicle_id = a.vehicle_id AND b.valid_from > a.valid_from
                        ORDER BY b.valid_from LIMIT 1) n ON true
-    WHERE only_meter IS NOT NULL AND a.meter_id = only_meter AND a.valid_from < hi
+    WHERE only_meters IS NOT NULL AND a.meter_id = ANY (only_meters) AND a.valid_from < hi
       AND coalesce(n.valid_from, 'infinity') > lo
 $$;
 
 -- The segments of the rule above within [lo, hi): per meter, the times over
 -- which the same vehicles (at least one) were assigned to it.
-CREATE FUNCTION eie_meter_segments(lo timestamptz, hi timestamptz, only_meter text DEFAULT NULL)
+CREATE FUNCTION eie_meter_segments(lo timestamptz, hi timestamptz, only_meters text[] DEFAULT NULL)
 RETURNS TABLE (meter_id text, seg_lo timestamptz, seg_hi timestamptz, vehicles text[])
 LANGUAGE sql STABLE AS $$
     WITH p AS (
-        SELECT * FROM eie_assignment_periods(lo, hi, only_meter)
+        SELECT * FROM eie_assignment_periods(lo, hi, only_meters)
     ), bounds AS (
         SELECT DISTINCT p.meter_id, b.t FROM p CROSS JOIN LATERAL (VALUES (p.p_lo), (p.p_hi)) b(t)
     ), s AS (
@@ -162,7 +162,7 @@ LANGUAGE sql STABLE AS $$
     FROM vehicle_meter_assignment_period p
     CROSS JOIN LATERAL eie_meter_segments(greatest(p.valid_from, lo),
                                           least(coalesce(p.valid_to, 'infinity'), hi),
-                                          p.meter_id) s
+                                          ARRAY[p.meter_id]) s
     WHERE p.vehicle_id = vehicle AND p.valid_from < hi AND coalesce(p.valid_to, 'infinity') > lo
     UNION ALL
     SELECT NULL, lo, least(hi, coalesce(f.first, 'infinity')), '{}'

@@ -46,37 +46,86 @@ CREATE TABLE charging_session (
 -- The fleet's sessions by time.
 CREATE INDEX charging_session_started_at ON charging_session (started_at);
 
--- The sessions of one vehicle from its readings in [lo, hi], with their
--- energy. Used to store them and, for the minutes the store has not reached
--- yet, by the API.
-CREATE FUNCTION eie_derive_sessions(vehicle text, lo timestamptz, hi timestamptz, gap interval)
+-- The sessions that the readings of each vehicle ids[i] in [los[i], his[i]]
+-- make, with their energy: what the store keeps, and, for the minutes the
+-- store has not reached yet, what the API derives. Set-based, a few
+-- statements for any number of vehicles: the islands of readings with DC, the
+-- segments of the meters they were on (010), and the energy of the
+-- attributable pieces through eie_ranges_energy.
+CREATE FUNCTION eie_derive_sessions(ids text[], los timestamptz[], his timestamptz[], gap interval)
 RETURNS SETOF charging_session
-LANGUAGE sql STABLE AS $$
-    WITH r AS (
-        SELECT v.ts, v.soc, v.kwh_delivered_dc, v.battery_temp,
-               coalesce(v.ts - lag(v.ts) OVER (ORDER BY v.ts) > gap, true) AS starts
-        FROM vehicle_history v
-        WHERE v.vehicle_id = vehicle AND v.ts >= lo AND v.ts <= hi AND v.kwh_delivered_dc > 0
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    meters text[];
+    w_lo timestamptz;
+    w_hi timestamptz;
+BEGIN
+    -- The meters the vehicles were on over all the spans, and those spans'
+    -- bounds widened by the 30 s the sessions' energy takes in.
+    SELECT min(x.lo) - interval '30 seconds', max(x.hi) + interval '30 seconds'
+    INTO w_lo, w_hi FROM unnest(los, his) AS x(lo, hi);
+    SELECT array_agg(DISTINCT p.meter_id) INTO meters
+    FROM vehicle_meter_assignment_period p
+    WHERE p.vehicle_id = ANY (ids) AND p.valid_from < w_hi AND coalesce(p.valid_to, 'infinity') > w_lo;
+    RETURN QUERY
+    -- Each span on its own (j): spans of one vehicle never join.
+    WITH sp AS (
+        SELECT x.j, x.id COLLATE "C" AS id, x.lo, x.hi
+        FROM unnest(ids, los, his) WITH ORDINALITY AS x(id, lo, hi, j)
+    ), r AS (
+        SELECT sp.j, v.vehicle_id, v.ts, v.soc, v.kwh_delivered_dc, v.battery_temp,
+               coalesce(v.ts - lag(v.ts) OVER (PARTITION BY sp.j ORDER BY v.ts) > gap, true) AS starts
+        FROM sp JOIN vehicle_history v
+          ON v.vehicle_id = sp.id AND v.ts >= sp.lo AND v.ts <= sp.hi AND v.kwh_delivered_dc > 0
     ), g AS (
-        SELECT r.*, count(*) FILTER (WHERE r.starts) OVER (ORDER BY r.ts) AS n FROM r
-    ), s AS (
-        SELECT min(ts) AS started_at, max(ts) AS ended_at, count(*)::integer AS readings,
-               sum(kwh_delivered_dc) AS dc_kwh, (array_agg(soc ORDER BY ts))[1] AS soc_from,
-               (array_agg(soc ORDER BY ts DESC))[1] AS soc_to, max(battery_temp) AS temp_max,
-               avg(battery_temp) AS temp_avg
-        FROM g GROUP BY n
+        SELECT r.*, count(*) FILTER (WHERE r.starts) OVER (PARTITION BY r.j ORDER BY r.ts) AS n
+        FROM r
+    ), s AS MATERIALIZED (
+        SELECT row_number() OVER () AS k, g.vehicle_id, min(g.ts) AS started_at, max(g.ts) AS ended_at,
+               count(*)::integer AS readings, sum(g.kwh_delivered_dc) AS dc_kwh,
+               (array_agg(g.soc ORDER BY g.ts))[1] AS soc_from,
+               (array_agg(g.soc ORDER BY g.ts DESC))[1] AS soc_to,
+               max(g.battery_temp) AS temp_max, avg(g.battery_temp) AS temp_avg
+        FROM g GROUP BY g.j, g.vehicle_id, g.n
+    ), seg AS MATERIALIZED (
+        SELECT m.meter_id, m.seg_lo, m.seg_hi, u.vehicle_id, cardinality(m.vehicles) AS sharers
+        FROM eie_meter_segments(w_lo, w_hi, coalesce(meters, '{}')) m
+        CROSS JOIN unnest(m.vehicles) u(vehicle_id)
+    ), piece AS MATERIALIZED (
+        -- A session's time on one segment of one meter, [started_at - 30 s,
+        -- ended_at + 30 s): a reading measures the minute up to its time, and
+        -- a meter's reading of that minute may come a few seconds apart.
+        SELECT s.k, seg.meter_id, seg.vehicle_id, seg.sharers,
+               greatest(s.started_at - interval '30 seconds', seg.seg_lo) AS lo,
+               least(s.ended_at + interval '30 seconds', seg.seg_hi) AS hi
+        FROM s JOIN seg ON seg.vehicle_id = s.vehicle_id
+         AND seg.seg_lo < s.ended_at + interval '30 seconds'
+         AND seg.seg_hi > s.started_at - interval '30 seconds'
+    ), own AS MATERIALIZED (
+        SELECT row_number() OVER () AS n, piece.k, piece.meter_id, piece.vehicle_id, piece.lo, piece.hi
+        FROM piece WHERE piece.sharers = 1
+    ), own_ac AS (
+        SELECT e.i, e.kwh FROM eie_ranges_energy('meter',
+            ARRAY(SELECT meter_id FROM own ORDER BY n), ARRAY(SELECT lo FROM own ORDER BY n),
+            ARRAY(SELECT hi FROM own ORDER BY n)) e
+    ), own_dc AS (
+        SELECT e.i, e.kwh FROM eie_ranges_energy('vehicle',
+            ARRAY(SELECT vehicle_id FROM own ORDER BY n), ARRAY(SELECT lo FROM own ORDER BY n),
+            ARRAY(SELECT hi FROM own ORDER BY n)) e
+    ), energy AS (
+        SELECT piece.k, array_agg(DISTINCT piece.meter_id) AS meters,
+               coalesce(sum(own_ac.kwh), 0) AS ac, coalesce(sum(own_dc.kwh), 0) AS own_dc,
+               coalesce(sum(extract(epoch FROM piece.hi - piece.lo)) FILTER (WHERE piece.sharers > 1), 0)::float8
+                   AS shared_s
+        FROM piece LEFT JOIN own ON own.k = piece.k AND own.lo = piece.lo AND own.meter_id = piece.meter_id
+        LEFT JOIN own_ac ON own_ac.i = own.n LEFT JOIN own_dc ON own_dc.i = own.n
+        GROUP BY piece.k
     )
-    SELECT vehicle, s.started_at, s.ended_at, s.readings, s.dc_kwh, s.soc_from, s.soc_to,
-           s.temp_max, s.temp_avg,
-           coalesce(a.meters, '{}'), coalesce(a.ac, 0), coalesce(a.own_dc, 0), coalesce(a.shared_s, 0)
-    FROM s CROSS JOIN LATERAL (
-        SELECT array_agg(DISTINCT x.meter_id) FILTER (WHERE x.meter_id IS NOT NULL) AS meters,
-               sum(x.ac_kwh) FILTER (WHERE x.meter_id IS NOT NULL AND cardinality(x.others) = 0) AS ac,
-               sum(x.dc_kwh) FILTER (WHERE x.meter_id IS NOT NULL AND cardinality(x.others) = 0) AS own_dc,
-               sum(extract(epoch FROM x.seg_hi - x.seg_lo)) FILTER (WHERE cardinality(x.others) > 0) AS shared_s
-        FROM eie_vehicle_attribution(vehicle, s.started_at - interval '30 seconds',
-                                     s.ended_at + interval '30 seconds') x
-    ) a
+    SELECT s.vehicle_id, s.started_at, s.ended_at, s.readings, s.dc_kwh, s.soc_from, s.soc_to,
+           s.temp_max, s.temp_avg, coalesce(e.meters, '{}'), coalesce(e.ac, 0),
+           coalesce(e.own_dc, 0), coalesce(e.shared_s, 0)
+    FROM s LEFT JOIN energy e ON e.k = s.k;
+END
 $$;
 
 -- Sessions of the given vehicles again around [lo, hi] each: those that may
@@ -86,23 +135,23 @@ CREATE FUNCTION eie_resession(vehicles text[], los timestamptz[], his timestampt
 RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
-    v record;
-    span_lo timestamptz;
-    span_hi timestamptz;
-    n integer := 0;
+    ids text[];
+    span_los timestamptz[];
+    span_his timestamptz[];
 BEGIN
-    FOR v IN SELECT * FROM unnest(vehicles, los, his) AS x(id, lo, hi) LOOP
-        WITH gone AS (
-            DELETE FROM charging_session s
-            WHERE s.vehicle_id = v.id AND s.ended_at >= v.lo - gap AND s.started_at <= v.hi + gap
-            RETURNING s.started_at, s.ended_at
-        )
-        SELECT least(v.lo, min(started_at)), greatest(v.hi, max(ended_at)) INTO span_lo, span_hi
-        FROM gone;
-        INSERT INTO charging_session SELECT * FROM eie_derive_sessions(v.id, span_lo, span_hi, gap);
-        n := n + 1;
-    END LOOP;
-    RETURN n;
+    WITH x AS (
+        SELECT v.id COLLATE "C" AS id, v.lo, v.hi FROM unnest(vehicles, los, his) AS v(id, lo, hi)
+    ), gone AS (
+        DELETE FROM charging_session s USING x
+        WHERE s.vehicle_id = x.id AND s.ended_at >= x.lo - gap AND s.started_at <= x.hi + gap
+        RETURNING s.vehicle_id, s.started_at, s.ended_at
+    )
+    SELECT array_agg(x.id), array_agg(least(x.lo, g.lo)), array_agg(greatest(x.hi, g.hi))
+    INTO ids, span_los, span_his
+    FROM x LEFT JOIN (SELECT vehicle_id, min(started_at) AS lo, max(ended_at) AS hi
+                      FROM gone GROUP BY vehicle_id) g ON g.vehicle_id = x.id;
+    INSERT INTO charging_session SELECT * FROM eie_derive_sessions(ids, span_los, span_his, gap);
+    RETURN coalesce(cardinality(ids), 0);
 END
 $$;
 
@@ -110,16 +159,27 @@ $$;
 -- that overlap [lo, hi).
 CREATE FUNCTION eie_reattribute_sessions(vehicles text[], lo timestamptz, hi timestamptz)
 RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+DECLARE
+    ids text[];
+    starts timestamptz[];
+    ends timestamptz[];
+BEGIN
+    SELECT array_agg(o.vehicle_id), array_agg(o.started_at), array_agg(o.ended_at)
+    INTO ids, starts, ends
+    FROM charging_session o
+    WHERE o.vehicle_id = ANY (vehicles) AND o.ended_at >= lo - interval '30 seconds'
+      AND o.started_at < hi + interval '30 seconds';
+    IF ids IS NULL THEN
+        RETURN;
+    END IF;
+    -- Each session alone (a gap longer than it), so it comes back whole.
     UPDATE charging_session s
     SET meters = d.meters, ac_kwh = d.ac_kwh, own_dc_kwh = d.own_dc_kwh,
         shared_seconds = d.shared_seconds
-    FROM charging_session o
-    CROSS JOIN LATERAL eie_derive_sessions(o.vehicle_id, o.started_at, o.ended_at,
-                                           interval '100 years') d
-    WHERE o.vehicle_id = ANY (vehicles) AND o.ended_at >= lo - interval '30 seconds'
-      AND o.started_at < hi + interval '30 seconds' AND s.vehicle_id = o.vehicle_id AND s.started_at = o.started_at
-      AND d.started_at = o.started_at
+    FROM eie_derive_sessions(ids, starts, ends, interval '100 years') d
+    WHERE s.vehicle_id = d.vehicle_id AND s.started_at = d.started_at;
+END
 $$;
 
 -- Brings the sessions up to the vehicle summaries: the hours summarised since
@@ -179,10 +239,12 @@ BEGIN
     -- Assignments stored late, for a time the sessions already cover: the
     -- sessions of every vehicle on the meters concerned from then on. (A
     -- minute of look-back each time: an assignment's stamp is its
-    -- transaction's start, which may precede a commit seen last time.)
-    IF st.until IS NOT NULL AND newest_assignment > st.assignments_seen THEN
+    -- transaction's start, so one committed after the last call may carry an
+    -- older stamp than the newest seen then.)
+    IF st.until IS NOT NULL AND newest_assignment > st.assignments_seen - interval '1 minute' THEN
         FOR r IN SELECT a.meter_id, a.vehicle_id, a.valid_from FROM vehicle_meter_assignment a
-                 WHERE a.stored_at > st.assignments_seen AND a.valid_from < st.until LOOP
+                 WHERE a.stored_at > st.assignments_seen - interval '1 minute'
+                   AND a.valid_from < st.until LOOP
             PERFORM eie_reattribute_sessions(
                 ARRAY(SELECT DISTINCT p.vehicle_id
                       FROM eie_assignment_periods(r.valid_from, st.until) p
@@ -193,7 +255,6 @@ BEGIN
                 r.valid_from, st.until);
         END LOOP;
     END IF;
-    newest_assignment := newest_assignment - interval '1 minute';
 
     -- The hours newly summarised.
     SELECT least(summarised_until, coalesce(st.until, summarised_until) + make_interval(hours => max_hours))
@@ -238,8 +299,9 @@ BEGIN
         WHERE s.vehicle_id = vehicle AND s.started_at < least(hi, live_from)
           AND s.ended_at >= lo
         UNION ALL
-        SELECT * FROM eie_derive_sessions(vehicle, greatest(live_from, lo - st.gap - interval '1 day'),
-                                          'infinity', st.gap) d
+        SELECT * FROM eie_derive_sessions(ARRAY[vehicle],
+                                          ARRAY[greatest(live_from, lo - st.gap - interval '1 day')],
+                                          ARRAY['infinity'::timestamptz], st.gap) d
         WHERE d.started_at >= live_from AND d.started_at < hi AND d.ended_at >= lo;
 END
 $$;

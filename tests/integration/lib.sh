@@ -35,6 +35,7 @@ it_cleanup() {
     for pid in "${IT_PIDS[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
+    it__own_services_down
     if [[ $rc -ne 0 || $IT_FAILED -ne 0 ]]; then
         local log
         for log in "$IT_DIR"/*.log; do
@@ -48,6 +49,76 @@ it_cleanup() {
     fi
 }
 trap it_cleanup EXIT
+
+# ---- Services of the test's own, for a test that stops or breaks them: the
+# suite's Kafka and PostgreSQL are shared by every test (run.sh -j), so no test
+# may stop those. Call before it_setup; each re-points the test's variables
+# (DATABASE_URL, EIE_TEST_PGPORT; KAFKA_BOOTSTRAP_SERVERS) to the new server,
+# and it_cleanup stops it, as does a watchdog if the test is killed outright.
+IT_OWN_PG=0
+IT_OWN_KAFKA=0
+
+it__own_services_down() {
+    ((IT_OWN_PG || IT_OWN_KAFKA)) || return 0
+    eie_stop_pidfile "$IT_DIR/own-watchdog.pid" 5 2>/dev/null || true
+    ((IT_OWN_KAFKA)) && { kafka_stop "$IT_DIR/kafka" >>"$IT_DIR/services.log" 2>&1 || true; }
+    ((IT_OWN_PG)) && { pg_stop "$IT_DIR/pg" >>"$IT_DIR/services.log" 2>&1 || true; }
+    return 0
+}
+
+# Traps do not run when the test is SIGKILLed (a ctest timeout): this detached
+# watcher then stops the test's own servers once the test's shell is gone.
+it__own_watchdog() {
+    [[ -s $IT_DIR/own-watchdog.pid ]] && return 0
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    eie_start_bg own-watchdog "$IT_DIR/own-watchdog.pid" "$IT_DIR/own-watchdog.log" \
+        bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done
+            source "$2"; kafka_stop "$3/kafka"; pg_stop "$3/pg"' own-watchdog "$$" \
+        "$EIE_SOURCE_DIR/deploy/lib.sh" "$IT_DIR" 2>>"$IT_DIR/services.log"
+}
+
+it__source_deploy_lib() {
+    declare -F pg_start >/dev/null && return 0
+    # shellcheck source=../../deploy/lib.sh
+    source "$EIE_SOURCE_DIR/deploy/lib.sh"
+}
+
+# it_own_postgres: a PostgreSQL server of the test's own (it_own_pg_stop,
+# it_own_pg_start for an outage).
+it_own_postgres() {
+    it__source_deploy_lib
+    chmod 755 "$IT_DIR" # as root the server runs as `postgres` and must get in
+    EIE_TEST_PGPORT=$(eie_free_port) || exit 1
+    IT_OWN_PG=1
+    it__own_watchdog || exit 1
+    it_own_pg_start || { it_fail "cannot start a PostgreSQL of the test's own"; exit 1; }
+    export EIE_TEST_PGPORT
+    export DATABASE_URL="postgresql://${EIE_TEST_PGUSER}@${EIE_TEST_PGHOST}:${EIE_TEST_PGPORT}/${DATABASE_URL##*/}"
+}
+it_own_pg_start() { EIE_PG_FAST=1 pg_start "$IT_DIR/pg" "$EIE_TEST_PGPORT" >>"$IT_DIR/services.log" 2>&1; }
+it_own_pg_stop() { pg_stop "$IT_DIR/pg" >>"$IT_DIR/services.log" 2>&1; }
+
+# it_own_kafka: a Kafka broker of the test's own (it_own_kafka_stop,
+# it_own_kafka_start for an outage).
+it_own_kafka() {
+    it__source_deploy_lib
+    IT_KAFKA_PORT=$(eie_free_port) || exit 1
+    IT_KAFKA_CONTROLLER_PORT=$(eie_free_port "$IT_KAFKA_PORT") || exit 1
+    IT_OWN_KAFKA=1
+    it__own_watchdog || exit 1
+    it_own_kafka_start || { it_fail "cannot start a Kafka broker of the test's own"; exit 1; }
+    export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$IT_KAFKA_PORT
+}
+it_own_kafka_start() {
+    kafka_start "$IT_DIR/kafka" "$IT_KAFKA_PORT" "$IT_KAFKA_CONTROLLER_PORT" >>"$IT_DIR/services.log" 2>&1
+}
+it_own_kafka_stop() { kafka_stop "$IT_DIR/kafka" >>"$IT_DIR/services.log" 2>&1; }
+
+# it_topic_count TOPIC_SUFFIX: the records on one of the test's topics.
+it_topic_count() {
+    kcat -C -b "$KAFKA_BOOTSTRAP_SERVERS" -t "${EIE_TOPIC_PREFIX}$1" -o beginning -e -q -f '.\n' \
+        2>>"$IT_DIR/kcat.log" | wc -l
+}
 
 it_psql() {
     psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -At "$@"
@@ -73,23 +144,24 @@ it_start() {
     printf -v "${name//-/_}_pid" '%s' "$pid"
 }
 
-# it_stop NAME: SIGTERM, then expects a clean exit (status 0) within 30 s.
+# it_stop NAME [SIGNAL]: SIGTERM (or SIGNAL), then expects a clean exit
+# (status 0) within 30 s.
 it_stop() {
     local var="${1//-/_}_pid"
     local pid=${!var}
-    kill -TERM "$pid"
+    kill "-${2:-TERM}" "$pid"
     local i
     for ((i = 0; i < 300; i++)); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
     if kill -0 "$pid" 2>/dev/null; then
-        it_fail "$1 did not stop within 30 s of SIGTERM"
+        it_fail "$1 did not stop within 30 s of SIG${2:-TERM}"
         kill -KILL "$pid"
     fi
     local status=0
     wait "$pid" || status=$?
-    [[ $status -eq 0 ]] || it_fail "$1 exited with status $status after SIGTERM"
+    [[ $status -eq 0 ]] || it_fail "$1 exited with status $status after SIG${2:-TERM}"
 }
 
 # it_wait_for DESCRIPTION TIMEOUT_S COMMAND...: polls until COMMAND succeeds.
@@ -128,6 +200,22 @@ it_free_port() {
 it_time() {
     date -u -d "@$(($1 + $2 * 60))" +%Y-%m-%dT%H:%M:%SZ
 }
+
+# it_get PATH [STATUS]: GET $IT_API PATH; the body in $body, the status must
+# be STATUS (200).
+it_get() {
+    local status
+    status=$(curl -sS -o "$IT_DIR/body" -w '%{http_code}' "$IT_API$1")
+    body=$(cat "$IT_DIR/body")
+    [[ $status == "${2:-200}" ]] || it_fail "GET $1: status $status, expected ${2:-200}: $body"
+}
+
+# it_check JQ [WHAT]: the last body ($body) satisfies the jq expression.
+it_check() { jq -e "$1" >/dev/null <<<"$body" || it_fail "${2:-response}: expected $1 in $body"; }
+
+# it_near A B: a jq expression, true when A and B (sums of floats) agree to 9
+# decimals.
+it_near() { echo "((($1) - ($2)) | fabs) < 1e-9"; }
 
 it_finish() {
     if [[ $IT_FAILED -ne 0 ]]; then

@@ -4,9 +4,9 @@
 # stopped. Readings produced during the outage all land, exactly once. An
 # outage longer than max.poll.interval.ms (here 7 s instead of 300) does not
 # put a consumer out of its group: it pauses its partitions and keeps polling.
+# On a PostgreSQL server of its own, since it stops it.
 source "$(dirname "$0")/lib.sh"
-# shellcheck source=../lib/stack.sh
-source "$EIE_SOURCE_DIR/tests/lib/stack.sh"
+it_own_postgres
 it_setup 2
 
 readings() { # FIRST LAST: vehicle readings V1..V5 for minutes FIRST..LAST ago
@@ -31,7 +31,7 @@ it_wait_for "the first 50 readings" 60 count_is "50|25"
 it_wait_for "the hot state of the first readings" 60 it_sql_equals "5|155" \
     "SELECT count(*) || '|' || sum(soc) FROM vehicle_state"
 
-stack_pg_stop
+it_own_pg_stop || it_fail "cannot stop PostgreSQL"
 it_log "PostgreSQL stopped"
 readings 30 21 | "$EIE_BIN/eie-produce" 2>>"$IT_DIR/produce.log" || it_fail "eie-produce failed during the outage"
 sleep 1 # a second batch, which waits for the first to commit
@@ -47,7 +47,7 @@ for name in cold hot; do
         it_fail "$name left its group while stalled: $(grep -i "maximum poll interval\|revoked" "$IT_DIR/$name.log" | head -n 2)"
     fi
 done
-stack_pg_start
+it_own_pg_start || it_fail "cannot start PostgreSQL again"
 it_log "PostgreSQL started again"
 
 it_wait_for "all 150 readings after the outage" 90 count_is "150|75"

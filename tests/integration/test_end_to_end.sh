@@ -54,8 +54,13 @@ it_expect_eq "$(t 2)|55|2.7|32" "$(it_psql -c "SELECT to_char(ts AT TIME ZONE 'U
 it_expect_eq "229.5|3" "$(it_psql -c "SELECT voltage, kwh_consumed_ac FROM meter_state WHERE meter_id = 'M1'")" \
     "M1 hot state"
 it_expect_eq "3" "$(it_psql -c "SELECT count(*) FROM vehicle_meter_assignment")" "assignments"
-it_expect_eq "t" "$(it_psql -c "SELECT count(*) >= 2 FROM pg_inherits WHERE inhparent = 'vehicle_history'::regclass")" \
-    "day partitions created on demand, V3's older day among them"
+# Exactly these day partitions: V3's day and V1's, made on demand, and today
+# with the 3 days after it (--partitions-ahead-days' default).
+day() { date -u -d "@$1" +%Y%m%d; }
+expected=$(for s in $((base - 1800 * 60)) "$base" $(for d in 0 1 2 3; do echo $(($(date -u +%s) + d * 86400)); done); do
+    echo "vehicle_history_$(day "$s")"; done | sort -u | tr '\n' ' ')
+it_expect_eq "$expected" "$(it_psql -c "SELECT string_agg(c.relname, ' ' ORDER BY c.relname) || ' ' FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'vehicle_history'::regclass")" \
+    "day partitions: V3's older day and V1's on demand, today and 3 days ahead"
 
 it_wait_for "the API" 30 curl -fsS "http://127.0.0.1:$port/healthz"
 body=$(curl -sS "http://127.0.0.1:$port/v1/analytics/performance/V1")

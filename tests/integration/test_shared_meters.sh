@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib.sh"
 it_setup 2
 
 port=$(it_free_port)
-api="http://127.0.0.1:$port"
+IT_API="http://127.0.0.1:$port"
 it_start hot "$EIE_BIN/eie-consumer" --store hot --linger-ms 50
 it_start cold "$EIE_BIN/eie-consumer" --store cold --linger-ms 50 --housekeep-interval-s 1
 it_start api "$EIE_BIN/eie-api" --port "$port"
@@ -57,87 +57,77 @@ it_wait_for "the history" 60 it_sql_equals 260 \
     "SELECT (SELECT count(*) FROM meter_history) + (SELECT count(*) FROM vehicle_history)"
 it_wait_for "the hot consumer" 60 it_sql_equals 265 \
     "SELECT sum(next_offset) FROM sink_offsets WHERE consumer_group = '${EIE_TOPIC_PREFIX}hot'"
-it_wait_for "the API" 30 curl -fsS "$api/healthz"
+it_wait_for "the API" 30 curl -fsS "$IT_API/healthz"
 
-# get PATH: the body in $body, status 200 required
-get() {
-    local status
-    status=$(curl -sS -o "$IT_DIR/body" -w '%{http_code}' "$api$1")
-    body=$(cat "$IT_DIR/body")
-    [[ $status == 200 ]] || it_fail "GET $1: status $status: $body"
-}
-check() { jq -e "$1" >/dev/null <<<"$body" || it_fail "${2:-response}: expected $1 in $body"; }
-# Sums of floats: compared to 9 decimals.
-near() { echo "((($1) - ($2)) | fabs) < 1e-9"; }
 from_caches() {
-    curl -sf "$api/metrics" |
+    curl -sf "$IT_API/metrics" |
         awk '/^eie_api_performance_reports_total\{source="caches"\}/ { n = $2 } END { print n + 0 }'
 }
 vd_from_caches() {
     local before
     before=$(from_caches)
-    curl -sf "$api/v1/analytics/performance/VD?$window" >/dev/null
+    curl -sf "$IT_API/v1/analytics/performance/VD?$window" >/dev/null
     (($(from_caches) > before))
 }
 
 # VD, alone on D all along: all of it attributable, and from the caches.
 it_wait_for "VD's report from the caches" 30 vd_from_caches
-get "/v1/analytics/performance/VD?$window"
-check "$(near .metrics.totalEnergyConsumedAc 60) and $(near .metrics.totalEnergyDeliveredDc 54) and $(near .metrics.efficiencyRatio 0.9)" "VD"
-check '.attribution.attributable.seconds == 7200 and .attribution.shared.seconds == 0 and .attribution.unassigned.seconds == 0'
+it_get "/v1/analytics/performance/VD?$window"
+it_check "$(it_near .metrics.totalEnergyConsumedAc 60) and $(it_near .metrics.totalEnergyDeliveredDc 54) and $(it_near .metrics.efficiencyRatio 0.9)" "VD"
+it_check '.attribution.attributable.seconds == 7200 and .attribution.shared.seconds == 0 and .attribution.unassigned.seconds == 0'
 
 # VA: B to itself for 30 minutes (AC 2, DC 1.8), then with VB, with VB and VC,
 # with VC. The old rule charged it all of B's 20 kWh: 7.3 / 20 = 0.365.
 cached=$(from_caches)
-get "/v1/analytics/performance/VA?$window"
+it_get "/v1/analytics/performance/VA?$window"
 it_expect_eq "$cached" "$(from_caches)" "a vehicle with company is answered from the database"
-check '.metrics.totalEnergyConsumedAc == 2 and .metrics.totalEnergyDeliveredDc == 1.8 and .metrics.efficiencyRatio == 0.9' "VA attributable"
-check '.metrics.meterReadings == 1 and .metrics.vehicleReadings == 4'
-check '.attribution.attributable == {"seconds":1800,"acKwh":2,"dcKwh":1.8}'
-check ".attribution.shared.seconds == 5400 and .attribution.shared.acKwh == 18 and .attribution.shared.dcKwh == 5.5 and .attribution.shared.othersDcKwh == 9" "VA shared"
-check "[.attribution.shared.periods[] | [.meterId, .from, .to, .sharedWith, .acKwh, .dcKwh, .othersDcKwh]] ==
+it_check '.metrics.totalEnergyConsumedAc == 2 and .metrics.totalEnergyDeliveredDc == 1.8 and .metrics.efficiencyRatio == 0.9' "VA attributable"
+it_check '.metrics.meterReadings == 1 and .metrics.vehicleReadings == 4'
+it_check '.attribution.attributable == {"seconds":1800,"acKwh":2,"dcKwh":1.8}'
+it_check ".attribution.shared.seconds == 5400 and .attribution.shared.acKwh == 18 and .attribution.shared.dcKwh == 5.5 and .attribution.shared.othersDcKwh == 9" "VA shared"
+it_check "[.attribution.shared.periods[] | [.meterId, .from, .to, .sharedWith, .acKwh, .dcKwh, .othersDcKwh]] ==
     [[\"B\",\"$(t 30)\",\"$(t 60)\",[\"VB\"],4,1.5,2],
      [\"B\",\"$(t 60)\",\"$(t 90)\",[\"VB\",\"VC\"],9,2,4.5],
      [\"B\",\"$(t 90)\",\"$(t 120)\",[\"VC\"],5,2,2.5]]" "VA's shared periods, two then three then two vehicles"
-check ".attribution.unassigned == {\"seconds\":0,\"dcKwh\":0} and $(near .attribution.totalEnergyDeliveredDc 7.3)"
+it_check ".attribution.unassigned == {\"seconds\":0,\"dcKwh\":0} and $(it_near .attribution.totalEnergyDeliveredDc 7.3)"
 
 # VB: no meter for 30 minutes, shares B, moves to C at minute 90 and has it to itself.
-get "/v1/analytics/performance/VB?$window"
-check ".meterId == \"C\" and $(near .metrics.totalEnergyConsumedAc 4) and $(near .metrics.totalEnergyDeliveredDc 3.6) and $(near .metrics.efficiencyRatio 0.9)" "VB after the move"
-check '.attribution.attributable.seconds == 1800 and .attribution.shared.seconds == 3600 and .attribution.unassigned.seconds == 1800'
-check "[.attribution.shared.periods[] | [.meterId, .sharedWith, .acKwh, .dcKwh, .othersDcKwh]] ==
+it_get "/v1/analytics/performance/VB?$window"
+it_check ".meterId == \"C\" and $(it_near .metrics.totalEnergyConsumedAc 4) and $(it_near .metrics.totalEnergyDeliveredDc 3.6) and $(it_near .metrics.efficiencyRatio 0.9)" "VB after the move"
+it_check '.attribution.attributable.seconds == 1800 and .attribution.shared.seconds == 3600 and .attribution.unassigned.seconds == 1800'
+it_check "[.attribution.shared.periods[] | [.meterId, .sharedWith, .acKwh, .dcKwh, .othersDcKwh]] ==
     [[\"B\",[\"VA\"],4,2,1.5], [\"B\",[\"VA\",\"VC\"],9,3,3.5]]" "VB's shared periods"
-check "$(near .attribution.totalEnergyDeliveredDc 8.6)"
+it_check "$(it_near .attribution.totalEnergyDeliveredDc 8.6)"
 
 # VC: a reading before its first assignment, then only ever in company: no ratio.
-get "/v1/analytics/performance/VC?$window"
-check '.metrics.totalEnergyConsumedAc == 0 and .metrics.efficiencyRatio == null and (.metrics.efficiencyUnavailableReason | test("other vehicles"))' "VC has nothing of its own"
-check '.attribution.unassigned == {"seconds":3600,"dcKwh":0.7} and .attribution.shared.acKwh == 14 and .attribution.shared.dcKwh == 4'
-check "[.attribution.shared.periods[] | [.sharedWith, .acKwh, .dcKwh, .othersDcKwh]] == [[[\"VA\",\"VB\"],9,1.5,5], [[\"VA\"],5,2.5,2]]"
+it_get "/v1/analytics/performance/VC?$window"
+it_check '.metrics.totalEnergyConsumedAc == 0 and .metrics.efficiencyRatio == null and (.metrics.efficiencyUnavailableReason | test("other vehicles"))' "VC has nothing of its own"
+it_check '.attribution.unassigned == {"seconds":3600,"dcKwh":0.7} and .attribution.shared.acKwh == 14 and .attribution.shared.dcKwh == 4'
+it_check "[.attribution.shared.periods[] | [.sharedWith, .acKwh, .dcKwh, .othersDcKwh]] == [[[\"VA\",\"VB\"],9,1.5,5], [[\"VA\"],5,2.5,2]]"
 
 # The meters: B's AC in the window (not the reading before it) against the DC
 # of everyone it fed while they were on it.
-get "/v1/analytics/meters/B?$window"
-check "$(near .metrics.totalEnergyConsumedAc 20) and $(near .metrics.totalEnergyDeliveredDc 16.3) and $(near .metrics.efficiencyRatio '16.3 / 20')" "B's group efficiency"
-check ".metrics.meterReadings == 5 and .metrics.unassignedAcKwh == 0 and .shared.seconds == 5400 and .shared.acKwh == 18 and $(near .shared.dcKwh 14.5)"
-check "[.vehicles[] | [.vehicleId, .assignedSeconds, .sharedSeconds]] == [[\"VA\",7200,5400],[\"VB\",3600,3600],[\"VC\",3600,3600]]"
-check "$(near '.vehicles[0].dcKwh' 7.3) and $(near '.vehicles[1].dcKwh' 5) and $(near '.vehicles[2].dcKwh' 4)"
-get "/v1/analytics/meters/C?$window"
-check "$(near .metrics.totalEnergyConsumedAc 4) and $(near .metrics.efficiencyRatio 0.9) and .shared.seconds == 0"
+it_get "/v1/analytics/meters/B?$window"
+it_check "$(it_near .metrics.totalEnergyConsumedAc 20) and $(it_near .metrics.totalEnergyDeliveredDc 16.3) and $(it_near .metrics.efficiencyRatio '16.3 / 20')" "B's group efficiency"
+it_check ".metrics.meterReadings == 5 and .metrics.unassignedAcKwh == 0 and .shared.seconds == 5400 and .shared.acKwh == 18 and $(it_near .shared.dcKwh 14.5)"
+it_check "[.vehicles[] | [.vehicleId, .assignedSeconds, .sharedSeconds]] == [[\"VA\",7200,5400],[\"VB\",3600,3600],[\"VC\",3600,3600]]"
+it_check "$(it_near '.vehicles[0].dcKwh' 7.3) and $(it_near '.vehicles[1].dcKwh' 5) and $(it_near '.vehicles[2].dcKwh' 4)"
+it_get "/v1/analytics/meters/C?$window"
+it_check "$(it_near .metrics.totalEnergyConsumedAc 4) and $(it_near .metrics.efficiencyRatio 0.9) and .shared.seconds == 0"
 
 # The fleet: every reading once; B listed by its group efficiency, no vehicle
 # listed (each one's own energy is 0.9 efficient).
-get "/v1/fleet/summary?$window"
-check "$(near .fleetEfficiency.totalEnergyConsumedAc 84) and $(near .fleetEfficiency.totalEnergyDeliveredDc 74.6)" "fleet totals = the history's sums"
-check "$(near .fleetEfficiency.attributable.acKwh 66) and $(near .fleetEfficiency.attributable.dcKwh 59.4)"
-check "$(near .fleetEfficiency.shared.acKwh 18) and $(near .fleetEfficiency.shared.dcKwh 14.5) and .fleetEfficiency.unassignedAcKwh == 0"
-check '.degradedVehicles == [] and [.degradedMeters[].meterId] == ["B"] and .degradedMeters[0].sharedSeconds == 5400'
+it_get "/v1/fleet/summary?$window"
+it_check "$(it_near .fleetEfficiency.totalEnergyConsumedAc 84) and $(it_near .fleetEfficiency.totalEnergyDeliveredDc 74.6)" "fleet totals = the history's sums"
+it_check "$(it_near .fleetEfficiency.attributable.acKwh 66) and $(it_near .fleetEfficiency.attributable.dcKwh 59.4)"
+it_check "$(it_near .fleetEfficiency.shared.acKwh 18) and $(it_near .fleetEfficiency.shared.dcKwh 14.5) and .fleetEfficiency.unassignedAcKwh == 0"
+it_check '.degradedVehicles == [] and [.degradedMeters[].meterId] == ["B"] and .degradedMeters[0].sharedSeconds == 5400'
 history_sums=$(it_psql -c "SELECT round(sum(kwh_consumed_ac)::numeric, 6)::float8 FROM meter_history
     WHERE ts >= '$(t 0)' AND ts < '$(t 120)'")
 it_expect_eq "84" "$history_sums" "the history's own AC sum"
 
 # The history series: VA's AC per half hour is its own only in the first.
-get "/v1/vehicles/VA/history?$window&step=30m"
-check '[.points[] | [.kwhConsumedAc, .kwhConsumedAcShared]] == [[2,0],[0,4],[0,9],[0,5]]' "VA's series"
+it_get "/v1/vehicles/VA/history?$window&step=30m"
+it_check '[.points[] | [.kwhConsumedAc, .kwhConsumedAcShared]] == [[2,0],[0,4],[0,9],[0,5]]' "VA's series"
 it_log "shared meters: every figure as worked out by hand"
 it_finish

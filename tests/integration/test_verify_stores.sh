@@ -45,6 +45,20 @@ sessions=$(it_psql -c "SELECT count(*) FROM charging_session")
 grep -q "groups compared, 0 differences" "$IT_DIR/verify.out" || it_fail "verify said: $(cat "$IT_DIR/verify.out")"
 it_log "$(tail -n 1 "$IT_DIR/verify.out") ($sessions sessions among them)"
 
+# Differences in the hot state alone (the histories still identical): a
+# vehicle's latest state, a meter's, and a vehicle's assignments.
+psql "$replay" -X -q -c "UPDATE vehicle_state SET soc = soc + 1 WHERE vehicle_id = 'V2'" \
+    -c "UPDATE meter_state SET voltage = voltage + 1 WHERE meter_id = 'M4'" \
+    -c "DELETE FROM vehicle_meter_assignment WHERE vehicle_id = 'V6'"
+status=0
+"$EIE_BIN/eie-admin" verify --database-url "$live" --against "$replay" >"$IT_DIR/verify.out" 2>&1 || status=$?
+it_expect_eq 1 "$status" "verify exits 1 on differences in the hot state"
+grep -q "^state/vehicle V2: differs (rows 1 vs 1, " "$IT_DIR/verify.out" || it_fail "the changed vehicle state is not listed: $(cat "$IT_DIR/verify.out")"
+grep -q "^state/meter M4: differs (rows 1 vs 1, " "$IT_DIR/verify.out" || it_fail "the changed meter state is not listed"
+grep -q "^assignments V6: only in the first" "$IT_DIR/verify.out" || it_fail "the missing assignments are not listed"
+grep -q ", 3 differences$" "$IT_DIR/verify.out" || it_fail "verify counted: $(tail -n 1 "$IT_DIR/verify.out")"
+if grep -q "^history/" "$IT_DIR/verify.out"; then it_fail "history listed although it is identical"; fi
+
 psql "$replay" -X -q -c "UPDATE charging_session SET readings = readings + 1 WHERE vehicle_id = 'V2'" \
     -c "UPDATE vehicle_history SET soc = soc + 1 WHERE vehicle_id = 'V3' AND ts = (SELECT max(ts) FROM vehicle_history WHERE vehicle_id = 'V3')" \
     -c "DELETE FROM meter_history WHERE meter_id = 'M5'"

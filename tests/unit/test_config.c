@@ -6,8 +6,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -55,28 +57,68 @@ static void test_defaults_env_flags(void **state)
     config_props_free(&props);
 }
 
+/* Runs config_parse with stderr sent to a temporary file; returns what was written. */
+static char stderr_text[4096];
+static config_result run_captured(int argc, char **argv, config_props *props, int *first)
+{
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    assert_true(saved >= 0 && dup2(fileno(tmp), STDERR_FILENO) >= 0);
+    config_result cr = run(argc, argv, props, first);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    rewind(tmp);
+    size_t n = fread(stderr_text, 1, sizeof stderr_text - 1, tmp);
+    stderr_text[n] = '\0';
+    fclose(tmp);
+    return cr;
+}
+
+/* Bad usage is CONFIG_BAD_USAGE (every main turns it into exit status 2) with
+ * one message naming the setting and the value. */
+static void expect_bad_usage(int argc, char **argv, config_props *props, const char *message)
+{
+    int first;
+    assert_int_equal(run_captured(argc, argv, props, &first), CONFIG_BAD_USAGE);
+    if (!strstr(stderr_text, message))
+        fail_msg("expected '%s' in the message, got '%s'", message, stderr_text);
+}
+
 static void test_bad_values(void **state)
 {
     config_props props = {0};
     int first;
     char *a1[] = {"test", "--count", "11", NULL};
-    assert_int_equal(run(3, a1, &props, &first), CONFIG_BAD_USAGE);
+    expect_bad_usage(3, a1, &props, "test: invalid --count '11': expected an integer from 1 to 10");
     char *a2[] = {"test", "--count", "3x", NULL};
-    assert_int_equal(run(3, a2, &props, &first), CONFIG_BAD_USAGE);
+    expect_bad_usage(3, a2, &props, "invalid --count '3x'");
+    char *a2s[] = {"test", "-c", "0", NULL};
+    expect_bad_usage(3, a2s, &props, "invalid --count '0'");
     char *a3[] = {"test", "--nope", NULL};
-    assert_int_equal(run(2, a3, &props, &first), CONFIG_BAD_USAGE);
+    expect_bad_usage(2, a3, &props, "test: unknown option or missing value: --nope");
+    char *a3m[] = {"test", "--count", NULL};
+    expect_bad_usage(2, a3m, &props, "unknown option or missing value: --count");
     char *a4[] = {"test", "-X", "novalue", NULL};
-    assert_int_equal(run(3, a4, &props, &first), CONFIG_BAD_USAGE);
+    expect_bad_usage(3, a4, &props, "test: -X: expected key=value, got 'novalue'");
     setenv("TEST_COUNT", "zero", 1);
     char *a5[] = {"test", NULL};
-    assert_int_equal(run(1, a5, &props, &first), CONFIG_BAD_USAGE);
+    expect_bad_usage(1, a5, &props, "test: invalid TEST_COUNT 'zero'");
     unsetenv("TEST_COUNT");
+    setenv("TEST_VERBOSE", "maybe", 1);
+    expect_bad_usage(1, a5, &props, "invalid TEST_VERBOSE 'maybe': expected true or false");
+    unsetenv("TEST_VERBOSE");
+    setenv("EIE_KAFKA_PROPERTIES", "a=1,broken", 1);
+    expect_bad_usage(1, a5, &props, "EIE_KAFKA_PROPERTIES: expected key=value, got 'broken'");
+    unsetenv("EIE_KAFKA_PROPERTIES");
     char *a6[] = {"test", "--help", NULL};
     assert_int_equal(run(2, a6, &props, &first), CONFIG_HELP_SHOWN);
     /* A program that takes no operands refuses one. */
     char *a7[] = {"test", "-c", "3", "stray", NULL};
     spec.takes_operands = false;
-    assert_int_equal(run(4, a7, &props, &first), CONFIG_BAD_USAGE);
+    expect_bad_usage(4, a7, &props, "test: unexpected argument 'stray'");
     spec.takes_operands = true;
     assert_int_equal(run(4, a7, &props, &first), CONFIG_OK);
     assert_int_equal(first, 3);

@@ -116,6 +116,32 @@ static void test_validation_rules(void **state)
     r = m; r.u.meter.voltage = -1;         expect_invalid(&r, "voltage:");
     r = m; r.u.meter.voltage = 5000;       expect_invalid(&r, "voltage:");
     r = m; r.u.meter.kwh_consumed_ac = -0.01; expect_invalid(&r, "kwhConsumedAc:");
+
+    /* The bounds themselves are valid; a step past them is not. */
+    r = m; r.u.meter.kwh_consumed_ac = 100;
+    assert_int_equal(reading_validate(&r, NOW, &err), 0);
+    r = m; r.u.meter.kwh_consumed_ac = 100.001; expect_invalid(&r, "kwhConsumedAc: 100.001 is outside 0..100 kWh");
+    r = m; r.u.meter.kwh_consumed_ac = 0;
+    assert_int_equal(reading_validate(&r, NOW, &err), 0);
+    r = m; r.u.meter.voltage = 1500;
+    assert_int_equal(reading_validate(&r, NOW, &err), 0);
+    r = m; r.u.meter.voltage = 1500.01;    expect_invalid(&r, "voltage:");
+    r = base; r.u.vehicle.kwh_delivered_dc = 100;
+    assert_int_equal(reading_validate(&r, NOW, &err), 0);
+    r = base; r.u.vehicle.kwh_delivered_dc = 100.001; expect_invalid(&r, "kwhDeliveredDc: 100.001 is outside 0..100 kWh");
+    r = base; r.u.vehicle.soc = 100;
+    assert_int_equal(reading_validate(&r, NOW, &err), 0);
+    r = base; r.u.vehicle.battery_temp = 120;
+    assert_int_equal(reading_validate(&r, NOW, &err), 0);
+    r = base; r.u.vehicle.battery_temp = 120.1;   expect_invalid(&r, "batteryTemp:");
+    r = base; r.u.vehicle.battery_temp = -60;
+    assert_int_equal(reading_validate(&r, NOW, &err), 0);
+    r = base; r.u.vehicle.battery_temp = -60.1;   expect_invalid(&r, "batteryTemp:");
+    r = base; r.u.vehicle.ts_ms = 946684800000LL; /* 2000-01-01T00:00:00Z */
+    assert_int_equal(reading_validate(&r, NOW, &err), 0);
+    /* Ids: 1 to 64 bytes. */
+    r = base; memset(r.u.vehicle.vehicle_id, 'V', 64); r.u.vehicle.vehicle_id[64] = '\0';
+    assert_int_equal(reading_validate(&r, NOW, &err), 0);
 }
 
 static void test_json_round_trip(void **state)

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Every program on bad usage (README, Configuration): exit status 2 and a
+# message on stderr naming the setting, whether it came as a flag, as its
+# environment variable or as a -X librdkafka property; --help exits 0. No
+# services (usage is checked before anything connects): labelled unit.
+set -uo pipefail
+
+: "${EIE_BIN:?EIE_BIN is not set}"
+fail=0
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+# expect ENV_ASSIGNMENT|- MESSAGE PROGRAM ARGS...: exit 2 and MESSAGE on stderr.
+expect() {
+    local env=$1 message=$2 status=0
+    shift 2
+    if [[ $env == - ]]; then
+        "$EIE_BIN/$1" "${@:2}" </dev/null >/dev/null 2>"$out" || status=$?
+    else
+        env "$env" "$EIE_BIN/$1" "${@:2}" </dev/null >/dev/null 2>"$out" || status=$?
+    fi
+    local what="${env/#-/} $*"
+    if [[ $status != 2 ]]; then
+        echo "FAIL: ${what# }: exit status $status, expected 2 ($(head -c 300 "$out"))" >&2
+        fail=1
+    elif ! grep -qF -- "$message" "$out"; then
+        echo "FAIL: ${what# }: expected '$message' in: $(head -c 300 "$out")" >&2
+        fail=1
+    else
+        echo "ok: ${what# } -> 2: $message"
+    fi
+}
+
+expect - "invalid --format (EIE_PRODUCE_FORMAT) 'xml'" eie-produce --format xml
+expect EIE_PRODUCE_FORMAT=xml "invalid --format (EIE_PRODUCE_FORMAT) 'xml'" eie-produce
+expect - 'No such configuration property: "no.such"' eie-produce -X no.such=1
+expect EIE_KAFKA_PROPERTIES=no.such=1 "invalid -X (EIE_KAFKA_PROPERTIES)" eie-produce
+expect - "invalid --vehicles '0'" eie-simulate --vehicles 0
+expect EIE_SIM_VEHICLES=many "invalid EIE_SIM_VEHICLES 'many'" eie-simulate
+expect - "invalid --store (EIE_STORE) 'warm'" eie-consumer --store warm
+expect - "--store" eie-consumer
+expect - "invalid --batch-size '0'" eie-consumer --store cold --batch-size 0
+expect EIE_BATCH_SIZE=lots "invalid EIE_BATCH_SIZE 'lots'" eie-consumer --store cold
+expect EIE_LINGER_MS=-5 "invalid EIE_LINGER_MS '-5'" eie-consumer --store hot
+expect - "invalid --retention-days 'x'" eie-consumer --store cold --retention-days x
+expect - "invalid --port '70000'" eie-api --port 70000
+expect PORT=0 "invalid PORT '0'" eie-api
+expect - "invalid --state-cache-ms '-1'" eie-api --state-cache-ms -1
+expect EIE_STATEMENT_TIMEOUT_MS=soon "invalid EIE_STATEMENT_TIMEOUT_MS 'soon'" eie-api
+expect - "invalid --http-threads '-2'" eie-api --http-threads -2
+expect - "unknown option or missing value: --nope" eie-api --nope
+expect - "invalid --from-day 'yesterday'" eie-replay --from-day yesterday
+expect - "invalid --partitions '0'" eie-admin topics --partitions 0
+expect EIE_TOPIC_RETENTION_MS=-7 "invalid EIE_TOPIC_RETENTION_MS '-7'" eie-admin topics
+expect - "unknown option or missing value: --nope" eie-admin migrate --nope
+expect - "unexpected argument 'extra'" eie-admin rollup extra
+expect - "--against (EIE_VERIFY_AGAINST) is required" eie-admin verify
+expect - "unknown command 'bogus'" eie-admin bogus
+
+for prog in eie-produce eie-simulate eie-consumer eie-api eie-replay eie-admin; do
+    status=0
+    "$EIE_BIN/$prog" --help >"$out" 2>&1 || status=$?
+    if [[ $status != 0 ]] || ! grep -q "Usage: $prog" "$out"; then
+        echo "FAIL: $prog --help: exit status $status, $(head -c 200 "$out")" >&2
+        fail=1
+    fi
+done
+exit $fail
