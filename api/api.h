@@ -4,6 +4,7 @@
 #ifndef EIE_API_H
 #define EIE_API_H
 
+#include <stdatomic.h>
 #include <ulfius.h>
 
 #include "db_pool.h"
@@ -46,6 +47,9 @@ struct api_context {
     rollup_cache *rollups;       /* recent hourly summaries in memory, or NULL */
     edge_batch *edges;           /* sums over the history, batched across requests */
     const char *swagger_ui_dir;  /* Swagger UI's assets, or NULL */
+    long export_timeout_ms;      /* statement_timeout of an export's COPY (0: none) */
+    int max_exports;             /* exports streaming at once; one more gets 503 */
+    atomic_int exports_running;
     api_binding bindings[API_MAX_ROUTES];
     size_t n_bindings;
 };
@@ -71,6 +75,7 @@ int routes_fleet_register(api_context *ctx);
 int routes_sessions_register(api_context *ctx);
 int routes_trends_register(api_context *ctx);
 int routes_ingest_register(api_context *ctx);
+int routes_export_register(api_context *ctx);
 int routes_docs_register(api_context *ctx);
 /* All of the above, in the order eie-api serves them (routes.c). */
 int routes_register_all(api_context *ctx);

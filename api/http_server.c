@@ -77,16 +77,40 @@ static void access_log(const http_server *s, http_request *r, const char *method
              method ? method : "-", route, status, ms_since(&r->started));
 }
 
+/* The MHD response of resp: its body, or its stream (an export,
+ * export_stream.h), handed over to libmicrohttpd, which pulls a stream's
+ * blocks as the client drains them and calls its free callback when done
+ * with it, sent or not. */
+static struct MHD_Response *mhd_response(struct _u_response *resp)
+{
+    if (!resp->stream_callback) {
+        struct MHD_Response *m = MHD_create_response_from_buffer(
+            resp->binary_body_length, resp->binary_body, MHD_RESPMEM_MUST_FREE);
+        if (m) {
+            resp->binary_body = NULL; /* now libmicrohttpd's */
+            resp->binary_body_length = 0;
+        }
+        return m;
+    }
+    struct MHD_Response *m = MHD_create_response_from_callback(
+        resp->stream_size,
+        resp->stream_block_size, resp->stream_callback, resp->stream_user_data,
+        resp->stream_callback_free);
+    if (!m && resp->stream_callback_free)
+        resp->stream_callback_free(resp->stream_user_data);
+    resp->stream_callback = NULL; /* now libmicrohttpd's, or freed */
+    resp->stream_callback_free = NULL;
+    resp->stream_user_data = NULL;
+    return m;
+}
+
 /* Queues resp (its body is handed over); close asks the client to go. */
 static enum MHD_Result send_response(struct MHD_Connection *connection, struct _u_response *resp,
                                      bool close)
 {
-    struct MHD_Response *m = MHD_create_response_from_buffer(
-        resp->binary_body_length, resp->binary_body, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *m = mhd_response(resp);
     if (!m)
         return MHD_NO;
-    resp->binary_body = NULL; /* now libmicrohttpd's */
-    resp->binary_body_length = 0;
     const char **keys = u_map_enum_keys(resp->map_header);
     for (size_t i = 0; keys && keys[i]; i++)
         MHD_add_response_header(m, keys[i], u_map_get(resp->map_header, keys[i]));

@@ -62,7 +62,7 @@ int main(int argc, char **argv)
     log_init("eie-api");
     const char *database_url, *host, *bootstrap, *prefix, *swagger_dir, *access_log;
     long port, pool_size, statement_timeout_ms, ingest_timeout_ms, state_cache_ms, rollup_hours,
-        http_threads, max_connections, max_per_address, header_timeout_ms, connection_memory;
+        http_threads, max_connections, export_timeout_ms, max_exports, max_per_address, header_timeout_ms, connection_memory;
     config_option options[] = {
         {"port", 'p', "PORT", CONFIG_INT, &port, "3000", 1, 65535, "HTTP port"},
         {"host", 0, "HOST", CONFIG_STRING, &host, "127.0.0.1", 0, 0,
@@ -77,6 +77,13 @@ int main(int argc, char **argv)
          "PostgreSQL connections (about two per core serves best)"},
         {"statement-timeout-ms", 0, "EIE_STATEMENT_TIMEOUT_MS", CONFIG_INT, &statement_timeout_ms,
          "5000", 1, 3600000, "longest a query may run (then 504)"},
+        {"export-timeout-ms", 0, "EIE_EXPORT_TIMEOUT_MS", CONFIG_INT, &export_timeout_ms,
+         "3600000", 0, 86400000,
+         "longest an export's query may run, the client's reading included (0: no limit); "
+         "then the export ends incomplete"},
+        {"max-exports", 0, "EIE_MAX_EXPORTS", CONFIG_INT, &max_exports, "1", 0, 255,
+         "exports streaming at once, each holding a PostgreSQL connection (then 503); "
+         "less than --db-pool-size (0: none)"},
         {"ingest-timeout-ms", 0, "EIE_INGEST_TIMEOUT_MS", CONFIG_INT, &ingest_timeout_ms, "10000",
          100, 600000, "longest an ingest request waits for Kafka (then 503)"},
         {"http-threads", 0, "EIE_HTTP_THREADS", CONFIG_INT, &http_threads, "0", 0, 1024,
@@ -125,6 +132,14 @@ int main(int argc, char **argv)
         config_props_free(&props);
         return 2;
     }
+    if (max_exports > 0 && max_exports >= pool_size) {
+        fprintf(stderr,
+                "eie-api: --max-exports (EIE_MAX_EXPORTS) %ld must be less than --db-pool-size "
+                "(EIE_DB_POOL_SIZE) %ld: exports would hold every connection\n",
+                max_exports, pool_size);
+        config_props_free(&props);
+        return 2;
+    }
     long fd_room = raise_fd_limit();
     if (max_connections > fd_room) {
         fprintf(stderr,
@@ -156,7 +171,10 @@ int main(int argc, char **argv)
     eie_err err;
     int rc = 1;
     http_server *server = NULL;
-    api_context ctx = {.metrics = metrics_new(), .swagger_ui_dir = swagger_dir};
+    api_context ctx = {.metrics = metrics_new(),
+                       .swagger_ui_dir = swagger_dir,
+                       .export_timeout_ms = export_timeout_ms,
+                       .max_exports = (int)max_exports};
     if (!(ctx.db = db_pool_new(database_url, (int)pool_size, statement_timeout_ms, &err)) ||
         !(ctx.edges = edge_batch_start(ctx.db, EDGE_BATCH_WORKERS, &err)) ||
         !(ctx.ingest = ingest_open(bootstrap, prefix, &props, (int)ingest_timeout_ms, &err)) ||
