@@ -266,7 +266,8 @@ $$;
 -- shared, and all its DC (all_kwh). A row per meter (kind 'meter'): its AC
 -- while any vehicle was assigned and the DC of the vehicles it fed then, of
 -- that the AC and DC and the seconds while it fed several at once, and all
--- its AC. The devices: those of the hot state and of the segments.
+-- its AC. The devices: those of the hot state and of the segments. Each
+-- range of history is read once.
 CREATE FUNCTION eie_fleet_attribution(lo timestamptz, hi timestamptz)
 RETURNS TABLE (kind text, id text, ac_kwh double precision, dc_kwh double precision,
                shared_ac_kwh double precision, shared_dc_kwh double precision,
@@ -290,24 +291,45 @@ LANGUAGE sql STABLE AS $$
         FROM seg_v LEFT JOIN eie_ranges_energy('vehicle',
             ARRAY(SELECT vehicle_id FROM seg_v ORDER BY k), ARRAY(SELECT seg_lo FROM seg_v ORDER BY k),
             ARRAY(SELECT seg_hi FROM seg_v ORDER BY k)) e ON e.i = seg_v.k
-    ), meter_ids AS MATERIALIZED (
-        SELECT row_number() OVER () AS n, m.meter_id
-        FROM (SELECT meter_id FROM meter_state UNION SELECT meter_id FROM seg) m
+    ), meter_gaps AS MATERIALIZED (
+        -- All of a device's energy is that of its segments and of the gaps
+        -- between them (no vehicle assigned): only the gaps, mostly none, are
+        -- read again.
+        SELECT row_number() OVER () AS n, g.meter_id, g.lo, g.hi FROM (
+            SELECT seg.meter_id, coalesce(lag(seg.seg_hi) OVER w, lo) AS lo, seg.seg_lo AS hi
+            FROM seg WINDOW w AS (PARTITION BY seg.meter_id ORDER BY seg.seg_lo)
+            UNION ALL
+            SELECT seg.meter_id, max(seg.seg_hi), hi FROM seg GROUP BY seg.meter_id
+            UNION ALL
+            SELECT m.meter_id, lo, hi FROM meter_state m
+            WHERE NOT EXISTS (SELECT 1 FROM seg WHERE seg.meter_id = m.meter_id)
+        ) g WHERE g.lo < g.hi
     ), meter_all AS (
-        SELECT d.meter_id, coalesce(e.kwh, 0) AS kwh
-        FROM meter_ids d LEFT JOIN eie_ranges_energy('meter',
-            ARRAY(SELECT meter_id FROM meter_ids ORDER BY n),
-            array_fill(lo, ARRAY[(SELECT count(*)::int FROM meter_ids)]),
-            array_fill(hi, ARRAY[(SELECT count(*)::int FROM meter_ids)])) e ON e.i = d.n
-    ), vehicle_ids AS MATERIALIZED (
-        SELECT row_number() OVER () AS n, v.vehicle_id
-        FROM (SELECT vehicle_id FROM vehicle_state UNION SELECT vehicle_id FROM seg_v) v
+        SELECT x.meter_id, sum(x.kwh) AS kwh FROM (
+            SELECT seg_ac.meter_id, seg_ac.ac AS kwh FROM seg_ac
+            UNION ALL
+            SELECT g.meter_id, coalesce(e.kwh, 0) FROM meter_gaps g LEFT JOIN eie_ranges_energy('meter',
+                ARRAY(SELECT meter_id FROM meter_gaps ORDER BY n), ARRAY(SELECT lo FROM meter_gaps ORDER BY n),
+                ARRAY(SELECT hi FROM meter_gaps ORDER BY n)) e ON e.i = g.n
+        ) x GROUP BY x.meter_id
+    ), vehicle_gaps AS MATERIALIZED (
+        SELECT row_number() OVER () AS n, g.vehicle_id, g.lo, g.hi FROM (
+            SELECT v.vehicle_id, coalesce(lag(v.seg_hi) OVER w, lo) AS lo, v.seg_lo AS hi
+            FROM seg_v v WINDOW w AS (PARTITION BY v.vehicle_id ORDER BY v.seg_lo)
+            UNION ALL
+            SELECT v.vehicle_id, max(v.seg_hi), hi FROM seg_v v GROUP BY v.vehicle_id
+            UNION ALL
+            SELECT s.vehicle_id, lo, hi FROM vehicle_state s
+            WHERE NOT EXISTS (SELECT 1 FROM seg_v WHERE seg_v.vehicle_id = s.vehicle_id)
+        ) g WHERE g.lo < g.hi
     ), vehicle_all AS (
-        SELECT d.vehicle_id, coalesce(e.kwh, 0) AS kwh
-        FROM vehicle_ids d LEFT JOIN eie_ranges_energy('vehicle',
-            ARRAY(SELECT vehicle_id FROM vehicle_ids ORDER BY n),
-            array_fill(lo, ARRAY[(SELECT count(*)::int FROM vehicle_ids)]),
-            array_fill(hi, ARRAY[(SELECT count(*)::int FROM vehicle_ids)])) e ON e.i = d.n
+        SELECT x.vehicle_id, sum(x.kwh) AS kwh FROM (
+            SELECT seg_dc.vehicle_id, seg_dc.dc AS kwh FROM seg_dc
+            UNION ALL
+            SELECT g.vehicle_id, coalesce(e.kwh, 0) FROM vehicle_gaps g LEFT JOIN eie_ranges_energy('vehicle',
+                ARRAY(SELECT vehicle_id FROM vehicle_gaps ORDER BY n), ARRAY(SELECT lo FROM vehicle_gaps ORDER BY n),
+                ARRAY(SELECT hi FROM vehicle_gaps ORDER BY n)) e ON e.i = g.n
+        ) x GROUP BY x.vehicle_id
     ), vehicles AS (
         SELECT d.vehicle_id,
                coalesce(sum(a.ac) FILTER (WHERE d.sharers = 1), 0) AS ac,

@@ -302,12 +302,16 @@ BEGIN
     RETURN QUERY
         SELECT * FROM charging_session s
         WHERE s.vehicle_id = vehicle AND s.started_at < least(hi, live_from)
-          AND s.ended_at >= lo
-        UNION ALL
-        SELECT * FROM eie_derive_sessions(ARRAY[vehicle],
-                                          ARRAY[greatest(live_from, lo - st.gap - interval '1 day')],
-                                          ARRAY['infinity'::timestamptz], st.gap) d
-        WHERE d.started_at >= live_from AND d.started_at < hi AND d.ended_at >= lo;
+          AND s.ended_at >= lo;
+    -- Most vehicles have not charged since: no need to derive anything.
+    IF live_from < hi AND EXISTS (SELECT 1 FROM vehicle_history v WHERE v.vehicle_id = vehicle
+                                  AND v.ts >= live_from AND v.kwh_delivered_dc > 0) THEN
+        RETURN QUERY
+            SELECT * FROM eie_derive_sessions(ARRAY[vehicle],
+                                              ARRAY[greatest(live_from, lo - st.gap - interval '1 day')],
+                                              ARRAY['infinity'::timestamptz], st.gap) d
+            WHERE d.started_at >= live_from AND d.started_at < hi AND d.ended_at >= lo;
+    END IF;
 END
 $$;
 
