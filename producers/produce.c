@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "config.h"
 #include "csv_rows.h"
 #include "kafka.h"
@@ -197,6 +198,15 @@ int main(int argc, char **argv)
     }
     int versions[READING_KIND_COUNT] = {0};
     versions[READING_VEHICLE] = (int)vehicle_schema;
+    /* A version the codec does not know is bad usage, said before connecting. */
+    codec *check = codec_new_versions(versions, &err);
+    if (!check) {
+        fprintf(stderr, "eie-produce: invalid --vehicle-schema (EIE_VEHICLE_SCHEMA) '%ld': %s\n",
+                vehicle_schema, err.msg);
+        config_props_free(&props);
+        return 2;
+    }
+    codec_free(check);
     if (kafka_producer_open(&run.producer, bootstrap, &props, &topics, versions, &err) < 0) {
         log_error("%s", err.msg);
         config_props_free(&props);

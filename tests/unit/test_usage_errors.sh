@@ -35,6 +35,7 @@ expect - "invalid --format (EIE_PRODUCE_FORMAT) 'xml'" eie-produce --format xml
 expect EIE_PRODUCE_FORMAT=xml "invalid --format (EIE_PRODUCE_FORMAT) 'xml'" eie-produce
 expect - 'No such configuration property: "no.such"' eie-produce -X no.such=1
 expect EIE_KAFKA_PROPERTIES=no.such=1 "invalid -X (EIE_KAFKA_PROPERTIES)" eie-produce
+expect - "invalid --vehicle-schema (EIE_VEHICLE_SCHEMA) '99'" eie-produce --vehicle-schema 99
 expect - "invalid --vehicles '0'" eie-simulate --vehicles 0
 expect EIE_SIM_VEHICLES=many "invalid EIE_SIM_VEHICLES 'many'" eie-simulate
 expect - "invalid --store (EIE_STORE) 'warm'" eie-consumer --store warm
