@@ -201,6 +201,37 @@ it_time() {
     date -u -d "@$(($1 + $2 * 60))" +%Y-%m-%dT%H:%M:%SZ
 }
 
+# Exactly-once, counted: it_audit_writes records, in the same transaction, each
+# row a consumer offers the history and the assignment history (a BEFORE INSERT
+# trigger fires for every row offered, even one ON CONFLICT then skips), so a
+# reading written by two committed batches shows twice, where the tables' keys
+# would absorb the second write. Test data must not repeat a reading itself.
+it_audit_writes() {
+    it_psql <<'SQL'
+CREATE TABLE IF NOT EXISTS it_write_audit (tbl text NOT NULL, device text NOT NULL, ts timestamptz NOT NULL);
+CREATE OR REPLACE FUNCTION it_audit_write() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO it_write_audit VALUES (TG_ARGV[0], to_jsonb(NEW) ->> TG_ARGV[1],
+                                       (to_jsonb(NEW) ->> TG_ARGV[2])::timestamptz);
+    RETURN NEW;
+END $$;
+CREATE OR REPLACE TRIGGER it_audit BEFORE INSERT ON meter_history
+    FOR EACH ROW EXECUTE FUNCTION it_audit_write('meter_history', 'meter_id', 'ts');
+CREATE OR REPLACE TRIGGER it_audit BEFORE INSERT ON vehicle_history
+    FOR EACH ROW EXECUTE FUNCTION it_audit_write('vehicle_history', 'vehicle_id', 'ts');
+CREATE OR REPLACE TRIGGER it_audit BEFORE INSERT ON vehicle_meter_assignment
+    FOR EACH ROW EXECUTE FUNCTION it_audit_write('vehicle_meter_assignment', 'vehicle_id', 'valid_from');
+SQL
+}
+
+# it_written_once TABLE ROWS: every one of the ROWS rows of TABLE was written by
+# exactly one committed batch.
+it_written_once() {
+    it_expect_eq "0|$2" "$(it_psql -c "SELECT count(*) FILTER (WHERE n > 1) || '|' || count(*) FROM
+        (SELECT device, ts, count(*) AS n FROM it_write_audit WHERE tbl = '$1' GROUP BY 1, 2) w")" \
+        "$1: each of $2 rows written once (written twice | rows)"
+}
+
 # it_get PATH [STATUS]: GET $IT_API PATH; the body in $body, the status must
 # be STATUS (200).
 it_get() {

@@ -17,6 +17,7 @@ readings() { # FIRST LAST: vehicle readings V1..V5 for minutes FIRST..LAST ago
         done
     done
 }
+it_audit_writes
 count_is() { it_sql_equals "$1" "SELECT count(*) || '|' || sum(kwh_delivered_dc) FROM vehicle_history"; }
 
 # librdkafka wants max.poll.interval.ms >= session.timeout.ms (the broker's
@@ -54,6 +55,8 @@ it_wait_for "all 150 readings after the outage" 90 count_is "150|75"
 it_wait_for "the hot state to reach the newest readings" 60 it_sql_equals "5|55" \
     "SELECT count(*) || '|' || sum(soc) FROM vehicle_state"
 grep -q "batch written after" "$IT_DIR/cold.log" || it_fail "cold did not log its recovery"
+# The batches retried through the outage were each committed once.
+it_written_once vehicle_history 150
 it_stop cold
 it_stop hot
 it_finish

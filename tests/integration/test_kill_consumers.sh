@@ -2,7 +2,9 @@
 # Exactly-once under crashes: while readings are being produced, the cold and
 # the hot consumer are each killed with SIGKILL at random moments (12 times
 # each) and restarted. At the end PostgreSQL must hold exactly what the
-# producer had acknowledged: row counts, energy sums and the latest state.
+# producer had acknowledged: row counts, energy sums and the latest state, and
+# every reading written by one committed batch only (it_audit_writes). The
+# moments come from EIE_KILL_SEED, logged, so that a failure can be replayed.
 source "$(dirname "$0")/lib.sh"
 it_setup 4
 
@@ -42,6 +44,10 @@ with open(f"{out}/expected", "w") as f:
     f.write(f"{n}|{ac:.3f}\n{n}|{dc:.3f}\n{devices}|{sum(latest.values()):.1f}\n{devices}\n{len(rows)}\n")
 PY
 mapfile -t expected <"$IT_DIR/expected"
+it_audit_writes
+seed=${EIE_KILL_SEED:-$((RANDOM * 32768 + RANDOM))}
+RANDOM=$seed
+it_log "kill moments from seed $seed (rerun with EIE_KILL_SEED=$seed)"
 
 start_cold() { it_start cold "$EIE_BIN/eie-consumer" --store cold --instance-id cold-1 --batch-size 400 --linger-ms 20; }
 start_hot() { it_start hot "$EIE_BIN/eie-consumer" --store hot --instance-id hot-1 --batch-size 400 --linger-ms 20; }
@@ -58,11 +64,13 @@ producer=$!
 IT_PIDS+=("$producer")
 
 for ((k = 1; k <= kills; k++)); do
-    sleep "0.$((RANDOM % 9 + 1))"
+    cold_delay=0.$((RANDOM % 9 + 1)) hot_delay=0.$((RANDOM % 9 + 1))
+    echo "kill $k: cold after ${cold_delay} s, hot after ${hot_delay} s" >>"$IT_DIR/kills.log"
+    sleep "$cold_delay"
     kill -KILL "$cold_pid"
     wait "$cold_pid" 2>/dev/null || true
     start_cold
-    sleep "0.$((RANDOM % 9 + 1))"
+    sleep "$hot_delay"
     kill -KILL "$hot_pid"
     wait "$hot_pid" 2>/dev/null || true
     start_hot
@@ -84,6 +92,10 @@ it_expect_eq "${expected[2]}" "$(it_psql -c "SELECT count(*) || '|' || round(sum
     "hot state: one row per vehicle, its latest state of charge"
 it_expect_eq "${expected[3]}" "$(it_psql -c "SELECT count(*) FROM meter_state")" "hot state: one row per meter"
 it_expect_eq "${expected[3]}" "$(it_psql -c "SELECT count(*) FROM vehicle_meter_assignment")" "assignments"
+n=${expected[0]%%|*}
+it_written_once meter_history "$n"
+it_written_once vehicle_history "$n"
+it_written_once vehicle_meter_assignment "${expected[3]}"
 it_stop cold
 it_stop hot
 it_finish

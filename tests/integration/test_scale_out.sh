@@ -23,6 +23,7 @@ for c in range(12):
         f.writelines(json.dumps(r) + "\n" for r in rows[c * per:(c + 1) * per])
 PY
 readings=$((2 * devices * intervals))
+it_audit_writes
 
 start_instance() { # STORE N
     it_start "$1$2" "$EIE_BIN/eie-consumer" --store "$1" --batch-size 300 --linger-ms 20
@@ -55,6 +56,10 @@ it_expect_eq "$((devices * intervals))|$(echo "$devices * $intervals * 0.25" | b
     "$(it_psql -c "SELECT count(*) || '|' || sum(kwh_delivered_dc) FROM vehicle_history")" "vehicle history: rows and energy"
 it_expect_eq "$devices|$((intervals - 1))" "$(it_psql -c "SELECT count(*) || '|' || min(soc) FROM vehicle_state")" \
     "hot state: every vehicle at its last interval"
+# Partitions moved between instances: none wrote a reading another had written.
+it_written_once meter_history $((devices * intervals))
+it_written_once vehicle_history $((devices * intervals))
+it_written_once vehicle_meter_assignment "$devices"
 # The instances running at the end share the partitions between them (the
 # last one started may join after the readings are all stored).
 got_partitions() { grep -q "assigned [1-9]" "$IT_DIR/$1.log"; }
