@@ -34,11 +34,9 @@ static int run_topics(int argc, char **argv)
                         options, sizeof options / sizeof options[0], true, false};
     config_props props = {0};
     int first;
-    config_result cr = kafka_config_parse(&spec, argc, argv, &props, &first);
-    if (cr != CONFIG_OK) {
-        config_props_free(&props);
-        return cr == CONFIG_HELP_SHOWN ? 0 : 2;
-    }
+    int status = kafka_config_main(&spec, argc, argv, &props, &first);
+    if (status >= 0)
+        return status;
     eie_err err;
     kafka_topics topics;
     int rc = 1;

@@ -121,11 +121,9 @@ int main(int argc, char **argv)
                         options, sizeof options / sizeof options[0], true, false};
     config_props props = {0};
     int first;
-    config_result cr = kafka_config_parse(&spec, argc, argv, &props, &first);
-    if (cr != CONFIG_OK) {
-        config_props_free(&props);
-        return cr == CONFIG_HELP_SHOWN ? 0 : 2;
-    }
+    int status = kafka_config_main(&spec, argc, argv, &props, &first);
+    if (status >= 0)
+        return status;
     if (strcmp(access_log, "on") != 0 && strcmp(access_log, "off") != 0) {
         fprintf(stderr, "eie-api: invalid --access-log (EIE_ACCESS_LOG) '%s': expected on or off\n",
                 access_log);

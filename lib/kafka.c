@@ -58,6 +58,16 @@ config_result kafka_config_parse(const config_spec *spec, int argc, char **argv,
     return cr;
 }
 
+int kafka_config_main(const config_spec *spec, int argc, char **argv, config_props *props,
+                      int *first_arg)
+{
+    config_result cr = kafka_config_parse(spec, argc, argv, props, first_arg);
+    if (cr == CONFIG_OK)
+        return -1;
+    config_props_free(props);
+    return cr == CONFIG_HELP_SHOWN ? 0 : 2;
+}
+
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     /* syslog levels: 0-3 errors, 4 warning, 5-6 info, 7 debug */

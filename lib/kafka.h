@@ -81,6 +81,11 @@ bool kafka_fatal_stop(char *reason, size_t size);
 config_result kafka_config_parse(const config_spec *spec, int argc, char **argv,
                                  config_props *props, int *first_arg);
 
+/* kafka_config_parse for a main(): -1 to go on, or the status main() returns
+ * (0 after --help, 2 on bad usage), props then freed. */
+int kafka_config_main(const config_spec *spec, int argc, char **argv, config_props *props,
+                      int *first_arg);
+
 /* Sets one property; err names it. */
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, eie_err *err);
 

@@ -166,11 +166,9 @@ int main(int argc, char **argv)
         options, sizeof options / sizeof options[0], true, true};
     config_props props = {0};
     int first;
-    config_result cr = kafka_config_parse(&spec, argc, argv, &props, &first);
-    if (cr != CONFIG_OK) {
-        config_props_free(&props);
-        return cr == CONFIG_HELP_SHOWN ? 0 : 2;
-    }
+    int status = kafka_config_main(&spec, argc, argv, &props, &first);
+    if (status >= 0)
+        return status;
     if (strcmp(type, "auto") != 0) {
         reading_kind kind;
         if (reading_kind_parse(type, &kind) < 0) {

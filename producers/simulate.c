@@ -238,11 +238,9 @@ int main(int argc, char **argv)
         options, sizeof options / sizeof options[0], true, false};
     config_props props = {0};
     int first;
-    config_result cr = kafka_config_parse(&spec, argc, argv, &props, &first);
-    if (cr != CONFIG_OK) {
-        config_props_free(&props);
-        return cr == CONFIG_HELP_SHOWN ? 0 : 2;
-    }
+    int status = kafka_config_main(&spec, argc, argv, &props, &first);
+    if (status >= 0)
+        return status;
     int64_t now = timefmt_now_ms(), from_ms = now / 1000 * 1000, to_ms = 0;
     int backfill = from_text != NULL;
     const char *bad = from_text && timefmt_parse_rfc3339(from_text, &from_ms) < 0 ? "from"

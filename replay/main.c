@@ -94,11 +94,9 @@ int main(int argc, char **argv)
         options, sizeof options / sizeof options[0], true, false};
     config_props props = {0};
     int first;
-    config_result cr = kafka_config_parse(&spec, argc, argv, &props, &first);
-    if (cr != CONFIG_OK) {
-        config_props_free(&props);
-        return cr == CONFIG_HELP_SHOWN ? 0 : 2;
-    }
+    int status = kafka_config_main(&spec, argc, argv, &props, &first);
+    if (status >= 0)
+        return status;
     int64_t first_day = 0, last_day = 0;
     if ((from_day && parse_day("from-day", from_day, &first_day) < 0) ||
         (to_day && parse_day("to-day", to_day, &last_day) < 0)) {
