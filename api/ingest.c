@@ -72,6 +72,10 @@ ingest *ingest_open(const char *bootstrap, const char *topic_prefix, const confi
     const kafka_setting defaults[] = {
         {"enable.idempotence", "true"}, {"acks", "all"},          {"compression.type", "lz4"},
         {"linger.ms", "2"},             {"message.timeout.ms", timeout},
+        /* A record's timeout is checked when its broker's thread wakes, which
+         * with a broker down is at the next reconnect (librdkafka backs off up
+         * to 10 s): 1 s keeps a 503 within about --ingest-timeout-ms. */
+        {"reconnect.backoff.max.ms", "1000"},
     };
     rd_kafka_conf_t *conf;
     if (kafka_topics_init(&in->names, topic_prefix, err) < 0 ||
