@@ -11,46 +11,67 @@
 #include "config.h"
 #include "log.h"
 #include "pg.h"
+#include "reading_sql.h"
+#include "strbuf.h"
 #include "verify.h"
+
+/* Every column of a row but its device's, as text joined by '|': a checksum's
+ * input that follows the description of the kind (reading.h). */
+static void row_text(strbuf *sql, reading_kind kind)
+{
+    reading_sql_columns(sql, kind, "coalesce({}::text, '')", " || '|' || ", 1);
+}
 
 /* One line per (stream, device, day) of history and per device of state, in a
  * total order both sides share, so the two results merge like sorted lists. */
-static const char *const summary_sql =
-    "SELECT * FROM ("
-    "SELECT 'history/meter' AS part, meter_id AS device,"
-    "       to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*) AS n,"
-    "       round(sum(kwh_consumed_ac)::numeric, 6)::text AS energy,"
-    "       md5(string_agg(ts::text || '|' || kwh_consumed_ac || '|' || voltage, ',' ORDER BY ts)) AS sum"
-    "  FROM meter_history GROUP BY 1, 2, 3 "
-    "UNION ALL "
-    "SELECT 'history/vehicle', vehicle_id, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD'), count(*),"
-    "       round(sum(kwh_delivered_dc)::numeric, 6)::text,"
-    "       md5(string_agg(ts::text || '|' || soc || '|' || kwh_delivered_dc || '|' || battery_temp"
-    "                      || '|' || coalesce(charger_id, ''), ',' ORDER BY ts))"
-    "  FROM vehicle_history GROUP BY 1, 2, 3 "
-    "UNION ALL "
-    "SELECT 'state/meter', meter_id, '', 1, kwh_consumed_ac::text,"
-    "       md5(ts::text || '|' || kwh_consumed_ac || '|' || voltage) FROM meter_state "
-    "UNION ALL "
-    "SELECT 'state/vehicle', vehicle_id, '', 1, kwh_delivered_dc::text,"
-    "       md5(ts::text || '|' || soc || '|' || kwh_delivered_dc || '|' || battery_temp"
-    "           || '|' || coalesce(charger_id, '')) FROM vehicle_state "
-    "UNION ALL "
-    "SELECT 'assignments', vehicle_id, '', count(*), '',"
-    "       md5(string_agg(valid_from::text || '|' || meter_id, ',' ORDER BY valid_from))"
-    "  FROM vehicle_meter_assignment GROUP BY 1, 2 "
-    /* Sessions are derived after the fact (migration 011): compared up to a
-     * time both stores have reached ($1, epoch seconds), energy rounded as
-     * summaries and raw readings may add up in another order. */
-    "UNION ALL "
-    "SELECT 'sessions', vehicle_id, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), count(*),"
-    "       round(sum(dc_kwh)::numeric, 6)::text,"
-    "       md5(string_agg(started_at::text || '|' || ended_at || '|' || readings || '|'"
-    "                      || round(dc_kwh::numeric, 6) || '|' || round(ac_kwh::numeric, 6) || '|'"
-    "                      || round(own_dc_kwh::numeric, 6) || '|' || meters::text, ','"
-    "                      ORDER BY started_at))"
-    "  FROM charging_session WHERE ended_at < to_timestamp($1::float8) GROUP BY 1, 2, 3"
-    ") summary ORDER BY part COLLATE \"C\", device COLLATE \"C\", day COLLATE \"C\"";
+static void build_summary_sql(strbuf *sql)
+{
+    const char *meter_ts = reading_sql_time_column(READING_METER),
+               *vehicle_ts = reading_sql_time_column(READING_VEHICLE),
+               *valid_from = reading_sql_time_column(READING_ASSIGNMENT);
+    strbuf_printf(sql, "SELECT * FROM ("
+                       "SELECT 'history/meter' AS part, meter_id AS device,"
+                       "       to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*) AS n,"
+                       "       round(sum(kwh_consumed_ac)::numeric, 6)::text AS energy, md5(string_agg(",
+                  meter_ts);
+    row_text(sql, READING_METER);
+    strbuf_printf(sql, ", ',' ORDER BY %s)) AS sum FROM meter_history GROUP BY 1, 2, 3 "
+                       "UNION ALL "
+                       "SELECT 'history/vehicle', vehicle_id,"
+                       "       to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD'), count(*),"
+                       "       round(sum(kwh_delivered_dc)::numeric, 6)::text, md5(string_agg(",
+                  meter_ts, vehicle_ts);
+    row_text(sql, READING_VEHICLE);
+    strbuf_printf(sql, ", ',' ORDER BY %s)) FROM vehicle_history GROUP BY 1, 2, 3 "
+                       "UNION ALL "
+                       "SELECT 'state/meter', meter_id, '', 1, kwh_consumed_ac::text, md5(",
+                  vehicle_ts);
+    row_text(sql, READING_METER);
+    strbuf_printf(sql, ") FROM meter_state "
+                       "UNION ALL "
+                       "SELECT 'state/vehicle', vehicle_id, '', 1, kwh_delivered_dc::text, md5(");
+    row_text(sql, READING_VEHICLE);
+    strbuf_printf(sql, ") FROM vehicle_state "
+                       "UNION ALL "
+                       "SELECT 'assignments', vehicle_id, '', count(*), '', md5(string_agg(");
+    row_text(sql, READING_ASSIGNMENT);
+    strbuf_printf(
+        sql,
+        ", ',' ORDER BY %s)) FROM vehicle_meter_assignment GROUP BY 1, 2 "
+        /* Sessions are derived after the fact (migration 011): compared up to
+         * a time both stores have reached ($1, epoch seconds), energy rounded
+         * as summaries and raw readings may add up in another order. */
+        "UNION ALL "
+        "SELECT 'sessions', vehicle_id, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), count(*),"
+        "       round(sum(dc_kwh)::numeric, 6)::text,"
+        "       md5(string_agg(started_at::text || '|' || ended_at || '|' || readings || '|'"
+        "                      || round(dc_kwh::numeric, 6) || '|' || round(ac_kwh::numeric, 6) || '|'"
+        "                      || round(own_dc_kwh::numeric, 6) || '|' || meters::text, ','"
+        "                      ORDER BY started_at))"
+        "  FROM charging_session WHERE ended_at < to_timestamp($1::float8) GROUP BY 1, 2, 3"
+        ") summary ORDER BY part COLLATE \"C\", device COLLATE \"C\", day COLLATE \"C\"",
+        valid_from);
+}
 
 enum { COL_PART, COL_DEVICE, COL_DAY, COL_N, COL_ENERGY, COL_SUM };
 
@@ -97,7 +118,10 @@ static PGresult *summarise(const char *url, const char *which, double sessions_u
     char until[40];
     snprintf(until, sizeof until, "%.6f", sessions_until);
     const char *params[] = {isinf(sessions_until) ? "-infinity" : until};
-    PGresult *res = PQexecParams(conn, summary_sql, 1, NULL, params, NULL, NULL, 0);
+    strbuf sql = STRBUF_INIT;
+    build_summary_sql(&sql);
+    PGresult *res = PQexecParams(conn, sql.data, 1, NULL, params, NULL, NULL, 0);
+    strbuf_free(&sql);
     if (pg_check(res, PGRES_TUPLES_OK, which, err) < 0) {
         PQclear(res);
         res = NULL;

@@ -205,8 +205,15 @@ int main(int argc, char **argv)
              host, port, max_connections, max_per_address, header_timeout_ms);
     int sig;
     sigwait(&stop_signals, &sig);
-    log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    rc = 0;
+    /* A fatal Kafka error stops the service with the same SIGTERM (kafka.h);
+     * a supervisor must see that as a failure, not as a requested stop. */
+    char fatal[512];
+    if (kafka_fatal_stop(fatal, sizeof fatal)) {
+        log_error("stopped: %s", fatal);
+    } else {
+        log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        rc = 0;
+    }
     http_server_stop(server);
 done_early:
     edge_batch_stop(ctx.edges);

@@ -4,22 +4,19 @@
  * value in the type's send format (big-endian), then a 16-bit -1. */
 #include "copy_rows.h"
 
+#include <math.h>
 #include <string.h>
+
+#include "reading_sql.h"
 
 /* timestamptz is sent as microseconds since 2000-01-01 00:00:00 UTC. */
 #define PG_EPOCH_MS 946684800000LL
 
-const char *copy_rows_columns(reading_kind kind)
+void copy_rows_statement(strbuf *out, const char *table, reading_kind kind)
 {
-    switch (kind) {
-    case READING_METER:
-        return "(meter_id, ts, kwh_consumed_ac, voltage)";
-    case READING_VEHICLE:
-        return "(vehicle_id, ts, soc, kwh_delivered_dc, battery_temp, charger_id)";
-    case READING_ASSIGNMENT:
-        return "(vehicle_id, valid_from, meter_id)";
-    }
-    return "";
+    strbuf_printf(out, "COPY %s (", table);
+    reading_sql_columns(out, kind, "{}", ", ", 0);
+    strbuf_printf(out, ") FROM STDIN (FORMAT binary)");
 }
 
 static void put_be(strbuf *out, uint64_t v, int bytes)
@@ -37,13 +34,18 @@ static void field_text(strbuf *out, const char *s)
     strbuf_append(out, s, len);
 }
 
+static void field_null(strbuf *out)
+{
+    put_be(out, 0xffffffffu, 4); /* length -1 */
+}
+
 /* Text, or SQL NULL for "". */
 static void field_optional_text(strbuf *out, const char *s)
 {
     if (*s)
         field_text(out, s);
     else
-        put_be(out, 0xffffffffu, 4); /* length -1 */
+        field_null(out);
 }
 
 static void field_double(strbuf *out, double v)
@@ -70,29 +72,31 @@ void copy_rows_begin(strbuf *out)
 void copy_rows_append(strbuf *out, const reading *r)
 {
     strbuf_reserve(out, 128);
-    switch (r->kind) {
-    case READING_METER:
-        put_be(out, 4, 2);
-        field_text(out, r->u.meter.meter_id);
-        field_time(out, r->u.meter.ts_ms);
-        field_double(out, r->u.meter.kwh_consumed_ac);
-        field_double(out, r->u.meter.voltage);
-        break;
-    case READING_VEHICLE:
-        put_be(out, 6, 2);
-        field_text(out, r->u.vehicle.vehicle_id);
-        field_time(out, r->u.vehicle.ts_ms);
-        field_double(out, r->u.vehicle.soc);
-        field_double(out, r->u.vehicle.kwh_delivered_dc);
-        field_double(out, r->u.vehicle.battery_temp);
-        field_optional_text(out, r->u.vehicle.charger_id);
-        break;
-    case READING_ASSIGNMENT:
-        put_be(out, 3, 2);
-        field_text(out, r->u.assignment.vehicle_id);
-        field_time(out, r->u.assignment.valid_from_ms);
-        field_text(out, r->u.assignment.meter_id);
-        break;
+    size_t n;
+    const reading_field *fields = reading_fields(r->kind, &n);
+    put_be(out, n, 2);
+    for (const reading_field *f = fields; f < fields + n; f++) {
+        const void *v = (const char *)r + f->offset;
+        switch (f->type) {
+        case FIELD_ID:
+            field_text(out, v);
+            break;
+        case FIELD_OPT_ID:
+            field_optional_text(out, v);
+            break;
+        case FIELD_DOUBLE:
+            field_double(out, *(const double *)v);
+            break;
+        case FIELD_OPT_DOUBLE:
+            if (isnan(*(const double *)v))
+                field_null(out);
+            else
+                field_double(out, *(const double *)v);
+            break;
+        case FIELD_TIME:
+            field_time(out, *(const int64_t *)v);
+            break;
+        }
     }
 }
 

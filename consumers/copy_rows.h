@@ -8,9 +8,9 @@
 #include "reading.h"
 #include "strbuf.h"
 
-/* "(meter_id, ts, kwh_consumed_ac, voltage)" and so on: the column list, in the
- * order copy_rows_append writes the fields of that kind. */
-const char *copy_rows_columns(reading_kind kind);
+/* Appends "COPY table (columns) FROM STDIN (FORMAT binary)", the columns in
+ * the order copy_rows_append writes the fields of that kind. */
+void copy_rows_statement(strbuf *out, const char *table, reading_kind kind);
 
 void copy_rows_begin(strbuf *out);
 void copy_rows_append(strbuf *out, const reading *r);

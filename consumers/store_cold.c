@@ -116,9 +116,8 @@ static int copy_rows_of(cold_state *st, PGconn *conn, const char *table, reading
                         const reading *rows, size_t n, int day_only, int64_t day, char state[6],
                         eie_err *err)
 {
-    char sql[160];
-    snprintf(sql, sizeof sql, "COPY %s %s FROM STDIN (FORMAT binary)", table,
-             copy_rows_columns(kind));
+    strbuf sql = STRBUF_INIT;
+    copy_rows_statement(&sql, table, kind);
     strbuf_reset(&st->copy);
     copy_rows_begin(&st->copy);
     for (size_t i = 0; i < n; i++)
@@ -126,7 +125,9 @@ static int copy_rows_of(cold_state *st, PGconn *conn, const char *table, reading
             (!day_only || timefmt_day(reading_time_ms(&rows[i])) == day))
             copy_rows_append(&st->copy, &rows[i]);
     copy_rows_end(&st->copy);
-    return pg_copy(conn, sql, st->copy.data, st->copy.len, state, err);
+    int rc = pg_copy(conn, sql.data, st->copy.data, st->copy.len, state, err);
+    strbuf_free(&sql);
+    return rc;
 }
 
 /* Rows of one kind: straight into their day partitions, skipping the parent's

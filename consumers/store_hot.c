@@ -10,13 +10,24 @@
 
 #include "copy_rows.h"
 #include "pg.h"
+#include "reading_sql.h"
 #include "sink.h"
 
 typedef struct hot_state {
     const reading **newest; /* by (kind, device); NULL: a free slot */
     size_t cap;             /* a power of two, at least twice the batch */
     strbuf copy;
+    strbuf staging_copy_sql[READING_KIND_COUNT];
+    strbuf merge_sql[READING_KIND_COUNT];
 } hot_state;
+
+static const char *const state_table[READING_KIND_COUNT] = {
+    [READING_METER] = "meter_state", [READING_VEHICLE] = "vehicle_state"};
+static const char *const staging_table[READING_KIND_COUNT] = {
+    [READING_METER] = "hot_meter",
+    [READING_VEHICLE] = "hot_vehicle",
+    [READING_ASSIGNMENT] = "hot_assignment",
+};
 
 static int hot_prepare(sink_store *store, PGconn *conn, eie_err *err)
 {
@@ -50,41 +61,35 @@ static void fold(hot_state *st, const reading *r)
     }
 }
 
-static const char *const merge_sql[READING_KIND_COUNT] = {
-    [READING_METER] =
-        "INSERT INTO meter_state (meter_id, ts, kwh_consumed_ac, voltage) "
-        "SELECT meter_id, ts, kwh_consumed_ac, voltage FROM hot_meter "
-        "ON CONFLICT (meter_id) DO UPDATE SET ts = EXCLUDED.ts, "
-        "kwh_consumed_ac = EXCLUDED.kwh_consumed_ac, voltage = EXCLUDED.voltage, "
-        "updated_at = now() WHERE meter_state.ts < EXCLUDED.ts",
-    [READING_VEHICLE] =
-        "INSERT INTO vehicle_state (vehicle_id, ts, soc, kwh_delivered_dc, battery_temp, charger_id) "
-        "SELECT vehicle_id, ts, soc, kwh_delivered_dc, battery_temp, charger_id FROM hot_vehicle "
-        "ON CONFLICT (vehicle_id) DO UPDATE SET ts = EXCLUDED.ts, soc = EXCLUDED.soc, "
-        "kwh_delivered_dc = EXCLUDED.kwh_delivered_dc, battery_temp = EXCLUDED.battery_temp, "
-        "charger_id = EXCLUDED.charger_id, updated_at = now() WHERE vehicle_state.ts < EXCLUDED.ts",
-    /* The history takes every assignment; the current one only a newer one
-     * (the newest per vehicle of the batch, since ON CONFLICT may touch a row
-     * once per statement). */
-    [READING_ASSIGNMENT] =
-        "INSERT INTO vehicle_meter_assignment (vehicle_id, valid_from, meter_id) "
-        "SELECT vehicle_id, valid_from, meter_id FROM hot_assignment "
-        "ON CONFLICT (vehicle_id, valid_from) DO NOTHING;"
-        "INSERT INTO vehicle_assignment_current (vehicle_id, meter_id, valid_from) "
-        "SELECT DISTINCT ON (vehicle_id) vehicle_id, meter_id, valid_from FROM hot_assignment "
-        "ORDER BY vehicle_id, valid_from DESC "
-        "ON CONFLICT (vehicle_id) DO UPDATE SET meter_id = EXCLUDED.meter_id, "
-        "valid_from = EXCLUDED.valid_from, updated_at = now() "
-        "WHERE vehicle_assignment_current.valid_from < EXCLUDED.valid_from",
-};
-static const char *const staging_copy_sql[READING_KIND_COUNT] = {
-    [READING_METER] =
-        "COPY hot_meter (meter_id, ts, kwh_consumed_ac, voltage) FROM STDIN (FORMAT binary)",
-    [READING_VEHICLE] = ("COPY hot_vehicle (vehicle_id, ts, soc, kwh_delivered_dc, battery_temp, "
-                         "charger_id) FROM STDIN (FORMAT binary)"),
-    [READING_ASSIGNMENT] =
-        "COPY hot_assignment (vehicle_id, valid_from, meter_id) FROM STDIN (FORMAT binary)",
-};
+/* The upsert of the latest readings of a kind: never an older over a newer
+ * one, and the first of the same time stays. */
+static void build_state_merge(strbuf *sql, reading_kind kind)
+{
+    size_t n_fields;
+    const char *device = reading_fields(kind, &n_fields)[0].column;
+    strbuf_printf(sql, "INSERT INTO %s (", state_table[kind]);
+    reading_sql_columns(sql, kind, "{}", ", ", 0);
+    strbuf_printf(sql, ") SELECT ");
+    reading_sql_columns(sql, kind, "{}", ", ", 0);
+    strbuf_printf(sql, " FROM %s ON CONFLICT (%s) DO UPDATE SET ", staging_table[kind], device);
+    reading_sql_columns(sql, kind, "{} = EXCLUDED.{}", ", ", 1);
+    strbuf_printf(sql, ", updated_at = now() WHERE %s.%s < EXCLUDED.%s", state_table[kind],
+                  reading_sql_time_column(kind), reading_sql_time_column(kind));
+}
+
+/* The history takes every assignment; the current one only a newer one (the
+ * newest per vehicle of the batch, since ON CONFLICT may touch a row once per
+ * statement). */
+static const char *const assignment_merge_sql =
+    "INSERT INTO vehicle_meter_assignment (vehicle_id, valid_from, meter_id) "
+    "SELECT vehicle_id, valid_from, meter_id FROM hot_assignment "
+    "ON CONFLICT (vehicle_id, valid_from) DO NOTHING;"
+    "INSERT INTO vehicle_assignment_current (vehicle_id, meter_id, valid_from) "
+    "SELECT DISTINCT ON (vehicle_id) vehicle_id, meter_id, valid_from FROM hot_assignment "
+    "ORDER BY vehicle_id, valid_from DESC "
+    "ON CONFLICT (vehicle_id) DO UPDATE SET meter_id = EXCLUDED.meter_id, "
+    "valid_from = EXCLUDED.valid_from, updated_at = now() "
+    "WHERE vehicle_assignment_current.valid_from < EXCLUDED.valid_from";
 
 static int write_kind(hot_state *st, PGconn *conn, reading_kind kind, const reading *rows,
                       size_t n, eie_err *err)
@@ -108,8 +113,9 @@ static int write_kind(hot_state *st, PGconn *conn, reading_kind kind, const read
     copy_rows_end(&st->copy);
     if (count == 0)
         return 0;
-    return pg_copy(conn, staging_copy_sql[kind], st->copy.data, st->copy.len, NULL, err) < 0 ||
-                   pg_exec(conn, merge_sql[kind], err) < 0
+    return pg_copy(conn, st->staging_copy_sql[kind].data, st->copy.data, st->copy.len, NULL,
+                   err) < 0 ||
+                   pg_exec(conn, st->merge_sql[kind].data, err) < 0
                ? -1
                : 0;
 }
@@ -146,6 +152,10 @@ static void hot_destroy(sink_store *store)
     hot_state *st = store->state;
     free(st->newest);
     strbuf_free(&st->copy);
+    for (int k = 0; k < READING_KIND_COUNT; k++) {
+        strbuf_free(&st->staging_copy_sql[k]);
+        strbuf_free(&st->merge_sql[k]);
+    }
     free(st);
     free(store);
 }
@@ -158,6 +168,13 @@ sink_store *store_hot_new(void)
         free(store);
         free(st);
         return NULL;
+    }
+    for (int k = 0; k < READING_KIND_COUNT; k++) {
+        copy_rows_statement(&st->staging_copy_sql[k], staging_table[k], (reading_kind)k);
+        if (k == READING_ASSIGNMENT)
+            strbuf_printf(&st->merge_sql[k], "%s", assignment_merge_sql);
+        else
+            build_state_merge(&st->merge_sql[k], (reading_kind)k);
     }
     *store = (sink_store){.name = "hot",
                           .kinds = 1u << READING_METER | 1u << READING_VEHICLE |

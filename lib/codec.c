@@ -2,53 +2,19 @@
 #include "codec.h"
 
 #include <avro.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec_precheck.h"
 #include "embedded.h"
 
-/* FIELD_OPT_ID: a ["null", "string"] union, "" for null; a field that the
- * codec's schema of the kind lacks is left empty. */
-typedef enum { FIELD_ID, FIELD_DOUBLE, FIELD_TIME, FIELD_OPT_ID } field_type;
-
-typedef struct field_desc {
-    const char *name;
-    field_type type;
-    size_t offset; /* into struct reading */
-} field_desc;
-
-#define FIELD(name, type, member) {name, type, offsetof(reading, u.member)}
-static const field_desc meter_fields[] = {
-    FIELD("meterId", FIELD_ID, meter.meter_id),
-    FIELD("kwhConsumedAc", FIELD_DOUBLE, meter.kwh_consumed_ac),
-    FIELD("voltage", FIELD_DOUBLE, meter.voltage),
-    FIELD("timestamp", FIELD_TIME, meter.ts_ms),
-};
-static const field_desc vehicle_fields[] = {
-    FIELD("vehicleId", FIELD_ID, vehicle.vehicle_id),
-    FIELD("soc", FIELD_DOUBLE, vehicle.soc),
-    FIELD("kwhDeliveredDc", FIELD_DOUBLE, vehicle.kwh_delivered_dc),
-    FIELD("batteryTemp", FIELD_DOUBLE, vehicle.battery_temp),
-    FIELD("timestamp", FIELD_TIME, vehicle.ts_ms),
-    FIELD("chargerId", FIELD_OPT_ID, vehicle.charger_id),
-};
-static const field_desc assignment_fields[] = {
-    FIELD("vehicleId", FIELD_ID, assignment.vehicle_id),
-    FIELD("meterId", FIELD_ID, assignment.meter_id),
-    FIELD("validFrom", FIELD_TIME, assignment.valid_from_ms),
-};
-#undef FIELD
-
 #define MAX_FIELDS 8
-static const struct {
-    const char *file_prefix;
-    const field_desc *fields;
-    size_t n_fields;
-} kinds[READING_KIND_COUNT] = {
-    [READING_METER] = {"meter_reading", meter_fields, 4},
-    [READING_VEHICLE] = {"vehicle_reading", vehicle_fields, 6},
-    [READING_ASSIGNMENT] = {"vehicle_meter_assignment", assignment_fields, 3},
+/* Schema files are named <prefix>.v<N>.avsc. */
+static const char *const file_prefixes[READING_KIND_COUNT] = {
+    [READING_METER] = "meter_reading",
+    [READING_VEHICLE] = "vehicle_reading",
+    [READING_ASSIGNMENT] = "vehicle_meter_assignment",
 };
 
 /* Schema resolution is done here rather than by avro-c's resolved writer, which
@@ -86,8 +52,8 @@ struct codec {
 static int parse_file_name(const char *file, reading_kind *kind, int *version)
 {
     for (int k = 0; k < READING_KIND_COUNT; k++) {
-        size_t n = strlen(kinds[k].file_prefix);
-        if (strncmp(file, kinds[k].file_prefix, n) == 0 && strncmp(file + n, ".v", 2) == 0) {
+        size_t n = strlen(file_prefixes[k]);
+        if (strncmp(file, file_prefixes[k], n) == 0 && strncmp(file + n, ".v", 2) == 0) {
             char *end;
             long v = strtol(file + n + 2, &end, 10);
             if (v > 0 && strcmp(end, ".avsc") == 0) {
@@ -138,27 +104,38 @@ static int load_version(codec *c, const eie_embedded_file *file, const int *want
     return 0;
 }
 
-static int field_type_ok(avro_schema_t schema, field_type type)
+/* An optional field is a ["null", T] union. */
+static int field_type_ok(avro_schema_t schema, reading_field_type type)
 {
+    if (reading_field_optional(type)) {
+        if (avro_typeof(schema) != AVRO_UNION || avro_schema_union_size(schema) != 2 ||
+            avro_typeof(avro_schema_union_branch(schema, 0)) != AVRO_NULL)
+            return 0;
+        schema = avro_schema_union_branch(schema, 1);
+    }
     switch (type) {
     case FIELD_ID:
+    case FIELD_OPT_ID:
         return avro_typeof(schema) == AVRO_STRING;
     case FIELD_DOUBLE:
+    case FIELD_OPT_DOUBLE:
         return avro_typeof(schema) == AVRO_DOUBLE;
     case FIELD_TIME:
         return avro_typeof(schema) == AVRO_INT64;
-    case FIELD_OPT_ID:
-        return avro_typeof(schema) == AVRO_UNION && avro_schema_union_size(schema) == 2 &&
-               avro_typeof(avro_schema_union_branch(schema, 0)) == AVRO_NULL &&
-               avro_typeof(avro_schema_union_branch(schema, 1)) == AVRO_STRING;
     }
     return 0;
 }
 
 static int prepare_version(schema_version *v, eie_err *err)
 {
-    const field_desc *fields = kinds[v->info.kind].fields;
-    for (size_t i = 0; i < kinds[v->info.kind].n_fields; i++) {
+    size_t n_fields;
+    const reading_field *fields = reading_fields(v->info.kind, &n_fields);
+    if (n_fields > MAX_FIELDS) {
+        eie_err_set(err, "%s readings have more than %d fields", reading_kind_name(v->info.kind),
+                    MAX_FIELDS);
+        return -1;
+    }
+    for (size_t i = 0; i < n_fields; i++) {
         v->field_index[i] = avro_schema_record_field_get_index(v->schema, fields[i].name);
         if (v->field_index[i] >= 0 &&
             !field_type_ok(avro_schema_record_field_get_by_index(v->schema, v->field_index[i]),
@@ -184,18 +161,20 @@ static int prepare_kind(codec *c, reading_kind k, eie_err *err)
         eie_err_set(err, "no schema for %s readings", reading_kind_name(k));
         return -1;
     }
-    for (size_t i = 0; i < kinds[k].n_fields; i++)
+    size_t n_fields;
+    const reading_field *fields = reading_fields(k, &n_fields);
+    for (size_t i = 0; i < n_fields; i++)
         ks->reader_has[i] = ks->newest->field_index[i] >= 0;
     for (size_t n = 0; n < c->n_versions; n++) {
         const schema_version *v = &c->versions[n];
         if (v->info.kind != k)
             continue;
-        for (size_t i = 0; i < kinds[k].n_fields; i++) {
-            if (kinds[k].fields[i].type == FIELD_OPT_ID)
+        for (size_t i = 0; i < n_fields; i++) {
+            if (reading_field_optional(fields[i].type))
                 continue;
             if (v->field_index[i] < 0) {
                 eie_err_set(err, "schema %s cannot be read: it has no field %s", v->info.file,
-                            kinds[k].fields[i].name);
+                            fields[i].name);
                 return -1;
             }
         }
@@ -288,25 +267,33 @@ int codec_encode(codec *c, const reading *r, const void **data, size_t *len, eie
     avro_value_t field;
     const char *base = (const char *)r;
     avro_value_reset(&w->value);
-    for (size_t i = 0; i < kinds[r->kind].n_fields; i++) {
-        const field_desc *fd = &kinds[r->kind].fields[i];
+    size_t n_fields;
+    const reading_field *fields = reading_fields(r->kind, &n_fields);
+    for (size_t i = 0; i < n_fields; i++) {
+        const reading_field *fd = &fields[i];
         if (w->field_index[i] < 0)
             continue;
         int rc = avro_value_get_by_index(&w->value, w->field_index[i], &field, NULL);
-        if (rc == 0) {
-            const void *src = base + fd->offset;
+        const void *src = base + fd->offset;
+        if (rc == 0 && reading_field_optional(fd->type)) {
+            int present = fd->type == FIELD_OPT_ID ? *(const char *)src != '\0'
+                                                   : !isnan(*(const double *)src);
             avro_value_t branch;
+            rc = avro_value_set_branch(&field, present, &branch);
+            if (rc == 0 && !present)
+                rc = avro_value_set_null(&branch);
+            if (!present)
+                goto next;
+            field = branch;
+        }
+        if (rc == 0) {
             switch (fd->type) {
-            case FIELD_OPT_ID:
-                rc = *(const char *)src
-                         ? avro_value_set_branch(&field, 1, &branch) ||
-                               avro_value_set_string_len(&branch, src, strlen(src) + 1)
-                         : avro_value_set_branch(&field, 0, &branch) || avro_value_set_null(&branch);
-                break;
             case FIELD_ID:
+            case FIELD_OPT_ID:
                 rc = avro_value_set_string_len(&field, src, strlen(src) + 1);
                 break;
             case FIELD_DOUBLE:
+            case FIELD_OPT_DOUBLE:
                 rc = avro_value_set_double(&field, *(const double *)src);
                 break;
             case FIELD_TIME:
@@ -314,6 +301,7 @@ int codec_encode(codec *c, const reading *r, const void **data, size_t *len, eie
                 break;
             }
         }
+    next:
         if (rc != 0) {
             eie_err_set(err, "encoding %s: %s", fd->name, avro_strerror());
             return -1;
@@ -349,18 +337,22 @@ static int extract(codec *c, schema_version *v, reading *out, eie_err *err)
     char *base = (char *)out;
     memset(out, 0, sizeof *out);
     out->kind = k;
-    for (size_t i = 0; i < kinds[k].n_fields; i++) {
-        const field_desc *fd = &kinds[k].fields[i];
+    size_t n_fields;
+    const reading_field *fields = reading_fields(k, &n_fields);
+    for (size_t i = 0; i < n_fields; i++) {
+        const reading_field *fd = &fields[i];
         avro_value_t field, branch;
+        void *dst = base + fd->offset;
+        if (fd->type == FIELD_OPT_DOUBLE)
+            *(double *)dst = NAN; /* absent unless given */
         if (!ks->reader_has[i] || v->field_index[i] < 0)
-            continue; /* not the reader's, or the writer's default: empty */
+            continue; /* not the reader's, or the writer's default: absent */
         if (avro_value_get_by_index(&v->value, v->field_index[i], &field, NULL) != 0) {
             eie_err_set(err, "%s: %s", fd->name, avro_strerror());
             return -1;
         }
-        void *dst = base + fd->offset;
         int disc = -1;
-        if (fd->type == FIELD_OPT_ID) {
+        if (reading_field_optional(fd->type)) {
             if (avro_value_get_discriminant(&field, &disc) != 0 ||
                 avro_value_get_current_branch(&field, &branch) != 0) {
                 eie_err_set(err, "%s: not a union", fd->name);
@@ -391,6 +383,7 @@ static int extract(codec *c, schema_version *v, reading *out, eie_err *err)
             break;
         }
         case FIELD_DOUBLE:
+        case FIELD_OPT_DOUBLE:
             if (avro_value_get_double(&field, (double *)dst) != 0) {
                 eie_err_set(err, "%s: not a double", fd->name);
                 return -1;

@@ -2,12 +2,53 @@
 #include "reading.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "strbuf.h"
 #include "timefmt.h"
 
 static const char *const kind_names[READING_KIND_COUNT] = {"meter", "vehicle", "assignment"};
+
+#define FIELD_ROW(kind_member, member, name, column, type, min, max, unit)                         \
+    {name, column, type, offsetof(reading, u.kind_member.member), min, max, unit},
+#define METER_ROW(...) FIELD_ROW(meter, __VA_ARGS__)
+#define VEHICLE_ROW(...) FIELD_ROW(vehicle, __VA_ARGS__)
+#define ASSIGNMENT_ROW(...) FIELD_ROW(assignment, __VA_ARGS__)
+static const reading_field meter_fields[] = {READING_METER_FIELDS(METER_ROW)};
+static const reading_field vehicle_fields[] = {READING_VEHICLE_FIELDS(VEHICLE_ROW)};
+static const reading_field assignment_fields[] = {READING_ASSIGNMENT_FIELDS(ASSIGNMENT_ROW)};
+#undef FIELD_ROW
+#undef METER_ROW
+#undef VEHICLE_ROW
+#undef ASSIGNMENT_ROW
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+static const struct {
+    const reading_field *fields;
+    size_t n;
+} field_lists[READING_KIND_COUNT] = {
+    [READING_METER] = {meter_fields, COUNT(meter_fields)},
+    [READING_VEHICLE] = {vehicle_fields, COUNT(vehicle_fields)},
+    [READING_ASSIGNMENT] = {assignment_fields, COUNT(assignment_fields)},
+};
+
+const reading_field *reading_fields(reading_kind kind, size_t *n)
+{
+    *n = field_lists[kind].n;
+    return field_lists[kind].fields;
+}
+
+int reading_field_optional(reading_field_type type)
+{
+    return type == FIELD_OPT_ID || type == FIELD_OPT_DOUBLE;
+}
+
+static const void *field_ptr(const reading *r, const reading_field *f)
+{
+    return (const char *)r + f->offset;
+}
 
 const char *reading_kind_name(reading_kind kind)
 {
@@ -27,16 +68,15 @@ int reading_kind_parse(const char *name, reading_kind *out)
 
 const char *reading_key(const reading *r)
 {
-    return r->kind == READING_METER ? r->u.meter.meter_id
-           : r->kind == READING_VEHICLE ? r->u.vehicle.vehicle_id
-                                        : r->u.assignment.vehicle_id;
+    return field_ptr(r, &field_lists[r->kind].fields[0]);
 }
 
 int64_t reading_time_ms(const reading *r)
 {
-    return r->kind == READING_METER ? r->u.meter.ts_ms
-           : r->kind == READING_VEHICLE ? r->u.vehicle.ts_ms
-                                        : r->u.assignment.valid_from_ms;
+    const reading_field *f = field_lists[r->kind].fields;
+    while (f->type != FIELD_TIME)
+        f++;
+    return *(const int64_t *)field_ptr(r, f);
 }
 
 /* Length of the UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates,
@@ -107,48 +147,40 @@ static int check_time(const char *field, int64_t ms, int64_t now_ms, eie_err *er
     return 0;
 }
 
-/* Limits: one 60 s interval of the largest DC fast charger (350 kW) is under 6 kWh;
- * 100 kWh leaves room for meters that report longer intervals while rejecting
- * garbage. Voltages cover low-voltage AC and 1000 V DC chargers. */
-#define MAX_INTERVAL_KWH 100.0
-#define MAX_VOLTAGE 1500.0
-#define MIN_BATTERY_TEMP (-60.0)
-#define MAX_BATTERY_TEMP 120.0
-
 int reading_validate(const reading *r, int64_t now_ms, eie_err *err)
 {
-    switch (r->kind) {
-    case READING_METER: {
-        const meter_reading *m = &r->u.meter;
-        if (check_id("meterId", m->meter_id, err) ||
-            check_range("kwhConsumedAc", m->kwh_consumed_ac, 0, MAX_INTERVAL_KWH, "kWh", err) ||
-            check_range("voltage", m->voltage, 0, MAX_VOLTAGE, "V", err) ||
-            check_time("timestamp", m->ts_ms, now_ms, err))
+    if ((unsigned)r->kind >= READING_KIND_COUNT) {
+        eie_err_set(err, "unknown reading kind %d", (int)r->kind);
+        return -1;
+    }
+    size_t n;
+    const reading_field *fields = reading_fields(r->kind, &n);
+    for (const reading_field *f = fields; f < fields + n; f++) {
+        const void *v = field_ptr(r, f);
+        int rc = 0;
+        switch (f->type) {
+        case FIELD_OPT_ID:
+            if (!*(const char *)v)
+                break;
+            /* fall through */
+        case FIELD_ID:
+            rc = check_id(f->name, v, err);
+            break;
+        case FIELD_OPT_DOUBLE:
+            if (isnan(*(const double *)v))
+                break;
+            /* fall through */
+        case FIELD_DOUBLE:
+            rc = check_range(f->name, *(const double *)v, f->min, f->max, f->unit, err);
+            break;
+        case FIELD_TIME:
+            rc = check_time(f->name, *(const int64_t *)v, now_ms, err);
+            break;
+        }
+        if (rc < 0)
             return -1;
-        return 0;
     }
-    case READING_VEHICLE: {
-        const vehicle_reading *v = &r->u.vehicle;
-        if (check_id("vehicleId", v->vehicle_id, err) ||
-            check_range("soc", v->soc, 0, 100, "%", err) ||
-            check_range("kwhDeliveredDc", v->kwh_delivered_dc, 0, MAX_INTERVAL_KWH, "kWh", err) ||
-            check_range("batteryTemp", v->battery_temp, MIN_BATTERY_TEMP, MAX_BATTERY_TEMP, "°C",
-                        err) ||
-            check_time("timestamp", v->ts_ms, now_ms, err) ||
-            (v->charger_id[0] && check_id("chargerId", v->charger_id, err)))
-            return -1;
-        return 0;
-    }
-    case READING_ASSIGNMENT: {
-        const vehicle_assignment *a = &r->u.assignment;
-        if (check_id("vehicleId", a->vehicle_id, err) || check_id("meterId", a->meter_id, err) ||
-            check_time("validFrom", a->valid_from_ms, now_ms, err))
-            return -1;
-        return 0;
-    }
-    }
-    eie_err_set(err, "unknown reading kind %d", (int)r->kind);
-    return -1;
+    return 0;
 }
 
 static int get_id(const json_t *obj, const char *field, char *out, eie_err *err)
@@ -208,18 +240,37 @@ static int get_time(const json_t *obj, const char *field, int64_t *out, eie_err 
     return -1;
 }
 
+/* Whether name is a field of kind and of no other kind. */
+static int field_only_of(reading_kind kind, const char *name)
+{
+    int found = 0;
+    for (int k = 0; k < READING_KIND_COUNT; k++)
+        for (size_t i = 0; i < field_lists[k].n; i++)
+            if (strcmp(field_lists[k].fields[i].name, name) == 0) {
+                if (k != (int)kind)
+                    return 0;
+                found = 1;
+            }
+    return found;
+}
+
+/* The kind is told by any field that only one kind has. */
 static int detect_kind(const json_t *obj, eie_err *err)
 {
-    if (json_object_get(obj, "validFrom"))
-        return READING_ASSIGNMENT;
-    if (json_object_get(obj, "soc") || json_object_get(obj, "kwhDeliveredDc"))
-        return READING_VEHICLE;
-    if (json_object_get(obj, "kwhConsumedAc") || json_object_get(obj, "voltage"))
-        return READING_METER;
-    eie_err_set(err, "cannot tell the kind of reading: expected meter fields (meterId, "
-                     "kwhConsumedAc, voltage, timestamp), vehicle fields (vehicleId, soc, "
-                     "kwhDeliveredDc, batteryTemp, timestamp) or an assignment (vehicleId, "
-                     "meterId, validFrom)");
+    for (int k = 0; k < READING_KIND_COUNT; k++)
+        for (size_t i = 0; i < field_lists[k].n; i++)
+            if (field_only_of((reading_kind)k, field_lists[k].fields[i].name) &&
+                json_object_get(obj, field_lists[k].fields[i].name))
+                return k;
+    strbuf expected = STRBUF_INIT;
+    for (int k = 0; k < READING_KIND_COUNT; k++) {
+        strbuf_printf(&expected, "%s%s fields (", k ? ", " : "", kind_names[k]);
+        for (size_t i = 0; i < field_lists[k].n; i++)
+            strbuf_printf(&expected, "%s%s", i ? ", " : "", field_lists[k].fields[i].name);
+        strbuf_printf(&expected, ")");
+    }
+    eie_err_set(err, "cannot tell the kind of reading: expected %s", expected.data);
+    strbuf_free(&expected);
     return -1;
 }
 
@@ -231,67 +282,78 @@ int reading_from_json(const json_t *obj, int kind, reading *out, eie_err *err)
     }
     if (kind < 0 && (kind = detect_kind(obj, err)) < 0)
         return -1;
+    if (kind >= READING_KIND_COUNT) {
+        eie_err_set(err, "unknown reading kind %d", kind);
+        return -1;
+    }
     memset(out, 0, sizeof *out);
     out->kind = (reading_kind)kind;
-    switch (out->kind) {
-    case READING_METER: {
-        meter_reading *m = &out->u.meter;
-        return get_id(obj, "meterId", m->meter_id, err) ||
-                       get_number(obj, "kwhConsumedAc", &m->kwh_consumed_ac, err) ||
-                       get_number(obj, "voltage", &m->voltage, err) ||
-                       get_time(obj, "timestamp", &m->ts_ms, err)
-                   ? -1
-                   : 0;
+    size_t n;
+    const reading_field *fields = reading_fields(out->kind, &n);
+    for (const reading_field *f = fields; f < fields + n; f++) {
+        void *v = (char *)out + f->offset;
+        const json_t *given = json_object_get(obj, f->name);
+        if (reading_field_optional(f->type) && (!given || json_is_null(given))) {
+            if (f->type == FIELD_OPT_DOUBLE)
+                *(double *)v = NAN;
+            continue;
+        }
+        int rc = 0;
+        switch (f->type) {
+        case FIELD_ID:
+        case FIELD_OPT_ID:
+            rc = get_id(obj, f->name, v, err);
+            break;
+        case FIELD_DOUBLE:
+        case FIELD_OPT_DOUBLE:
+            rc = get_number(obj, f->name, v, err);
+            break;
+        case FIELD_TIME:
+            rc = get_time(obj, f->name, v, err);
+            break;
+        }
+        if (rc < 0)
+            return -1;
     }
-    case READING_VEHICLE: {
-        vehicle_reading *v = &out->u.vehicle;
-        return get_id(obj, "vehicleId", v->vehicle_id, err) ||
-                       get_number(obj, "soc", &v->soc, err) ||
-                       get_number(obj, "kwhDeliveredDc", &v->kwh_delivered_dc, err) ||
-                       get_number(obj, "batteryTemp", &v->battery_temp, err) ||
-                       get_time(obj, "timestamp", &v->ts_ms, err) ||
-                       (!json_is_null(json_object_get(obj, "chargerId")) &&
-                        json_object_get(obj, "chargerId") &&
-                        get_id(obj, "chargerId", v->charger_id, err))
-                   ? -1
-                   : 0;
-    }
-    case READING_ASSIGNMENT: {
-        vehicle_assignment *a = &out->u.assignment;
-        return get_id(obj, "vehicleId", a->vehicle_id, err) ||
-                       get_id(obj, "meterId", a->meter_id, err) ||
-                       get_time(obj, "validFrom", &a->valid_from_ms, err)
-                   ? -1
-                   : 0;
-    }
-    }
-    eie_err_set(err, "unknown reading kind %d", kind);
-    return -1;
+    return 0;
 }
 
 json_t *reading_to_json(const reading *r)
 {
-    char when[TIMEFMT_RFC3339_LEN];
-    timefmt_format_rfc3339(reading_time_ms(r), when);
-    switch (r->kind) {
-    case READING_METER:
-        return json_pack("{s:s, s:f, s:f, s:s}", "meterId", r->u.meter.meter_id, "kwhConsumedAc",
-                         r->u.meter.kwh_consumed_ac, "voltage", r->u.meter.voltage, "timestamp",
-                         when);
-    case READING_VEHICLE: {
-        json_t *obj = json_pack("{s:s, s:f, s:f, s:f, s:s}", "vehicleId", r->u.vehicle.vehicle_id,
-                                "soc", r->u.vehicle.soc, "kwhDeliveredDc",
-                                r->u.vehicle.kwh_delivered_dc, "batteryTemp",
-                                r->u.vehicle.battery_temp, "timestamp", when);
-        if (obj && r->u.vehicle.charger_id[0])
-            json_object_set_new(obj, "chargerId", json_string(r->u.vehicle.charger_id));
-        return obj;
+    json_t *obj = json_object();
+    size_t n;
+    const reading_field *fields = reading_fields(r->kind, &n);
+    for (const reading_field *f = fields; obj && f < fields + n; f++) {
+        const void *v = field_ptr(r, f);
+        json_t *value = NULL;
+        switch (f->type) {
+        case FIELD_OPT_ID:
+            if (!*(const char *)v)
+                continue;
+            /* fall through */
+        case FIELD_ID:
+            value = json_string(v);
+            break;
+        case FIELD_OPT_DOUBLE:
+            if (isnan(*(const double *)v))
+                continue;
+            /* fall through */
+        case FIELD_DOUBLE:
+            value = json_real(*(const double *)v);
+            break;
+        case FIELD_TIME: {
+            char when[TIMEFMT_RFC3339_LEN];
+            timefmt_format_rfc3339(*(const int64_t *)v, when);
+            value = json_string(when);
+            break;
+        }
+        }
+        if (!value || json_object_set_new(obj, f->name, value) < 0) {
+            json_decref(obj);
+            return NULL;
+        }
     }
-    case READING_ASSIGNMENT:
-        return json_pack("{s:s, s:s, s:s}", "vehicleId", r->u.assignment.vehicle_id, "meterId",
-                         r->u.assignment.meter_id, "validFrom", when);
-    }
-    return NULL;
+    return obj;
 }
 
 uint64_t reading_hash_id(reading_kind kind, const char *id)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "reading.h"
 #include "strbuf.h"
 
 /* Splits one line into fields; returns the count, or -1 with err set. */
@@ -111,19 +112,18 @@ void csv_header_free(csv_header *h)
     memset(h, 0, sizeof *h);
 }
 
-static int is_number_field(const char *name)
+/* The type of the field of that name in any kind's description (reading.h),
+ * or -1 when no kind has one. */
+static int field_type_named(const char *name)
 {
-    static const char *const names[] = {"kwhConsumedAc", "voltage", "soc", "kwhDeliveredDc",
-                                        "batteryTemp"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(name, names[i]) == 0)
-            return 1;
-    return 0;
-}
-
-static int is_time_field(const char *name)
-{
-    return strcmp(name, "timestamp") == 0 || strcmp(name, "validFrom") == 0;
+    for (int k = 0; k < READING_KIND_COUNT; k++) {
+        size_t n;
+        const reading_field *fields = reading_fields((reading_kind)k, &n);
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(fields[i].name, name) == 0)
+                return (int)fields[i].type;
+    }
+    return -1;
 }
 
 /* A number where the model wants one, epoch milliseconds for an all-digit time,
@@ -131,13 +131,16 @@ static int is_time_field(const char *name)
 static json_t *field_value(const char *name, const char *text)
 {
     char *end;
-    if (is_number_field(name) && *text) {
+    int type = field_type_named(name);
+    if (type >= 0 && reading_field_optional((reading_field_type)type) && !*text)
+        return json_null(); /* an empty cell: not given */
+    if ((type == FIELD_DOUBLE || type == FIELD_OPT_DOUBLE) && *text) {
         errno = 0;
         double v = strtod(text, &end);
         if (!errno && *end == '\0' && !isspace((unsigned char)text[0]))
             return json_real(v);
     }
-    if (is_time_field(name) && *text && strspn(text, "0123456789") == strlen(text)) {
+    if (type == FIELD_TIME && *text && strspn(text, "0123456789") == strlen(text)) {
         errno = 0;
         long long ms = strtoll(text, &end, 10);
         if (!errno)
