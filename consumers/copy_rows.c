@@ -4,7 +4,6 @@
  * value in the type's send format (big-endian), then a 16-bit -1. */
 #include "copy_rows.h"
 
-#include <math.h>
 #include <string.h>
 
 #include "reading_sql.h"
@@ -34,18 +33,13 @@ static void field_text(strbuf *out, const char *s)
     strbuf_append(out, s, len);
 }
 
-static void field_null(strbuf *out)
-{
-    put_be(out, 0xffffffffu, 4); /* length -1 */
-}
-
 /* Text, or SQL NULL for "". */
 static void field_optional_text(strbuf *out, const char *s)
 {
     if (*s)
         field_text(out, s);
     else
-        field_null(out);
+        put_be(out, 0xffffffffu, 4); /* length -1 */
 }
 
 static void field_double(strbuf *out, double v)
@@ -86,12 +80,6 @@ void copy_rows_append(strbuf *out, const reading *r)
             break;
         case FIELD_DOUBLE:
             field_double(out, *(const double *)v);
-            break;
-        case FIELD_OPT_DOUBLE:
-            if (isnan(*(const double *)v))
-                field_null(out);
-            else
-                field_double(out, *(const double *)v);
             break;
         case FIELD_TIME:
             field_time(out, *(const int64_t *)v);

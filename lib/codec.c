@@ -2,7 +2,6 @@
 #include "codec.h"
 
 #include <avro.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,7 +117,6 @@ static int field_type_ok(avro_schema_t schema, reading_field_type type)
     case FIELD_OPT_ID:
         return avro_typeof(schema) == AVRO_STRING;
     case FIELD_DOUBLE:
-    case FIELD_OPT_DOUBLE:
         return avro_typeof(schema) == AVRO_DOUBLE;
     case FIELD_TIME:
         return avro_typeof(schema) == AVRO_INT64;
@@ -276,8 +274,7 @@ int codec_encode(codec *c, const reading *r, const void **data, size_t *len, eie
         int rc = avro_value_get_by_index(&w->value, w->field_index[i], &field, NULL);
         const void *src = base + fd->offset;
         if (rc == 0 && reading_field_optional(fd->type)) {
-            int present = fd->type == FIELD_OPT_ID ? *(const char *)src != '\0'
-                                                   : !isnan(*(const double *)src);
+            int present = *(const char *)src != '\0';
             avro_value_t branch;
             rc = avro_value_set_branch(&field, present, &branch);
             if (rc == 0 && !present)
@@ -293,7 +290,6 @@ int codec_encode(codec *c, const reading *r, const void **data, size_t *len, eie
                 rc = avro_value_set_string_len(&field, src, strlen(src) + 1);
                 break;
             case FIELD_DOUBLE:
-            case FIELD_OPT_DOUBLE:
                 rc = avro_value_set_double(&field, *(const double *)src);
                 break;
             case FIELD_TIME:
@@ -343,8 +339,6 @@ static int extract(codec *c, schema_version *v, reading *out, eie_err *err)
         const reading_field *fd = &fields[i];
         avro_value_t field, branch;
         void *dst = base + fd->offset;
-        if (fd->type == FIELD_OPT_DOUBLE)
-            *(double *)dst = NAN; /* absent unless given */
         if (!ks->reader_has[i] || v->field_index[i] < 0)
             continue; /* not the reader's, or the writer's default: absent */
         if (avro_value_get_by_index(&v->value, v->field_index[i], &field, NULL) != 0) {
@@ -383,7 +377,6 @@ static int extract(codec *c, schema_version *v, reading *out, eie_err *err)
             break;
         }
         case FIELD_DOUBLE:
-        case FIELD_OPT_DOUBLE:
             if (avro_value_get_double(&field, (double *)dst) != 0) {
                 eie_err_set(err, "%s: not a double", fd->name);
                 return -1;

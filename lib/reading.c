@@ -42,7 +42,7 @@ const reading_field *reading_fields(reading_kind kind, size_t *n)
 
 int reading_field_optional(reading_field_type type)
 {
-    return type == FIELD_OPT_ID || type == FIELD_OPT_DOUBLE;
+    return type == FIELD_OPT_ID;
 }
 
 static const void *field_ptr(const reading *r, const reading_field *f)
@@ -166,10 +166,6 @@ int reading_validate(const reading *r, int64_t now_ms, eie_err *err)
         case FIELD_ID:
             rc = check_id(f->name, v, err);
             break;
-        case FIELD_OPT_DOUBLE:
-            if (isnan(*(const double *)v))
-                break;
-            /* fall through */
         case FIELD_DOUBLE:
             rc = check_range(f->name, *(const double *)v, f->min, f->max, f->unit, err);
             break;
@@ -293,11 +289,8 @@ int reading_from_json(const json_t *obj, int kind, reading *out, eie_err *err)
     for (const reading_field *f = fields; f < fields + n; f++) {
         void *v = (char *)out + f->offset;
         const json_t *given = json_object_get(obj, f->name);
-        if (reading_field_optional(f->type) && (!given || json_is_null(given))) {
-            if (f->type == FIELD_OPT_DOUBLE)
-                *(double *)v = NAN;
+        if (reading_field_optional(f->type) && (!given || json_is_null(given)))
             continue;
-        }
         int rc = 0;
         switch (f->type) {
         case FIELD_ID:
@@ -305,7 +298,6 @@ int reading_from_json(const json_t *obj, int kind, reading *out, eie_err *err)
             rc = get_id(obj, f->name, v, err);
             break;
         case FIELD_DOUBLE:
-        case FIELD_OPT_DOUBLE:
             rc = get_number(obj, f->name, v, err);
             break;
         case FIELD_TIME:
@@ -334,10 +326,6 @@ json_t *reading_to_json(const reading *r)
         case FIELD_ID:
             value = json_string(v);
             break;
-        case FIELD_OPT_DOUBLE:
-            if (isnan(*(const double *)v))
-                continue;
-            /* fall through */
         case FIELD_DOUBLE:
             value = json_real(*(const double *)v);
             break;

@@ -25,14 +25,13 @@ typedef enum { READING_METER = 0, READING_VEHICLE = 1, READING_ASSIGNMENT = 2 } 
 #define READING_MAX_FUTURE_MS (5 * 60 * 1000)
 #define READING_MIN_TIME_MS 946684800000LL /* 2000-01-01T00:00:00Z */
 
-/* How a field is held, sent and stored. An optional field is absent as ""
- * (an id) or NaN (a number) in C, null in Avro (a ["null", T] union with a
- * null default), NULL in PostgreSQL and left out of JSON. */
+/* How a field is held, sent and stored. An optional id is absent as "" in C,
+ * null in Avro (a ["null", "string"] union with a null default), NULL in
+ * PostgreSQL and left out of JSON. */
 typedef enum {
     FIELD_ID,         /* char[READING_ID_MAX + 1]; Avro string; text */
     FIELD_OPT_ID,     /* the same, optional */
     FIELD_DOUBLE,     /* double; Avro double; double precision */
-    FIELD_OPT_DOUBLE, /* the same, optional */
     FIELD_TIME,       /* int64_t epoch ms; Avro long; timestamptz */
 } reading_field_type;
 
@@ -69,7 +68,6 @@ typedef enum {
 #define READING_CTYPE_FIELD_ID(member) char member[READING_ID_MAX + 1];
 #define READING_CTYPE_FIELD_OPT_ID(member) char member[READING_ID_MAX + 1];
 #define READING_CTYPE_FIELD_DOUBLE(member) double member;
-#define READING_CTYPE_FIELD_OPT_DOUBLE(member) double member;
 #define READING_CTYPE_FIELD_TIME(member) int64_t member;
 #define READING_MEMBER(member, name, column, type, min, max, unit) READING_CTYPE_##type(member)
 

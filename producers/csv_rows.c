@@ -134,7 +134,7 @@ static json_t *field_value(const char *name, const char *text)
     int type = field_type_named(name);
     if (type >= 0 && reading_field_optional((reading_field_type)type) && !*text)
         return json_null(); /* an empty cell: not given */
-    if ((type == FIELD_DOUBLE || type == FIELD_OPT_DOUBLE) && *text) {
+    if (type == FIELD_DOUBLE && *text) {
         errno = 0;
         double v = strtod(text, &end);
         if (!errno && *end == '\0' && !isspace((unsigned char)text[0]))
