@@ -41,11 +41,29 @@ typedef struct http_request {
     bool head_seen, too_large, answered;
     char *body;
     size_t body_len;
+    struct http_request *next_head; /* in this thread's heads_read */
 } http_request;
 
-/* The request whose line this thread read last: with a thread per connection,
- * the only one the thread serves (see on_mhd_log). */
-static _Thread_local http_request *thread_request;
+/* The requests whose heads this thread is reading: their line seen (on_uri),
+ * their headers not yet (on_request). libmicrohttpd serves a connection from
+ * one thread only (its own, or the pool thread it was given), so the list is
+ * the thread's alone; answer_bad_length looks for a request in it. */
+static _Thread_local http_request *heads_read;
+
+static void head_reading(http_request *r)
+{
+    r->next_head = heads_read;
+    heads_read = r;
+}
+
+static void head_read(http_request *r)
+{
+    for (http_request **p = &heads_read; *p; p = &(*p)->next_head)
+        if (*p == r) {
+            *p = r->next_head;
+            return;
+        }
+}
 
 static double ms_since(const struct timespec *t0)
 {
@@ -253,7 +271,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         return MHD_NO; /* on_uri found no memory */
     if (!r->head_seen) {
         r->head_seen = true;
-        thread_request = NULL;
+        head_read(r);
         http_conn_head_done(s->conns, http_conns_of(connection));
         return check_head(s, r, method);
     }
@@ -285,7 +303,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *connectio
     }
     r->connection = connection;
     clock_gettime(CLOCK_MONOTONIC, &r->started);
-    thread_request = r;
+    head_reading(r);
     return r;
 }
 
@@ -298,12 +316,29 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **re
     http_conn_request_done(s->conns, http_conns_of(connection));
     if (!r)
         return;
-    if (thread_request == r)
-        thread_request = NULL;
+    if (!r->head_seen)
+        head_read(r);
     free(r->raw_uri);
     free(r->body);
     free(r);
     *req_cls = NULL;
+}
+
+/* The request of this thread whose headers libmicrohttpd is parsing: of the
+ * heads it is reading, the only one whose headers have all arrived (its
+ * header size is known from then on; the others are still arriving, or the
+ * handler would have seen them), NULL when none or several. */
+static http_request *head_being_parsed(void)
+{
+    http_request *found = NULL;
+    for (http_request *r = heads_read; r; r = r->next_head) {
+        if (!MHD_get_connection_info(r->connection, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE))
+            continue;
+        if (found)
+            return NULL;
+        found = r;
+    }
+    return found;
 }
 
 /* libmicrohttpd 0.9.75 answers a Content-Length it cannot read (not digits,
@@ -311,15 +346,15 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **re
  * happened: parse_connection_headers() queues the error and writes its
  * status line, its caller sets the state back to "headers processed", and the
  * reply is started again, so the status line goes out twice. It says so in
- * its log first, from the thread that reads the request; with a thread per
- * connection that thread serves this connection only, so the answer here
+ * its log first, from the thread that parses the headers, so the answer here
  * is written and the socket shut, and libmicrohttpd's own sends then fail. */
 static void answer_bad_length(const http_server *s, const char *fmt)
 {
-    http_request *r = thread_request;
     bool too_large = strncmp(fmt, "Too large value of 'Content-Length'", 35) == 0;
-    if (s->settings.threads != 0 || !r || r->head_seen || r->answered ||
-        !(too_large || strncmp(fmt, "Failed to parse `Content-Length'", 32) == 0))
+    if (!too_large && strncmp(fmt, "Failed to parse `Content-Length'", 32) != 0)
+        return;
+    http_request *r = head_being_parsed();
+    if (!r || r->answered)
         return;
     http_conn *c = http_conns_of(r->connection);
     if (!c)

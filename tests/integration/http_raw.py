@@ -1,7 +1,8 @@
 """Sends one raw HTTP request (bytes as given, with \\r\\n escapes) and prints
 what came back, for test_api_strict_http.sh: the first status code, how many
 status lines were sent, whether the server closed the connection within the
-wait, and the body of the first response. Stops after --wait seconds."""
+wait, and the body of the first response. Stops after --wait seconds.
+--pause-after-line sends the request line first and the rest after a pause."""
 import argparse
 import json
 import socket
@@ -10,10 +11,17 @@ import time
 p = argparse.ArgumentParser()
 p.add_argument("--port", type=int, required=True)
 p.add_argument("--wait", type=float, default=3)
+p.add_argument("--pause-after-line", type=float, default=0,
+               help="seconds between the request line and the rest")
 p.add_argument("request")
 args = p.parse_args()
 data = args.request.encode().decode("unicode_escape").encode("latin-1")
 s = socket.create_connection(("127.0.0.1", args.port))
+if args.pause_after_line > 0:
+    line_end = data.index(b"\r\n") + 2
+    s.sendall(data[:line_end])
+    time.sleep(args.pause_after_line)
+    data = data[line_end:]
 s.sendall(data)
 out, closed, deadline = b"", False, time.monotonic() + args.wait
 while time.monotonic() < deadline:
