@@ -116,6 +116,27 @@ it_stop api_pool
 it_start api "$EIE_BIN/eie-api" --port "$port" --ingest-timeout-ms 3000
 it_wait_for "the API" 30 curl -fsS "http://127.0.0.1:$port/healthz"
 
+# --- the limits on a head and on connections -----------------------------------
+# A head larger than --connection-memory-limit: a long URI gets 414, long
+# headers 431 (libmicrohttpd's answers, sent once, the connection closed).
+raw_status() { # REQUEST: the first status line's code and the status lines sent
+    python3 "$EIE_SOURCE_DIR/tests/integration/http_raw.py" --port "$port" "$1" | jq -r '"\(.status) \(.status_lines) \(.closed)"'
+}
+it_expect_eq "414 1 true" "$(raw_status "$(get "/v1/vehicles?meterId=$(printf 'M%.0s' {1..40000})")")" \
+    "a URI past --connection-memory-limit gets one 414"
+it_expect_eq "431 1 true" "$(raw_status "$(printf 'GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nX-Big: %s\\r\\n\\r\\n' "$(printf 'h%.0s' {1..40000})")")" \
+    "headers past --connection-memory-limit get one 431"
+it_expect_eq "200 1 false" "$(raw_status "$(printf 'GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nX-Big: %s\\r\\n\\r\\n' "$(printf 'h%.0s' {1..8000})")")" \
+    "headers within --connection-memory-limit are served"
+# More connections than the open-file limit leaves room for: refused, exit 2,
+# the setting named.
+status=0
+prlimit --nofile=1024:1024 "$EIE_BIN/eie-api" --port "$(it_free_port)" --max-connections 2000 \
+    >/dev/null 2>"$IT_DIR/fd.err" || status=$?
+it_expect_eq 2 "$status" "--max-connections above the open-file limit: exit 2"
+grep -q -- "--max-connections (EIE_MAX_CONNECTIONS) 2000 is more than the 896 descriptors" "$IT_DIR/fd.err" ||
+    it_fail "the refusal does not name the setting and the room: $(cat "$IT_DIR/fd.err")"
+
 # --- the access log -------------------------------------------------------------
 curl -fsS -o /dev/null "http://127.0.0.1:$port/v1/vehicles/V1?x=1" -H 'User-Agent: access-log-probe' || true
 # Access lines are written in blocks, within 200 ms.
