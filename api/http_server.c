@@ -64,8 +64,9 @@ static void client_address(struct MHD_Connection *connection, char *out, size_t 
                   (socklen_t)size);
 }
 
+/* key is the name of the key the request used (never the key), or "". */
 static void access_log(const http_server *s, http_request *r, const char *method,
-                       const char *route, unsigned status)
+                       const char *route, unsigned status, const char *key)
 {
     r->answered = true;
     if (!s->settings.access_log || !log_enabled(LOG_INFO))
@@ -73,8 +74,9 @@ static void access_log(const http_server *s, http_request *r, const char *method
     char address[INET_ADDRSTRLEN];
     client_address(r->connection, address, sizeof address);
     log_buffered(LOG_INFO,
-                 "access: address=%s method=%.16s route=%s status=%u duration_ms=%.3f", address,
-             method ? method : "-", route, status, ms_since(&r->started));
+                 "access: address=%s method=%.16s route=%s status=%u duration_ms=%.3f%s%s", address,
+                 method ? method : "-", route, status, ms_since(&r->started), *key ? " key=" : "",
+                 key);
 }
 
 /* The MHD response of resp: its body, or its stream (an export,
@@ -140,7 +142,7 @@ send_error(const http_server *s, http_request *r, const char *method, unsigned s
     /* Each of these leaves the connection unusable or suspect: closed after. */
     enum MHD_Result rc = send_response(r->connection, &resp, true);
     ulfius_clean_response(&resp);
-    access_log(s, r, method, "-", status);
+    access_log(s, r, method, "-", status, "");
     return rc;
 }
 
@@ -225,17 +227,18 @@ static enum MHD_Result serve(http_server *s, http_request *r, const char *method
 
     char msg[256];
     const char *route = "-";
+    char key_name[API_KEY_NAME_MAX + 1] = "";
     if (!req.http_verb || !req.http_url || !req.url_path) {
         respond_error(&resp, 503, "unavailable", "out of memory");
     } else if (r->raw_uri[path_len] == '?' &&
                url_parse_query(r->raw_uri + path_len + 1, req.map_url, msg, sizeof msg) < 0) {
         respond_error(&resp, 400, "invalid_parameter", "%s", msg);
     } else {
-        api_route_dispatch(s->ctx, &req, &resp, &route);
+        api_route_dispatch(s->ctx, &req, &resp, &route, key_name);
     }
     unsigned status = (unsigned)resp.status;
     enum MHD_Result rc = send_response(r->connection, &resp, false);
-    access_log(s, r, method, route, status);
+    access_log(s, r, method, route, status, key_name);
     ulfius_clean_response(&resp);
     ulfius_clean_request(&req);
     return rc;
@@ -337,7 +340,7 @@ static void answer_bad_length(const http_server *s, const char *fmt)
     if (send(http_conn_fd(c), reply, (size_t)n, MSG_NOSIGNAL) < 0)
         log_debug("cannot answer a bad Content-Length: %m");
     shutdown(http_conn_fd(c), SHUT_RDWR);
-    access_log(s, r, NULL, "-", status);
+    access_log(s, r, NULL, "-", status, "");
 }
 
 /* libmicrohttpd's log callback: fmt is its own printf format. */

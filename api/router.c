@@ -23,12 +23,14 @@ static double seconds_since(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-static int dispatch(const struct _u_request *req, struct _u_response *resp, void *user_data)
+static int dispatch(const struct _u_request *req, struct _u_response *resp, const api_binding *b,
+                    char *key_name)
 {
-    const api_binding *b = user_data;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = b->route->handler(req, resp, b->ctx);
+    int rc = auth_check(b->ctx->auth, b->route->access, req, resp, key_name) == 0
+                 ? b->route->handler(req, resp, b->ctx)
+                 : U_CALLBACK_COMPLETE;
     double secs = seconds_since(&t0);
     char labels[256];
     snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\",status=\"%ld\"", b->route->method,
@@ -79,8 +81,9 @@ int api_register(api_context *ctx, const api_route *routes, size_t n)
  * another control character in it is refused, not cut), and replaces a query
  * parameter of the same name: the path names the resource. */
 int api_route_dispatch(api_context *ctx, const struct _u_request *req, struct _u_response *resp,
-                       const char **route)
+                       const char **route, char key_name[API_KEY_NAME_MAX + 1])
 {
+    key_name[0] = '\0';
     size_t len = strcspn(req->http_url, "?");
     char *path = malloc(len + 1), *value = malloc(len + 1);
     const char *segments[API_MAX_SEGMENTS];
@@ -110,7 +113,7 @@ int api_route_dispatch(api_context *ctx, const struct _u_request *req, struct _u
                 u_map_put(req->map_url, b->segments[k] + 1, value);
         }
         if (rc < 0)
-            rc = dispatch(req, resp, (void *)b);
+            rc = dispatch(req, resp, b, key_name);
     }
     free(path);
     free(value);
@@ -125,7 +128,8 @@ int api_route_dispatch(api_context *ctx, const struct _u_request *req, struct _u
 int api_route_request(const struct _u_request *req, struct _u_response *resp, void *user_data)
 {
     const char *route;
-    return api_route_dispatch(user_data, req, resp, &route);
+    char key_name[API_KEY_NAME_MAX + 1];
+    return api_route_dispatch(user_data, req, resp, &route, key_name);
 }
 
 /* One execution of the prepared statement, preparing it on first use. */
