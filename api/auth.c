@@ -8,6 +8,7 @@
  * but into that hash: logs and metrics name keys by their names. */
 #include "auth.h"
 
+#include <arpa/inet.h>
 #include <math.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -33,6 +34,17 @@ static int64_t monotonic_ms(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+int auth_reads_need_key(const char *mode, const struct in_addr *listen_address)
+{
+    if (strcmp(mode, "open") == 0)
+        return 0;
+    if (strcmp(mode, "key") == 0)
+        return 1;
+    if (strcmp(mode, "auto") == 0)
+        return (ntohl(listen_address->s_addr) >> 24) != 127;
+    return -1;
 }
 
 static int load(const auth_settings *s, api_key_list *keys, eie_err *err)
@@ -82,15 +94,19 @@ auth *auth_open(const auth_settings *settings, metrics *m, eie_err *err)
     }
     a->settings = *settings;
     a->metrics = m;
-    pthread_mutex_init(&a->lock, NULL);
-    if (load(settings, &a->keys, err) < 0 || !(a->buckets = new_buckets(a, &a->keys, monotonic_ms()))) {
-        if (!a->buckets && a->keys.items)
-            eie_err_set(err, "out of memory");
-        api_keys_free(&a->keys);
-        pthread_mutex_destroy(&a->lock);
+    api_key_list keys;
+    if (load(settings, &keys, err) < 0) {
         free(a);
         return NULL;
     }
+    if (!(a->buckets = new_buckets(a, &keys, monotonic_ms()))) { /* no old keys to carry over */
+        eie_err_set(err, "out of memory");
+        api_keys_free(&keys);
+        free(a);
+        return NULL;
+    }
+    a->keys = keys;
+    pthread_mutex_init(&a->lock, NULL);
     metrics_describe(m, "eie_api_keys", METRIC_GAUGE, "API keys loaded");
     metrics_describe(m, "eie_api_key_reloads_total", METRIC_COUNTER,
                      "reloads of the key file (SIGHUP) by outcome; a failed one keeps the keys");

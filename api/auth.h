@@ -6,6 +6,7 @@
 #ifndef EIE_AUTH_H
 #define EIE_AUTH_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <ulfius.h>
@@ -32,6 +33,11 @@ typedef struct auth_settings {
 } auth_settings;
 
 typedef struct auth auth;
+
+/* Whether read routes need a key under --read-access mode: "open" (no),
+ * "key" (yes) or "auto": yes unless the server listens on loopback
+ * (127.0.0.0/8), where no one else can connect. -1 for another mode. */
+int auth_reads_need_key(const char *mode, const struct in_addr *listen_address);
 
 /* Loads the keys; settings' strings must outlive the result. With neither a
  * file nor a text there are no keys, and only routes that need none answer. */

@@ -161,14 +161,6 @@ int main(int argc, char **argv)
         config_props_free(&props);
         return 2;
     }
-    if (strcmp(read_access, "auto") != 0 && strcmp(read_access, "open") != 0 &&
-        strcmp(read_access, "key") != 0) {
-        fprintf(stderr,
-                "eie-api: invalid --read-access (EIE_READ_ACCESS) '%s': expected auto, open or key\n",
-                read_access);
-        config_props_free(&props);
-        return 2;
-    }
     long fd_room = raise_fd_limit();
     if (max_connections > fd_room) {
         fprintf(stderr,
@@ -188,13 +180,18 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    /* Reads are open by default only where no one else can connect. */
-    bool loopback = (ntohl(bind_address.sin_addr.s_addr) >> 24) == 127;
+    int reads_need_key = auth_reads_need_key(read_access, &bind_address.sin_addr);
+    if (reads_need_key < 0) {
+        fprintf(stderr,
+                "eie-api: invalid --read-access (EIE_READ_ACCESS) '%s': expected auto, open or key\n",
+                read_access);
+        config_props_free(&props);
+        return 2;
+    }
     auth_settings auth_set = {
         .keys_file = keys_file,
         .keys_text = keys_text,
-        .reads_need_key = strcmp(read_access, "key") == 0 ||
-                          (strcmp(read_access, "auto") == 0 && !loopback),
+        .reads_need_key = reads_need_key,
         .write_rate = write_rate,
         .write_burst = write_burst,
     };

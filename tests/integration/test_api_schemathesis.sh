@@ -102,7 +102,7 @@ if ((IT_FAILED == 0)) && install_schemathesis; then
     # ast.parse in concurrent threads, which Hypothesis calls (CPython gh-106905).
     (cd "$IT_DIR" && "$VENV/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
         --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
-        --max-examples "$MAX_EXAMPLES" --seed "$SEED" \
+        --header "$IT_AUTH" --max-examples "$MAX_EXAMPLES" --seed "$SEED" \
         --request-timeout 10 --wait-for-schema 30 --workers 1 \
         --generation-database none --no-color \
         --report junit --report-dir "$IT_DIR/schemathesis-report") \
