@@ -69,6 +69,11 @@ int api_register(api_context *ctx, const api_route *routes, size_t n);
  * none). */
 int api_route_dispatch(api_context *ctx, const struct _u_request *req, struct _u_response *resp,
                        const char **route, char key_name[API_KEY_NAME_MAX + 1]);
+/* The route a request for method and url (raw, query and all) would reach,
+ * or NULL: for checks made before the request's body is read. */
+const api_route *api_route_match(const api_context *ctx, const char *method, const char *url);
+/* Counts and times one request of the route in ctx->metrics. */
+void api_route_count(api_context *ctx, const api_route *route, long status, double seconds);
 /* The same in ulfius' callback form (user_data: the api_context). */
 int api_route_request(const struct _u_request *req, struct _u_response *resp, void *user_data);
 

@@ -202,8 +202,8 @@ static void count_key(auth *a, const char *name, const char *outcome)
     metrics_add(a->metrics, "eie_api_key_requests_total", labels, 1);
 }
 
-int auth_check(auth *a, api_access access, const struct _u_request *req, struct _u_response *resp,
-               char key_name[API_KEY_NAME_MAX + 1])
+static int check(auth *a, api_access access, const struct _u_request *req, struct _u_response *resp,
+                 char key_name[API_KEY_NAME_MAX + 1], bool spend)
 {
     key_name[0] = '\0';
     if (access == API_ACCESS_PUBLIC || (access == API_ACCESS_READ && (!a || !a->settings.reads_need_key)))
@@ -235,8 +235,8 @@ int auth_check(auth *a, api_access access, const struct _u_request *req, struct 
         token_bucket *b = &a->buckets[e - a->keys.items];
         rate = b->rate;
         burst = b->burst;
-        allowed = role >= needed &&
-                  (needed < API_ROLE_WRITE || token_bucket_take(b, monotonic_ms(), &retry_ms));
+        allowed = role >= needed && (!spend || needed < API_ROLE_WRITE ||
+                                     token_bucket_take(b, monotonic_ms(), &retry_ms));
     }
     pthread_mutex_unlock(&a->lock);
     sodium_memzero(hash, sizeof hash);
@@ -260,6 +260,19 @@ int auth_check(auth *a, api_access access, const struct _u_request *req, struct 
         u_map_put(resp->map_header, "Retry-After", seconds);
         return -1;
     }
-    count_key(a, key_name, "allowed");
+    if (spend)
+        count_key(a, key_name, "allowed");
     return 0;
+}
+
+int auth_check(auth *a, api_access access, const struct _u_request *req, struct _u_response *resp,
+               char key_name[API_KEY_NAME_MAX + 1])
+{
+    return check(a, access, req, resp, key_name, true);
+}
+
+int auth_admit(auth *a, api_access access, const struct _u_request *req, struct _u_response *resp,
+               char key_name[API_KEY_NAME_MAX + 1])
+{
+    return check(a, access, req, resp, key_name, false);
 }

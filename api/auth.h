@@ -55,5 +55,9 @@ size_t auth_key_count(auth *a);
  * NULL: reads open, no keys. */
 int auth_check(auth *a, api_access access, const struct _u_request *req, struct _u_response *resp,
                char key_name[API_KEY_NAME_MAX + 1]);
+/* The same but for the bucket, which it leaves alone: for a request whose
+ * body is still to come, checked again with auth_check once it is in. */
+int auth_admit(auth *a, api_access access, const struct _u_request *req, struct _u_response *resp,
+               char key_name[API_KEY_NAME_MAX + 1]);
 
 #endif

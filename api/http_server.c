@@ -166,6 +166,46 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
+static enum MHD_Result copy_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    u_map_put(cls, key, value ? value : "");
+    return MHD_YES;
+}
+
+/* A request with a body, to a route whose key it lacks (or whose role is too
+ * low), is answered as soon as its head is in, and the connection closed with
+ * the body unread: without a key no client makes the server take in a
+ * megabyte. The key's bucket is left for the router's check, once the body
+ * is in (auth_admit). */
+static enum MHD_Result check_key(const http_server *s, http_request *r, const char *method)
+{
+    const api_route *route = api_route_match(s->ctx, method, r->raw_uri);
+    if (!route || route->access == API_ACCESS_PUBLIC)
+        return MHD_YES;
+    struct _u_request req;
+    struct _u_response resp;
+    if (ulfius_init_request(&req) != U_OK)
+        return MHD_NO;
+    if (ulfius_init_response(&resp) != U_OK) {
+        ulfius_clean_request(&req);
+        return MHD_NO;
+    }
+    MHD_get_connection_values(r->connection, MHD_HEADER_KIND, copy_header, req.map_header);
+    char key_name[API_KEY_NAME_MAX + 1];
+    enum MHD_Result rc = MHD_YES;
+    if (auth_admit(s->ctx->auth, route->access, &req, &resp, key_name) < 0) {
+        unsigned status = (unsigned)resp.status;
+        api_route_count(s->ctx, route, (long)status, ms_since(&r->started) / 1e3);
+        rc = send_response(r->connection, &resp, true);
+        access_log(s, r, method, route->path, status, key_name);
+    }
+    ulfius_clean_response(&resp);
+    ulfius_clean_request(&req);
+    return rc;
+}
+
 /* The head is complete: a body's length must be stated once and one way
  * (libmicrohttpd takes the first Content-Length, and Transfer-Encoding over
  * it, where a proxy in front might take another: a request smuggled past
@@ -187,16 +227,11 @@ static enum MHD_Result check_head(const http_server *s, http_request *r, const c
     if (f.content_length && strtoull(f.content_length, NULL, 10) > s->settings.max_body)
         return send_error(s, r, method, 413, "payload_too_large",
                           "the body is larger than %zu bytes", s->settings.max_body);
+    if (f.transfer_encodings > 0 || (f.content_length && strtoull(f.content_length, NULL, 10) > 0))
+        return check_key(s, r, method);
     return MHD_YES;
 }
 
-static enum MHD_Result copy_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
-{
-    (void)kind;
-    u_map_put(cls, key, value ? value : "");
-    return MHD_YES;
-}
 
 /* The whole request is in: route it and queue the response. */
 static enum MHD_Result serve(http_server *s, http_request *r, const char *method)

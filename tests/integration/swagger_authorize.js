@@ -17,6 +17,7 @@ const [dir, base, scheme, key, casesJson] = process.argv.slice(2);
 global.window = global;
 global.self = global;
 global.location = {hash: '', search: '', href: base + '/docs', pathname: '/docs'};
+global.document = {baseURI: base + '/docs'}; // its $ref resolver's base
 const SwaggerUIBundle = require(path.join(dir, 'swagger-ui-bundle.js'));
 
 function carriesKey(headers) {

@@ -3,7 +3,8 @@
 # - eie-admin keys create prints a key once and writes only its hash; list
 #   and revoke; a name twice or an unknown name is exit 1
 # - write routes: 401 without a key or with an unknown one, 403 with a read
-#   key, 202 with a write or admin key, by Authorization: Bearer or X-API-Key
+#   key (both before the body is read), 202 with a write or admin key, by
+#   Authorization: Bearer or X-API-Key
 # - read routes closed by --read-access key (401, then 200 with any role),
 #   open by --read-access open and by default on loopback; probes and the
 #   API's description never need a key
@@ -74,6 +75,23 @@ expect 403 forbidden "ingest with a read key"
 jq -e '.error.message | test("dash-r")' >/dev/null <<<"$body" || it_fail "a 403 names the key: $body"
 call POST /v1/ingest/meter "${json[@]}" -H "Authorization: Bearer $writer" --data-binary "$meter"
 expect 202 - "ingest with a write key (Authorization: Bearer)"
+# Refused on its head: the 1 MiB body it announces is never sent, nor waited for.
+head_only=$(python3 - "$port" "$reader" <<'PY'
+import socket, sys
+for key in ("", sys.argv[2]):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+    s.sendall(b"POST /v1/ingest/vehicle HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              + (b"X-API-Key: " + key.encode() + b"\r\n" if key else b"")
+              + b"Content-Length: 1048576\r\n\r\n")
+    try:
+        print(s.recv(4096).split(b"\r\n", 1)[0].decode(), end="|")
+    except socket.timeout:
+        print("timeout", end="|")
+    s.close()
+PY
+)
+it_expect_eq "HTTP/1.1 401 Unauthorized|HTTP/1.1 403 Forbidden|" "$head_only" \
+    "a write without a key, or with a read key, is refused before its body"
 call PUT /v1/vehicles/VK1/assignment "${json[@]}" -H "X-API-Key: $reader" --data-binary '{"meterId":"MK1"}'
 expect 403 forbidden "an assignment with a read key"
 call PUT /v1/vehicles/VK1/assignment "${json[@]}" -H "X-API-Key: $boss" --data-binary '{"meterId":"MK1"}'
@@ -120,7 +138,7 @@ call GET /metrics -H "X-API-Key: $reader"
 cp "$IT_DIR/body" "$IT_DIR/metrics.txt"
 grep -Eq '^eie_api_key_requests_total\{key="ingest-w",outcome="rate_limited"\} [1-9]' "$IT_DIR/metrics.txt" ||
     it_fail "429s counted by the key's name: $(grep key_requests "$IT_DIR/metrics.txt")"
-grep -Eq '^eie_api_key_requests_total\{key="dash-r",outcome="forbidden"\} 2' "$IT_DIR/metrics.txt" ||
+grep -Eq '^eie_api_key_requests_total\{key="dash-r",outcome="forbidden"\} 3' "$IT_DIR/metrics.txt" ||
     it_fail "403s counted by the key's name"
 grep -Eq '^eie_api_auth_failures_total\{reason="missing"\} [1-9]' "$IT_DIR/metrics.txt" ||
     it_fail "401s counted by reason"
