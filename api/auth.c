@@ -13,11 +13,11 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-#include "log.h"
 #include "respond.h"
 #include "token_bucket.h"
 

@@ -5,7 +5,8 @@
  *                URI (libmicrohttpd decodes its copy in place, where a %00
  *                would end it silently)
  *   on_request   first call: the head is complete (its deadline stops), the
- *                framing is checked; then the body in pieces; then the last
+ *                framing is checked, and the key of a request with a body;
+ *                then the body in pieces; then the last
  *                call, which routes the request and queues the response
  *   on_completed the response went out (or the connection broke): the next
  *                head's deadline starts, the state is freed
