@@ -5,13 +5,36 @@
 #include "keys.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "api_keys.h"
 #include "config.h"
 
 #define KEYS_FILE_HELP "the API key file (created if missing)"
+
+/* Two of these changing the file at once would each write back what it read,
+ * and one change would be lost: they take turns by an exclusive lock on the
+ * file's folder (the file itself is replaced by every change, so a lock on it
+ * would be on the old one). Returns the descriptor to close, or -1. */
+static int lock_folder(const char *path, const char *program)
+{
+    char *copy = strdup(path);
+    int fd = copy ? open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+        fprintf(stderr, "%s: cannot lock the folder of %s: %s\n", program, path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    free(copy);
+    return fd;
+}
 
 /* The file's keys; a file that does not exist yet has none. */
 static int load(const char *path, api_key_list *keys, const char *program)
@@ -88,8 +111,12 @@ static int run_create(int argc, char **argv)
     }
     api_key_list keys;
     eie_err err;
-    if (load(path, &keys, spec.program) < 0)
+    int lock = lock_folder(path, spec.program);
+    if (lock < 0 || load(path, &keys, spec.program) < 0) {
+        if (lock >= 0)
+            close(lock);
         return 1;
+    }
     int rc = 1;
     if (api_keys_add(&keys, &e, &err) < 0 || api_keys_save_file(path, &keys, &err) < 0) {
         fprintf(stderr, "%s: %s\n", spec.program, err.msg);
@@ -101,6 +128,7 @@ static int run_create(int argc, char **argv)
                 e.name, api_role_name(e.role), path);
         rc = 0;
     }
+    close(lock);
     api_keys_free(&keys);
     return rc;
 }
@@ -162,8 +190,12 @@ static int run_revoke(int argc, char **argv)
     }
     api_key_list keys;
     eie_err err;
+    int lock = lock_folder(path, spec.program);
+    if (lock < 0)
+        return 1;
     if (api_keys_load_file(path, &keys, &err) < 0) {
         fprintf(stderr, "%s: %s\n", spec.program, err.msg);
+        close(lock);
         return 1;
     }
     int rc = 1;
@@ -176,6 +208,7 @@ static int run_revoke(int argc, char **argv)
                 name, path);
         rc = 0;
     }
+    close(lock);
     api_keys_free(&keys);
     return rc;
 }
