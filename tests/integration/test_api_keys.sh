@@ -13,6 +13,7 @@
 # - Swagger UI's Authorize (its bundle, in node) sends the key by either scheme
 # - a key's bucket empties: 429 with Retry-After, counted by the key's name
 # - no key ever appears in the log or /metrics; its name does
+# - eie-admin keys run at once lose no change
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 it_setup 1
@@ -263,4 +264,12 @@ done
 grep -q 'access: .* status=202 duration_ms=[0-9.]* key=ingest-w$' "$IT_DIR/api.log" ||
     it_fail "the access log names the key that wrote"
 grep -q 'key="ingest-w"' "$IT_DIR/metrics.txt" || it_fail "the metrics name the key"
+
+# ---- eie-admin keys at once take turns: no change is lost.
+for i in 1 2 3 4 5 6; do admin create --name "par-$i" >/dev/null & done
+wait
+it_expect_eq 6 "$(admin list | grep -c '^par-')" "six keys create at once: all six kept"
+for i in 1 2 3 4 5 6; do admin revoke --name "par-$i" & done
+wait
+it_expect_eq 0 "$(admin list | grep -c '^par-')" "six keys revoke at once: all six gone"
 it_finish
