@@ -1,12 +1,14 @@
 /* eie-admin: the operator's steps around the programs: `topics` creates the
  * topics and `migrate` applies the SQL migrations (both idempotent, so scripts
  * run them on every start); `rollup` brings the hourly summaries up to date;
- * `verify` compares two stores (verify.c). */
+ * `verify` compares two stores (verify.c); `keys` keeps eie-api's key file
+ * (keys.c). */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "config.h"
+#include "keys.h"
 #include "kafka.h"
 #include "log.h"
 #include "pg.h"
@@ -153,7 +155,8 @@ static void usage(FILE *out)
                  "  topics    create the topics (idempotent)\n"
                  "  migrate   apply the SQL migrations (idempotent)\n"
                  "  rollup    bring the hourly summaries and charging sessions up to date\n"
-                 "  verify    compare the stores of two databases\n\n"
+                 "  verify    compare the stores of two databases\n"
+                 "  keys      create, list and revoke eie-api's API keys\n\n"
                  "Run 'eie-admin COMMAND --help' for a command's options.\n");
 }
 
@@ -176,6 +179,8 @@ int main(int argc, char **argv)
         return run_rollup(argc - 1, argv + 1);
     if (strcmp(argv[1], "verify") == 0)
         return verify_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "keys") == 0)
+        return keys_main(argc - 1, argv + 1);
     fprintf(stderr, "eie-admin: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

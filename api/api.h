@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <ulfius.h>
 
+#include "auth.h"
 #include "db_pool.h"
 #include "metrics.h"
 
@@ -23,6 +24,7 @@ typedef struct api_route {
     const char *method;
     const char *path; /* ulfius format: "/v1/vehicles/:vehicleId" */
     api_handler handler;
+    api_access access; /* who may call it (auth.h); unset: a read route */
 } api_route;
 
 #define API_MAX_SEGMENTS 8
@@ -46,6 +48,7 @@ struct api_context {
     state_cache *state;          /* latest vehicle states in memory, or NULL */
     rollup_cache *rollups;       /* recent hourly summaries in memory, or NULL */
     edge_batch *edges;           /* sums over the history, batched across requests */
+    auth *auth;                  /* API keys; NULL: none (reads open, writes refused) */
     const char *swagger_ui_dir;  /* Swagger UI's assets, or NULL */
     long export_timeout_ms;      /* statement_timeout of an export's COPY (0: none) */
     int max_exports;             /* exports streaming at once; one more gets 503 */
@@ -59,11 +62,18 @@ struct api_context {
  * outlive the server. */
 int api_register(api_context *ctx, const api_route *routes, size_t n);
 
-/* The router: finds the request's route, sets its path parameters and runs
- * its handler; *route is the route's path ("/v1/vehicles/:vehicleId"), or
- * "unmatched" (404). */
+/* The router: finds the request's route, sets its path parameters, checks
+ * the request's key against the route's access (auth.h) and runs its
+ * handler; *route is the route's path ("/v1/vehicles/:vehicleId"), or
+ * "unmatched" (404); key_name the name of the key the request used ("" for
+ * none). */
 int api_route_dispatch(api_context *ctx, const struct _u_request *req, struct _u_response *resp,
-                       const char **route);
+                       const char **route, char key_name[API_KEY_NAME_MAX + 1]);
+/* The route a request for method and url (raw, query and all) would reach,
+ * or NULL: for checks made before the request's body is read. */
+const api_route *api_route_match(const api_context *ctx, const char *method, const char *url);
+/* Counts and times one request of the route in ctx->metrics. */
+void api_route_count(api_context *ctx, const api_route *route, long status, double seconds);
 /* The same in ulfius' callback form (user_data: the api_context). */
 int api_route_request(const struct _u_request *req, struct _u_response *resp, void *user_data);
 

@@ -5,7 +5,8 @@
  *                URI (libmicrohttpd decodes its copy in place, where a %00
  *                would end it silently)
  *   on_request   first call: the head is complete (its deadline stops), the
- *                framing is checked; then the body in pieces; then the last
+ *                framing is checked, and the key of a request with a body;
+ *                then the body in pieces; then the last
  *                call, which routes the request and queues the response
  *   on_completed the response went out (or the connection broke): the next
  *                head's deadline starts, the state is freed
@@ -82,8 +83,9 @@ static void client_address(struct MHD_Connection *connection, char *out, size_t 
                   (socklen_t)size);
 }
 
+/* key is the name of the key the request used (never the key), or "". */
 static void access_log(const http_server *s, http_request *r, const char *method,
-                       const char *route, unsigned status)
+                       const char *route, unsigned status, const char *key)
 {
     r->answered = true;
     if (!s->settings.access_log || !log_enabled(LOG_INFO))
@@ -91,8 +93,9 @@ static void access_log(const http_server *s, http_request *r, const char *method
     char address[INET_ADDRSTRLEN];
     client_address(r->connection, address, sizeof address);
     log_buffered(LOG_INFO,
-                 "access: address=%s method=%.16s route=%s status=%u duration_ms=%.3f", address,
-             method ? method : "-", route, status, ms_since(&r->started));
+                 "access: address=%s method=%.16s route=%s status=%u duration_ms=%.3f%s%s", address,
+                 method ? method : "-", route, status, ms_since(&r->started), *key ? " key=" : "",
+                 key);
 }
 
 /* The MHD response of resp: its body, or its stream (an export,
@@ -158,7 +161,7 @@ send_error(const http_server *s, http_request *r, const char *method, unsigned s
     /* Each of these leaves the connection unusable or suspect: closed after. */
     enum MHD_Result rc = send_response(r->connection, &resp, true);
     ulfius_clean_response(&resp);
-    access_log(s, r, method, "-", status);
+    access_log(s, r, method, "-", status, "");
     return rc;
 }
 
@@ -182,6 +185,46 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
+static enum MHD_Result copy_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    u_map_put(cls, key, value ? value : "");
+    return MHD_YES;
+}
+
+/* A request with a body, to a route whose key it lacks (or whose role is too
+ * low), is answered as soon as its head is in, and the connection closed with
+ * the body unread: without a key no client makes the server take in a
+ * megabyte. The key's bucket is left for the router's check, once the body
+ * is in (auth_admit). */
+static enum MHD_Result check_key(const http_server *s, http_request *r, const char *method)
+{
+    const api_route *route = api_route_match(s->ctx, method, r->raw_uri);
+    if (!route || route->access == API_ACCESS_PUBLIC)
+        return MHD_YES;
+    struct _u_request req;
+    struct _u_response resp;
+    if (ulfius_init_request(&req) != U_OK)
+        return MHD_NO;
+    if (ulfius_init_response(&resp) != U_OK) {
+        ulfius_clean_request(&req);
+        return MHD_NO;
+    }
+    MHD_get_connection_values(r->connection, MHD_HEADER_KIND, copy_header, req.map_header);
+    char key_name[API_KEY_NAME_MAX + 1];
+    enum MHD_Result rc = MHD_YES;
+    if (auth_admit(s->ctx->auth, route->access, &req, &resp, key_name) < 0) {
+        unsigned status = (unsigned)resp.status;
+        api_route_count(s->ctx, route, (long)status, ms_since(&r->started) / 1e3);
+        rc = send_response(r->connection, &resp, true);
+        access_log(s, r, method, route->path, status, key_name);
+    }
+    ulfius_clean_response(&resp);
+    ulfius_clean_request(&req);
+    return rc;
+}
+
 /* The head is complete: a body's length must be stated once and one way
  * (libmicrohttpd takes the first Content-Length, and Transfer-Encoding over
  * it, where a proxy in front might take another: a request smuggled past
@@ -203,16 +246,11 @@ static enum MHD_Result check_head(const http_server *s, http_request *r, const c
     if (f.content_length && strtoull(f.content_length, NULL, 10) > s->settings.max_body)
         return send_error(s, r, method, 413, "payload_too_large",
                           "the body is larger than %zu bytes", s->settings.max_body);
+    if (f.transfer_encodings > 0 || (f.content_length && strtoull(f.content_length, NULL, 10) > 0))
+        return check_key(s, r, method);
     return MHD_YES;
 }
 
-static enum MHD_Result copy_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
-{
-    (void)kind;
-    u_map_put(cls, key, value ? value : "");
-    return MHD_YES;
-}
 
 /* The whole request is in: route it and queue the response. */
 static enum MHD_Result serve(http_server *s, http_request *r, const char *method)
@@ -243,17 +281,18 @@ static enum MHD_Result serve(http_server *s, http_request *r, const char *method
 
     char msg[256];
     const char *route = "-";
+    char key_name[API_KEY_NAME_MAX + 1] = "";
     if (!req.http_verb || !req.http_url || !req.url_path) {
         respond_error(&resp, 503, "unavailable", "out of memory");
     } else if (r->raw_uri[path_len] == '?' &&
                url_parse_query(r->raw_uri + path_len + 1, req.map_url, msg, sizeof msg) < 0) {
         respond_error(&resp, 400, "invalid_parameter", "%s", msg);
     } else {
-        api_route_dispatch(s->ctx, &req, &resp, &route);
+        api_route_dispatch(s->ctx, &req, &resp, &route, key_name);
     }
     unsigned status = (unsigned)resp.status;
     enum MHD_Result rc = send_response(r->connection, &resp, false);
-    access_log(s, r, method, route, status);
+    access_log(s, r, method, route, status, key_name);
     ulfius_clean_response(&resp);
     ulfius_clean_request(&req);
     return rc;
@@ -372,7 +411,7 @@ static void answer_bad_length(const http_server *s, const char *fmt)
     if (send(http_conn_fd(c), reply, (size_t)n, MSG_NOSIGNAL) < 0)
         log_debug("cannot answer a bad Content-Length: %m");
     shutdown(http_conn_fd(c), SHUT_RDWR);
-    access_log(s, r, NULL, "-", status);
+    access_log(s, r, NULL, "-", status, "");
 }
 
 /* libmicrohttpd's log callback: fmt is its own printf format. */

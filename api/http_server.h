@@ -1,6 +1,6 @@
 /* eie-api's HTTP server: libmicrohttpd with the limits that keep it available
- * under connection floods, and the strict reading of a request's framing,
- * before the router sees it. Requests reach api_route_dispatch as ulfius
+ * under connection floods, the strict reading of a request's framing, and the
+ * key check of a request with a body (auth.h), before the router sees it. Requests reach api_route_dispatch as ulfius
  * request and response structures (the routes' own interface); the server
  * is ours, not ulfius', because the checks below need the moment the request
  * head is complete, which ulfius keeps to itself. */

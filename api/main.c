@@ -1,6 +1,7 @@
 /* eie-api: the REST service. Sets up the database pool and the HTTP server,
  * registers each group of routes (one file per group), and serves until SIGINT
- * or SIGTERM, when it stops accepting, finishes what is in flight and exits. */
+ * or SIGTERM, when it stops accepting, finishes what is in flight and exits.
+ * SIGHUP reads the API key file again (auth.h). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
@@ -10,6 +11,7 @@
 #include <sys/resource.h>
 
 #include "api.h"
+#include "auth.h"
 #include "config.h"
 #include "edge_batch.h"
 #include "http_server.h"
@@ -60,7 +62,9 @@ static long raise_fd_limit(void)
 int main(int argc, char **argv)
 {
     log_init("eie-api");
-    const char *database_url, *host, *bootstrap, *prefix, *swagger_dir, *access_log;
+    const char *database_url, *host, *bootstrap, *prefix, *swagger_dir, *access_log, *keys_file,
+        *keys_text, *read_access;
+    double write_rate, write_burst;
     long port, pool_size, statement_timeout_ms, ingest_timeout_ms, state_cache_ms, rollup_hours,
         http_threads, max_connections, export_timeout_ms, max_exports, max_per_address, header_timeout_ms, connection_memory;
     config_option options[] = {
@@ -113,6 +117,19 @@ int main(int argc, char **argv)
          "hours of summaries kept in memory for the performance report (0: none)"},
         {"swagger-ui-dir", 0, "EIE_SWAGGER_UI_DIR", CONFIG_STRING, &swagger_dir, NULL, 0, 0,
          "folder of the swagger-ui-dist assets served under /docs"},
+        {"keys-file", 0, "EIE_API_KEYS_FILE", CONFIG_STRING, &keys_file, NULL, 0, 0,
+         "the API key file (NAME ROLE HASH lines, made by eie-admin keys create), read again "
+         "on SIGHUP; without keys, write routes answer 401"},
+        {"keys", 0, "EIE_API_KEYS", CONFIG_STRING, &keys_text, NULL, 0, 0,
+         "the key file's lines themselves, separated by ';' (instead of --keys-file; not "
+         "reloadable)"},
+        {"read-access", 0, "EIE_READ_ACCESS", CONFIG_STRING, &read_access, "auto", 0, 0,
+         "read routes: open (no key), key (a key of any role), or auto: open when listening on "
+         "loopback (127.0.0.0/8), key otherwise"},
+        {"write-rate", 0, "EIE_WRITE_RATE", CONFIG_DOUBLE, &write_rate, "50", 0, 1e6,
+         "write requests per second per key (0: no limit), unless the key's line says rate=N"},
+        {"write-burst", 0, "EIE_WRITE_BURST", CONFIG_DOUBLE, &write_burst, "100", 1, 1e9,
+         "write requests a key may send at once before the rate applies (burst=N in its line)"},
     };
     config_spec spec = {"eie-api", "[options]",
                         "Serves the REST API: analytics and fleet state from PostgreSQL, HTTP ingest\n"
@@ -138,6 +155,12 @@ int main(int argc, char **argv)
         config_props_free(&props);
         return 2;
     }
+    if (keys_file && keys_text) {
+        fprintf(stderr, "eie-api: --keys-file (EIE_API_KEYS_FILE) and --keys (EIE_API_KEYS) "
+                        "exclude each other: give one\n");
+        config_props_free(&props);
+        return 2;
+    }
     long fd_room = raise_fd_limit();
     if (max_connections > fd_room) {
         fprintf(stderr,
@@ -157,13 +180,30 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    int reads_need_key = auth_reads_need_key(read_access, &bind_address.sin_addr);
+    if (reads_need_key < 0) {
+        fprintf(stderr,
+                "eie-api: invalid --read-access (EIE_READ_ACCESS) '%s': expected auto, open or key\n",
+                read_access);
+        config_props_free(&props);
+        return 2;
+    }
+    auth_settings auth_set = {
+        .keys_file = keys_file,
+        .keys_text = keys_text,
+        .reads_need_key = reads_need_key,
+        .write_rate = write_rate,
+        .write_burst = write_burst,
+    };
+
     /* Signals go to the main thread's sigwait only: every thread started from
      * here on inherits this mask. */
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     eie_err err;
@@ -173,6 +213,13 @@ int main(int argc, char **argv)
                        .swagger_ui_dir = swagger_dir,
                        .export_timeout_ms = export_timeout_ms,
                        .max_exports = (int)max_exports};
+    if (!(ctx.auth = auth_open(&auth_set, ctx.metrics, &err))) {
+        fprintf(stderr, "eie-api: invalid %s: %s\n",
+                keys_file ? "--keys-file (EIE_API_KEYS_FILE)" : "--keys (EIE_API_KEYS)", err.msg);
+        metrics_free(ctx.metrics);
+        config_props_free(&props);
+        return 2;
+    }
     if (!(ctx.db = db_pool_new(database_url, (int)pool_size, statement_timeout_ms, &err)) ||
         !(ctx.edges = edge_batch_start(ctx.db, EDGE_BATCH_WORKERS, &err)) ||
         !(ctx.ingest = ingest_open(bootstrap, prefix, &props, (int)ingest_timeout_ms, &err)) ||
@@ -203,8 +250,24 @@ int main(int argc, char **argv)
     log_info("listening on http://%s:%ld (docs at /docs); at most %ld connections, %ld per "
              "address, request heads within %ld ms",
              host, port, max_connections, max_per_address, header_timeout_ms);
+    log_info("API keys: %zu from %s; read routes %s; write routes need a write key, %.15g "
+             "requests/s per key (bursts of %.15g)",
+             auth_key_count(ctx.auth), keys_file ? keys_file : keys_text ? "EIE_API_KEYS" : "nowhere",
+             auth_set.reads_need_key ? "need a key" : "open", write_rate, write_burst);
+    if (auth_key_count(ctx.auth) == 0)
+        log_warn("no API keys: every write route answers 401 (create one with eie-admin keys "
+                 "create --keys-file FILE, then give eie-api --keys-file FILE)");
     int sig;
-    sigwait(&stop_signals, &sig);
+    while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+        if (!keys_file) {
+            log_warn("SIGHUP: no --keys-file to read again");
+        } else if (auth_reload(ctx.auth, &err) < 0) {
+            log_error("SIGHUP: the key file was not loaded, the %zu keys in use stay: %s",
+                      auth_key_count(ctx.auth), err.msg);
+        } else {
+            log_info("SIGHUP: %zu API keys loaded from %s", auth_key_count(ctx.auth), keys_file);
+        }
+    }
     /* A fatal Kafka error stops the service with the same SIGTERM (kafka.h);
      * a supervisor must see that as a failure, not as a requested stop. */
     char fatal[512];
@@ -221,6 +284,7 @@ done_early:
     state_cache_stop(ctx.state);
     ingest_close(ctx.ingest);
     db_pool_free(ctx.db);
+    auth_free(ctx.auth);
     metrics_free(ctx.metrics);
     config_props_free(&props);
     return rc;

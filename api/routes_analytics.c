@@ -230,8 +230,8 @@ static int get_meter_report(const struct _u_request *req, struct _u_response *re
 }
 
 static const api_route routes[] = {
-    {"GET", "/v1/analytics/performance/:vehicleId", get_performance},
-    {"GET", "/v1/analytics/meters/:meterId", get_meter_report},
+    {"GET", "/v1/analytics/performance/:vehicleId", get_performance, API_ACCESS_READ},
+    {"GET", "/v1/analytics/meters/:meterId", get_meter_report, API_ACCESS_READ},
 };
 
 int routes_analytics_register(api_context *ctx)

@@ -98,10 +98,11 @@ static int get_asset(const struct _u_request *req, struct _u_response *resp, api
 }
 
 static const api_route routes[] = {
-    {"GET", "/openapi.json", get_openapi},
-    {"GET", "/docs", get_docs},
-    {"GET", "/docs/", get_docs},
-    {"GET", "/docs/:file", get_asset},
+    /* Public, or no one could find out how to get in (Swagger UI's Authorize). */
+    {"GET", "/openapi.json", get_openapi, API_ACCESS_PUBLIC},
+    {"GET", "/docs", get_docs, API_ACCESS_PUBLIC},
+    {"GET", "/docs/", get_docs, API_ACCESS_PUBLIC},
+    {"GET", "/docs/:file", get_asset, API_ACCESS_PUBLIC},
 };
 
 int routes_docs_register(api_context *ctx)

@@ -241,9 +241,9 @@ static int get_reports(const struct _u_request *req, struct _u_response *resp, a
 }
 
 static const api_route routes[] = {
-    {"GET", "/v1/export/history", get_history},
-    {"GET", "/v1/export/sessions", get_sessions},
-    {"GET", "/v1/export/reports", get_reports},
+    {"GET", "/v1/export/history", get_history, API_ACCESS_READ},
+    {"GET", "/v1/export/sessions", get_sessions, API_ACCESS_READ},
+    {"GET", "/v1/export/reports", get_reports, API_ACCESS_READ},
 };
 
 int routes_export_register(api_context *ctx)

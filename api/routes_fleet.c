@@ -137,7 +137,7 @@ static int get_summary(const struct _u_request *req, struct _u_response *resp, a
 }
 
 static const api_route routes[] = {
-    {"GET", "/v1/fleet/summary", get_summary},
+    {"GET", "/v1/fleet/summary", get_summary, API_ACCESS_READ},
 };
 
 int routes_fleet_register(api_context *ctx)

@@ -41,9 +41,10 @@ static int get_metrics(const struct _u_request *req, struct _u_response *resp, a
 }
 
 static const api_route routes[] = {
-    {"GET", "/healthz", get_healthz},
-    {"GET", "/readyz", get_readyz},
-    {"GET", "/metrics", get_metrics},
+    /* Probes need no key; the metrics are read like the data. */
+    {"GET", "/healthz", get_healthz, API_ACCESS_PUBLIC},
+    {"GET", "/readyz", get_readyz, API_ACCESS_PUBLIC},
+    {"GET", "/metrics", get_metrics, API_ACCESS_READ},
 };
 
 int routes_health_register(api_context *ctx)

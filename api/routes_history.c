@@ -103,7 +103,7 @@ static int get_history(const struct _u_request *req, struct _u_response *resp, a
 }
 
 static const api_route routes[] = {
-    {"GET", "/v1/vehicles/:vehicleId/history", get_history},
+    {"GET", "/v1/vehicles/:vehicleId/history", get_history, API_ACCESS_READ},
 };
 
 int routes_history_register(api_context *ctx)

@@ -192,9 +192,9 @@ static int put_assignment(const struct _u_request *req, struct _u_response *resp
 }
 
 static const api_route routes[] = {
-    {"POST", "/v1/ingest/meter", post_meter},
-    {"POST", "/v1/ingest/vehicle", post_vehicle},
-    {"PUT", "/v1/vehicles/:vehicleId/assignment", put_assignment},
+    {"POST", "/v1/ingest/meter", post_meter, API_ACCESS_WRITE},
+    {"POST", "/v1/ingest/vehicle", post_vehicle, API_ACCESS_WRITE},
+    {"PUT", "/v1/vehicles/:vehicleId/assignment", put_assignment, API_ACCESS_WRITE},
 };
 
 int routes_ingest_register(api_context *ctx)

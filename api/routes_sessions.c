@@ -211,8 +211,8 @@ static int get_fleet_sessions(const struct _u_request *req, struct _u_response *
 }
 
 static const api_route routes[] = {
-    {"GET", "/v1/vehicles/:vehicleId/sessions", get_vehicle_sessions},
-    {"GET", "/v1/sessions", get_fleet_sessions},
+    {"GET", "/v1/vehicles/:vehicleId/sessions", get_vehicle_sessions, API_ACCESS_READ},
+    {"GET", "/v1/sessions", get_fleet_sessions, API_ACCESS_READ},
 };
 
 int routes_sessions_register(api_context *ctx)

@@ -190,9 +190,9 @@ static int list_vehicles(const struct _u_request *req, struct _u_response *resp,
 }
 
 static const api_route routes[] = {
-    {"GET", "/v1/vehicles", list_vehicles},
-    {"GET", "/v1/vehicles/:vehicleId", get_vehicle},
-    {"GET", "/v1/meters/:meterId", get_meter},
+    {"GET", "/v1/vehicles", list_vehicles, API_ACCESS_READ},
+    {"GET", "/v1/vehicles/:vehicleId", get_vehicle, API_ACCESS_READ},
+    {"GET", "/v1/meters/:meterId", get_meter, API_ACCESS_READ},
 };
 
 int routes_state_register(api_context *ctx)

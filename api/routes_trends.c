@@ -114,7 +114,7 @@ static int get_trend(const struct _u_request *req, struct _u_response *resp, api
 }
 
 static const api_route routes[] = {
-    {"GET", "/v1/vehicles/:vehicleId/trend", get_trend},
+    {"GET", "/v1/vehicles/:vehicleId/trend", get_trend, API_ACCESS_READ},
 };
 
 int routes_trends_register(api_context *ctx)

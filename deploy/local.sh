@@ -28,6 +28,11 @@ KAFKA_DIR=$LOCAL/kafka
 PG_DIR=$LOCAL/pg
 LOG_DIR=$LOCAL/logs
 RUN_DIR=$LOCAL/run
+# The API's key file (hashes only) and the developer's own key, made once by
+# `up` (ensure_dev_key): the key is kept in a file of its own so that a local
+# client can read it again; a real deployment keeps no such copy.
+API_KEYS=$LOCAL/api-keys
+DEV_KEY=$LOCAL/dev-api-key
 BIN=$EIE_REPO_ROOT/build/bin
 
 export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT
@@ -44,7 +49,7 @@ service_cmd() {
   case $1 in
     consumer-hot) CMD=("$BIN/eie-consumer" --store hot --metrics-port "$HOT_METRICS_PORT") ;;
     consumer-cold) CMD=("$BIN/eie-consumer" --store cold --metrics-port "$COLD_METRICS_PORT") ;;
-    api) CMD=("$BIN/eie-api") ;;
+    api) CMD=("$BIN/eie-api" --keys-file "$API_KEYS") ;;
     simulator) CMD=("$BIN/eie-simulate" --vehicles "$SIM_VEHICLES") ;;
     *) return 1 ;;
   esac
@@ -109,6 +114,19 @@ wait_api() {
   eie_die "api did not answer $url within 60s (log: $LOG_DIR/api.log)"
 }
 
+# A developer key of role admin (write routes need a key), made on the first
+# `up` and kept for later ones.
+ensure_dev_key() {
+  [[ -s $DEV_KEY && -s $API_KEYS ]] && return 0
+  local key
+  rm -f "$DEV_KEY"
+  "$BIN/eie-admin" keys revoke --keys-file "$API_KEYS" --name dev >/dev/null 2>&1 || true
+  key=$("$BIN/eie-admin" keys create --keys-file "$API_KEYS" --name dev --role admin 2>>"$LOG_DIR/admin.log") ||
+    { eie_die "eie-admin keys create failed (log: $LOG_DIR/admin.log)"; return 1; }
+  (umask 077 && printf '%s\n' "$key" >"$DEV_KEY")
+  eie_log "made a developer API key (role admin) in $DEV_KEY"
+}
+
 # Both admin steps are idempotent, so `up` runs them every time.
 run_admin() {
   local log=$LOG_DIR/admin.log
@@ -134,6 +152,7 @@ cmd_up() {
   eie_log "setup: topics and migrations"
   run_admin topics
   run_admin migrate
+  ensure_dev_key
   local s
   for s in "${SERVICES[@]}"; do start_service "$s"; done
   wait_api
@@ -144,6 +163,10 @@ Energy Ingestion Engine is up (${SECONDS}s).
   API docs       http://localhost:$API_PORT/docs
   OpenAPI        http://localhost:$API_PORT/openapi.json
   Example        http://localhost:$API_PORT/v1/analytics/performance/V1
+  API key        $DEV_KEY (role admin; writes need it, reads are open on loopback):
+                 curl -H "Authorization: Bearer \$(cat $DEV_KEY)" ...
+                 more: $BIN/eie-admin keys create --keys-file $API_KEYS --name NAME --role write
+                 then: kill -HUP \$(cat $RUN_DIR/api.pid)
   Metrics        http://localhost:$API_PORT/metrics  hot :$HOT_METRICS_PORT/metrics  cold :$COLD_METRICS_PORT/metrics
   Kafka          $KAFKA_BOOTSTRAP_SERVERS
   DATABASE_URL   $DATABASE_URL

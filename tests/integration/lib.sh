@@ -50,6 +50,15 @@ it_cleanup() {
 }
 trap it_cleanup EXIT
 
+# Every eie-api a test starts reads the test's key file (EIE_API_KEYS_FILE),
+# which holds one write key without a rate limit: write requests send
+# -H "$IT_AUTH" (read routes are open on loopback). test_api_keys.sh gives
+# its servers keys of its own.
+export EIE_API_KEYS_FILE=$IT_DIR/api-keys
+IT_API_KEY=$("$EIE_BIN/eie-admin" keys create --name it-writer --role write --rate 0 \
+    2>>"$IT_DIR/admin.log") || { it_log "eie-admin keys create failed"; exit 1; }
+IT_AUTH="Authorization: Bearer $IT_API_KEY"
+
 # ---- Services of the test's own, for a test that stops or breaks them: the
 # suite's Kafka and PostgreSQL are shared by every test (run.sh -j), so no test
 # may stop those. Call before it_setup; each re-points the test's variables

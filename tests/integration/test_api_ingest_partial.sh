@@ -28,7 +28,7 @@ now=$(date -u -d '-30 sec' +%Y-%m-%dT%H:%M:%SZ)
 long=$(printf 'L%.0s' {1..64})
 reading() { printf '{"vehicleId":"%s","soc":%s,"kwhDeliveredDc":0.5,"batteryTemp":20,"timestamp":"%s"}' "$1" "$2" "$now"; }
 ingest() {
-    status=$(curl -sS -o "$IT_DIR/body" -w '%{http_code}' -H 'Content-Type: application/json' --data-binary "$1" "$api/v1/ingest/vehicle")
+    status=$(curl -sS -o "$IT_DIR/body" -w '%{http_code}' -H "$IT_AUTH" -H 'Content-Type: application/json' --data-binary "$1" "$api/v1/ingest/vehicle")
     body=$(cat "$IT_DIR/body")
 }
 expect() { # STATUS JQ WHAT

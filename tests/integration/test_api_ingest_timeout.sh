@@ -20,7 +20,7 @@ reading() { echo "{\"meterId\":\"$1\",\"kwhConsumedAc\":0.5,\"voltage\":231,\"ti
 ingest() { # PORT BODY: the status in $status, the seconds taken in $took, the body in $body
     local out
     out=$(curl -sS -o "$IT_DIR/body" -w '%{http_code} %{time_total}' --max-time 30 \
-        -H 'Content-Type: application/json' --data-binary "$2" "http://127.0.0.1:$1/v1/ingest/meter")
+        -H "$IT_AUTH" -H 'Content-Type: application/json' --data-binary "$2" "http://127.0.0.1:$1/v1/ingest/meter")
     status=${out% *}
     took=${out#* }
     body=$(cat "$IT_DIR/body")

@@ -83,7 +83,7 @@ get "$performance"; expect 200 '.metrics.vehicleReadings == 4' "performance once
 now=$(date -u -d '-30 sec' +%Y-%m-%dT%H:%M:%SZ)
 reading() { echo "{\"meterId\":\"$1\",\"kwhConsumedAc\":0.5,\"voltage\":231,\"timestamp\":\"$now\"}"; }
 ingest() {
-    status=$(curl -sS -o "$IT_DIR/body" -w '%{http_code}' -H 'Content-Type: application/json' --data-binary "$1" "$api/v1/ingest/meter")
+    status=$(curl -sS -o "$IT_DIR/body" -w '%{http_code}' -H "$IT_AUTH" -H 'Content-Type: application/json' --data-binary "$1" "$api/v1/ingest/meter")
     body=$(cat "$IT_DIR/body")
 }
 before=$(it_topic_count meter-readings)

@@ -51,7 +51,7 @@ get() {
 }
 # send METHOD PATH DATA [CONTENT_TYPE]: status in $status, body in $body
 send() {
-    status=$(curl -sS -o "$IT_DIR/body" -w '%{http_code}' -X "$1" -H "Content-Type: ${4:-application/json}" \
+    status=$(curl -sS -o "$IT_DIR/body" -w '%{http_code}' -X "$1" -H "$IT_AUTH" -H "Content-Type: ${4:-application/json}" \
         --data-binary "$3" "$api$2")
     body=$(cat "$IT_DIR/body")
 }

@@ -4,7 +4,8 @@
 # and invalid, for every documented operation (the POST ingest routes too, so
 # Kafka takes part), over a small known fleet. It checks that no answer is a
 # 5xx, and that every answer's status, Content-Type and body are the ones the
-# document gives for that operation.
+# document gives for that operation. Every request carries the test's write
+# key (lib.sh's $IT_AUTH); test_api_keys.sh checks the answers without one.
 #
 # schemathesis comes from PyPI, at the version pinned below, into a venv under
 # EIE_STATE_DIR (default: the repository's .state), reused by later runs.
@@ -102,12 +103,16 @@ if ((IT_FAILED == 0)) && install_schemathesis; then
     # ast.parse in concurrent threads, which Hypothesis calls (CPython gh-106905).
     (cd "$IT_DIR" && "$VENV/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
         --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
-        --max-examples "$MAX_EXAMPLES" --seed "$SEED" \
+        --header "$IT_AUTH" --max-examples "$MAX_EXAMPLES" --seed "$SEED" \
         --request-timeout 10 --wait-for-schema 30 --workers 1 \
         --generation-database none --no-color \
         --report junit --report-dir "$IT_DIR/schemathesis-report") \
         </dev/null 2>&1 | tee "$IT_DIR/schemathesis.txt" >&2 || st_rc=$?
     ((st_rc == 0)) || it_fail "schemathesis found problems (exit $st_rc, seed $SEED; rerun with EIE_SCHEMATHESIS_SEED=$SEED)"
+    # The write routes were reached with the test's key (lib.sh), not only refused.
+    curl -fsS "http://127.0.0.1:$port/metrics" >"$IT_DIR/metrics.txt" || it_fail "GET /metrics failed"
+    grep -Eq '^eie_api_requests_total\{method="POST",route="/v1/ingest/meter",status="202"\} [1-9]' \
+        "$IT_DIR/metrics.txt" || it_fail "schemathesis never had an ingest accepted (202) with the key"
 fi
 
 it_stop api

@@ -32,7 +32,7 @@ raw() {
 }
 get() { printf 'GET %s HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' "$1"; }
 post() { # PATH HEADERS BODY
-    printf 'POST %s HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\n%s\\r\\n%s' "$1" "$2" "$3"
+    printf 'POST %s HTTP/1.1\\r\\nHost: x\\r\\n%s\\r\\nContent-Type: application/json\\r\\n%s\\r\\n%s' "$1" "$IT_AUTH" "$2" "$3"
 }
 invalid='.error.status == 400 and .error.code == "invalid_parameter"'
 
@@ -50,7 +50,7 @@ raw "a 1,500-byte path id" "$(get "/v1/vehicles/$long")" 400 closed "$invalid an
 raw "a 65-byte path id" "$(get "/v1/vehicles/${long:0:65}")" 400 closed "$invalid and (.error.message | test(\"1 to 64 bytes\"))"
 # The path's vehicle, never merged with (or replaced by) ?vehicleId=
 raw "a query parameter named like a path parameter" \
-    "$(printf 'PUT /v1/vehicles/V7/assignment?vehicleId=V8 HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\nContent-Length: 16\\r\\nConnection: close\\r\\n\\r\\n{"meterId":"M7"}')" \
+    "$(printf 'PUT /v1/vehicles/V7/assignment?vehicleId=V8 HTTP/1.1\\r\\nHost: x\\r\\n%s\\r\\nContent-Type: application/json\\r\\nContent-Length: 16\\r\\nConnection: close\\r\\n\\r\\n{"meterId":"M7"}' "$IT_AUTH")" \
     202 closed '.vehicleId == "V7"'
 
 # --- cursors -------------------------------------------------------------------

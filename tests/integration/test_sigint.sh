@@ -97,7 +97,7 @@ it_start api "$EIE_BIN/eie-api" --port "$port"
 it_wait_for "the API ready" 30 curl -fsS "http://127.0.0.1:$port/readyz"
 before=$(it_topic_count meter-readings)
 ts=$(date -u -d '-30 sec' +%Y-%m-%dT%H:%M:%SZ)
-status=$(curl -sS -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+status=$(curl -sS -o /dev/null -w '%{http_code}' -H "$IT_AUTH" -H 'Content-Type: application/json' \
     --data-binary "{\"meterId\":\"MX\",\"kwhConsumedAc\":0.5,\"voltage\":230,\"timestamp\":\"$ts\"}" "http://127.0.0.1:$port/v1/ingest/meter")
 it_expect_eq 202 "$status" "an ingest before the interrupt"
 curl -sS -o /dev/null "http://127.0.0.1:$port/v1/vehicles/P1?sigint-marker" || true

@@ -50,6 +50,14 @@ expect - "invalid --state-cache-ms '-1'" eie-api --state-cache-ms -1
 expect EIE_STATEMENT_TIMEOUT_MS=soon "invalid EIE_STATEMENT_TIMEOUT_MS 'soon'" eie-api
 expect - "invalid --http-threads '-2'" eie-api --http-threads -2
 expect - "unknown option or missing value: --nope" eie-api --nope
+expect - "invalid --read-access (EIE_READ_ACCESS) 'maybe'" eie-api --read-access maybe
+expect EIE_READ_ACCESS=closed "invalid --read-access (EIE_READ_ACCESS) 'closed'" eie-api
+expect - "invalid --keys-file (EIE_API_KEYS_FILE): /nonexistent/keys" eie-api --keys-file /nonexistent/keys
+expect EIE_API_KEYS='k read eie_notahash' "invalid --keys (EIE_API_KEYS): line 1: key 'k': the hash" eie-api
+expect EIE_API_KEYS='x' "--keys-file (EIE_API_KEYS_FILE) and --keys (EIE_API_KEYS) exclude each other" \
+    eie-api --keys-file /dev/null
+expect - "invalid --write-rate '-1'" eie-api --write-rate -1
+expect EIE_WRITE_BURST=0 "invalid EIE_WRITE_BURST '0'" eie-api
 expect - "invalid --from-day 'yesterday'" eie-replay --from-day yesterday
 expect - "invalid --partitions '0'" eie-admin topics --partitions 0
 expect EIE_TOPIC_RETENTION_MS=-7 "invalid EIE_TOPIC_RETENTION_MS '-7'" eie-admin topics
@@ -57,12 +65,25 @@ expect - "unknown option or missing value: --nope" eie-admin migrate --nope
 expect - "unexpected argument 'extra'" eie-admin rollup extra
 expect - "--against (EIE_VERIFY_AGAINST) is required" eie-admin verify
 expect - "unknown command 'bogus'" eie-admin bogus
+expect - "--keys-file (EIE_API_KEYS_FILE) is required" eie-admin keys create --name k
+expect - "--name is required" eie-admin keys revoke --keys-file /dev/null
+expect - "invalid --role 'owner'" eie-admin keys create --keys-file /dev/null --name k --role owner
+expect - "invalid --name 'a b'" eie-admin keys create --keys-file /dev/null --name 'a b'
+expect - "unknown command 'rotate'" eie-admin keys rotate
 
 for prog in eie-produce eie-simulate eie-consumer eie-api eie-replay eie-admin; do
     status=0
     "$EIE_BIN/$prog" --help >"$out" 2>&1 || status=$?
     if [[ $status != 0 ]] || ! grep -q "Usage: $prog" "$out"; then
         echo "FAIL: $prog --help: exit status $status, $(head -c 200 "$out")" >&2
+        fail=1
+    fi
+done
+for cmd in create list revoke; do
+    status=0
+    "$EIE_BIN/eie-admin" keys "$cmd" --help >"$out" 2>&1 || status=$?
+    if [[ $status != 0 ]] || ! grep -q "Usage: eie-admin keys $cmd" "$out"; then
+        echo "FAIL: eie-admin keys $cmd --help: exit status $status, $(head -c 200 "$out")" >&2
         fail=1
     fi
 done
