@@ -214,31 +214,57 @@ it_time() {
 # row a consumer offers the history and the assignment history (a BEFORE INSERT
 # trigger fires for every row offered, even one ON CONFLICT then skips), so a
 # reading written by two committed batches shows twice, where the tables' keys
-# would absorb the second write. Test data must not repeat a reading itself.
+# would absorb the second write. Tables of those names created later in any
+# schema (eie-replay's rebuild) are audited too, with their schema. Test data
+# must not repeat a reading itself.
 it_audit_writes() {
-    it_psql <<'SQL'
-CREATE TABLE IF NOT EXISTS it_write_audit (tbl text NOT NULL, device text NOT NULL, ts timestamptz NOT NULL);
-CREATE OR REPLACE FUNCTION it_audit_write() RETURNS trigger LANGUAGE plpgsql AS $$
+    it_psql >/dev/null <<'SQL'
+CREATE TABLE IF NOT EXISTS public.it_write_audit (schema text NOT NULL, tbl text NOT NULL,
+    device text NOT NULL, ts timestamptz NOT NULL);
+CREATE OR REPLACE FUNCTION public.it_audit_write() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO it_write_audit VALUES (TG_ARGV[0], to_jsonb(NEW) ->> TG_ARGV[1],
-                                       (to_jsonb(NEW) ->> TG_ARGV[2])::timestamptz);
+    INSERT INTO public.it_write_audit VALUES (TG_TABLE_SCHEMA, TG_ARGV[0], to_jsonb(NEW) ->> TG_ARGV[1],
+                                              (to_jsonb(NEW) ->> TG_ARGV[2])::timestamptz);
     RETURN NEW;
 END $$;
-CREATE OR REPLACE TRIGGER it_audit BEFORE INSERT ON meter_history
-    FOR EACH ROW EXECUTE FUNCTION it_audit_write('meter_history', 'meter_id', 'ts');
-CREATE OR REPLACE TRIGGER it_audit BEFORE INSERT ON vehicle_history
-    FOR EACH ROW EXECUTE FUNCTION it_audit_write('vehicle_history', 'vehicle_id', 'ts');
-CREATE OR REPLACE TRIGGER it_audit BEFORE INSERT ON vehicle_meter_assignment
-    FOR EACH ROW EXECUTE FUNCTION it_audit_write('vehicle_meter_assignment', 'vehicle_id', 'valid_from');
+CREATE OR REPLACE FUNCTION public.it_audit_table(tbl regclass) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    name text := (SELECT relname FROM pg_class WHERE oid = tbl);
+    cols text[] := CASE name WHEN 'meter_history' THEN ARRAY['meter_id', 'ts']
+                             WHEN 'vehicle_history' THEN ARRAY['vehicle_id', 'ts']
+                             WHEN 'vehicle_meter_assignment' THEN ARRAY['vehicle_id', 'valid_from'] END;
+BEGIN
+    IF cols IS NOT NULL THEN
+        EXECUTE format('CREATE OR REPLACE TRIGGER it_audit BEFORE INSERT ON %s FOR EACH ROW '
+                       'EXECUTE FUNCTION public.it_audit_write(%L, %L, %L)', tbl, name, cols[1], cols[2]);
+    END IF;
+END $$;
+CREATE OR REPLACE FUNCTION public.it_audit_new_tables() RETURNS event_trigger LANGUAGE plpgsql AS $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN SELECT objid FROM pg_event_trigger_ddl_commands()
+             WHERE command_tag = 'CREATE TABLE' AND object_type = 'table' LOOP
+        IF NOT (SELECT relispartition FROM pg_class WHERE oid = c.objid) THEN
+            PERFORM public.it_audit_table(c.objid::regclass);
+        END IF;
+    END LOOP;
+END $$;
+DROP EVENT TRIGGER IF EXISTS it_audit_new_tables;
+CREATE EVENT TRIGGER it_audit_new_tables ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
+    EXECUTE FUNCTION public.it_audit_new_tables();
+SELECT public.it_audit_table(t::regclass) FROM unnest(ARRAY['public.meter_history',
+    'public.vehicle_history', 'public.vehicle_meter_assignment']) t;
 SQL
 }
 
-# it_written_once TABLE ROWS: every one of the ROWS rows of TABLE was written by
-# exactly one committed batch.
+# it_written_once TABLE ROWS [SCHEMA]: every one of the ROWS rows of TABLE (in
+# SCHEMA, public by default) was written by exactly one committed batch.
 it_written_once() {
+    local schema=${3:-public}
     it_expect_eq "0|$2" "$(it_psql -c "SELECT count(*) FILTER (WHERE n > 1) || '|' || count(*) FROM
-        (SELECT device, ts, count(*) AS n FROM it_write_audit WHERE tbl = '$1' GROUP BY 1, 2) w")" \
-        "$1: each of $2 rows written once (written twice | rows)"
+        (SELECT device, ts, count(*) AS n FROM it_write_audit WHERE tbl = '$1' AND schema = '$schema' GROUP BY 1, 2) w")" \
+        "$schema.$1: each of $2 rows written once (written twice | rows)"
 }
 
 # it_get PATH [STATUS]: GET $IT_API PATH; the body in $body, the status must

@@ -3,8 +3,10 @@
 # the hot consumer are each killed with SIGKILL at random moments (12 times
 # each) and restarted. At the end PostgreSQL must hold exactly what the
 # producer had acknowledged: row counts, energy sums and the latest state, and
-# every reading written by one committed batch only (it_audit_writes). The
-# moments come from EIE_KILL_SEED, logged, so that a failure can be replayed.
+# every reading written by one committed batch only (it_audit_writes). Then
+# eie-replay rebuilds the stores, killed three times and resumed, with the same
+# checks. The moments come from EIE_KILL_SEED, logged, so that a failure can be
+# replayed.
 source "$(dirname "$0")/lib.sh"
 it_setup 4
 
@@ -84,18 +86,52 @@ it_wait_for "the cold group to pass all meter and vehicle readings" 180 it_sql_e
 it_wait_for "the hot group to pass all records" 180 it_sql_equals "$total" \
     "SELECT sum(next_offset) FROM sink_offsets WHERE consumer_group = '${EIE_TOPIC_PREFIX}hot'"
 
-it_expect_eq "${expected[0]}" "$(it_psql -c "SELECT count(*) || '|' || round(sum(kwh_consumed_ac)::numeric, 3) FROM meter_history")" \
-    "meter history: rows and AC energy"
-it_expect_eq "${expected[1]}" "$(it_psql -c "SELECT count(*) || '|' || round(sum(kwh_delivered_dc)::numeric, 3) FROM vehicle_history")" \
-    "vehicle history: rows and DC energy"
-it_expect_eq "${expected[2]}" "$(it_psql -c "SELECT count(*) || '|' || round(sum(soc)::numeric, 1) FROM vehicle_state")" \
-    "hot state: one row per vehicle, its latest state of charge"
-it_expect_eq "${expected[3]}" "$(it_psql -c "SELECT count(*) FROM meter_state")" "hot state: one row per meter"
-it_expect_eq "${expected[3]}" "$(it_psql -c "SELECT count(*) FROM vehicle_meter_assignment")" "assignments"
+# stores WHAT: PostgreSQL holds exactly what the producer had acknowledged.
+stores() {
+    it_expect_eq "${expected[0]}" "$(it_psql -c "SELECT count(*) || '|' || round(sum(kwh_consumed_ac)::numeric, 3) FROM meter_history")" \
+        "$1: meter history: rows and AC energy"
+    it_expect_eq "${expected[1]}" "$(it_psql -c "SELECT count(*) || '|' || round(sum(kwh_delivered_dc)::numeric, 3) FROM vehicle_history")" \
+        "$1: vehicle history: rows and DC energy"
+    it_expect_eq "${expected[2]}" "$(it_psql -c "SELECT count(*) || '|' || round(sum(soc)::numeric, 1) FROM vehicle_state")" \
+        "$1: hot state: one row per vehicle, its latest state of charge"
+    it_expect_eq "${expected[3]}" "$(it_psql -c "SELECT count(*) FROM meter_state")" "$1: hot state: one row per meter"
+    it_expect_eq "${expected[3]}" "$(it_psql -c "SELECT count(*) FROM vehicle_meter_assignment")" "$1: assignments"
+}
+stores "consumers"
 n=${expected[0]%%|*}
 it_written_once meter_history "$n"
 it_written_once vehicle_history "$n"
 it_written_once vehicle_meter_assignment "${expected[3]}"
 it_stop cold
 it_stop hot
+
+# eie-replay rebuilds the stores from the topics, killed (SIGKILL) at seeded
+# moments after it has stored rows and resumed each time: the rebuilt store,
+# too, has each reading written by one committed batch, and after the switch
+# the stores are the same.
+rebuilt_rows() { it_psql -c "SELECT count(*) FROM it_write_audit WHERE schema = 'eie_rebuild'"; }
+rebuilt=0
+for ((k = 1; k <= 3 && !rebuilt; k++)); do
+    before=$(rebuilt_rows)
+    "$EIE_BIN/eie-replay" --batch-size 100 >>"$IT_DIR/replay.out" 2>>"$IT_DIR/replay.log" &
+    replay_pid=$!
+    stored_more() { [[ $(rebuilt_rows) -gt $before ]] || ! kill -0 "$replay_pid"; }
+    it_wait_for "rebuild $k to store rows" 60 stored_more
+    delay=0.0$((RANDOM % 10))
+    echo "replay kill $k: ${delay} s after it stored rows" >>"$IT_DIR/kills.log"
+    sleep "$delay"
+    kill -KILL "$replay_pid" 2>/dev/null || rebuilt=1
+    status=0
+    wait "$replay_pid" 2>/dev/null || status=$?
+    ((!rebuilt)) || it_log "rebuild $k had finished before its kill (exit $status)"
+done
+if ((!rebuilt)); then
+    "$EIE_BIN/eie-replay" --batch-size 100 >>"$IT_DIR/replay.out" 2>>"$IT_DIR/replay.log" ||
+        it_fail "the last rebuild failed: $(tail -n 20 "$IT_DIR/replay.log")"
+fi
+it_log "rebuild resumed $(grep -c "resuming the rebuild" "$IT_DIR/replay.log") times"
+it_written_once meter_history "$n" eie_rebuild
+it_written_once vehicle_history "$n" eie_rebuild
+it_written_once vehicle_meter_assignment "${expected[3]}" eie_rebuild
+stores "after the rebuild"
 it_finish
