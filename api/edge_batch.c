@@ -53,8 +53,8 @@ static const char *const batch_sql =
     " FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY r(id, lo, hi, i)"
     " UNION ALL SELECT 4, count(*), string_agg(DISTINCT floor(extract(epoch FROM hour) / 3600)::text, ',')"
     "  FROM hourly_rollup_dirty"
-    " UNION ALL SELECT 2, 0, extract(epoch FROM (SELECT max(changed_at) FROM hourly_summary_change))::text"
-    " UNION ALL SELECT 3, 0, extract(epoch FROM (SELECT max(stored_at) FROM vehicle_meter_assignment))::text";
+    " UNION ALL SELECT 2, 0, eie_summaries_changed()::text"
+    " UNION ALL SELECT 3, 0, eie_assignments_stored()::text";
 
 /* Appends one element of a text[] literal: quoted, with " and \ escaped. */
 static void put_text_element(strbuf *b, bool first, const char *s)
@@ -156,8 +156,8 @@ static int batch_run(edge_batch *b, batch *bt)
         int k = atoi(PQgetvalue(res, i, 0));
         long at = strtol(PQgetvalue(res, i, 1), NULL, 10) - 1;
         if (k == 2 || k == 3) {
-            char *to = k == 2 ? bt->fresh.summaries_changed : bt->fresh.assignment_stored;
-            snprintf(to, EDGE_STAMP_LEN, "%s", PQgetvalue(res, i, 2));
+            *(k == 2 ? &bt->fresh.summaries_changed : &bt->fresh.assignment_stored) =
+                db_stamp_get(res, i, 2);
             continue;
         }
         if (k == 4) {

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "db_pool.h"
+#include "db_stamp.h"
 #include "err.h"
 #include "reading.h"
 
@@ -32,13 +33,12 @@ typedef struct edge_range {
 } edge_range;
 
 /* How current the database's summaries and assignments were when the sums
- * were read, for the caller to check its caches against: stamps as
- * PostgreSQL prints epoch seconds ("" when none), and the dirty hours. */
-#define EDGE_STAMP_LEN 40
+ * were read, for the caller to check its caches against: their stamps, and
+ * the dirty hours. */
 #define EDGE_MAX_DIRTY 64
 typedef struct edge_freshness {
-    char summaries_changed[EDGE_STAMP_LEN];  /* newest hourly_summary_change */
-    char assignment_stored[EDGE_STAMP_LEN];  /* newest assignment stored */
+    db_stamp summaries_changed;              /* newest hourly_summary_change */
+    db_stamp assignment_stored;              /* newest assignment stored */
     int n_dirty;                             /* -1: more than EDGE_MAX_DIRTY */
     int64_t dirty_hours[EDGE_MAX_DIRTY];     /* hours since 1970, of either stream */
 } edge_freshness;

@@ -27,7 +27,7 @@ typedef struct edges {
     int sign[MAX_EDGES];
     int n;
     bool overflow; /* more edges than fit: ask the database instead */
-    char changed[sizeof ((rollup_part *)0)->changed]; /* of every part used */
+    db_stamp changed; /* of every part used */
     bool have_changed;
 } edges;
 
@@ -54,11 +54,11 @@ static void edges_add(edges *e, int sign, reading_kind kind, const char *id, int
 static bool same_state(edges *e, const rollup_part *part)
 {
     if (!e->have_changed) {
-        memcpy(e->changed, part->changed, sizeof e->changed);
+        e->changed = part->changed;
         e->have_changed = true;
         return true;
     }
-    return strcmp(e->changed, part->changed) == 0;
+    return e->changed == part->changed;
 }
 
 static void add_part(sums *to, const rollup_part *part)
@@ -140,8 +140,8 @@ static bool add_meters(api_context *ctx, const vehicle_state_entry *v, int64_t f
 static bool cache_current(const edges *e, const vehicle_state_entry *v, const edge_freshness *f,
                           int64_t from_ms, int64_t to_ms)
 {
-    if ((e->have_changed && strcmp(e->changed, f->summaries_changed) != 0) ||
-        strcmp(v->assignment_stored, f->assignment_stored) != 0 || f->n_dirty < 0)
+    if ((e->have_changed && e->changed != f->summaries_changed) ||
+        v->assignment_stored != f->assignment_stored || f->n_dirty < 0)
         return false;
     for (int i = 0; i < f->n_dirty; i++) {
         int64_t hour_ms = f->dirty_hours[i] * HOUR_MS;

@@ -22,7 +22,6 @@
 
 #define HOUR_MS 3600000LL
 #define UNKNOWN INT64_MIN
-#define STAMP_LEN 40
 /* Rows applied per hold of the write lock while loading, so requests wait
  * for a fraction of a millisecond at most. */
 #define ROWS_PER_LOCK 2000
@@ -40,7 +39,7 @@ typedef struct stream_cache {
     hour_slot *slots; /* [device * hours + hour % hours] */
     int64_t until;    /* hours before this one are summarised; UNKNOWN */
     int64_t *loaded;  /* per ring position: the hour loaded there, or -1 */
-    char (*stamps)[STAMP_LEN];
+    db_stamp *stamps; /* per ring position: the hour's change when loaded */
     int64_t *dirty;
     size_t n_dirty, cap_dirty;
 } stream_cache;
@@ -53,10 +52,10 @@ struct rollup_cache {
     pthread_rwlock_t lock;
     stream_cache streams[2]; /* meter, vehicle */
     int64_t *want[2]; /* per stream: hours to (re)load, with their stamps */
-    char (*want_stamps[2])[STAMP_LEN];
+    db_stamp *want_stamps[2];
     PGconn *conn;
     char store[128]; /* the tables' oids: a replay's switch changes them */
-    char changed[40]; /* the newest change stamp of the snapshot loaded */
+    db_stamp changed; /* the newest change of the snapshot loaded */
 };
 
 static int64_t floor_div(int64_t a, int64_t b)
@@ -110,7 +109,7 @@ bool rollup_cache_window(rollup_cache *c, reading_kind kind, const char *id, int
     int64_t a = floor_div(lo_ms + HOUR_MS - 1, HOUR_MS), b = floor_div(hi_ms, HOUR_MS);
     bool ok = true;
     pthread_rwlock_rdlock(&c->lock);
-    snprintf(out->changed, sizeof out->changed, "%s", c->changed);
+    out->changed = c->changed;
     if (s->until == UNKNOWN) {
         ok = false;
     } else {
@@ -136,7 +135,7 @@ bool rollup_cache_hour(rollup_cache *c, reading_kind kind, const char *id, int64
     out->lo_ms = h * HOUR_MS;
     out->hi_ms = out->lo_ms + HOUR_MS;
     pthread_rwlock_rdlock(&c->lock);
-    snprintf(out->changed, sizeof out->changed, "%s", c->changed);
+    out->changed = c->changed;
     bool ok = sum_hours(c, s, id, h, h + 1, out);
     pthread_rwlock_unlock(&c->lock);
     return ok;
@@ -152,7 +151,7 @@ static void forget(rollup_cache *c, stream_cache *s)
     s->n_dirty = 0;
     for (int i = 0; i < c->hours; i++) {
         s->loaded[i] = -1;
-        s->stamps[i][0] = '\0';
+        s->stamps[i] = DB_STAMP_UNKNOWN;
     }
 }
 
@@ -183,7 +182,7 @@ static int64_t hour_value(const PGresult *res, int row, int col)
 
 /* Reads one hour's summaries (in the refresh's snapshot) into its ring
  * position, which the caller has invalidated. */
-static int load_hour(rollup_cache *c, stream_cache *s, int64_t hour, const char *stamp,
+static int load_hour(rollup_cache *c, stream_cache *s, int64_t hour, db_stamp stamp,
                      eie_err *err)
 {
     char param[24];
@@ -212,7 +211,7 @@ static int load_hour(rollup_cache *c, stream_cache *s, int64_t hour, const char 
                                  PQnfields(res) > 3 ? strtod(PQgetvalue(res, i, 3), NULL) : 0};
     }
     s->loaded[pos] = hour;
-    snprintf(s->stamps[pos], STAMP_LEN, "%s", stamp);
+    s->stamps[pos] = stamp;
     pthread_rwlock_unlock(&c->lock);
     PQclear(res);
     return 0;
@@ -221,13 +220,13 @@ static int load_hour(rollup_cache *c, stream_cache *s, int64_t hour, const char 
 /* The summaries' state in the snapshot: where they end, which hours are dirty,
  * and the change stamps of the hours the cache keeps. Publishes the first two
  * and invalidates each hour to (re)load; returns those hours in c->want. */
-static int read_state(rollup_cache *c, size_t n_want[2], char *changed, eie_err *err)
+static int read_state(rollup_cache *c, size_t n_want[2], db_stamp *changed, eie_err *err)
 {
     PGresult *res = PQexec(c->conn,
                            "SELECT r.stream, floor(extract(epoch FROM r.summarised_until) / 3600)::bigint, "
                            "  (SELECT string_agg(floor(extract(epoch FROM d.hour) / 3600)::bigint::text, ',') "
                            "   FROM hourly_rollup_dirty d WHERE d.stream = r.stream), "
-                           "  extract(epoch FROM (SELECT max(changed_at) FROM hourly_summary_change))::text "
+                           "  eie_summaries_changed() "
                            "FROM hourly_rollup r");
     if (pg_check(res, PGRES_TUPLES_OK, "reading the summaries' state", err) < 0) {
         PQclear(res);
@@ -251,7 +250,7 @@ static int read_state(rollup_cache *c, size_t n_want[2], char *changed, eie_err 
     const char *params[] = {from};
     PGresult *stamps = PQexecParams(
         c->conn,
-        "SELECT stream, floor(extract(epoch FROM hour) / 3600)::bigint, changed_at::text "
+        "SELECT stream, floor(extract(epoch FROM hour) / 3600)::bigint, eie_stamp(changed_at) "
         "FROM hourly_summary_change WHERE hour >= to_timestamp($1::bigint * 3600.0)",
         1, NULL, params, NULL, NULL, 0);
     if (pg_check(stamps, PGRES_TUPLES_OK, "reading the summaries' changes", err) < 0) {
@@ -262,7 +261,7 @@ static int read_state(rollup_cache *c, size_t n_want[2], char *changed, eie_err 
     /* The cache is current with this stamp once the hours below are loaded:
      * refresh() records it then. */
     pthread_rwlock_wrlock(&c->lock);
-    snprintf(changed, STAMP_LEN, "%s", PQntuples(res) ? PQgetvalue(res, 0, 3) : "");
+    *changed = PQntuples(res) ? db_stamp_get(res, 0, 3) : DB_STAMP_NONE;
     for (int k = 0; k < 2; k++) {
         stream_cache *s = &c->streams[k];
         s->until = until[k];
@@ -284,18 +283,18 @@ static int read_state(rollup_cache *c, size_t n_want[2], char *changed, eie_err 
         for (int64_t h = until[k] - c->hours; h < until[k]; h++) {
             if (h < 0)
                 continue;
-            const char *stamp = "";
+            db_stamp stamp = DB_STAMP_NONE;
             for (int i = 0; i < PQntuples(stamps); i++)
                 if (hour_value(stamps, i, 1) == h && strcmp(PQgetvalue(stamps, i, 0), s->name) == 0) {
-                    stamp = PQgetvalue(stamps, i, 2);
+                    stamp = db_stamp_get(stamps, i, 2);
                     break;
                 }
             size_t pos = (size_t)(h % c->hours);
-            if (s->loaded[pos] == h && strcmp(s->stamps[pos], stamp) == 0)
+            if (s->loaded[pos] == h && s->stamps[pos] == stamp)
                 continue;
             s->loaded[pos] = -1;
             c->want[k][n_want[k]] = h;
-            snprintf(c->want_stamps[k][n_want[k]], STAMP_LEN, "%s", stamp);
+            c->want_stamps[k][n_want[k]] = stamp;
             n_want[k]++;
         }
     }
@@ -334,8 +333,8 @@ static int refresh(void *arg, eie_err *err)
         pthread_rwlock_unlock(&c->lock);
     }
     size_t n_want[2];
-    char changed[STAMP_LEN];
-    if (read_state(c, n_want, changed, err) < 0)
+    db_stamp changed;
+    if (read_state(c, n_want, &changed, err) < 0)
         goto done;
     for (int k = 0; k < 2; k++)
         for (size_t i = 0; i < n_want[k]; i++)
@@ -343,7 +342,7 @@ static int refresh(void *arg, eie_err *err)
                 load_hour(c, &c->streams[k], c->want[k][i], c->want_stamps[k][i], err) < 0)
                 goto done;
     pthread_rwlock_wrlock(&c->lock);
-    snprintf(c->changed, sizeof c->changed, "%s", changed);
+    c->changed = changed;
     pthread_rwlock_unlock(&c->lock);
     rc = 0;
 done:

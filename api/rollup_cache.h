@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "db_stamp.h"
 #include "err.h"
 #include "reading.h"
 
@@ -28,10 +29,9 @@ typedef struct rollup_part {
     long readings;
     double kwh;      /* AC consumed by a meter, DC delivered to a vehicle */
     double temp_sum; /* vehicles: battery temperatures summed */
-    /* The newest change stamp of the summaries these sums come from
-     * (extract(epoch FROM max(hourly_summary_change.changed_at)) as text, ""
-     * when none): the sums are current while the database's is the same. */
-    char changed[40];
+    /* The newest change of the summaries these sums come from: the sums are
+     * current while the database's eie_summaries_changed() is the same. */
+    db_stamp changed;
 } rollup_part;
 
 /* For one device (kind READING_METER or READING_VEHICLE) and the window

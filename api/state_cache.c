@@ -60,7 +60,7 @@ struct state_cache {
     PGconn *conn;
     char store[96]; /* the tables' oids: a replay's switch changes them */
     char since[64]; /* when the last complete refresh began; "" none */
-    char assignment_stored[40]; /* the newest assignment then, as epoch text */
+    db_stamp assignment_stored; /* the newest assignment then */
 };
 
 /* Called with the write lock held: the entry of id, created empty. */
@@ -199,8 +199,7 @@ bool state_cache_vehicle(state_cache *c, const char *vehicle_id, vehicle_state_e
     long i = idmap_find(&c->vehicle_ids, vehicle_id);
     if (i >= 0 && with_assignments) {
         *out = c->vehicles[i];
-        snprintf(out->assignment_stored, sizeof out->assignment_stored, "%s",
-                 c->assignment_stored);
+        out->assignment_stored = c->assignment_stored;
     } else if (i >= 0) { /* the state only: a tenth of the entry */
         memcpy(out, &c->vehicles[i], offsetof(vehicle_state_entry, n_assignments));
         out->n_assignments = 0;
@@ -264,7 +263,7 @@ static void clear(state_cache *c)
     c->vehicles = NULL;
     c->voltages = NULL;
     c->since[0] = '\0';
-    snprintf(c->assignment_stored, sizeof c->assignment_stored, "unknown");
+    c->assignment_stored = DB_STAMP_UNKNOWN;
 }
 
 static int follow(state_cache *c, const source *s, int look_long, eie_err *err)
@@ -300,8 +299,7 @@ static int refresh(state_cache *c, int look_long, eie_err *err)
     PGresult *ids = PQexec(c->conn, "SELECT 'vehicle_state'::regclass::oid || '/' || "
                                     "'meter_state'::regclass::oid || '/' || "
                                     "'vehicle_meter_assignment'::regclass::oid, now()::text, "
-                                    "extract(epoch FROM (SELECT max(stored_at) "
-                                    "FROM vehicle_meter_assignment))::text");
+                                    "eie_assignments_stored()");
     if (pg_check(ids, PGRES_TUPLES_OK, "identifying the state tables", err) < 0) {
         PQclear(ids);
         return -1;
@@ -314,16 +312,16 @@ static int refresh(state_cache *c, int look_long, eie_err *err)
         clear(c);
         pthread_rwlock_unlock(&c->lock);
     }
-    char began[sizeof c->since], stored[sizeof c->assignment_stored];
+    char began[sizeof c->since];
     snprintf(began, sizeof began, "%s", PQgetvalue(ids, 0, 1));
-    snprintf(stored, sizeof stored, "%s", PQgetvalue(ids, 0, 2));
+    db_stamp stored = db_stamp_get(ids, 0, 2);
     PQclear(ids);
     for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++)
         if (follow(c, &sources[i], look_long, err) < 0)
             return -1;
     snprintf(c->since, sizeof c->since, "%s", began);
     pthread_rwlock_wrlock(&c->lock);
-    snprintf(c->assignment_stored, sizeof c->assignment_stored, "%s", stored);
+    c->assignment_stored = stored;
     pthread_rwlock_unlock(&c->lock);
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "db_stamp.h"
 #include "err.h"
 #include "reading.h"
 
@@ -33,10 +34,10 @@ typedef struct vehicle_state_entry {
     int n_assignments;
     bool older_assignments;
     cached_assignment assignments[STATE_CACHE_ASSIGNMENTS];
-    /* When copied out: the newest assignment the cache had then
-     * (extract(epoch FROM max(stored_at)) as text, "" when none): the
-     * assignments are current while the database's is the same. */
-    char assignment_stored[40];
+    /* When copied out: the newest assignment the cache had then: the
+     * assignments are current while the database's eie_assignments_stored()
+     * is the same. */
+    db_stamp assignment_stored;
 } vehicle_state_entry;
 
 typedef struct state_cache state_cache;

@@ -100,7 +100,8 @@ static int live_ends(PGconn *conn, const char *group, const kafka_topics *topics
 
 /* Inside a transaction: locks the live history so that its days cannot change
  * (live partitions of the days exclusively, the parents against new
- * partitions); live_ends is read after it. */
+ * partitions); live_ends is read after it. REPLAY_VICTIM when a reader
+ * holding some of them deadlocked with it. */
 static int lock_days(PGconn *conn, int64_t first_day, int64_t last_day, eie_err *err)
 {
     /* SHARE UPDATE EXCLUSIVE on the parents stops new partitions (a live
@@ -118,11 +119,15 @@ static int lock_days(PGconn *conn, int64_t first_day, int64_t last_day, eie_err 
             snprintf(qualified, sizeof qualified, "public.%s", part);
             const char *params[] = {qualified};
             if (pg_query_value(conn, "SELECT to_regclass($1) IS NOT NULL", 1, params, exists,
-                               sizeof exists, err) < 0 ||
-                (strcmp(exists, "t") == 0 &&
-                 pg_exec_printf(conn, err, "LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
-                                qualified) < 0))
+                               sizeof exists, err) < 0)
                 return -1;
+            if (strcmp(exists, "t") == 0) {
+                char sql[160];
+                snprintf(sql, sizeof sql, "LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", qualified);
+                int rc = replay_exec(conn, sql, err);
+                if (rc < 0)
+                    return rc;
+            }
         }
     }
     return 0;
@@ -212,10 +217,26 @@ int replay_days(PGconn *conn, replay_job *job, int64_t first_day, int64_t last_d
     }
     /* The last stretch under lock: live writes to these days wait for the swap,
      * so that the replayed days hold everything the live store had. */
-    if (rc == 0 && (pg_exec(conn, "BEGIN; SET LOCAL lock_timeout = '30s'", &err) < 0 ||
-                    lock_days(conn, first_day, last_day, &err) < 0 ||
-                    live_ends(conn, job->cfg.group, &topics, &ends, &n_ends, &err) < 0))
-        rc = -1;
+    for (int attempt = 1; rc == 0; attempt++) {
+        if (pg_exec(conn, "BEGIN; SET LOCAL lock_timeout = '30s'", &err) < 0) {
+            rc = -1;
+            break;
+        }
+        int locked = lock_days(conn, first_day, last_day, &err);
+        if (locked == 0) {
+            if (live_ends(conn, job->cfg.group, &topics, &ends, &n_ends, &err) < 0)
+                rc = -1;
+            break;
+        }
+        eie_err ignored;
+        pg_exec(conn, "ROLLBACK", &ignored);
+        if (locked != REPLAY_VICTIM || attempt == REPLAY_VICTIM_ATTEMPTS) {
+            rc = -1;
+            break;
+        }
+        log_info("locking the live days: chosen as a deadlock's victim; trying again");
+        replay_victim_pause();
+    }
     if (rc == 0) {
         job->replay.ends = ends;
         job->replay.n_ends = n_ends;

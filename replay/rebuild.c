@@ -291,7 +291,7 @@ static int switch_in_transaction(PGconn *conn, const char *retired, eie_err *err
                           PQgetvalue(rels, i, 0));
     if (rc == 0 && lock.len) {
         strbuf_printf(&lock, " IN ACCESS EXCLUSIVE MODE");
-        rc = pg_exec(conn, lock.data, err);
+        rc = replay_exec(conn, lock.data, err); /* REPLAY_VICTIM: the caller tries again */
     }
     strbuf_free(&lock);
     if (rc == 0)
@@ -318,11 +318,8 @@ static int switch_in_transaction(PGconn *conn, const char *retired, eie_err *err
     PQclear(rels);
     PQclear(funcs);
     /* Not CASCADE: anything left in it was not moved, and must not vanish. */
-    return rc == 0 ? pg_exec(conn, "DROP SCHEMA " REBUILD_SCHEMA, err) : -1;
+    return rc == 0 ? pg_exec(conn, "DROP SCHEMA " REBUILD_SCHEMA, err) : rc;
 }
-
-#define DROP_RETIRED_ATTEMPTS 5
-#define SQLSTATE_DEADLOCK "40P01"
 
 /* The drop locks every old table in its own order, so a reader still
  * finishing a statement on them (an API request, a consumer's last batch
@@ -333,16 +330,13 @@ static int drop_retired(PGconn *conn, const char *retired, eie_err *err)
     char sql[128];
     snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", retired);
     for (int attempt = 1;; attempt++) {
-        PGresult *res = PQexec(conn, sql);
-        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-        bool victim = state && strcmp(state, SQLSTATE_DEADLOCK) == 0;
-        int rc = pg_check(res, PGRES_COMMAND_OK, sql, err);
-        PQclear(res);
-        if (rc == 0 || !victim || attempt == DROP_RETIRED_ATTEMPTS)
+        int rc = replay_exec(conn, sql, err);
+        if (rc != REPLAY_VICTIM)
             return rc;
+        if (attempt == REPLAY_VICTIM_ATTEMPTS)
+            return -1;
         log_info("dropping %s: chosen as a deadlock's victim; trying again", retired);
-        struct timespec pause = {0, 200 * 1000000L};
-        nanosleep(&pause, NULL);
+        replay_victim_pause();
     }
 }
 
@@ -355,12 +349,18 @@ static int drop_retired(PGconn *conn, const char *retired, eie_err *err)
 static int switch_in(PGconn *conn, bool keep_old, char retired[64], eie_err *err)
 {
     replay_retired_name(retired);
-    if (pg_exec(conn, "BEGIN; SET LOCAL lock_timeout = '30s'", err) < 0)
-        return -1;
-    if (switch_in_transaction(conn, retired, err) < 0 || pg_exec(conn, "COMMIT", err) < 0) {
+    for (int attempt = 1;; attempt++) {
+        if (pg_exec(conn, "BEGIN; SET LOCAL lock_timeout = '30s'", err) < 0)
+            return -1;
+        int rc = switch_in_transaction(conn, retired, err);
+        if (rc == 0 && pg_exec(conn, "COMMIT", err) == 0)
+            break;
         eie_err ignored;
         pg_exec(conn, "ROLLBACK", &ignored);
-        return -1;
+        if (rc != REPLAY_VICTIM || attempt == REPLAY_VICTIM_ATTEMPTS)
+            return -1;
+        log_info("the switch was chosen as a deadlock's victim; trying again");
+        replay_victim_pause();
     }
     /* Apart from the switch, whose locks would otherwise be held while the
      * files of every old table are removed (seconds, at full size). */

@@ -1,8 +1,10 @@
 /* The replay's lock and retired schema names; see replay_db.h. */
 #include "replay_db.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "pg.h"
 #include "timefmt.h"
@@ -22,6 +24,24 @@ int replay_lock(PGconn *conn, eie_err *err)
         return -1;
     }
     return 0;
+}
+
+#define SQLSTATE_DEADLOCK "40P01"
+
+int replay_exec(PGconn *conn, const char *sql, eie_err *err)
+{
+    PGresult *res = PQexec(conn, sql);
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    bool victim = state && strcmp(state, SQLSTATE_DEADLOCK) == 0;
+    int rc = pg_check(res, PGRES_COMMAND_OK, sql, err);
+    PQclear(res);
+    return rc < 0 && victim ? REPLAY_VICTIM : rc;
+}
+
+void replay_victim_pause(void)
+{
+    struct timespec pause = {0, 200 * 1000000L};
+    nanosleep(&pause, NULL);
 }
 
 void replay_retired_name(char out[64])
