@@ -90,26 +90,11 @@ int routes_docs_register(api_context *ctx);
 /* All of the above, in the order eie-api serves them (routes.c). */
 int routes_register_all(api_context *ctx);
 
-/* For handlers: run one parameterised query on a pooled connection, as a
- * statement prepared per connection under the name `what` (one name, one
- * SQL text). On failure the response is already set (503, or 504 on a
- * timeout) and NULL is returned; the caller PQclear()s a result it gets. */
-#include <libpq-fe.h>
-PGresult *api_query(api_context *ctx, struct _u_response *resp, const char *what, const char *sql,
-                    int n_params, const char *const *params);
-
 /* Largest request body (an ingest batch); a larger one gets 413. */
 #define API_MAX_BODY_BYTES (1 << 20)
 
 /* Longest a request waits for a pooled connection. */
 #define API_POOL_WAIT_MS 2000
-
-/* The statement part of api_query, on a connection the caller holds: NULL on
- * failure (logged) with the HTTP status to answer in *status (503, or 504 on a
- * timeout), which api_respond_db_error then sets. */
-PGresult *api_exec(PGconn *conn, const char *what, const char *sql, int n_params,
-                   const char *const *params, int *status);
-int api_respond_db_error(struct _u_response *resp, int status);
 
 /* 1 when the vehicle is known (it has a state or an assignment); otherwise
  * the response is set, 404 (0) or the query's error (-1). */

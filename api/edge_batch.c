@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "data.h"
 #include "log.h"
 #include "strbuf.h"
 #include "timefmt.h"
@@ -147,7 +148,7 @@ static int batch_run(edge_batch *b, batch *bt)
         return 503;
     }
     int status = 0;
-    PGresult *res = api_exec(conn, "history sums", batch_sql, 6, params, &status);
+    PGresult *res = data_exec(conn, "history sums", batch_sql, 6, params, &status);
     db_pool_release(b->db, conn);
     if (!res)
         return status;

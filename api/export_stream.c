@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "data.h"
 #include "log.h"
 #include "pg.h"
 #include "respond.h"
@@ -302,7 +303,7 @@ int export_stream_start(export_stream *ex, struct _u_response *resp, const char 
         PQclear(res);
         PQclear(PQexec(ex->conn, "ROLLBACK"));
         export_stream_abandon(ex);
-        return api_respond_db_error(resp, timeout ? 504 : 503);
+        return data_respond_error(resp, timeout ? 504 : 503);
     }
     PQclear(res);
     ex->format = choice->format;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "data.h"
 #include "edge_batch.h"
 #include "performance.h"
 #include "rollup_cache.h"
@@ -170,7 +171,7 @@ int performance_from_caches(api_context *ctx, struct _u_response *resp, const ch
     edge_freshness fresh;
     int status = edge_batch_sum(ctx->edges, e.r, e.n, &fresh);
     if (status) {
-        api_respond_db_error(resp, status);
+        data_respond_error(resp, status);
         return -1;
     }
     if (!cache_current(&e, &v, &fresh, from_ms, to_ms))

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data.h"
 #include "performance.h"
 #include "respond.h"
 #include "timefmt.h"
@@ -93,7 +94,7 @@ int performance_from_database(api_context *ctx, struct _u_response *resp,
     timefmt_format_rfc3339(from_ms, from);
     timefmt_format_rfc3339(to_ms, to);
     const char *params[] = {vehicle_id, from, to};
-    PGresult *res = api_query(ctx, resp, "performance query", performance_sql, 3, params);
+    PGresult *res = data_query(ctx, resp, "performance query", performance_sql, 3, params);
     if (!res)
         return -1;
     int known = strcmp(PQgetvalue(res, 0, COL_KNOWN), "t") == 0;

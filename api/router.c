@@ -11,10 +11,6 @@
 #include "respond.h"
 #include "url.h"
 
-#define SQLSTATE_QUERY_CANCELED "57014" /* statement_timeout */
-#define SQLSTATE_NO_SUCH_STATEMENT "26000" /* invalid_sql_statement_name */
-#define SQLSTATE_DEADLOCK "40P01"          /* deadlock_detected */
-#define DEADLOCK_RETRIES 3
 
 static double seconds_since(const struct timespec *t0)
 {
@@ -159,72 +155,4 @@ int api_route_request(const struct _u_request *req, struct _u_response *resp, vo
     const char *route;
     char key_name[API_KEY_NAME_MAX + 1];
     return api_route_dispatch(user_data, req, resp, &route, key_name);
-}
-
-/* One execution of the prepared statement, preparing it on first use. */
-static PGresult *exec_prepared(PGconn *conn, const char *what, const char *sql, int n_params,
-                               const char *const *params)
-{
-    eie_err err;
-    /* Prepared once per connection, on first use (named after what): planning
-     * costs about as much as running these queries. */
-    PGresult *res = PQexecPrepared(conn, what, n_params, params, NULL, NULL, 0);
-    if (res && PQresultStatus(res) == PGRES_FATAL_ERROR &&
-        strcmp(pg_sqlstate(res), SQLSTATE_NO_SUCH_STATEMENT) == 0) {
-        PQclear(res);
-        res = PQprepare(conn, what, sql, n_params, NULL);
-        if (pg_check(res, PGRES_COMMAND_OK, what, &err) == 0) {
-            PQclear(res);
-            res = PQexecPrepared(conn, what, n_params, params, NULL, NULL, 0);
-        }
-    }
-    return res;
-}
-
-PGresult *api_exec(PGconn *conn, const char *what, const char *sql, int n_params,
-                   const char *const *params, int *status)
-{
-    eie_err err;
-    PGresult *res = exec_prepared(conn, what, sql, n_params, params);
-    /* Reads only: one that PostgreSQL chose as a deadlock's victim (against a
-     * replay's switch, which locks every table of the store) is run again. */
-    for (int retry = 0; retry < DEADLOCK_RETRIES && res &&
-                        PQresultStatus(res) == PGRES_FATAL_ERROR &&
-                        strcmp(pg_sqlstate(res), SQLSTATE_DEADLOCK) == 0;
-         retry++) {
-        log_warn("%s: deadlock, running it again", what);
-        PQclear(res);
-        res = exec_prepared(conn, what, sql, n_params, params);
-    }
-    if (pg_check(res, PGRES_TUPLES_OK, what, &err) == 0)
-        return res;
-    /* The details are for the operator's log, never for the client. */
-    log_error("%s", err.msg);
-    *status = strcmp(pg_sqlstate(res), SQLSTATE_QUERY_CANCELED) == 0 ? 504 : 503;
-    PQclear(res);
-    return NULL;
-}
-
-int api_respond_db_error(struct _u_response *resp, int status)
-{
-    return status == 504 ? respond_error(resp, 504, "timeout", "the query took too long")
-                         : respond_error(resp, 503, "unavailable", "the query could not be answered");
-}
-
-PGresult *api_query(api_context *ctx, struct _u_response *resp, const char *what, const char *sql,
-                    int n_params, const char *const *params)
-{
-    eie_err err;
-    PGconn *conn = db_pool_acquire(ctx->db, API_POOL_WAIT_MS, &err);
-    if (!conn) {
-        log_error("%s: %s", what, err.msg);
-        respond_error(resp, 503, "unavailable", "the database is not available");
-        return NULL;
-    }
-    int status = 503;
-    PGresult *res = api_exec(conn, what, sql, n_params, params, &status);
-    db_pool_release(ctx->db, conn);
-    if (!res)
-        api_respond_db_error(resp, status);
-    return res;
 }

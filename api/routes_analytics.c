@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "data.h"
 #include "params.h"
 #include "performance.h"
 #include "reading.h"
@@ -160,37 +161,6 @@ static int get_performance(const struct _u_request *req, struct _u_response *res
     return rc;
 }
 
-/* The meter's segments by the rule, each with the meter's AC and the DC of
- * the vehicles assigned then; its AC over the whole window besides. */
-static const char *const meter_report_sql =
-    "WITH seg AS ("
-    "  SELECT s.seg_lo, s.seg_hi, s.vehicles, cardinality(s.vehicles) > 1 AS shared,"
-    "         extract(epoch FROM s.seg_hi - s.seg_lo) AS secs"
-    "  FROM eie_meter_segments($2::timestamptz, $3::timestamptz, ARRAY[$1]) s"
-    "), ac AS ("
-    "  SELECT seg.shared, seg.secs, e.kwh FROM seg"
-    "  CROSS JOIN LATERAL eie_energy('meter', $1, seg.seg_lo, seg.seg_hi) e"
-    "), dc AS ("
-    "  SELECT u.vehicle_id, sum(e.kwh) AS dc, coalesce(sum(e.kwh) FILTER (WHERE seg.shared), 0) AS shared_dc,"
-    "         sum(seg.secs) AS secs, coalesce(sum(seg.secs) FILTER (WHERE seg.shared), 0) AS shared_secs"
-    "  FROM seg CROSS JOIN unnest(seg.vehicles) u(vehicle_id)"
-    "  CROSS JOIN LATERAL eie_energy('vehicle', u.vehicle_id, seg.seg_lo, seg.seg_hi) e"
-    "  GROUP BY u.vehicle_id"
-    ")"
-    "SELECT EXISTS (SELECT 1 FROM meter_state WHERE meter_id = $1)"
-    "    OR EXISTS (SELECT 1 FROM vehicle_meter_assignment WHERE meter_id = $1),"
-    "  w.kwh, w.readings,"
-    "  (SELECT coalesce(sum(kwh), 0) FROM ac), (SELECT coalesce(sum(kwh) FILTER (WHERE shared), 0) FROM ac),"
-    "  (SELECT coalesce(sum(secs), 0) FROM ac), (SELECT coalesce(sum(secs) FILTER (WHERE shared), 0) FROM ac),"
-    "  (SELECT coalesce(sum(dc), 0) FROM dc), (SELECT coalesce(sum(shared_dc), 0) FROM dc),"
-    "  (SELECT coalesce(json_agg(json_build_object('vehicleId', vehicle_id, 'dcKwh', dc,"
-    "     'assignedSeconds', secs, 'sharedSeconds', shared_secs, 'sharedDcKwh', shared_dc)"
-    "     ORDER BY vehicle_id), '[]') FROM dc) "
-    "FROM eie_energy('meter', $1, $2::timestamptz, $3::timestamptz) w";
-
-enum { MCOL_KNOWN, MCOL_AC_ALL, MCOL_READINGS, MCOL_AC, MCOL_SHARED_AC, MCOL_SECS,
-       MCOL_SHARED_SECS, MCOL_DC, MCOL_SHARED_DC, MCOL_VEHICLES };
-
 static int get_meter_report(const struct _u_request *req, struct _u_response *resp,
                             api_context *ctx)
 {
@@ -203,28 +173,27 @@ static int get_meter_report(const struct _u_request *req, struct _u_response *re
     char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN];
     timefmt_format_rfc3339(w.from_ms, from);
     timefmt_format_rfc3339(w.to_ms, to);
-    const char *params[] = {meter_id, from, to};
-    PGresult *res = api_query(ctx, resp, "meter report", meter_report_sql, 3, params);
+    PGresult *res = data_meter_report(ctx, resp, meter_id, w.from_ms, w.to_ms);
     if (!res)
         return U_CALLBACK_COMPLETE;
-    if (strcmp(PQgetvalue(res, 0, MCOL_KNOWN), "t") != 0) {
+    if (strcmp(PQgetvalue(res, 0, DATA_MREP_KNOWN), "t") != 0) {
         PQclear(res);
         return respond_error(resp, 404, "not_found", "no meter with this id has reported");
     }
-    double ac = respond_pg_double(res, 0, MCOL_AC), dc = respond_pg_double(res, 0, MCOL_DC);
-    double ac_all = respond_pg_double(res, 0, MCOL_AC_ALL);
-    json_t *vehicles = json_loads(PQgetvalue(res, 0, MCOL_VEHICLES), 0, NULL);
+    double ac = respond_pg_double(res, 0, DATA_MREP_AC), dc = respond_pg_double(res, 0, DATA_MREP_DC);
+    double ac_all = respond_pg_double(res, 0, DATA_MREP_AC_ALL);
+    json_t *vehicles = json_loads(PQgetvalue(res, 0, DATA_MREP_VEHICLES), 0, NULL);
     json_t *body = json_pack(
         "{s:s, s:s, s:s, s:s, s:{s:f, s:f, s:o, s:f, s:I, s:f, s:f}, s:{s:f, s:f, s:f}, s:o}",
         "meterId", meter_id, "timeRange", w.label, "from", from, "to", to, "metrics",
         "totalEnergyConsumedAc", ac, "totalEnergyDeliveredDc", dc, "efficiencyRatio",
         ac > 0 ? json_real(dc / ac) : json_null(), "energyLossKwh", ac - dc, "meterReadings",
-        (json_int_t)strtoll(PQgetvalue(res, 0, MCOL_READINGS), NULL, 10), "assignedSeconds",
-        respond_pg_double(res, 0, MCOL_SECS), "unassignedAcKwh",
+        (json_int_t)strtoll(PQgetvalue(res, 0, DATA_MREP_READINGS), NULL, 10), "assignedSeconds",
+        respond_pg_double(res, 0, DATA_MREP_SECS), "unassignedAcKwh",
         round((ac_all - ac) * 1e9) / 1e9, "shared", "seconds",
-        respond_pg_double(res, 0, MCOL_SHARED_SECS), "acKwh",
-        respond_pg_double(res, 0, MCOL_SHARED_AC), "dcKwh",
-        respond_pg_double(res, 0, MCOL_SHARED_DC), "vehicles", vehicles ? vehicles : json_array());
+        respond_pg_double(res, 0, DATA_MREP_SHARED_SECS), "acKwh",
+        respond_pg_double(res, 0, DATA_MREP_SHARED_AC), "dcKwh",
+        respond_pg_double(res, 0, DATA_MREP_SHARED_DC), "vehicles", vehicles ? vehicles : json_array());
     PQclear(res);
     return respond_json(resp, 200, body);
 }

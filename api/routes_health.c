@@ -2,8 +2,8 @@
  * PostgreSQL and Kafka answer), /metrics (Prometheus text: requests and their
  * latency by route and status). */
 #include "api.h"
+#include "data.h"
 #include "ingest.h"
-#include "pg.h"
 #include "respond.h"
 
 #define READY_WAIT_MS 1000
@@ -15,13 +15,7 @@ static int get_healthz(const struct _u_request *req, struct _u_response *resp, a
 
 static int get_readyz(const struct _u_request *req, struct _u_response *resp, api_context *ctx)
 {
-    eie_err err;
-    PGconn *conn = db_pool_acquire(ctx->db, READY_WAIT_MS, &err);
-    int db_ok = 0;
-    if (conn) {
-        db_ok = pg_exec(conn, "SELECT 1", &err) == 0;
-        db_pool_release(ctx->db, conn);
-    }
+    int db_ok = data_ready(ctx, READY_WAIT_MS);
     int kafka_ok = ingest_kafka_reachable(ctx->ingest, READY_WAIT_MS);
     int ready = db_ok && kafka_ok;
     return respond_json(resp, ready ? 200 : 503,

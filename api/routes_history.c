@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "data.h"
 #include "params.h"
 #include "respond.h"
 #include "timefmt.h"
@@ -17,25 +18,6 @@
 #define MAX_SPAN_MS (30 * DAY_MS)
 #define TARGET_POINTS 500
 #define MAX_POINTS 2000
-
-static const char *const history_sql =
-    "WITH v AS ("
-    "  SELECT date_bin($4::interval, ts, $2::timestamptz) AS t,"
-    "         (array_agg(soc ORDER BY ts DESC))[1] AS soc, sum(kwh_delivered_dc) AS dc,"
-    "         avg(battery_temp) AS temp"
-    "  FROM vehicle_history WHERE vehicle_id = $1 AND ts >= $2::timestamptz AND ts < $3::timestamptz"
-    "  GROUP BY 1"
-    "), a AS ("
-    "  SELECT date_bin($4::interval, m.ts, $2::timestamptz) AS t,"
-    "         sum(m.kwh_consumed_ac) FILTER (WHERE cardinality(s.others) = 0) AS ac,"
-    "         sum(m.kwh_consumed_ac) FILTER (WHERE cardinality(s.others) > 0) AS shared"
-    "  FROM eie_vehicle_segments($1, $2::timestamptz, $3::timestamptz) s JOIN meter_history m"
-    "    ON m.meter_id = s.meter_id AND m.ts >= s.seg_lo AND m.ts < s.seg_hi"
-    "  GROUP BY 1"
-    ")"
-    "SELECT (extract(epoch FROM t) * 1000)::bigint, v.soc, coalesce(v.dc, 0), coalesce(a.ac, 0),"
-    "       v.temp, coalesce(a.shared, 0) "
-    "FROM v FULL JOIN a USING (t) ORDER BY t";
 
 /* The smallest of the usual chart steps that gives at most TARGET_POINTS. */
 static int64_t auto_step(int64_t span_ms)
@@ -75,26 +57,24 @@ static int get_history(const struct _u_request *req, struct _u_response *resp, a
     if (api_vehicle_known(ctx, resp, id) < 1)
         return U_CALLBACK_COMPLETE;
 
-    char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN], step[32], step_label[24];
+    char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN], step_label[24];
     timefmt_format_rfc3339(from_ms, from);
     timefmt_format_rfc3339(to_ms, to);
-    snprintf(step, sizeof step, "%lld milliseconds", (long long)step_ms);
     param_format_duration(step_ms, step_label, sizeof step_label);
-    const char *params[] = {id, from, to, step};
-    PGresult *res = api_query(ctx, resp, "history", history_sql, 4, params);
+    PGresult *res = data_vehicle_history(ctx, resp, id, from_ms, to_ms, step_ms);
     if (!res)
         return U_CALLBACK_COMPLETE;
     json_t *points = json_array();
     for (int i = 0; i < PQntuples(res); i++) {
         char t[TIMEFMT_RFC3339_LEN];
-        timefmt_format_rfc3339(strtoll(PQgetvalue(res, i, 0), NULL, 10), t);
+        timefmt_format_rfc3339(strtoll(PQgetvalue(res, i, DATA_HISTORY_T_MS), NULL, 10), t);
         json_array_append_new(
             points, json_pack("{s:s, s:o, s:f, s:f, s:f, s:o}", "t", t, "soc",
-                              respond_pg_real(res, i, 1), "kwhDeliveredDc",
-                              respond_pg_double(res, i, 2), "kwhConsumedAc",
-                              respond_pg_double(res, i, 3), "kwhConsumedAcShared",
-                              respond_pg_double(res, i, 5), "batteryTemp",
-                              respond_pg_real(res, i, 4)));
+                              respond_pg_real(res, i, DATA_HISTORY_SOC), "kwhDeliveredDc",
+                              respond_pg_double(res, i, DATA_HISTORY_DC), "kwhConsumedAc",
+                              respond_pg_double(res, i, DATA_HISTORY_AC), "kwhConsumedAcShared",
+                              respond_pg_double(res, i, DATA_HISTORY_SHARED_AC), "batteryTemp",
+                              respond_pg_real(res, i, DATA_HISTORY_TEMP)));
     }
     PQclear(res);
     return respond_json(resp, 200,

@@ -4,11 +4,13 @@
  * store alone, filtered, with the time up to which the store is complete.
  * Both over a window or from..to, oldest first, in pages. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
+#include "data.h"
 #include "params.h"
 #include "reading.h"
 #include "respond.h"
@@ -20,38 +22,6 @@
 #define DEFAULT_LIMIT 100
 #define MAX_LIMIT 1000
 
-/* The columns every session query returns, in this order. */
-#define SESSION_COLUMNS                                                                          \
-    "s.vehicle_id, (extract(epoch FROM s.started_at) * 1000)::bigint,"                           \
-    " (extract(epoch FROM s.ended_at) * 1000)::bigint, s.ended_at + st.gap > now(), s.readings," \
-    " array_to_json(s.meters)::text, s.ac_kwh, s.dc_kwh, s.own_dc_kwh, s.shared_seconds,"        \
-    " s.soc_from, s.soc_to, s.temp_max, s.temp_avg "
-enum { COL_VEHICLE, COL_START, COL_END, COL_ONGOING, COL_READINGS, COL_METERS, COL_AC, COL_DC,
-       COL_OWN_DC, COL_SHARED_S, COL_SOC_FROM, COL_SOC_TO, COL_TEMP_MAX, COL_TEMP_AVG };
-
-static const char *const vehicle_sessions_sql =
-    "SELECT " SESSION_COLUMNS
-    "FROM eie_vehicle_sessions($1, $2::timestamptz, $3::timestamptz) s, charging_session_state st "
-    "WHERE $4::bigint IS NULL OR s.started_at > 'epoch'::timestamptz + $4::bigint * interval '1 millisecond' "
-    "ORDER BY s.started_at LIMIT $5";
-
-/* Sessions are found by their start: one that began more than a day before
- * `from` is not listed (none lasts that long in practice; the bound keeps the
- * index range short). */
-static const char *const fleet_sessions_sql =
-    "SELECT " SESSION_COLUMNS ", (extract(epoch FROM st.until) * 1000)::bigint "
-    "FROM charging_session_state st LEFT JOIN LATERAL ("
-    "  SELECT * FROM charging_session s"
-    "  WHERE s.started_at >= $1::timestamptz - interval '1 day' AND s.started_at < $2::timestamptz"
-    "    AND s.ended_at >= $1::timestamptz"
-    "    AND ($3::float8 IS NULL OR (s.ac_kwh > 0 AND s.own_dc_kwh / s.ac_kwh < $3))"
-    "    AND ($4::float8 IS NULL OR s.temp_max > $4)"
-    "    AND ($5::text IS NULL OR $5 = ANY (s.meters))"
-    "    AND ($6::bigint IS NULL OR (s.started_at, s.vehicle_id) >"
-    "         ('epoch'::timestamptz + $6::bigint * interval '1 millisecond', $7::text COLLATE \"C\"))"
-    "  ORDER BY s.started_at, s.vehicle_id LIMIT $8"
-    ") s ON true";
-#define COL_COMPLETE_UNTIL (COL_TEMP_AVG + 1)
 
 static long long column_ll(const PGresult *res, int row, int col)
 {
@@ -60,33 +30,33 @@ static long long column_ll(const PGresult *res, int row, int col)
 
 static void write_session(jsonw *w, const PGresult *res, int row)
 {
-    double ac = respond_pg_double(res, row, COL_AC), own_dc = respond_pg_double(res, row, COL_OWN_DC);
-    int64_t start = column_ll(res, row, COL_START), end = column_ll(res, row, COL_END);
+    double ac = respond_pg_double(res, row, DATA_SESSION_AC), own_dc = respond_pg_double(res, row, DATA_SESSION_OWN_DC);
+    int64_t start = column_ll(res, row, DATA_SESSION_START_MS), end = column_ll(res, row, DATA_SESSION_END_MS);
     jsonw_begin(w, NULL);
-    jsonw_string(w, "vehicleId", PQgetvalue(res, row, COL_VEHICLE));
+    jsonw_string(w, "vehicleId", PQgetvalue(res, row, DATA_SESSION_VEHICLE));
     jsonw_time(w, "startedAt", start);
     jsonw_time(w, "endedAt", end);
-    jsonw_bool(w, "ongoing", strcmp(PQgetvalue(res, row, COL_ONGOING), "t") == 0);
+    jsonw_bool(w, "ongoing", strcmp(PQgetvalue(res, row, DATA_SESSION_ONGOING), "t") == 0);
     jsonw_real(w, "durationSeconds", (double)(end - start) / 1000);
-    jsonw_int(w, "readings", column_ll(res, row, COL_READINGS));
+    jsonw_int(w, "readings", column_ll(res, row, DATA_SESSION_READINGS));
     jsonw_begin_array(w, "meterIds");
-    json_t *meters = json_loads(PQgetvalue(res, row, COL_METERS), 0, NULL);
+    json_t *meters = json_loads(PQgetvalue(res, row, DATA_SESSION_METERS), 0, NULL);
     for (size_t i = 0; i < json_array_size(meters); i++)
         jsonw_string(w, NULL, json_string_value(json_array_get(meters, i)));
     json_decref(meters);
     jsonw_end_array(w);
-    jsonw_real(w, "energyDeliveredDc", respond_pg_double(res, row, COL_DC));
+    jsonw_real(w, "energyDeliveredDc", respond_pg_double(res, row, DATA_SESSION_DC));
     jsonw_real(w, "energyConsumedAc", ac);
     jsonw_real(w, "attributableDc", own_dc);
     if (ac > 0)
         jsonw_real(w, "efficiencyRatio", own_dc / ac);
     else
         jsonw_null(w, "efficiencyRatio");
-    jsonw_real(w, "sharedSeconds", respond_pg_double(res, row, COL_SHARED_S));
-    jsonw_real(w, "socFrom", respond_pg_double(res, row, COL_SOC_FROM));
-    jsonw_real(w, "socTo", respond_pg_double(res, row, COL_SOC_TO));
-    jsonw_real(w, "batteryTempMax", respond_pg_double(res, row, COL_TEMP_MAX));
-    jsonw_real(w, "batteryTempAvg", respond_pg_double(res, row, COL_TEMP_AVG));
+    jsonw_real(w, "sharedSeconds", respond_pg_double(res, row, DATA_SESSION_SHARED_S));
+    jsonw_real(w, "socFrom", respond_pg_double(res, row, DATA_SESSION_SOC_FROM));
+    jsonw_real(w, "socTo", respond_pg_double(res, row, DATA_SESSION_SOC_TO));
+    jsonw_real(w, "batteryTempMax", respond_pg_double(res, row, DATA_SESSION_TEMP_MAX));
+    jsonw_real(w, "batteryTempAvg", respond_pg_double(res, row, DATA_SESSION_TEMP_AVG));
     jsonw_end(w);
 }
 
@@ -120,10 +90,10 @@ static int respond_sessions(struct _u_response *resp, const PGresult *res, int n
     jsonw_time(&out, "from", w->from_ms);
     jsonw_time(&out, "to", w->to_ms);
     if (fleet) {
-        if (PQgetisnull(res, 0, COL_COMPLETE_UNTIL))
+        if (PQgetisnull(res, 0, DATA_SESSION_COMPLETE_UNTIL_MS))
             jsonw_null(&out, "completeUntil");
         else
-            jsonw_time(&out, "completeUntil", column_ll(res, 0, COL_COMPLETE_UNTIL));
+            jsonw_time(&out, "completeUntil", column_ll(res, 0, DATA_SESSION_COMPLETE_UNTIL_MS));
     }
     jsonw_begin_array(&out, "items");
     for (int i = 0; i < shown; i++)
@@ -131,9 +101,9 @@ static int respond_sessions(struct _u_response *resp, const PGresult *res, int n
     jsonw_end_array(&out);
     if (n > limit) {
         char next[READING_ID_MAX + 32];
-        const char *ms = PQgetvalue(res, shown - 1, COL_START);
+        const char *ms = PQgetvalue(res, shown - 1, DATA_SESSION_START_MS);
         if (fleet)
-            snprintf(next, sizeof next, "%s~%s", ms, PQgetvalue(res, shown - 1, COL_VEHICLE));
+            snprintf(next, sizeof next, "%s~%s", ms, PQgetvalue(res, shown - 1, DATA_SESSION_VEHICLE));
         else
             snprintf(next, sizeof next, "%s", ms);
         jsonw_string(&out, "nextCursor", next);
@@ -161,12 +131,9 @@ static int get_vehicle_sessions(const struct _u_request *req, struct _u_response
     if (api_vehicle_known(ctx, resp, id) < 1)
         return U_CALLBACK_COMPLETE;
 
-    char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN], lim[24];
-    timefmt_format_rfc3339(w.from_ms, from);
-    timefmt_format_rfc3339(w.to_ms, to);
-    snprintf(lim, sizeof lim, "%ld", limit + 1); /* one more tells whether a next page exists */
-    const char *params[] = {id, from, to, cursor ? after : NULL, lim};
-    PGresult *res = api_query(ctx, resp, "vehicle sessions", vehicle_sessions_sql, 5, params);
+    /* One more than the page tells whether a next page exists. */
+    PGresult *res = data_vehicle_sessions(ctx, resp, id, w.from_ms, w.to_ms,
+                                          cursor ? strtoll(after, NULL, 10) : -1, limit + 1);
     if (!res)
         return U_CALLBACK_COMPLETE;
     int rc = respond_sessions(resp, res, PQntuples(res), limit, false, &w);
@@ -192,19 +159,21 @@ static int get_fleet_sessions(const struct _u_request *req, struct _u_response *
     if (cursor && decode_cursor(cursor, true, after, sizeof after, &after_vehicle) < 0)
         return respond_error(resp, 400, "invalid_parameter", "cursor: not one this service gave");
 
-    char from[TIMEFMT_RFC3339_LEN], to[TIMEFMT_RFC3339_LEN], lim[24], below_s[32], temp_s[32];
-    timefmt_format_rfc3339(w.from_ms, from);
-    timefmt_format_rfc3339(w.to_ms, to);
-    snprintf(lim, sizeof lim, "%ld", limit + 1);
-    snprintf(below_s, sizeof below_s, "%.17g", below);
-    snprintf(temp_s, sizeof temp_s, "%.17g", temp_above);
-    const char *params[] = {from, to, has_below ? below_s : NULL, has_temp ? temp_s : NULL,
-                            meter, cursor ? after : NULL, after_vehicle, lim};
-    PGresult *res = api_query(ctx, resp, "fleet sessions", fleet_sessions_sql, 8, params);
+    data_session_filter filter = {
+        .from_ms = w.from_ms,
+        .to_ms = w.to_ms,
+        .efficiency_below = has_below ? below : NAN,
+        .temp_above = has_temp ? temp_above : NAN,
+        .meter_id = meter,
+        .after_ms = cursor ? strtoll(after, NULL, 10) : -1,
+        .after_vehicle = after_vehicle,
+        .limit = limit + 1,
+    };
+    PGresult *res = data_fleet_sessions(ctx, resp, &filter);
     if (!res)
         return U_CALLBACK_COMPLETE;
     /* The state row always comes; without sessions, with NULLs beside it. */
-    int n = PQgetisnull(res, 0, COL_VEHICLE) ? 0 : PQntuples(res);
+    int n = PQgetisnull(res, 0, DATA_SESSION_VEHICLE) ? 0 : PQntuples(res);
     int rc = respond_sessions(resp, res, n, limit, true, &w);
     PQclear(res);
     return rc;
