@@ -22,6 +22,7 @@ void data_arg_text(data_args *a, const char *value); /* NULL: SQL NULL */
 void data_arg_time(data_args *a, int64_t ms);
 void data_arg_double(data_args *a, double v); /* NAN: SQL NULL */
 void data_arg_long(data_args *a, long long v);
+void data_arg_count(data_args *a, long long v); /* negative: SQL NULL (a filter off) */
 
 /* data_query with a's parameters. */
 PGresult *data_run(api_context *ctx, struct _u_response *resp, const char *what, const char *sql,

@@ -124,6 +124,14 @@ void data_arg_long(data_args *a, long long v)
     a->n++;
 }
 
+void data_arg_count(data_args *a, long long v)
+{
+    if (v < 0)
+        data_arg_text(a, NULL);
+    else
+        data_arg_long(a, v);
+}
+
 PGresult *data_run(api_context *ctx, struct _u_response *resp, const char *what, const char *sql,
                    const data_args *a)
 {

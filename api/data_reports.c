@@ -90,10 +90,7 @@ PGresult *data_vehicle_sessions(api_context *ctx, struct _u_response *resp,
     data_arg_text(&a, vehicle_id);
     data_arg_time(&a, from_ms);
     data_arg_time(&a, to_ms);
-    if (after_ms >= 0)
-        data_arg_long(&a, after_ms);
-    else
-        data_arg_text(&a, NULL);
+    data_arg_count(&a, after_ms);
     data_arg_long(&a, limit);
     return data_run(ctx, resp, "vehicle sessions", vehicle_sessions_sql, &a);
 }
@@ -124,10 +121,7 @@ PGresult *data_fleet_sessions(api_context *ctx, struct _u_response *resp,
     data_arg_double(&a, f->efficiency_below);
     data_arg_double(&a, f->temp_above);
     data_arg_text(&a, f->meter_id);
-    if (f->after_ms >= 0)
-        data_arg_long(&a, f->after_ms);
-    else
-        data_arg_text(&a, NULL);
+    data_arg_count(&a, f->after_ms);
     data_arg_text(&a, f->after_vehicle);
     data_arg_long(&a, f->limit);
     return data_run(ctx, resp, "fleet sessions", fleet_sessions_sql, &a);

@@ -81,10 +81,7 @@ PGresult *data_vehicle_list(api_context *ctx, struct _u_response *resp,
     data_arg_double(&a, f->soc_below);
     data_arg_double(&a, f->soc_above);
     data_arg_text(&a, f->charging < 0 ? NULL : f->charging ? "true" : "false");
-    if (f->stale_for_ms >= 0)
-        data_arg_long(&a, f->stale_for_ms);
-    else
-        data_arg_text(&a, NULL);
+    data_arg_count(&a, f->stale_for_ms);
     data_arg_text(&a, f->meter_id);
     data_arg_long(&a, f->limit);
     data_arg_long(&a, DATA_CHARGING_FRESH_S);
