@@ -20,10 +20,8 @@ static int run_topics(int argc, char **argv)
     long partitions, timeout_ms;
     double retention_ms;
     config_option options[] = {
-        {"bootstrap-servers", 'b', "KAFKA_BOOTSTRAP_SERVERS", CONFIG_STRING, &bootstrap,
-         KAFKA_DEFAULT_BOOTSTRAP, 0, 0, "Kafka brokers"},
-        {"topic-prefix", 0, "EIE_TOPIC_PREFIX", CONFIG_STRING, &prefix, KAFKA_DEFAULT_TOPIC_PREFIX,
-         0, 0, "prefix of the topic names"},
+        KAFKA_OPTION_BOOTSTRAP(&bootstrap),
+        KAFKA_OPTION_TOPIC_PREFIX(&prefix),
         {"partitions", 'p', "EIE_TOPIC_PARTITIONS", CONFIG_INT, &partitions, "12", 1, 10000,
          "partitions per topic (new topics only)"},
         {"retention-ms", 0, "EIE_TOPIC_RETENTION_MS", CONFIG_DOUBLE, &retention_ms, "-1", -1,
@@ -76,8 +74,7 @@ static int run_migrate(int argc, char **argv)
 {
     const char *url;
     config_option options[] = {
-        {"database-url", 'd', "DATABASE_URL", CONFIG_STRING, &url, PG_DEFAULT_URL, 0, 0,
-         "PostgreSQL connection URL"},
+        PG_OPTION_DATABASE_URL(&url),
     };
     config_spec spec = {"eie-admin migrate", "[options]",
                         "Applies the SQL migrations that the database does not have yet.",
@@ -105,8 +102,7 @@ static int run_rollup(int argc, char **argv)
 {
     const char *url, *settle;
     config_option options[] = {
-        {"database-url", 'd', "DATABASE_URL", CONFIG_STRING, &url, PG_DEFAULT_URL, 0, 0,
-         "PostgreSQL connection URL"},
+        PG_OPTION_DATABASE_URL(&url),
         {"settle", 0, "EIE_ROLLUP_SETTLE", CONFIG_STRING, &settle, "15 minutes", 0, 0,
          "how long an hour has been closed before it is summarised (a PostgreSQL interval)"},
     };

@@ -81,6 +81,15 @@ bool kafka_fatal_stop(char *reason, size_t size);
 config_result kafka_config_parse(const config_spec *spec, int argc, char **argv,
                                  config_props *props, int *first_arg);
 
+/* The option rows (config.h) of the settings every Kafka program shares,
+ * written once: their flag, variable, default and help. */
+#define KAFKA_OPTION_BOOTSTRAP(value)                                                            \
+    {"bootstrap-servers", 'b', "KAFKA_BOOTSTRAP_SERVERS", CONFIG_STRING, value,                  \
+     KAFKA_DEFAULT_BOOTSTRAP, 0, 0, "Kafka brokers"}
+#define KAFKA_OPTION_TOPIC_PREFIX(value)                                                         \
+    {"topic-prefix", 0, "EIE_TOPIC_PREFIX", CONFIG_STRING, value, KAFKA_DEFAULT_TOPIC_PREFIX, 0, 0, \
+     "prefix of the topic names"}
+
 /* kafka_config_parse for a main(): -1 to go on, or the status main() returns
  * (0 after --help, 2 on bad usage), props then freed. */
 int kafka_config_main(const config_spec *spec, int argc, char **argv, config_props *props,

@@ -11,6 +11,11 @@
 
 #define PG_DEFAULT_URL "postgresql://eie@127.0.0.1:55432/energy_ingestion"
 
+/* The option row (config.h) of the setting every PostgreSQL program shares. */
+#define PG_OPTION_DATABASE_URL(value)                                                            \
+    {"database-url", 'd', "DATABASE_URL", CONFIG_STRING, value, PG_DEFAULT_URL, 0, 0,            \
+     "PostgreSQL connection URL"}
+
 /* Connects; application_name defaults to the program's name. */
 PGconn *pg_connect(const char *url, const char *application_name, eie_err *err);
 

@@ -137,10 +137,8 @@ int main(int argc, char **argv)
     long flush_timeout_ms, vehicle_schema;
     produce_run run = {.kind = -1};
     config_option options[] = {
-        {"bootstrap-servers", 'b', "KAFKA_BOOTSTRAP_SERVERS", CONFIG_STRING, &bootstrap,
-         KAFKA_DEFAULT_BOOTSTRAP, 0, 0, "Kafka brokers"},
-        {"topic-prefix", 0, "EIE_TOPIC_PREFIX", CONFIG_STRING, &prefix, KAFKA_DEFAULT_TOPIC_PREFIX,
-         0, 0, "prefix of the topic names"},
+        KAFKA_OPTION_BOOTSTRAP(&bootstrap),
+        KAFKA_OPTION_TOPIC_PREFIX(&prefix),
         {"type", 't', "EIE_PRODUCE_TYPE", CONFIG_STRING, &type, "auto", 0, 0,
          "meter, vehicle, assignment, or auto (told from each line's fields)"},
         {"format", 'f', "EIE_PRODUCE_FORMAT", CONFIG_STRING, &format, "auto", 0, 0,

@@ -191,10 +191,8 @@ int main(int argc, char **argv)
     long vehicles, chargers_per_meter, ticks, seed;
     simulation sim = {0};
     config_option options[] = {
-        {"bootstrap-servers", 'b', "KAFKA_BOOTSTRAP_SERVERS", CONFIG_STRING, &bootstrap,
-         KAFKA_DEFAULT_BOOTSTRAP, 0, 0, "Kafka brokers"},
-        {"topic-prefix", 0, "EIE_TOPIC_PREFIX", CONFIG_STRING, &prefix, KAFKA_DEFAULT_TOPIC_PREFIX,
-         0, 0, "prefix of the topic names"},
+        KAFKA_OPTION_BOOTSTRAP(&bootstrap),
+        KAFKA_OPTION_TOPIC_PREFIX(&prefix),
         {"vehicles", 'n', "EIE_SIM_VEHICLES", CONFIG_INT, &vehicles, "10000", 1, 10000000,
          "vehicles"},
         {"chargers-per-meter", 0, "EIE_SIM_CHARGERS_PER_METER", CONFIG_INT, &chargers_per_meter,

@@ -54,12 +54,9 @@ int main(int argc, char **argv)
     long ahead_days, hot_batch_size, cold_writers;
     sink_config base = {0};
     config_option options[] = {
-        {"bootstrap-servers", 'b', "KAFKA_BOOTSTRAP_SERVERS", CONFIG_STRING, &base.bootstrap,
-         KAFKA_DEFAULT_BOOTSTRAP, 0, 0, "Kafka brokers"},
-        {"database-url", 'd', "DATABASE_URL", CONFIG_STRING, &base.database_url, PG_DEFAULT_URL,
-         0, 0, "PostgreSQL connection URL"},
-        {"topic-prefix", 0, "EIE_TOPIC_PREFIX", CONFIG_STRING, &base.topic_prefix,
-         KAFKA_DEFAULT_TOPIC_PREFIX, 0, 0, "prefix of the topic names"},
+        KAFKA_OPTION_BOOTSTRAP(&base.bootstrap),
+        PG_OPTION_DATABASE_URL(&base.database_url),
+        KAFKA_OPTION_TOPIC_PREFIX(&base.topic_prefix),
         {"hot-group", 0, "EIE_HOT_GROUP", CONFIG_STRING, &hot_group, NULL, 0, 0,
          "the live hot consumers' group, whose offsets the rebuilt store carries on with "
          "(default: the topic prefix and hot)"},
