@@ -38,9 +38,9 @@ void data_vehicle_entry(const PGresult *res, int row, vehicle_state_entry *e)
     snprintf(e->vehicle_id, sizeof e->vehicle_id, "%s", PQgetvalue(res, row, 0));
     snprintf(e->meter_id, sizeof e->meter_id, "%s", PQgetvalue(res, row, 1));
     e->ts_ms = strtoll(PQgetvalue(res, row, 2), NULL, 10);
-    e->soc = respond_pg_double(res, row, 3);
-    e->kwh_delivered_dc = respond_pg_double(res, row, 4);
-    e->battery_temp = respond_pg_double(res, row, 5);
+    e->soc = pg_field_double(res, row, 3);
+    e->kwh_delivered_dc = pg_field_double(res, row, 4);
+    e->battery_temp = pg_field_double(res, row, 5);
     e->has_state = true;
 }
 

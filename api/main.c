@@ -24,10 +24,9 @@
 #include "state_cache.h"
 
 /* Statements of batched history sums running at once. One: while it runs,
- * the next batch gathers, so batches grow with the load. bench/api.sh, 32
- * connections: 5,000 reports/s with p99 11.5 ms on one, the same rate with
- * p99 13-14 ms on two (smaller batches, each paying the statement's fixed
- * cost), p99 18-20 ms on three. */
+ * the next batch gathers, so batches grow with the load; with more, batches
+ * are smaller, each pays the statement's fixed cost, and the tail latency
+ * grows for the same throughput. */
 #define EDGE_BATCH_WORKERS 1
 
 /* Descriptors kept for everything but HTTP clients: the database pool, the

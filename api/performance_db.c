@@ -51,9 +51,9 @@ static long long column_ll(const PGresult *res, int row, int col)
 static void add_share(energy_share *to, double seconds, const PGresult *res, int row)
 {
     to->seconds += seconds;
-    to->ac_kwh += respond_pg_double(res, row, COL_AC);
+    to->ac_kwh += pg_field_double(res, row, COL_AC);
     to->ac_readings += column_ll(res, row, COL_AC_N);
-    to->dc_kwh += respond_pg_double(res, row, COL_DC);
+    to->dc_kwh += pg_field_double(res, row, COL_DC);
     to->dc_readings += column_ll(res, row, COL_DC_N);
 }
 
@@ -81,9 +81,9 @@ static void add_shared_period(performance *p, const PGresult *res, int row, int6
         json_decref(others);
     }
     last->to_ms = hi_ms;
-    last->ac_kwh += respond_pg_double(res, row, COL_AC);
-    last->dc_kwh += respond_pg_double(res, row, COL_DC);
-    last->others_dc_kwh += respond_pg_double(res, row, COL_OTHERS_DC);
+    last->ac_kwh += pg_field_double(res, row, COL_AC);
+    last->dc_kwh += pg_field_double(res, row, COL_DC);
+    last->others_dc_kwh += pg_field_double(res, row, COL_OTHERS_DC);
 }
 
 int performance_from_database(api_context *ctx, struct _u_response *resp,
@@ -106,25 +106,25 @@ int performance_from_database(api_context *ctx, struct _u_response *resp,
     p->has_state = !PQgetisnull(res, 0, COL_LAST_MS);
     if (p->has_state) {
         p->last_ms = column_ll(res, 0, COL_LAST_MS);
-        p->soc = respond_pg_double(res, 0, COL_SOC);
-        p->battery_temp = respond_pg_double(res, 0, COL_TEMP);
+        p->soc = pg_field_double(res, 0, COL_SOC);
+        p->battery_temp = pg_field_double(res, 0, COL_TEMP);
     }
     p->has_voltage = !PQgetisnull(res, 0, COL_VOLTAGE);
     if (p->has_voltage)
-        p->voltage = respond_pg_double(res, 0, COL_VOLTAGE);
+        p->voltage = pg_field_double(res, 0, COL_VOLTAGE);
     for (int row = 0; row < PQntuples(res); row++) {
         if (PQgetisnull(res, row, COL_SEG_LO))
             continue;
         int64_t lo_ms = column_ll(res, row, COL_SEG_LO), hi_ms = column_ll(res, row, COL_SEG_HI);
         double seconds = (double)(hi_ms - lo_ms) / 1000;
-        p->temp_sum += respond_pg_double(res, row, COL_TEMP_SUM);
+        p->temp_sum += pg_field_double(res, row, COL_TEMP_SUM);
         if (PQgetisnull(res, row, COL_SEG_METER)) {
             add_share(&p->unassigned, seconds, res, row);
         } else if (strcmp(PQgetvalue(res, row, COL_OTHERS), "[]") == 0) {
             add_share(&p->attributable, seconds, res, row);
         } else {
             add_share(&p->shared, seconds, res, row);
-            p->others_dc_kwh += respond_pg_double(res, row, COL_OTHERS_DC);
+            p->others_dc_kwh += pg_field_double(res, row, COL_OTHERS_DC);
             add_shared_period(p, res, row, lo_ms, hi_ms);
         }
     }

@@ -81,18 +81,18 @@ static json_t *respond_real_or_null(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
-double respond_pg_double(const PGresult *res, int row, int col)
+double pg_field_double(const PGresult *res, int row, int col)
 {
     return strtod(PQgetvalue(res, row, col), NULL);
 }
 
-json_t *respond_pg_real(const PGresult *res, int row, int col)
+json_t *pg_field_json_number(const PGresult *res, int row, int col)
 {
     return PQgetisnull(res, row, col) ? json_null()
-                                      : respond_real_or_null(respond_pg_double(res, row, col));
+                                      : respond_real_or_null(pg_field_double(res, row, col));
 }
 
-json_t *respond_time(int64_t ms)
+json_t *json_rfc3339(int64_t ms)
 {
     char text[TIMEFMT_RFC3339_LEN];
     timefmt_format_rfc3339(ms, text);

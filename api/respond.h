@@ -24,10 +24,11 @@ __attribute__((format(printf, 4, 5)))
 int respond_error(struct _u_response *resp, unsigned int status, const char *code,
                   const char *fmt, ...);
 
-/* Values of a query's result as JSON: a number (null for SQL NULL), and a
- * time as an RFC 3339 string. */
-double respond_pg_double(const PGresult *res, int row, int col);
-json_t *respond_pg_real(const PGresult *res, int row, int col);
-json_t *respond_time(int64_t ms);
+/* Conversions for the JSON of a response: a field of a query's result as a
+ * double, or as a JSON number (null for SQL NULL); a time as an RFC 3339
+ * string. */
+double pg_field_double(const PGresult *res, int row, int col);
+json_t *pg_field_json_number(const PGresult *res, int row, int col);
+json_t *json_rfc3339(int64_t ms);
 
 #endif

@@ -180,8 +180,8 @@ static int get_meter_report(const struct _u_request *req, struct _u_response *re
         PQclear(res);
         return respond_error(resp, 404, "not_found", "no meter with this id has reported");
     }
-    double ac = respond_pg_double(res, 0, DATA_MREP_AC), dc = respond_pg_double(res, 0, DATA_MREP_DC);
-    double ac_all = respond_pg_double(res, 0, DATA_MREP_AC_ALL);
+    double ac = pg_field_double(res, 0, DATA_MREP_AC), dc = pg_field_double(res, 0, DATA_MREP_DC);
+    double ac_all = pg_field_double(res, 0, DATA_MREP_AC_ALL);
     json_t *vehicles = json_loads(PQgetvalue(res, 0, DATA_MREP_VEHICLES), 0, NULL);
     json_t *body = json_pack(
         "{s:s, s:s, s:s, s:s, s:{s:f, s:f, s:o, s:f, s:I, s:f, s:f}, s:{s:f, s:f, s:f}, s:o}",
@@ -189,11 +189,11 @@ static int get_meter_report(const struct _u_request *req, struct _u_response *re
         "totalEnergyConsumedAc", ac, "totalEnergyDeliveredDc", dc, "efficiencyRatio",
         ac > 0 ? json_real(dc / ac) : json_null(), "energyLossKwh", ac - dc, "meterReadings",
         (json_int_t)strtoll(PQgetvalue(res, 0, DATA_MREP_READINGS), NULL, 10), "assignedSeconds",
-        respond_pg_double(res, 0, DATA_MREP_SECS), "unassignedAcKwh",
+        pg_field_double(res, 0, DATA_MREP_SECS), "unassignedAcKwh",
         round((ac_all - ac) * 1e9) / 1e9, "shared", "seconds",
-        respond_pg_double(res, 0, DATA_MREP_SHARED_SECS), "acKwh",
-        respond_pg_double(res, 0, DATA_MREP_SHARED_AC), "dcKwh",
-        respond_pg_double(res, 0, DATA_MREP_SHARED_DC), "vehicles", vehicles ? vehicles : json_array());
+        pg_field_double(res, 0, DATA_MREP_SHARED_SECS), "acKwh",
+        pg_field_double(res, 0, DATA_MREP_SHARED_AC), "dcKwh",
+        pg_field_double(res, 0, DATA_MREP_SHARED_DC), "vehicles", vehicles ? vehicles : json_array());
     PQclear(res);
     return respond_json(resp, 200, body);
 }

@@ -59,9 +59,9 @@ static int get_summary(const struct _u_request *req, struct _u_response *resp, a
     PGresult *res = data_fleet_summary(ctx, resp, &query);
     if (!res)
         return U_CALLBACK_COMPLETE;
-    double ac = respond_pg_double(res, 0, DATA_FLEET_AC), dc = respond_pg_double(res, 0, DATA_FLEET_DC);
-    double own_ac = respond_pg_double(res, 0, DATA_FLEET_OWN_AC), own_dc = respond_pg_double(res, 0, DATA_FLEET_OWN_DC);
-    double shared_ac = respond_pg_double(res, 0, DATA_FLEET_SHARED_AC);
+    double ac = pg_field_double(res, 0, DATA_FLEET_AC), dc = pg_field_double(res, 0, DATA_FLEET_DC);
+    double own_ac = pg_field_double(res, 0, DATA_FLEET_OWN_AC), own_dc = pg_field_double(res, 0, DATA_FLEET_OWN_DC);
+    double shared_ac = pg_field_double(res, 0, DATA_FLEET_SHARED_AC);
     json_t *degraded = json_loads(PQgetvalue(res, 0, DATA_FLEET_DEGRADED), 0, NULL);
     json_t *degraded_meters = json_loads(PQgetvalue(res, 0, DATA_FLEET_DEGRADED_METERS), 0, NULL);
     json_t *below_baseline = json_loads(PQgetvalue(res, 0, DATA_FLEET_BELOW_BASELINE), 0, NULL);
@@ -70,14 +70,14 @@ static int get_summary(const struct _u_request *req, struct _u_response *resp, a
         "{s:f, s:f, s:o, s:{s:f, s:f, s:o}, s:{s:f, s:f}, s:f}", "totalEnergyConsumedAc", ac,
         "totalEnergyDeliveredDc", dc, "efficiencyRatio", ratio_or_null(dc, ac), "attributable",
         "acKwh", own_ac, "dcKwh", own_dc, "efficiencyRatio", ratio_or_null(own_dc, own_ac),
-        "shared", "acKwh", shared_ac, "dcKwh", respond_pg_double(res, 0, DATA_FLEET_SHARED_DC),
+        "shared", "acKwh", shared_ac, "dcKwh", pg_field_double(res, 0, DATA_FLEET_SHARED_DC),
         "unassignedAcKwh", round((ac - own_ac - shared_ac) * 1e9) / 1e9); /* no float dust */
     json_t *body = json_pack(
         "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:f, s:f, s:o, s:o, s:o, s:o}", "window",
         w.label, "from", from, "to", to, "vehicles", column_int(res, DATA_FLEET_VEHICLES), "meters",
         column_int(res, DATA_FLEET_METERS), "charging", column_int(res, DATA_FLEET_CHARGING), "staleVehicles",
         column_int(res, DATA_FLEET_STALE_VEHICLES), "staleMeters", column_int(res, DATA_FLEET_STALE_METERS),
-        "averageSoC", respond_pg_real(res, 0, DATA_FLEET_SOC), "fleetEfficiency", efficiency,
+        "averageSoC", pg_field_json_number(res, 0, DATA_FLEET_SOC), "fleetEfficiency", efficiency,
         "efficiencyBelow", threshold, "minEnergyKwh", min_kwh, "degradedVehicles",
         degraded ? degraded : json_array(), "degradedMeters",
         degraded_meters ? degraded_meters : json_array(), "belowBaseline",

@@ -70,11 +70,11 @@ static int get_history(const struct _u_request *req, struct _u_response *resp, a
         timefmt_format_rfc3339(strtoll(PQgetvalue(res, i, DATA_HISTORY_T_MS), NULL, 10), t);
         json_array_append_new(
             points, json_pack("{s:s, s:o, s:f, s:f, s:f, s:o}", "t", t, "soc",
-                              respond_pg_real(res, i, DATA_HISTORY_SOC), "kwhDeliveredDc",
-                              respond_pg_double(res, i, DATA_HISTORY_DC), "kwhConsumedAc",
-                              respond_pg_double(res, i, DATA_HISTORY_AC), "kwhConsumedAcShared",
-                              respond_pg_double(res, i, DATA_HISTORY_SHARED_AC), "batteryTemp",
-                              respond_pg_real(res, i, DATA_HISTORY_TEMP)));
+                              pg_field_json_number(res, i, DATA_HISTORY_SOC), "kwhDeliveredDc",
+                              pg_field_double(res, i, DATA_HISTORY_DC), "kwhConsumedAc",
+                              pg_field_double(res, i, DATA_HISTORY_AC), "kwhConsumedAcShared",
+                              pg_field_double(res, i, DATA_HISTORY_SHARED_AC), "batteryTemp",
+                              pg_field_json_number(res, i, DATA_HISTORY_TEMP)));
     }
     PQclear(res);
     return respond_json(resp, 200,

@@ -30,7 +30,7 @@ static long long column_ll(const PGresult *res, int row, int col)
 
 static void write_session(jsonw *w, const PGresult *res, int row)
 {
-    double ac = respond_pg_double(res, row, DATA_SESSION_AC), own_dc = respond_pg_double(res, row, DATA_SESSION_OWN_DC);
+    double ac = pg_field_double(res, row, DATA_SESSION_AC), own_dc = pg_field_double(res, row, DATA_SESSION_OWN_DC);
     int64_t start = column_ll(res, row, DATA_SESSION_START_MS), end = column_ll(res, row, DATA_SESSION_END_MS);
     jsonw_begin(w, NULL);
     jsonw_string(w, "vehicleId", PQgetvalue(res, row, DATA_SESSION_VEHICLE));
@@ -45,18 +45,18 @@ static void write_session(jsonw *w, const PGresult *res, int row)
         jsonw_string(w, NULL, json_string_value(json_array_get(meters, i)));
     json_decref(meters);
     jsonw_end_array(w);
-    jsonw_real(w, "energyDeliveredDc", respond_pg_double(res, row, DATA_SESSION_DC));
+    jsonw_real(w, "energyDeliveredDc", pg_field_double(res, row, DATA_SESSION_DC));
     jsonw_real(w, "energyConsumedAc", ac);
     jsonw_real(w, "attributableDc", own_dc);
     if (ac > 0)
         jsonw_real(w, "efficiencyRatio", own_dc / ac);
     else
         jsonw_null(w, "efficiencyRatio");
-    jsonw_real(w, "sharedSeconds", respond_pg_double(res, row, DATA_SESSION_SHARED_S));
-    jsonw_real(w, "socFrom", respond_pg_double(res, row, DATA_SESSION_SOC_FROM));
-    jsonw_real(w, "socTo", respond_pg_double(res, row, DATA_SESSION_SOC_TO));
-    jsonw_real(w, "batteryTempMax", respond_pg_double(res, row, DATA_SESSION_TEMP_MAX));
-    jsonw_real(w, "batteryTempAvg", respond_pg_double(res, row, DATA_SESSION_TEMP_AVG));
+    jsonw_real(w, "sharedSeconds", pg_field_double(res, row, DATA_SESSION_SHARED_S));
+    jsonw_real(w, "socFrom", pg_field_double(res, row, DATA_SESSION_SOC_FROM));
+    jsonw_real(w, "socTo", pg_field_double(res, row, DATA_SESSION_SOC_TO));
+    jsonw_real(w, "batteryTempMax", pg_field_double(res, row, DATA_SESSION_TEMP_MAX));
+    jsonw_real(w, "batteryTempAvg", pg_field_double(res, row, DATA_SESSION_TEMP_AVG));
     jsonw_end(w);
 }
 

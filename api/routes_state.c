@@ -82,9 +82,9 @@ static int get_meter(const struct _u_request *req, struct _u_response *resp, api
     int rc = respond_json(
         resp, 200,
         json_pack("{s:s, s:o, s:f, s:f, s:b, s:f, s:o}", "meterId", PQgetvalue(res, 0, DATA_METER_ID),
-                  "lastReadingAt", respond_time(ts), "kwhConsumedAc",
-                  respond_pg_double(res, 0, DATA_METER_AC), "voltage",
-                  respond_pg_double(res, 0, DATA_METER_VOLTAGE), "stale", age_s > STALE_AFTER_S,
+                  "lastReadingAt", json_rfc3339(ts), "kwhConsumedAc",
+                  pg_field_double(res, 0, DATA_METER_AC), "voltage",
+                  pg_field_double(res, 0, DATA_METER_VOLTAGE), "stale", age_s > STALE_AFTER_S,
                   "ageSeconds", age_s, "vehicleIds", vehicles ? vehicles : json_array()));
     PQclear(res);
     return rc;

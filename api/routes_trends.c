@@ -22,7 +22,7 @@ static void real_or_null(jsonw *w, const char *key, const PGresult *res, int row
     if (PQgetisnull(res, row, col))
         jsonw_null(w, key);
     else
-        jsonw_real(w, key, respond_pg_double(res, row, col));
+        jsonw_real(w, key, pg_field_double(res, row, col));
 }
 
 static int get_trend(const struct _u_request *req, struct _u_response *resp, api_context *ctx)
@@ -58,7 +58,7 @@ static int get_trend(const struct _u_request *req, struct _u_response *resp, api
     jsonw_int(&w, "days", days);
     jsonw_begin_array(&w, "daily");
     for (int i = 0; i < PQntuples(daily); i++) {
-        double ac = respond_pg_double(daily, i, DATA_DAILY_AC), dc = respond_pg_double(daily, i, DATA_DAILY_DC);
+        double ac = pg_field_double(daily, i, DATA_DAILY_AC), dc = pg_field_double(daily, i, DATA_DAILY_DC);
         jsonw_begin(&w, NULL);
         jsonw_string(&w, "day", PQgetvalue(daily, i, DATA_DAILY_DAY));
         jsonw_int(&w, "sessions", strtoll(PQgetvalue(daily, i, DATA_DAILY_SESSIONS), NULL, 10));
@@ -76,8 +76,8 @@ static int get_trend(const struct _u_request *req, struct _u_response *resp, api
     jsonw_begin(&w, "recent");
     jsonw_time(&w, "from", to_ms - 86400000LL);
     jsonw_time(&w, "to", to_ms);
-    jsonw_real(&w, "acKwh", has_row ? respond_pg_double(base, 0, DATA_BASE_RECENT_AC) : 0);
-    jsonw_real(&w, "dcKwh", has_row ? respond_pg_double(base, 0, DATA_BASE_RECENT_DC) : 0);
+    jsonw_real(&w, "acKwh", has_row ? pg_field_double(base, 0, DATA_BASE_RECENT_AC) : 0);
+    jsonw_real(&w, "dcKwh", has_row ? pg_field_double(base, 0, DATA_BASE_RECENT_DC) : 0);
     if (has_row)
         real_or_null(&w, "efficiencyRatio", base, 0, DATA_BASE_RECENT_RATIO);
     else
