@@ -181,7 +181,7 @@ func checkApp(p *types.Project, s types.ServiceConfig, root, bin string) {
 	// Unset, a program would look for its servers on its own container's loopback.
 	for _, name := range serverVars {
 		if _, set := s.Environment[name]; !set && slices.ContainsFunc(helps, func(h help) bool { return h.env[name] }) {
-			fail("%s: %s reads %s, which is not set (its default is the container's loopback)",
+			fail("%s: %s reads %s, which is not set (a server address would default to the container's own loopback)",
 				s.Name, strings.Join(s.Command, " "), name)
 		}
 	}

@@ -39,21 +39,25 @@ local_sh() {
     timeout "${LOCAL_SH_TIMEOUT:-120}" bash "$LOCAL_SH" "$@" >>"$IT_DIR/local-$1.log" 2>&1
 }
 
-# Whatever happens, `down` runs before lib.sh's cleanup; if the test is killed
-# outright (no trap runs), a detached watcher runs it once this shell is gone.
-cleanup() {
-    local rc=$?
-    set +e # the (exit) below hands the status on to it_cleanup
-    eie_proc_stop "$IT_DIR/local-watchdog.pid" 5 2>/dev/null || true
-    [[ -d $EIE_LOCAL_DIR ]] && { local_sh down || it_fail "cleanup: local.sh down failed"; }
-    (exit "$rc")
-    it_cleanup
+# gone PID...: true when none of the PIDs is a live process.
+gone() {
+    local pid
+    for pid in "$@"; do
+        eie_proc__exists "$pid" && return 1
+    done
+    return 0
 }
-trap cleanup EXIT
-# shellcheck disable=SC2016 # expanded by the inner bash
-eie_proc_start local-watchdog "$IT_DIR/local-watchdog.pid" "$IT_DIR/local-watchdog.log" \
-    bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; exec bash "$2" down' \
-    local-watchdog "$$" "$LOCAL_SH" 2>>"$IT_DIR/local-watchdog.log" || exit 1
+
+# stop_pids PID...: TERM, up to 20 s, then KILL.
+stop_pids() {
+    local i
+    kill -TERM "$@" 2>/dev/null
+    for ((i = 0; i < 200; i++)); do
+        gone "$@" && return 0
+        sleep 0.1
+    done
+    kill -KILL "$@" 2>/dev/null
+}
 
 # ours: "PID NAME" of each process of this deployment, by what /proc says:
 # the programs run from build/bin with this test's EIE_LOCAL_DIR in their
@@ -77,20 +81,35 @@ ours() {
     done | sort -n
 }
 
+# Whatever happens, `down` runs before lib.sh's cleanup; if the test is killed
+# outright (no trap runs), a detached watcher runs it once this shell is gone.
+cleanup() {
+    local rc=$?
+    set +e # the (exit) below hands the status on to it_cleanup
+    eie_proc_stop "$IT_DIR/local-watchdog.pid" 5 2>/dev/null || true
+    [[ -d $EIE_LOCAL_DIR ]] && { local_sh down || it_fail "cleanup: local.sh down failed"; }
+    # A broken `down` is this test's failure, not a reason to leave them running.
+    local left
+    left=$(ours)
+    if [[ -n $left ]]; then
+        it_fail "cleanup: still running after down, stopping them by pid: $(paste -sd, <<<"$left")"
+        # shellcheck disable=SC2046 # one word per pid
+        stop_pids $(cut -d' ' -f1 <<<"$left")
+    fi
+    (exit "$rc")
+    it_cleanup
+}
+trap cleanup EXIT
+# shellcheck disable=SC2016 # expanded by the inner bash
+eie_proc_start local-watchdog "$IT_DIR/local-watchdog.pid" "$IT_DIR/local-watchdog.log" \
+    bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; exec bash "$2" down' \
+    local-watchdog "$$" "$LOCAL_SH" 2>>"$IT_DIR/local-watchdog.log" || exit 1
+
 # status: sets RUNNING to "NAME PID" of each service `status` reports running.
 status() {
     local_sh status || it_fail "local.sh status: exit status $?"
     mapfile -t RUNNING < <(sed -n 's/^ *\([a-z-]*\) *running (pid \([0-9]*\))$/\1 \2/p' "$IT_DIR/local-status.log")
     : >"$IT_DIR/local-status.log"
-}
-
-# gone PID...: true when none of the PIDs is a live process.
-gone() {
-    local pid
-    for pid in "$@"; do
-        eie_proc__exists "$pid" && return 1
-    done
-    return 0
 }
 
 # readings [UNTIL]: the readings in the history (those stamped UNTIL or before).
