@@ -21,6 +21,10 @@ if [[ -z $go ]]; then
 fi
 
 checker=$EIE_BUILD_DIR/compose-check/eie-compose-check
+# Go keeps its module and build caches under HOME; without one, in the build dir.
+if [[ -z ${HOME:-} ]]; then
+    export GOPATH=$EIE_BUILD_DIR/compose-check/go GOCACHE=$EIE_BUILD_DIR/compose-check/cache
+fi
 if ! (cd "$EIE_SOURCE_DIR/tests/compose" && "$go" build -buildvcs=false -o "$checker" .); then
     echo "FAIL: could not build tests/compose with $("$go" version) (above: why)" >&2
     exit 1
