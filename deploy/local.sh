@@ -3,13 +3,15 @@
 #
 #   deploy/local.sh up            install, build, start everything (idempotent)
 #   deploy/local.sh down          stop everything, keep data
-#   deploy/local.sh down --purge  stop everything, delete .state/local (also: purge)
+#   deploy/local.sh down --purge  stop everything, delete EIE_LOCAL_DIR (also: purge)
 #   deploy/local.sh status        show what runs
 #   deploy/local.sh logs [NAME]   last lines of every log, or follow one
 #
 # Ports: EIE_KAFKA_PORT (9092), EIE_KAFKA_CONTROLLER_PORT (9093),
 #        EIE_PG_PORT (55432), EIE_API_PORT (3000), EIE_HOT_METRICS_PORT (9101),
 #        EIE_COLD_METRICS_PORT (9102). EIE_SIM_VEHICLES (100).
+# State: EIE_LOCAL_DIR ($EIE_STATE_DIR/local, .state/local) holds the data,
+#        logs and pid files; the downloads stay in EIE_STATE_DIR (.state).
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR
@@ -23,7 +25,7 @@ HOT_METRICS_PORT=${EIE_HOT_METRICS_PORT:-9101}
 COLD_METRICS_PORT=${EIE_COLD_METRICS_PORT:-9102}
 SIM_VEHICLES=${EIE_SIM_VEHICLES:-100}
 
-LOCAL=$EIE_STATE_DIR/local
+LOCAL=${EIE_LOCAL_DIR:-$EIE_STATE_DIR/local}
 KAFKA_DIR=$LOCAL/kafka
 PG_DIR=$LOCAL/pg
 LOG_DIR=$LOCAL/logs
