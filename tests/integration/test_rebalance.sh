@@ -5,14 +5,15 @@
 #   go to b and keeps the others throughout;
 # - static membership: b killed and restarted with the same --instance-id
 #   within the session timeout takes back the same partitions at once, and a is
-#   not rebalanced at all;
+#   not rebalanced at all; b stopped cleanly and restarted also gets the same
+#   partitions back, and a takes none of them meanwhile;
 # - a reading left behind in a revoked partition is never stored by its old
 #   owner: every reading is written by exactly one committed batch, and no
 #   batch met offsets another instance had moved.
 source "$(dirname "$0")/lib.sh"
 it_setup 6
 
-devices=40 intervals=30
+devices=40 intervals=40
 python3 - "$IT_DIR" "$devices" "$intervals" <<'PY'
 import json, sys, time
 out, devices, intervals = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -100,6 +101,18 @@ it_expect_eq "$b_parts" "$(moved b assigned 1)" "the restarted b's partitions"
 sleep 3
 it_expect_eq "$a_rebalances_before" "$(rebalances a)" "a's rebalance callbacks after b's restart (none new)"
 
+# ---- b stopped cleanly and started again: it does not leave the group (a
+# static member's close sends no LeaveGroup), so a takes none of its
+# partitions, and b gets the same ones back.
+a_moves_before=$(moves a)
+it_stop b
+mv "$IT_DIR/b.log" "$IT_DIR/b-second.log"
+start_instance b
+it_wait_for "b, stopped and started again, to get its partitions back" 30 has_partitions b
+it_expect_eq "$b_parts" "$(moved b assigned 1)" "b's partitions after a clean restart"
+sleep 3
+it_expect_eq "$a_moves_before" "$(moves a)" "partitions a took or gave up during b's clean restart (none)"
+
 wait "$producer" || it_fail "the producer failed: $(cat "$IT_DIR/producer.status")"
 it_wait_for "the group to store every reading" 120 it_sql_equals "$readings" \
     "SELECT sum(next_offset) FROM sink_offsets WHERE consumer_group = '${EIE_TOPIC_PREFIX}cold'"
@@ -116,9 +129,9 @@ if grep -h "dropping the batch" "$IT_DIR"/a.log "$IT_DIR"/b*.log; then
 fi
 it_stop a
 it_stop b
-# Each stored readings, the restarted b too (its progress line at exit).
+# Each stored readings, b restarted after its kill too (progress lines at exit).
 stored() { sed -nE 's/.* cold: ([0-9]+) readings stored.*/\1/p' "$IT_DIR/$1.log" | tail -n 1; }
-for name in a b; do
+for name in a b-second; do
     [[ $(stored "$name") -gt 0 ]] || it_fail "$name stored no reading"
 done
 it_finish
