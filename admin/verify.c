@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "interrupt.h"
 #include "log.h"
 #include "pg.h"
 #include "verify.h"
@@ -75,7 +76,8 @@ static int sessions_final(const char *url, const char *which, double *out, eie_e
         eie_err_prefix(err, "%s", which);
         return -1;
     }
-    PGresult *res = PQexec(conn, sessions_final_sql);
+    PGresult *res = admin_interrupt_watch(conn) ? PQexec(conn, sessions_final_sql) : NULL;
+    admin_interrupt_watch(NULL);
     int rc = pg_check(res, PGRES_TUPLES_OK, which, err);
     if (rc == 0)
         *out = PQntuples(res) ? strtod(PQgetvalue(res, 0, 0), NULL) : -INFINITY;
@@ -97,7 +99,10 @@ static PGresult *summarise(const char *url, const char *which, double sessions_u
     char until[40];
     snprintf(until, sizeof until, "%.6f", sessions_until);
     const char *params[] = {isinf(sessions_until) ? "-infinity" : until};
-    PGresult *res = PQexecParams(conn, summary_sql, 1, NULL, params, NULL, NULL, 0);
+    PGresult *res = admin_interrupt_watch(conn)
+                        ? PQexecParams(conn, summary_sql, 1, NULL, params, NULL, NULL, 0)
+                        : NULL;
+    admin_interrupt_watch(NULL);
     if (pg_check(res, PGRES_TUPLES_OK, which, err) < 0) {
         PQclear(res);
         res = NULL;
@@ -208,10 +213,14 @@ int verify_main(int argc, char **argv)
             fprintf(stderr, "eie-admin verify: --against (EIE_VERIFY_AGAINST) is required\n");
         return cr == CONFIG_HELP_SHOWN ? 0 : 2;
     }
+    admin_interrupt_init();
     verify_result r;
     eie_err err;
-    if (verify_stores(url_a, url_b, max_listed, &r, &err) < 0) {
-        log_error("%s", err.msg);
+    if (verify_stores(url_a, url_b, max_listed, &r, &err) < 0 || admin_interrupted()) {
+        if (admin_interrupted())
+            log_error("interrupted: the comparison under way was cancelled");
+        else
+            log_error("%s", err.msg);
         return 1;
     }
     printf("verify: %llu groups compared, %llu differences\n", (unsigned long long)r.compared,
