@@ -7,16 +7,18 @@ source "$(dirname "$0")/lib.sh"
 it_setup 1
 
 # Locks what verify reads (the history) and what rollup takes first (its
-# progress rows) for longer than the test lasts; ended by the test.
+# progress rows) for longer than the test lasts (60 s, so that a test killed
+# half-way leaves no lock for long); ended by the test.
 PGAPPNAME=it-locker it_start locker psql "$DATABASE_URL" -X -q -c \
-    "BEGIN; LOCK vehicle_history, hourly_rollup IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(300); COMMIT"
+    "BEGIN; LOCK vehicle_history, hourly_rollup IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60); COMMIT"
 backends() { # APPLICATION_NAME [WAIT_EVENT_TYPE]
-    it_psql -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$1'
+    it_psql -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$1' AND datname = current_database()
                 AND ('${2:-}' = '' OR wait_event_type = '${2:-}')"
 }
 lock_held() {
     [[ $(it_psql -c "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-                     WHERE a.application_name = 'it-locker' AND l.mode = 'AccessExclusiveLock'
+                     WHERE a.application_name = 'it-locker' AND a.datname = current_database()
+                     AND l.mode = 'AccessExclusiveLock'
                      AND l.granted AND l.relation IN ('vehicle_history'::regclass, 'hourly_rollup'::regclass)") == 2 ]]
 }
 it_wait_for "the locks" 30 lock_held
@@ -45,5 +47,6 @@ interrupt verify "eie-admin verify" "the comparison under way was cancelled"
 it_start rollup "$EIE_BIN/eie-admin" rollup
 interrupt rollup "eie-admin" "the rollup under way was cancelled"
 
-it_psql -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'it-locker'" >/dev/null
+it_psql -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'it-locker'
+            AND datname = current_database()" >/dev/null
 it_finish
