@@ -9,12 +9,15 @@
  * in a cooperative rebalance rejoins at once and waits (up to a heartbeat) for
  * the others, so a commit after every batch turned each cooperative rebalance
  * into a full one (tests/integration/test_rebalance.sh). Hence commits are
- * gathered, sent by the main thread at most every COMMIT_EVERY_MS (which makes
- * the odd one sent just before a rejoin rare), at once when partitions are
- * revoked and at the end, and never from a revocation to the assignment that
- * ends the rebalance: in the cooperative protocol that is the second one, since
- * the revocation is followed by an assignment (maybe empty) in the same round,
- * then by the rejoin. */
+ * gathered, sent by the main thread at most every COMMIT_EVERY_MS, at once when
+ * partitions are revoked and at the end, and never from a revocation to the
+ * assignment that ends the rebalance: in the cooperative protocol that is the
+ * second one, since the revocation is followed by an assignment (maybe empty)
+ * in the same round, then by the rejoin. What remains: a commit sent as this
+ * member rejoins for a rebalance it has not been told of yet (up to a heartbeat
+ * interval, while the others rejoin) is still refused, and every partition of
+ * the member moves; rare at one commit per COMMIT_EVERY_MS, harmless to
+ * exactly-once, and logged ("assignment lost"). */
 #include <stdlib.h>
 
 #include "log.h"

@@ -118,13 +118,17 @@ static void describe_parts(const rd_kafka_topic_partition_list_t *parts, strbuf 
     rd_kafka_topic_partition_list_destroy(sorted);
 }
 
-static void log_moved(const char *what, const rd_kafka_topic_partition_list_t *parts,
-                      int cooperative)
+static void log_moved(rd_kafka_t *rk, const char *what,
+                      const rd_kafka_topic_partition_list_t *parts, int cooperative)
 {
     strbuf list = STRBUF_INIT;
     describe_parts(parts, &list);
-    log_info("%s %d partition%s (%s): %s", what, parts->cnt, parts->cnt == 1 ? "" : "s",
-             cooperative ? "cooperative" : "eager", list.len ? list.data : "none");
+    /* Lost: librdkafka gave up the assignment (the member was put out of the
+     * group, or a request of it was refused as of an old generation), so every
+     * partition moves, whatever the protocol. */
+    log_info("%s %d partition%s (%s%s): %s", what, parts->cnt, parts->cnt == 1 ? "" : "s",
+             cooperative ? "cooperative" : "eager",
+             rd_kafka_assignment_lost(rk) ? ", assignment lost" : "", list.len ? list.data : "none");
     strbuf_free(&list);
 }
 
@@ -147,7 +151,7 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         if (*s->stop) /* stopping: acknowledged below, but nothing of them is stored */
             disown(s, parts);
         else
-            log_moved("assigned", parts, cooperative);
+            log_moved(rk, "assigned", parts, cooperative);
         sink_commit_assigned(s);
         rd_kafka_error_t *error = NULL;
         if (cooperative)
@@ -164,7 +168,7 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         sink_drain(s);
         sink_commit_revoking(s, cooperative);
         disown(s, parts);
-        log_moved("revoked", parts, cooperative);
+        log_moved(rk, "revoked", parts, cooperative);
         rd_kafka_error_t *error = NULL;
         if (cooperative)
             error = rd_kafka_incremental_unassign(rk, parts);
