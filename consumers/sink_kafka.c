@@ -128,7 +128,8 @@ static void log_moved(rd_kafka_t *rk, const char *what,
      * partition moves, whatever the protocol. */
     log_info("%s %d partition%s (%s%s): %s", what, parts->cnt, parts->cnt == 1 ? "" : "s",
              cooperative ? "cooperative" : "eager",
-             rd_kafka_assignment_lost(rk) ? ", assignment lost" : "", list.len ? list.data : "none");
+             rd_kafka_assignment_lost(rk) ? ", assignment lost" : "",
+             list.len ? list.data : "none");
     strbuf_free(&list);
 }
 
