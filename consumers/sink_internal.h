@@ -93,6 +93,7 @@ typedef struct sink {
     sink_replay *replay;
     size_t replay_left; /* partitions whose range is not read yet */
     atomic_int fenced; /* the writer found the store's offsets moved */
+    bool paused;       /* the main thread's: sink_pause */
     /* Hand-over to the writer thread. */
     pthread_t writer;
     int writer_started;

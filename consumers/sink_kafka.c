@@ -163,6 +163,14 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             log_error("assigning partitions: %s", rd_kafka_error_string(error));
             rd_kafka_error_destroy(error);
         }
+        /* librdkafka keeps a partition's pause through its revocation: one
+         * paused while a batch failed to commit, revoked meanwhile and assigned
+         * to this consumer again would stay paused for good. */
+        rd_kafka_resp_err_t pe = s->paused ? rd_kafka_pause_partitions(rk, parts)
+                                           : rd_kafka_resume_partitions(rk, parts);
+        if (pe)
+            log_warn("%s the partitions assigned: %s", s->paused ? "pausing" : "resuming",
+                     rd_kafka_err2str(pe));
     } else {
         /* The partitions may go to another consumer: store what was read first. */
         sink_hand_over(s);
@@ -462,6 +470,7 @@ void sink_pause(sink *s, bool pause)
     if (!e && parts && parts->cnt)
         e = pause ? rd_kafka_pause_partitions(s->rk, parts)
                   : rd_kafka_resume_partitions(s->rk, parts);
+    s->paused = pause;
     if (e)
         log_warn("%s the partitions: %s", pause ? "pausing" : "resuming", rd_kafka_err2str(e));
     else if (parts && parts->cnt)
