@@ -3,13 +3,13 @@
  * run them on every start); `rollup` brings the hourly summaries up to date;
  * `verify` compares two stores (verify.c); `keys` keeps eie-api's key file
  * (keys.c). */
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "config.h"
-#include "keys.h"
+#include "interrupt.h"
 #include "kafka.h"
+#include "keys.h"
 #include "log.h"
 #include "pg.h"
 #include "verify.h"
@@ -84,10 +84,16 @@ static int run_migrate(int argc, char **argv)
     if (cr != CONFIG_OK) {
         return cr == CONFIG_HELP_SHOWN ? 0 : 2;
     }
+    admin_interrupt_init();
     eie_err err;
     PGconn *conn = pg_connect(url, "eie-admin", &err);
-    int applied = conn ? pg_migrate(conn, &err) : -1;
+    int applied = conn && admin_interrupt_watch(conn) ? pg_migrate(conn, &err) : -1;
+    admin_interrupt_watch(NULL);
     PQfinish(conn);
+    if (admin_interrupted()) {
+        log_error("interrupted: the migration under way was cancelled");
+        return 1;
+    }
     if (applied < 0) {
         log_error("%s", err.msg);
         return 1;
@@ -115,11 +121,12 @@ static int run_rollup(int argc, char **argv)
     config_result cr = config_parse(&spec, argc, argv, NULL, &first);
     if (cr != CONFIG_OK)
         return cr == CONFIG_HELP_SHOWN ? 0 : 2;
+    admin_interrupt_init();
     eie_err err;
     PGconn *conn = pg_connect(url, "eie-admin", &err);
     PGresult *res = NULL;
     int rc = 1;
-    if (conn) {
+    if (conn && admin_interrupt_watch(conn)) {
         const char *params[] = {settle};
         res = PQexecParams(conn, "SELECT eie_rollup($1::interval, 2147483647)", 1, NULL, params,
                            NULL, NULL, 0);
@@ -127,17 +134,25 @@ static int run_rollup(int argc, char **argv)
             log_info("hourly summaries up to date (%s hour(s) of the streams summarised now)",
                      PQgetvalue(res, 0, 0));
             PQclear(res);
-            res = PQexec(conn, "SELECT eie_refresh_sessions((SELECT gap FROM charging_session_state), "
-                               "2147483647)");
-            if (pg_check(res, PGRES_TUPLES_OK, "deriving charging sessions", &err) == 0) {
+            res = admin_interrupted()
+                      ? NULL
+                      : PQexec(conn, "SELECT eie_refresh_sessions((SELECT gap FROM "
+                                     "charging_session_state), 2147483647)");
+            if (res && pg_check(res, PGRES_TUPLES_OK, "deriving charging sessions", &err) == 0) {
                 log_info("charging sessions up to date (those of %s vehicle(s) derived now)",
                          PQgetvalue(res, 0, 0));
                 rc = 0;
             }
         }
     }
-    if (rc)
+    admin_interrupt_watch(NULL);
+    if (admin_interrupted()) {
+        log_error("interrupted: the rollup under way was cancelled (what it had summarised "
+                  "is kept, a cold consumer or the next rollup goes on from there)");
+        rc = 1;
+    } else if (rc) {
         log_error("%s", err.msg);
+    }
     PQclear(res);
     PQfinish(conn);
     return rc;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "interrupt.h"
 #include "log.h"
 #include "pg.h"
 #include "reading_sql.h"
@@ -96,7 +97,8 @@ static int sessions_final(const char *url, const char *which, double *out, eie_e
         eie_err_prefix(err, "%s", which);
         return -1;
     }
-    PGresult *res = PQexec(conn, sessions_final_sql);
+    PGresult *res = admin_interrupt_watch(conn) ? PQexec(conn, sessions_final_sql) : NULL;
+    admin_interrupt_watch(NULL);
     int rc = pg_check(res, PGRES_TUPLES_OK, which, err);
     if (rc == 0)
         *out = PQntuples(res) ? strtod(PQgetvalue(res, 0, 0), NULL) : -INFINITY;
@@ -120,7 +122,10 @@ static PGresult *summarise(const char *url, const char *which, double sessions_u
     const char *params[] = {isinf(sessions_until) ? "-infinity" : until};
     strbuf sql = STRBUF_INIT;
     build_summary_sql(&sql);
-    PGresult *res = PQexecParams(conn, sql.data, 1, NULL, params, NULL, NULL, 0);
+    PGresult *res = admin_interrupt_watch(conn)
+                        ? PQexecParams(conn, sql.data, 1, NULL, params, NULL, NULL, 0)
+                        : NULL;
+    admin_interrupt_watch(NULL);
     strbuf_free(&sql);
     if (pg_check(res, PGRES_TUPLES_OK, which, err) < 0) {
         PQclear(res);
@@ -232,10 +237,14 @@ int verify_main(int argc, char **argv)
             fprintf(stderr, "eie-admin verify: --against (EIE_VERIFY_AGAINST) is required\n");
         return cr == CONFIG_HELP_SHOWN ? 0 : 2;
     }
+    admin_interrupt_init();
     verify_result r;
     eie_err err;
-    if (verify_stores(url_a, url_b, max_listed, &r, &err) < 0) {
-        log_error("%s", err.msg);
+    if (verify_stores(url_a, url_b, max_listed, &r, &err) < 0 || admin_interrupted()) {
+        if (admin_interrupted())
+            log_error("interrupted: the comparison under way was cancelled");
+        else
+            log_error("%s", err.msg);
         return 1;
     }
     printf("verify: %llu groups compared, %llu differences\n", (unsigned long long)r.compared,

@@ -124,6 +124,7 @@ int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *s
     sink_health_init(&s);
     metrics_server *metrics_srv = NULL;
     pthread_mutex_init(&s.lock, NULL);
+    pthread_mutex_init(&s.commit_lock, NULL);
     pthread_cond_init(&s.changed, NULL);
     s.replay = cfg->replay;
     int rc = -1;
@@ -151,6 +152,8 @@ int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *s
         housekeep(&s);
         sink_collect_batch(&s);
         sink_hand_over_polling(&s);
+        if (!s.replay)
+            sink_commit_tick(&s);
         if (s.fenced)
             sink_reread_from_store(&s);
         if (!s.replay) /* a replay's caller shows its progress */
@@ -160,8 +163,10 @@ int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *s
         log_info("stopping: writing the last batch and leaving the group");
     sink_hand_over(&s); /* one try each: see write_batch */
     sink_drain(&s);
-    if (!s.replay)
+    if (!s.replay) {
+        sink_commit_final(&s);
         sink_leave_group(&s);
+    }
     rd_kafka_consumer_close(s.rk);
     if (s.replay)
         s.replay->finished = !*stop && s.replay_left == 0 && !s.fenced;
@@ -190,6 +195,8 @@ done:
     metrics_free(s.metrics);
     sink_health_free(&s);
     pthread_mutex_destroy(&s.lock);
+    pthread_mutex_destroy(&s.commit_lock);
+    free(s.commit_pending);
     pthread_cond_destroy(&s.changed);
     return rc;
 }

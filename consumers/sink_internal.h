@@ -3,6 +3,7 @@
  *
  *   sink.c          start-up, the main loop, housekeeping, progress, shutdown
  *   sink_kafka.c    the consumer: group membership, rebalances, batch collection
+ *   sink_commit.c   the offsets committed to Kafka too, for lag tools
  *   sink_writer.c   the writer thread: a batch and its offsets in one transaction
  *   sink_replay.c   a replay's static assignment over fixed ranges
  *   sink_health.c   /metrics, /healthz, /readyz: stalls and lag
@@ -92,6 +93,7 @@ typedef struct sink {
     sink_replay *replay;
     size_t replay_left; /* partitions whose range is not read yet */
     atomic_int fenced; /* the writer found the store's offsets moved */
+    bool paused;       /* the main thread's: sink_pause */
     /* Hand-over to the writer thread. */
     pthread_t writer;
     int writer_started;
@@ -108,6 +110,14 @@ typedef struct sink {
     uint64_t skipped, last_stored;
     int64_t last_report_ms, next_housekeep_ms;
     int64_t now_ms; /* read once per poll, not per message */
+    /* Offsets for Kafka's commit, noted by the writer, sent by the main thread
+     * (sink_commit.c). */
+    pthread_mutex_t commit_lock;
+    partition_offset *commit_pending;
+    size_t n_commit_pending, cap_commit_pending;
+    /* The main thread's: assignments to wait for before committing again. */
+    int commit_hold_for;
+    int64_t commit_held_since_ms, last_commit_sent_ms;
 } sink;
 
 /* sink.c */
@@ -149,6 +159,16 @@ void sink_poll_paused(sink *s);
 /* After the writer found the store's offsets moved. */
 void sink_reread_from_store(sink *s);
 void sink_leave_group(sink *s);
+
+/* sink_commit.c */
+/* The writer's: a committed batch's offsets, to be committed to Kafka too. */
+void sink_commit_note(sink *s, const batch *b);
+/* The main thread's: sends what was noted if it is time; around rebalances
+ * (from the rebalance callback); at the end. */
+void sink_commit_tick(sink *s);
+void sink_commit_revoking(sink *s, bool cooperative);
+void sink_commit_assigned(sink *s);
+void sink_commit_final(sink *s);
 
 /* sink_replay.c */
 int sink_replay_start(sink *s, eie_err *err);

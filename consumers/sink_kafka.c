@@ -9,6 +9,7 @@
 #include "log.h"
 #include "offsets.h"
 #include "sink_internal.h"
+#include "strbuf.h"
 #include "timefmt.h"
 
 partition_state *sink_part(sink *s, int kind, int32_t partition)
@@ -97,6 +98,41 @@ partition_state *sink_owned_part(sink *s, int kind, int32_t partition)
     return &s->parts[kind][partition];
 }
 
+/* "T[0,2] U[1]": which partitions move, so that an operator (and
+ * tests/integration/test_rebalance.sh) sees that a cooperative rebalance moved
+ * only some of them. */
+static void describe_parts(const rd_kafka_topic_partition_list_t *parts, strbuf *out)
+{
+    rd_kafka_topic_partition_list_t *sorted = rd_kafka_topic_partition_list_copy(parts);
+    rd_kafka_topic_partition_list_sort(sorted, NULL, NULL); /* by topic, then partition */
+    for (int i = 0; i < sorted->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &sorted->elems[i];
+        int same_topic = i > 0 && strcmp(sorted->elems[i - 1].topic, p->topic) == 0;
+        if (same_topic)
+            strbuf_printf(out, ",%d", (int)p->partition);
+        else
+            strbuf_printf(out, "%s%s[%d", i ? "] " : "", p->topic, (int)p->partition);
+    }
+    if (sorted->cnt)
+        strbuf_putc(out, ']');
+    rd_kafka_topic_partition_list_destroy(sorted);
+}
+
+static void log_moved(rd_kafka_t *rk, const char *what,
+                      const rd_kafka_topic_partition_list_t *parts, int cooperative)
+{
+    strbuf list = STRBUF_INIT;
+    describe_parts(parts, &list);
+    /* Lost: librdkafka gave up the assignment (the member was put out of the
+     * group, or a request of it was refused as of an old generation), so every
+     * partition moves, whatever the protocol. */
+    log_info("%s %d partition%s (%s%s): %s", what, parts->cnt, parts->cnt == 1 ? "" : "s",
+             cooperative ? "cooperative" : "eager",
+             rd_kafka_assignment_lost(rk) ? ", assignment lost" : "",
+             list.len ? list.data : "none");
+    strbuf_free(&list);
+}
+
 /* Both protocols: eager (everything revoked, then everything assigned) and
  * cooperative (only the partitions that move), the default. */
 static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
@@ -116,7 +152,8 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         if (*s->stop) /* stopping: acknowledged below, but nothing of them is stored */
             disown(s, parts);
         else
-            log_info("assigned %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
+            log_moved(rk, "assigned", parts, cooperative);
+        sink_commit_assigned(s);
         rd_kafka_error_t *error = NULL;
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, parts);
@@ -126,12 +163,21 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             log_error("assigning partitions: %s", rd_kafka_error_string(error));
             rd_kafka_error_destroy(error);
         }
+        /* librdkafka keeps a partition's pause through its revocation: one
+         * paused while a batch failed to commit, revoked meanwhile and assigned
+         * to this consumer again would stay paused for good. */
+        rd_kafka_resp_err_t pe = s->paused ? rd_kafka_pause_partitions(rk, parts)
+                                           : rd_kafka_resume_partitions(rk, parts);
+        if (pe)
+            log_warn("%s the partitions assigned: %s", s->paused ? "pausing" : "resuming",
+                     rd_kafka_err2str(pe));
     } else {
         /* The partitions may go to another consumer: store what was read first. */
         sink_hand_over(s);
         sink_drain(s);
+        sink_commit_revoking(s, cooperative);
         disown(s, parts);
-        log_info("revoked %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
+        log_moved(rk, "revoked", parts, cooperative);
         rd_kafka_error_t *error = NULL;
         if (cooperative)
             error = rd_kafka_incremental_unassign(rk, parts);
@@ -424,6 +470,7 @@ void sink_pause(sink *s, bool pause)
     if (!e && parts && parts->cnt)
         e = pause ? rd_kafka_pause_partitions(s->rk, parts)
                   : rd_kafka_resume_partitions(s->rk, parts);
+    s->paused = pause;
     if (e)
         log_warn("%s the partitions: %s", pause ? "pausing" : "resuming", rd_kafka_err2str(e));
     else if (parts && parts->cnt)

@@ -115,20 +115,6 @@ static int write_batch_once(sink *s, batch *b, eie_err *err)
     return rc == OFFSETS_MOVED ? OFFSETS_MOVED : -1;
 }
 
-/* Tells Kafka too, so that lag tools see progress; PostgreSQL stays the truth. */
-static void commit_to_kafka(sink *s, const batch *b)
-{
-    if (s->replay) /* not a member of any group */
-        return;
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)b->n_offsets);
-    for (size_t i = 0; i < b->n_offsets; i++)
-        rd_kafka_topic_partition_list_add(list, s->topics.name[b->offsets[i].kind],
-                                          b->offsets[i].partition)
-            ->offset = b->offsets[i].next;
-    rd_kafka_commit(s->rk, list, 1);
-    rd_kafka_topic_partition_list_destroy(list);
-}
-
 /* Writes the batch, retrying with backoff while PostgreSQL (or the dead-letter
  * topic) is unavailable; the consumer reads nothing new meanwhile, since the
  * main thread waits for the writer, and /readyz says so once it lasts. Once
@@ -169,7 +155,7 @@ static void write_batch(sink *s, batch *b)
     sink_health_committed(s);
     if (attempts)
         log_info("batch written after %d failed attempt%s", attempts, attempts == 1 ? "" : "s");
-    commit_to_kafka(s, b);
+    sink_commit_note(s, b); /* Kafka is told too, so that lag tools see progress */
     for (size_t i = 0; s->seen && i < b->n_offsets; i++) /* never read again by this group */
         dead_seen_forget_below(s->seen, s->topics.name[b->offsets[i].kind], b->offsets[i].partition,
                                b->offsets[i].next);

@@ -79,6 +79,8 @@ rebuilt_rows() { it_psql -c "SELECT count(*) FROM eie_rebuild.vehicle_history" 2
 more_than() { [[ $(rebuilt_rows) -gt $1 ]]; }
 it_wait_for "the first rebuild to store rows" 60 more_than 0
 kill -INT "$replay_pid"
+for ((i = 0; i < 300; i++)); do kill -0 "$replay_pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$replay_pid" 2>/dev/null && { it_fail "eie-replay did not stop within 30 s of SIGINT"; kill -KILL "$replay_pid"; }
 status=0
 wait "$replay_pid" || status=$?
 it_expect_eq 1 "$status" "an interrupted rebuild exits 1"
