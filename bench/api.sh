@@ -21,7 +21,11 @@
 #                baseline, ending at the loaded day's end)
 # then times the fleet summary over the day (the median of three requests) and
 # checks that its efficiency is the history's meter AC against vehicle DC, and
-# ends with
+# measures the baseline: eie-api's HTTP stack with a handler that does nothing
+# (eie-bench-bare-api, bench/bare/), at GET /bare/{id} under the same load,
+# and ends with
+#   api: bare_rps=N bare_p99_ms=N state_share=F performance_share=F ...
+# (each route's throughput as a share of the baseline's) and
 #   api: performance_rps=N performance_p99_ms=N state_rps=N state_p99_ms=N
 #        meter_rps=N meter_p99_ms=N sessions_rps=N sessions_p99_ms=N trend_rps=N
 #        trend_p99_ms=N fleet_summary_ms=N
@@ -162,6 +166,9 @@ prefix[sessions]=/v1/vehicles/
 query[sessions]="/sessions?from=$from&to=$to"
 prefix[trend]=/v1/vehicles/
 query[trend]="/trend?to=$to"
+prefix[bare]=/bare/
+query[bare]=""
+letter[bare]=V
 
 # One request first: an endpoint that does not answer 200 is not worth timing.
 probe() {
@@ -182,11 +189,12 @@ probe() {
   eie_log "$name: GET ${url#"$base"} -> 200 $(jq -c . "$body" | head -c 200)"
 }
 
-# measure NAME: warm-up, then the measured run; sets R[field] from its result line
+# measure NAME [BASE]: warm-up, then the measured run; sets R[field] from its
+# result line
 failed=0
 measure() {
   local name=$1 out=$LOG_DIR/wrk.$1.txt line kv
-  local args=(--latency -t "$threads" -c "$connections" --timeout 10s -s "$lua" "$base"
+  local args=(--latency -t "$threads" -c "$connections" --timeout 10s -s "$lua" "${2:-$base}"
     -- "${prefix[$name]}" "$vehicles" "${query[$name]}" "${letter[$name]}")
   if ((warmup > 0)); then
     wrk -d "${warmup}s" "${args[@]}" >"$LOG_DIR/wrk.$name.warmup.txt"
@@ -206,8 +214,32 @@ measure() {
   fi
 }
 
-declare -A rps=([performance]=- [state]=- [meter]=- [sessions]=- [trend]=-)
-declare -A p99=([performance]=- [state]=- [meter]=- [sessions]=- [trend]=-)
+declare -A rps=([performance]=- [state]=- [meter]=- [sessions]=- [trend]=- [bare]=-)
+declare -A p99=([performance]=- [state]=- [meter]=- [sessions]=- [trend]=- [bare]=-)
+
+# The baseline, in the same run: eie-api's HTTP stack (server, router, key
+# check, metrics, access log) with a handler that does nothing
+# (bench/bare/bare_api.c), under the same settings; each route's throughput
+# is reported as a share of it.
+bare_port=$(eie_port_free "$api_port")
+bare_args=()
+for ((i = 0; i < ${#api_args[@]}; i++)); do
+  [[ ${api_args[i]} == --access-log || ${api_args[i]} == --http-threads ]] &&
+    bare_args+=("${api_args[i]}" "${api_args[i + 1]:-}")
+done
+EIE_START_SAME_SESSION=1 eie_proc_start bare "$RUN_DIR/bare.pid" "$LOG_DIR/bare.log" "$BIN/eie-bench-bare-api" \
+  --port "$bare_port" "${bare_args[@]}" 9>&-
+bare_base=http://127.0.0.1:$bare_port
+t_end=$((SECONDS + 30))
+until curl -fsS -o /dev/null "$bare_base/bare/V1" 2>/dev/null; do
+  ((SECONDS < t_end)) || { eie_show_tail "$LOG_DIR/bare.log"; eie_die "the bare baseline did not answer"; exit 1; }
+  sleep 0.2
+done
+measure bare "$bare_base"
+rps[bare]=$(printf '%.0f' "${R[rps]}")
+p99[bare]=$(printf '%.2f' "${R[p99_ms]}")
+eie_proc_stop "$RUN_DIR/bare.pid"
+
 for name in $endpoints; do
   probe "$name"
   measure "$name"
@@ -239,5 +271,7 @@ awk -v a="$api_ratio" -v h="$history_ratio" 'BEGIN { d = a - h; exit !(d < 1e-9 
 if ((failed)); then
   echo "api: THE RUN HAD ERRORS (non-2xx responses or socket errors, above); wrk output in $LOG_DIR"
 fi
+share() { [[ ${rps[$1]} == - ]] && echo - || echo "scale=3; ${rps[$1]} / ${rps[bare]}" | bc; }
+echo "api: bare_rps=${rps[bare]} bare_p99_ms=${p99[bare]} state_share=$(share state) performance_share=$(share performance) meter_share=$(share meter) sessions_share=$(share sessions) trend_share=$(share trend)"
 echo "api: performance_rps=${rps[performance]} performance_p99_ms=${p99[performance]} state_rps=${rps[state]} state_p99_ms=${p99[state]} meter_rps=${rps[meter]} meter_p99_ms=${p99[meter]} sessions_rps=${rps[sessions]} sessions_p99_ms=${p99[sessions]} trend_rps=${rps[trend]} trend_p99_ms=${p99[trend]} fleet_summary_ms=$(printf '%.0f' "$fleet_ms")"
 exit "$failed"

@@ -65,7 +65,7 @@ export DATABASE_URL KAFKA_BOOTSTRAP_SERVERS
 # shellcheck disable=SC2317 # run by the EXIT trap
 teardown() {
   local s
-  for s in api consumer-hot consumer-cold replay; do
+  for s in api bare consumer-hot consumer-cold replay; do
     eie_proc_stop "$RUN_DIR/$s.pid" || true
   done
   kafka_stop "$API_DIR/kafka" || true
