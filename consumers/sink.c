@@ -10,10 +10,13 @@
  * Two threads overlap the work: the main thread polls Kafka and decodes the
  * next batch while a writer thread stores the previous one, so PostgreSQL is
  * kept busy. */
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "pg.h"
@@ -114,6 +117,24 @@ static int migrate(sink *s, eie_err *err)
     return applied < 0 || *s->stop ? -1 : 0;
 }
 
+/* librdkafka 2.0 can still hang in rd_kafka_consumer_close when a rebalance
+ * comes at the wrong moment (issue 4527; sink_leave_group avoids most of it).
+ * By then every batch is committed in PostgreSQL, rows and offsets, so past
+ * this deadline the process ends rather than wait for ever: the group drops
+ * it when its session times out. */
+#define CLOSE_DEADLINE_S 15
+
+static void *close_watchdog(void *arg)
+{
+    (void)arg;
+    sleep(CLOSE_DEADLINE_S);
+    log_warn("closing the Kafka consumer has not finished after %d s (librdkafka issue 4527); "
+             "every batch is committed, so stopping anyway",
+             CLOSE_DEADLINE_S);
+    log_flush();
+    _exit(0);
+}
+
 int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *stop, eie_err *err)
 {
     sink s = {.cfg = cfg, .store = store, .stop = stop, .last_report_ms = timefmt_now_ms()};
@@ -163,11 +184,18 @@ int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *s
         log_info("stopping: writing the last batch and leaving the group");
     sink_hand_over(&s); /* one try each: see write_batch */
     sink_drain(&s);
+    pthread_t watchdog;
+    bool watched = false;
     if (!s.replay) {
         sink_commit_final(&s);
         sink_leave_group(&s);
+        watched = pthread_create(&watchdog, NULL, close_watchdog, NULL) == 0;
     }
     rd_kafka_consumer_close(s.rk);
+    if (watched) {
+        pthread_cancel(watchdog);
+        pthread_join(watchdog, NULL);
+    }
     if (s.replay)
         s.replay->finished = !*stop && s.replay_left == 0 && !s.fenced;
     else
