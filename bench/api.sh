@@ -254,24 +254,33 @@ done
 # efficiency must be the history's own sums (every reading counted once).
 fleet_ms=()
 for i in 1 2 3; do
-  ms=$(curl -sf -o "$LOG_DIR/fleet.json" -w '%{time_total}' "$base/v1/fleet/summary?from=$from&to=$to") || {
-    eie_die "fleet summary: $(head -c 300 "$LOG_DIR/fleet.json" 2>/dev/null)"; exit 1; }
-  fleet_ms+=("$(echo "$ms * 1000" | bc)")
+  code=$(curl -s -o "$LOG_DIR/fleet.json" -w '%{http_code} %{time_total}' "$base/v1/fleet/summary?from=$from&to=$to") || code="000 0"
+  if [[ ${code%% *} != 200 ]]; then
+    echo "fleet summary: answered ${code%% *}: $(head -c 300 "$LOG_DIR/fleet.json" 2>/dev/null)"
+    failed=1
+    fleet_ms=()
+    break
+  fi
+  fleet_ms+=("$(echo "${code#* } * 1000" | bc)")
 done
-fleet_ms=$(printf '%s\n' "${fleet_ms[@]}" | sort -g | sed -n 2p)
-api_ratio=$(jq -r '.fleetEfficiency.efficiencyRatio' "$LOG_DIR/fleet.json")
-history_ratio=$(bench_psql -c "SELECT (SELECT sum(kwh_delivered_dc) FROM vehicle_history WHERE ts >= '$from' AND ts < '$to')
-  / (SELECT sum(kwh_consumed_ac) FROM meter_history WHERE ts >= '$from' AND ts < '$to')")
-printf 'fleet summary: %.0f ms (median of 3); efficiency %s, the history %s; attributable %s, degraded vehicles %s, degraded shared meters %s\n' \
-  "$fleet_ms" "$api_ratio" "$history_ratio" "$(jq -r '.fleetEfficiency.attributable.efficiencyRatio' "$LOG_DIR/fleet.json")" \
-  "$(jq '.degradedVehicles | length' "$LOG_DIR/fleet.json")" "$(jq '.degradedMeters | length' "$LOG_DIR/fleet.json")"
-awk -v a="$api_ratio" -v h="$history_ratio" 'BEGIN { d = a - h; exit !(d < 1e-9 && d > -1e-9) }' ||
-  { echo "fleet summary: its efficiency $api_ratio is not the history's $history_ratio"; failed=1; }
+if ((${#fleet_ms[@]} == 3)); then
+  fleet_ms=$(printf '%s\n' "${fleet_ms[@]}" | sort -g | sed -n 2p)
+  api_ratio=$(jq -r '.fleetEfficiency.efficiencyRatio' "$LOG_DIR/fleet.json")
+  history_ratio=$(bench_psql -c "SELECT (SELECT sum(kwh_delivered_dc) FROM vehicle_history WHERE ts >= '$from' AND ts < '$to')
+    / (SELECT sum(kwh_consumed_ac) FROM meter_history WHERE ts >= '$from' AND ts < '$to')")
+  printf 'fleet summary: %.0f ms (median of 3); efficiency %s, the history %s; attributable %s, degraded vehicles %s, degraded shared meters %s\n' \
+    "$fleet_ms" "$api_ratio" "$history_ratio" "$(jq -r '.fleetEfficiency.attributable.efficiencyRatio' "$LOG_DIR/fleet.json")" \
+    "$(jq '.degradedVehicles | length' "$LOG_DIR/fleet.json")" "$(jq '.degradedMeters | length' "$LOG_DIR/fleet.json")"
+  awk -v a="$api_ratio" -v h="$history_ratio" 'BEGIN { d = a - h; exit !(d < 1e-9 && d > -1e-9) }' ||
+    { echo "fleet summary: its efficiency $api_ratio is not the history's $history_ratio"; failed=1; }
+else
+  fleet_ms=-
+fi
 
 if ((failed)); then
   echo "api: THE RUN HAD ERRORS (non-2xx responses or socket errors, above); wrk output in $LOG_DIR"
 fi
 share() { [[ ${rps[$1]} == - ]] && echo - || echo "scale=3; ${rps[$1]} / ${rps[bare]}" | bc; }
 echo "api: bare_rps=${rps[bare]} bare_p99_ms=${p99[bare]} state_share=$(share state) performance_share=$(share performance) meter_share=$(share meter) sessions_share=$(share sessions) trend_share=$(share trend)"
-echo "api: performance_rps=${rps[performance]} performance_p99_ms=${p99[performance]} state_rps=${rps[state]} state_p99_ms=${p99[state]} meter_rps=${rps[meter]} meter_p99_ms=${p99[meter]} sessions_rps=${rps[sessions]} sessions_p99_ms=${p99[sessions]} trend_rps=${rps[trend]} trend_p99_ms=${p99[trend]} fleet_summary_ms=$(printf '%.0f' "$fleet_ms")"
+echo "api: performance_rps=${rps[performance]} performance_p99_ms=${p99[performance]} state_rps=${rps[state]} state_p99_ms=${p99[state]} meter_rps=${rps[meter]} meter_p99_ms=${p99[meter]} sessions_rps=${rps[sessions]} sessions_p99_ms=${p99[sessions]} trend_rps=${rps[trend]} trend_p99_ms=${p99[trend]} fleet_summary_ms=$([[ $fleet_ms == - ]] && echo - || printf '%.0f' "$fleet_ms")"
 exit "$failed"
