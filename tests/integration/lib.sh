@@ -123,6 +123,26 @@ it_own_kafka_start() {
 }
 it_own_kafka_stop() { kafka_stop "$IT_DIR/kafka" >>"$IT_DIR/services.log" 2>&1; }
 
+# ---- Certificates, made by openssl for a test (valid two days, P-256 keys).
+# it_tls_ca NAME: a CA, $IT_DIR/tls/NAME.crt and NAME.key.
+it_tls_ca() {
+    mkdir -p "$IT_DIR/tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -keyout "$IT_DIR/tls/$1.key" -out "$IT_DIR/tls/$1.crt" -subj "/CN=eie test CA $1" \
+        -addext basicConstraints=critical,CA:true -addext keyUsage=critical,keyCertSign,cRLSign \
+        2>>"$IT_DIR/openssl.log"
+}
+# it_tls_cert CA NAME SAN [USAGE]: a certificate signed by CA, $IT_DIR/tls/NAME.crt
+# and NAME.key, for SAN (e.g. IP:127.0.0.1); USAGE serverAuth (default) or clientAuth.
+it_tls_cert() {
+    local ca=$IT_DIR/tls/$1 out=$IT_DIR/tls/$2
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$out.key" \
+        -out "$out.csr" -subj "/CN=$2" 2>>"$IT_DIR/openssl.log" &&
+        openssl x509 -req -in "$out.csr" -CA "$ca.crt" -CAkey "$ca.key" -CAcreateserial -days 2 \
+            -out "$out.crt" -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=%s\n' "$3" "${4:-serverAuth}") \
+            2>>"$IT_DIR/openssl.log"
+}
+
 # it_topic_count TOPIC_SUFFIX: the records on one of the test's topics.
 it_topic_count() {
     kcat -C -b "$KAFKA_BOOTSTRAP_SERVERS" -t "${EIE_TOPIC_PREFIX}$1" -o beginning -e -q -f '.\n' \
