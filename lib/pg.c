@@ -171,8 +171,9 @@ int pg_migrate(PGconn *conn, eie_err *err)
     }
     pg_exec(conn, unlock, NULL);
     if (rc < 0 && strstr(err->msg, "permission denied"))
-        eie_err_prefix(err, "migrations to apply, as the owner role (eie-admin migrate with its "
-                            "DATABASE_URL), not as %s", PQuser(conn));
+        eie_err_prefix(err, "%s may not apply the migrations this database lacks (they are its "
+                            "owner role's to apply: eie-admin migrate with the owner's "
+                            "DATABASE_URL)", PQuser(conn));
     return rc < 0 ? -1 : applied_now;
 }
 

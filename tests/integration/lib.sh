@@ -149,25 +149,56 @@ it_topic_count() {
         2>>"$IT_DIR/kcat.log" | wc -l
 }
 
+# The test's own checks and set-up SQL run as the superuser (IT_SUPER_URL,
+# once it_setup made it) in the test's database; DATABASE_URL=OTHER it_psql
+# asks another one.
 it_psql() {
-    psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -At "$@"
+    local url=$DATABASE_URL
+    [[ -n ${IT_OWNER_URL:-} && $url == "$IT_OWNER_URL" ]] && url=$IT_SUPER_URL
+    psql "$url" -X -q -v ON_ERROR_STOP=1 -At "$@"
 }
 
-# Creates the test's database and topics, and applies the migrations.
+# Creates the test's database and topics, sets up the roles of least
+# privilege (eie-admin roles, as the superuser) and applies the migrations as
+# their owner. From then on DATABASE_URL is the owner's (eie-admin, eie-replay,
+# psql "$DATABASE_URL"), and it_start gives eie-consumer the writer's URL
+# (IT_WRITER_URL) and eie-api the reader's (IT_READER_URL): every test runs
+# the programs with no more rights than a secured deployment gives them.
 it_setup() {
-    local db=${DATABASE_URL##*/}
-    psql "postgresql://${EIE_TEST_PGUSER}@${EIE_TEST_PGHOST}:${EIE_TEST_PGPORT}/postgres" -X -q \
+    local db=${DATABASE_URL##*/} server="${EIE_TEST_PGHOST}:${EIE_TEST_PGPORT}"
+    psql "postgresql://${EIE_TEST_PGUSER}@$server/postgres" -X -q \
         -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$db\"" >/dev/null
+    IT_SUPER_URL="postgresql://${EIE_TEST_PGUSER}@$server/$db"
+    "$EIE_BIN/eie-admin" roles --database-url "$IT_SUPER_URL" 2>>"$IT_DIR/admin.log"
+    IT_OWNER_URL="postgresql://eie_owner@$server/$db"
+    IT_WRITER_URL="postgresql://eie_writer@$server/$db"
+    IT_READER_URL="postgresql://eie_reader@$server/$db"
+    export DATABASE_URL=$IT_OWNER_URL
     "$EIE_BIN/eie-admin" topics --partitions "${1:-3}" 2>>"$IT_DIR/admin.log"
     "$EIE_BIN/eie-admin" migrate 2>>"$IT_DIR/admin.log"
+}
+
+# it__role_env CMD...: the DATABASE_URL the program of CMD gets (see
+# it_setup): the writer's for eie-consumer, the reader's for eie-api, when it
+# would otherwise get the owner's; nothing else changes.
+it__role_env() {
+    [[ -n ${IT_OWNER_URL:-} && ${DATABASE_URL:-} == "$IT_OWNER_URL" ]] || return 0
+    local arg
+    for arg in "$@"; do
+        case $arg in
+            */eie-consumer) printf '%s' "$IT_WRITER_URL"; return 0 ;;
+            */eie-api) printf '%s' "$IT_READER_URL"; return 0 ;;
+        esac
+    done
 }
 
 # it_start NAME CMD...: runs CMD in the background, logging to NAME.log; its PID
 # goes into the variable NAME_pid (dashes become underscores).
 it_start() {
-    local name=$1
+    local name=$1 url
     shift
-    "$@" >>"$IT_DIR/$name.log" 2>&1 &
+    url=$(it__role_env "$@")
+    DATABASE_URL=${url:-$DATABASE_URL} "$@" >>"$IT_DIR/$name.log" 2>&1 &
     local pid=$!
     IT_PIDS+=("$pid")
     printf -v "${name//-/_}_pid" '%s' "$pid"
@@ -241,7 +272,7 @@ it_audit_writes() {
     it_psql >/dev/null <<'SQL'
 CREATE TABLE IF NOT EXISTS public.it_write_audit (schema text NOT NULL, tbl text NOT NULL,
     device text NOT NULL, ts timestamptz NOT NULL);
-CREATE OR REPLACE FUNCTION public.it_audit_write() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION public.it_audit_write() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
     INSERT INTO public.it_write_audit VALUES (TG_TABLE_SCHEMA, TG_ARGV[0], to_jsonb(NEW) ->> TG_ARGV[1],
                                               (to_jsonb(NEW) ->> TG_ARGV[2])::timestamptz);
