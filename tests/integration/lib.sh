@@ -170,12 +170,20 @@ it_setup() {
         -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$db\"" >/dev/null
     IT_SUPER_URL="postgresql://${EIE_TEST_PGUSER}@$server/$db"
     "$EIE_BIN/eie-admin" roles --database-url "$IT_SUPER_URL" 2>>"$IT_DIR/admin.log"
-    IT_OWNER_URL="postgresql://eie_owner@$server/$db"
-    IT_WRITER_URL="postgresql://eie_writer@$server/$db"
-    IT_READER_URL="postgresql://eie_reader@$server/$db"
+    IT_OWNER_URL=$(it__role_url owner "$server" "$db")
+    IT_WRITER_URL=$(it__role_url writer "$server" "$db")
+    IT_READER_URL=$(it__role_url reader "$server" "$db")
     export DATABASE_URL=$IT_OWNER_URL
     "$EIE_BIN/eie-admin" topics --partitions "${1:-3}" 2>>"$IT_DIR/admin.log"
     "$EIE_BIN/eie-admin" migrate 2>>"$IT_DIR/admin.log"
+}
+
+# it__role_url owner|writer|reader SERVER DB: the role's URL, with its password
+# when EIE_<ROLE>_PASSWORD is set (eie-admin roles sets it then) and
+# IT_PG_PARAMS (e.g. sslmode=verify-full&sslrootcert=FILE) as its query.
+it__role_url() {
+    local var="EIE_${1^^}_PASSWORD"
+    printf 'postgresql://eie_%s%s@%s/%s%s' "$1" "${!var:+:${!var}}" "$2" "$3" "${IT_PG_PARAMS:+?$IT_PG_PARAMS}"
 }
 
 # it__role_env CMD...: the DATABASE_URL the program of CMD gets (see
