@@ -141,8 +141,11 @@ int roles_main(int argc, char **argv)
         log_error("%s", err.msg);
         return 1;
     }
-    log_info("roles eie_owner, eie_writer and eie_reader are set up (passwords set: %s%s%s)",
-             passwords[0] ? "owner " : "", passwords[1] ? "writer " : "",
-             passwords[2] ? "reader" : "");
+    char set[40] = "";
+    for (int i = 0; i < N_ROLES; i++)
+        if (passwords[i] && *passwords[i])
+            snprintf(set + strlen(set), sizeof set - strlen(set), " %s", role_names[i]);
+    log_info("roles eie_owner, eie_writer and eie_reader are set up; passwords set:%s",
+             *set ? set : " none");
     return 0;
 }

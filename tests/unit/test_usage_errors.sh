@@ -67,6 +67,8 @@ expect - "invalid --partitions '0'" eie-admin topics --partitions 0
 expect EIE_TOPIC_RETENTION_MS=-7 "invalid EIE_TOPIC_RETENTION_MS '-7'" eie-admin topics
 expect - "unknown option or missing value: --nope" eie-admin migrate --nope
 expect - "unexpected argument 'extra'" eie-admin rollup extra
+expect - "unexpected argument 'extra'" eie-admin roles extra
+expect - "unknown option or missing value: --writer-password" eie-admin roles --writer-password
 expect - "--against (EIE_VERIFY_AGAINST) is required" eie-admin verify
 expect - "unknown command 'bogus'" eie-admin bogus
 expect - "--keys-file (EIE_API_KEYS_FILE) is required" eie-admin keys create --name k
