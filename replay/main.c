@@ -57,7 +57,8 @@ int main(int argc, char **argv)
         {"bootstrap-servers", 'b', "KAFKA_BOOTSTRAP_SERVERS", CONFIG_STRING, &base.bootstrap,
          KAFKA_DEFAULT_BOOTSTRAP, 0, 0, "Kafka brokers"},
         {"database-url", 'd', "DATABASE_URL", CONFIG_STRING, &base.database_url, PG_DEFAULT_URL,
-         0, 0, "PostgreSQL connection URL"},
+         0, 0, "PostgreSQL connection URL, of the owner role (eie_owner) where the roles are set "
+               "up: the rebuild makes schemas and moves tables"},
         {"topic-prefix", 0, "EIE_TOPIC_PREFIX", CONFIG_STRING, &base.topic_prefix,
          KAFKA_DEFAULT_TOPIC_PREFIX, 0, 0, "prefix of the topic names"},
         {"hot-group", 0, "EIE_HOT_GROUP", CONFIG_STRING, &hot_group, NULL, 0, 0,
