@@ -2,7 +2,7 @@
  * topics and `migrate` applies the SQL migrations (both idempotent, so scripts
  * run them on every start); `rollup` brings the hourly summaries up to date;
  * `verify` compares two stores (verify.c); `keys` keeps eie-api's key file
- * (keys.c). */
+ * (keys.c); `roles` sets up the PostgreSQL roles of least privilege (roles.c). */
 #include <stdio.h>
 #include <string.h>
 
@@ -12,6 +12,7 @@
 #include "keys.h"
 #include "log.h"
 #include "pg.h"
+#include "roles.h"
 #include "verify.h"
 
 static int run_topics(int argc, char **argv)
@@ -77,7 +78,9 @@ static int run_migrate(int argc, char **argv)
         PG_OPTION_DATABASE_URL(&url),
     };
     config_spec spec = {"eie-admin migrate", "[options]",
-                        "Applies the SQL migrations that the database does not have yet.",
+                        "Applies the SQL migrations that the database does not have yet, as the\n"
+                        "role of the URL, which owns what they make: eie_owner once `eie-admin\n"
+                        "roles` has set the roles up.",
                         options, 1, false, false};
     int first;
     config_result cr = config_parse(&spec, argc, argv, NULL, &first);
@@ -167,7 +170,8 @@ static void usage(FILE *out)
                  "  migrate   apply the SQL migrations (idempotent)\n"
                  "  rollup    bring the hourly summaries and charging sessions up to date\n"
                  "  verify    compare the stores of two databases\n"
-                 "  keys      create, list and revoke eie-api's API keys\n\n"
+                 "  keys      create, list and revoke eie-api's API keys\n"
+                 "  roles     set up the PostgreSQL roles: owner, writer, reader (as a superuser)\n\n"
                  "Run 'eie-admin COMMAND --help' for a command's options.\n");
 }
 
@@ -192,6 +196,8 @@ int main(int argc, char **argv)
         return verify_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "keys") == 0)
         return keys_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "roles") == 0)
+        return roles_main(argc - 1, argv + 1);
     fprintf(stderr, "eie-admin: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

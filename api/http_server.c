@@ -19,10 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "http_bad_length.h"
 #include "http_conns.h"
 #include "log.h"
 #include "respond.h"
@@ -380,17 +380,12 @@ static http_request *head_being_parsed(void)
     return found;
 }
 
-/* libmicrohttpd 0.9.75 answers a Content-Length it cannot read (not digits,
- * or past 2^64) itself, then goes on with the request as if nothing had
- * happened: parse_connection_headers() queues the error and writes its
- * status line, its caller sets the state back to "headers processed", and the
- * reply is started again, so the status line goes out twice. It says so in
- * its log first, from the thread that parses the headers, so the answer here
- * is written and the socket shut, and libmicrohttpd's own sends then fail. */
+/* An unreadable Content-Length, reported by libmicrohttpd's log: answered
+ * once, by us (http_bad_length.h). */
 static void answer_bad_length(const http_server *s, const char *fmt)
 {
-    bool too_large = strncmp(fmt, "Too large value of 'Content-Length'", 35) == 0;
-    if (!too_large && strncmp(fmt, "Failed to parse `Content-Length'", 32) != 0)
+    unsigned status = http_bad_length_status(fmt);
+    if (!status)
         return;
     http_request *r = head_being_parsed();
     if (!r || r->answered)
@@ -398,19 +393,8 @@ static void answer_bad_length(const http_server *s, const char *fmt)
     http_conn *c = http_conns_of(r->connection);
     if (!c)
         return;
-    unsigned status = too_large ? 413 : 400;
-    char body[160], reply[512];
-    int body_len = snprintf(body, sizeof body,
-                            "{\"error\":{\"status\":%u,\"code\":\"%s\",\"message\":\"%s\"}}", status,
-                            too_large ? "payload_too_large" : "bad_request",
-                            too_large ? "the body is too large" : "Content-Length is not a number");
-    int n = snprintf(reply, sizeof reply,
-                     "HTTP/1.1 %u %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %d\r\n\r\n%s",
-                     status, too_large ? "Content Too Large" : "Bad Request", body_len, body);
-    if (send(http_conn_fd(c), reply, (size_t)n, MSG_NOSIGNAL) < 0)
-        log_debug("cannot answer a bad Content-Length: %m");
-    shutdown(http_conn_fd(c), SHUT_RDWR);
+    http_bad_length_answer(r->connection, http_conn_fd(c), s->settings.tls_cert_pem != NULL,
+                           status);
     access_log(s, r, NULL, "-", status, "");
 }
 
@@ -447,7 +431,18 @@ http_server *http_server_start(const struct sockaddr_in *addr, const http_settin
                                               ? MHD_USE_EPOLL_INTERNAL_THREAD
                                               : MHD_USE_THREAD_PER_CONNECTION |
                                                     MHD_USE_POLL_INTERNAL_THREAD);
-    struct MHD_OptionItem options[] = {
+    bool tls = settings->tls_cert_pem != NULL;
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        eie_err_set(err, "this libmicrohttpd was built without TLS: --tls-cert (EIE_TLS_CERT) "
+                         "cannot be served");
+        http_conns_stop(s->conns);
+        free(s);
+        return NULL;
+    }
+    if (tls)
+        flags |= MHD_USE_TLS;
+    /* Optional items are appended: the array ends at its first MHD_OPTION_END. */
+    struct MHD_OptionItem options[16] = {
         {MHD_OPTION_SOCK_ADDR, 0, (void *)addr},
         {MHD_OPTION_CONNECTION_LIMIT, settings->max_connections, NULL},
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT, settings->max_per_address, NULL},
@@ -457,10 +452,15 @@ http_server *http_server_start(const struct sockaddr_in *addr, const http_settin
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
         {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s},
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s},
-        {settings->threads > 0 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, settings->threads,
-         NULL},
-        {MHD_OPTION_END, 0, NULL},
     };
+    size_t n = 9;
+    if (settings->threads > 0)
+        options[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, settings->threads, NULL};
+    if (tls) {
+        options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)settings->tls_cert_pem};
+        options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)settings->tls_key_pem};
+    }
+    options[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     s->daemon = MHD_start_daemon(flags, ntohs(addr->sin_port), NULL, NULL, on_request, s,
                                  MHD_OPTION_ARRAY, options, MHD_OPTION_END);
     if (!s->daemon) {

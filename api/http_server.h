@@ -24,6 +24,8 @@ typedef struct http_settings {
     unsigned threads;             /* workers over epoll; 0: one thread per connection */
     size_t max_body;              /* a larger declared body gets 413 before it is read */
     bool access_log;              /* one info line per request */
+    const char *tls_cert_pem;     /* with tls_key_pem: serve HTTPS (tls.h); NULL: plain HTTP */
+    const char *tls_key_pem;
 } http_settings;
 
 typedef struct http_server http_server;

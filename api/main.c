@@ -22,6 +22,7 @@
 #include "respond.h"
 #include "rollup_cache.h"
 #include "state_cache.h"
+#include "tls.h"
 
 /* Statements of batched history sums running at once. One: while it runs,
  * the next batch gathers, so batches grow with the load; with more, batches
@@ -62,7 +63,7 @@ int main(int argc, char **argv)
 {
     log_init("eie-api");
     const char *database_url, *host, *bootstrap, *prefix, *swagger_dir, *access_log, *keys_file,
-        *keys_text, *read_access;
+        *keys_text, *read_access, *tls_cert, *tls_key;
     double write_rate, write_burst;
     long port, pool_size, statement_timeout_ms, ingest_timeout_ms, state_cache_ms, rollup_hours,
         http_threads, max_connections, export_timeout_ms, max_exports, max_per_address, header_timeout_ms, connection_memory;
@@ -124,6 +125,11 @@ int main(int argc, char **argv)
          "loopback (127.0.0.0/8), key otherwise"},
         {"write-rate", 0, "EIE_WRITE_RATE", CONFIG_DOUBLE, &write_rate, "50", 0, 1e6,
          "write requests per second per key (0: no limit), unless the key's line says rate=N"},
+        {"tls-cert", 0, "EIE_TLS_CERT", CONFIG_STRING, &tls_cert, NULL, 0, 0,
+         "PEM file of the server's certificate (its chain after it): serve HTTPS; with "
+         "--tls-key"},
+        {"tls-key", 0, "EIE_TLS_KEY", CONFIG_STRING, &tls_key, NULL, 0, 0,
+         "PEM file of the certificate's private key (unencrypted; keep it mode 0600)"},
         {"write-burst", 0, "EIE_WRITE_BURST", CONFIG_DOUBLE, &write_burst, "100", 1, 1e9,
          "write requests a key may send at once before the rate applies (burst=N in its line)"},
     };
@@ -154,6 +160,13 @@ int main(int argc, char **argv)
     if (keys_file && keys_text) {
         fprintf(stderr, "eie-api: --keys-file (EIE_API_KEYS_FILE) and --keys (EIE_API_KEYS) "
                         "exclude each other: give one\n");
+        config_props_free(&props);
+        return 2;
+    }
+    if (!tls_cert != !tls_key) {
+        fprintf(stderr, "eie-api: %s without %s: HTTPS needs both\n",
+                tls_cert ? "--tls-cert (EIE_TLS_CERT)" : "--tls-key (EIE_TLS_KEY)",
+                tls_cert ? "--tls-key (EIE_TLS_KEY)" : "--tls-cert (EIE_TLS_CERT)");
         config_props_free(&props);
         return 2;
     }
@@ -202,7 +215,14 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* Read once, at start: a certificate renewed on disk takes a restart. */
     eie_err err;
+    tls_files tls = {0};
+    if (tls_cert && tls_files_load(tls_cert, tls_key, &tls, &err) < 0) {
+        fprintf(stderr, "eie-api: invalid %s\n", err.msg);
+        config_props_free(&props);
+        return 2;
+    }
     int rc = 1;
     http_server *server = NULL;
     api_context ctx = {.metrics = metrics_new(),
@@ -213,6 +233,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "eie-api: invalid %s: %s\n",
                 keys_file ? "--keys-file (EIE_API_KEYS_FILE)" : "--keys (EIE_API_KEYS)", err.msg);
         metrics_free(ctx.metrics);
+        tls_files_free(&tls);
         config_props_free(&props);
         return 2;
     }
@@ -238,14 +259,17 @@ int main(int argc, char **argv)
         .threads = (unsigned)http_threads,
         .max_body = API_MAX_BODY_BYTES,
         .access_log = strcmp(access_log, "on") == 0,
+        .tls_cert_pem = tls.cert_pem,
+        .tls_key_pem = tls.key_pem,
     };
     if (!(server = http_server_start(&bind_address, &http, &ctx, &err))) {
         log_error("%s", err.msg);
         goto done_early;
     }
-    log_info("listening on http://%s:%ld (docs at /docs); at most %ld connections, %ld per "
+    log_info("listening on %s://%s:%ld (docs at /docs); at most %ld connections, %ld per "
              "address, request heads within %ld ms",
-             host, port, max_connections, max_per_address, header_timeout_ms);
+             tls_cert ? "https" : "http", host, port, max_connections, max_per_address,
+             header_timeout_ms);
     log_info("API keys: %zu from %s; read routes %s; write routes need a write key, %.15g "
              "requests/s per key (bursts of %.15g)",
              auth_key_count(ctx.auth), keys_file ? keys_file : keys_text ? "EIE_API_KEYS" : "nowhere",
@@ -282,6 +306,7 @@ done_early:
     db_pool_free(ctx.db);
     auth_free(ctx.auth);
     metrics_free(ctx.metrics);
+    tls_files_free(&tls);
     config_props_free(&props);
     return rc;
 }

@@ -12,6 +12,8 @@
 #        EIE_COLD_METRICS_PORT (9102). EIE_SIM_VEHICLES (100).
 # State: EIE_LOCAL_DIR ($EIE_STATE_DIR/local, .state/local) holds the data,
 #        logs and pid files; the downloads stay in EIE_STATE_DIR (.state).
+# PostgreSQL wants a password on every connection (scram-sha-256): made once
+# into .state/local/pgpass, which the programs and psql read (PGPASSFILE).
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR
@@ -35,10 +37,21 @@ RUN_DIR=$LOCAL/run
 # client can read it again; a real deployment keeps no such copy.
 API_KEYS=$LOCAL/api-keys
 DEV_KEY=$LOCAL/dev-api-key
+# PostgreSQL's passwords, made once by `up` (ensure_pg_passwords): the
+# superuser eie's and the roles' (eie-admin roles), in libpq's password file,
+# which every program and psql read through PGPASSFILE; the URLs carry none.
+PG_PASSFILE=$LOCAL/pgpass
 BIN=$EIE_REPO_ROOT/build/bin
 
 export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT
-export DATABASE_URL=postgresql://eie@127.0.0.1:$PG_PORT/energy_ingestion
+# Each program connects as its role of least privilege (eie-admin roles):
+# migrations as the owner, the consumers as the writer, the API as the reader.
+PG_SERVER=127.0.0.1:$PG_PORT
+SUPER_URL=postgresql://eie@$PG_SERVER/energy_ingestion
+export DATABASE_URL=postgresql://eie_owner@$PG_SERVER/energy_ingestion
+WRITER_URL=postgresql://eie_writer@$PG_SERVER/energy_ingestion
+READER_URL=postgresql://eie_reader@$PG_SERVER/energy_ingestion
+export PGPASSFILE=$PG_PASSFILE
 export EIE_TOPIC_PREFIX=${EIE_TOPIC_PREFIX:-eie.}
 # A dev machine can spare more than the test default.
 export EIE_KAFKA_HEAP_OPTS=${EIE_KAFKA_HEAP_OPTS:--Xmx1g -Xms512m}
@@ -49,9 +62,9 @@ SERVICES=(consumer-hot consumer-cold api simulator)
 # Sets CMD to the command line of service $1 (an array: paths may have spaces).
 service_cmd() {
   case $1 in
-    consumer-hot) CMD=("$BIN/eie-consumer" --store hot --metrics-port "$HOT_METRICS_PORT") ;;
-    consumer-cold) CMD=("$BIN/eie-consumer" --store cold --metrics-port "$COLD_METRICS_PORT") ;;
-    api) CMD=("$BIN/eie-api" --keys-file "$API_KEYS") ;;
+    consumer-hot) CMD=("$BIN/eie-consumer" --store hot --metrics-port "$HOT_METRICS_PORT" -d "$WRITER_URL") ;;
+    consumer-cold) CMD=("$BIN/eie-consumer" --store cold --metrics-port "$COLD_METRICS_PORT" -d "$WRITER_URL") ;;
+    api) CMD=("$BIN/eie-api" --keys-file "$API_KEYS" -d "$READER_URL") ;;
     simulator) CMD=("$BIN/eie-simulate" --vehicles "$SIM_VEHICLES") ;;
     *) return 1 ;;
   esac
@@ -83,11 +96,33 @@ start_kafka() {
   kafka_start "$KAFKA_DIR" "$KAFKA_PORT" "$KAFKA_CPORT"
 }
 
+# Random passwords for eie (the superuser) and the three roles, made on the
+# first `up` into the password file (mode 0600), kept for later ones.
+ensure_pg_passwords() {
+  [[ -s $PG_PASSFILE ]] && return 0
+  if pg_passwords_required "$PG_DIR"; then
+    eie_die "$PG_PASSFILE is gone but the server in $PG_DIR wants passwords: restore it, or start over with deploy/local.sh down --purge"
+    return 1
+  fi
+  local role pw lines=""
+  for role in eie eie_owner eie_writer eie_reader; do
+    pw=$(head -c 24 /dev/urandom | base64 | tr -d '/+=') || return 1
+    lines+="127.0.0.1:*:*:$role:$pw"$'\n'
+  done
+  (umask 077 && printf '%s' "$lines" >"$PG_PASSFILE") || return 1
+  eie_log "made PostgreSQL passwords in $PG_PASSFILE"
+}
+
+# pg_password ROLE: the role's password from the password file.
+pg_password() { awk -F: -v r="$1" '$4 == r { print $5 }' "$PG_PASSFILE"; }
+
 start_pg() {
   if ! pg_running "$PG_DIR" >/dev/null; then
     require_port "$PG_PORT" EIE_PG_PORT "PostgreSQL" || return 1
   fi
+  ensure_pg_passwords || return 1
   pg_start "$PG_DIR" "$PG_PORT" || return 1
+  pg_require_passwords "$PG_DIR" "$PG_PORT" "$(pg_password eie)" || return 1
   pg_create_db "$PG_PORT" energy_ingestion
 }
 
@@ -129,11 +164,14 @@ ensure_dev_key() {
   eie_log "made a developer API key (role admin) in $DEV_KEY"
 }
 
-# Both admin steps are idempotent, so `up` runs them every time.
+# The admin steps are idempotent, so `up` runs them every time. `roles`
+# connects as the superuser and sets the roles' passwords from the file.
 run_admin() {
-  local log=$LOG_DIR/admin.log
+  local log=$LOG_DIR/admin.log env=()
   printf '=== %s eie-admin %s\n' "$(date '+%F %T')" "$1" >>"$log"
-  if ! "$BIN/eie-admin" "$1" >>"$log" 2>&1; then
+  [[ $1 == roles ]] && env=(DATABASE_URL="$SUPER_URL" EIE_OWNER_PASSWORD="$(pg_password eie_owner)"
+    EIE_WRITER_PASSWORD="$(pg_password eie_writer)" EIE_READER_PASSWORD="$(pg_password eie_reader)")
+  if ! env "${env[@]}" "$BIN/eie-admin" "$1" >>"$log" 2>&1; then
     eie_show_tail "$log"
     eie_die "eie-admin $1 failed (log: $log)"
     return 1
@@ -153,6 +191,7 @@ cmd_up() {
   start_pg
   eie_log "setup: topics and migrations"
   run_admin topics
+  run_admin roles
   run_admin migrate
   ensure_dev_key
   local s
@@ -171,7 +210,9 @@ Energy Ingestion Engine is up (${SECONDS}s).
                  then: kill -HUP \$(cat $RUN_DIR/api.pid)
   Metrics        http://localhost:$API_PORT/metrics  hot :$HOT_METRICS_PORT/metrics  cold :$COLD_METRICS_PORT/metrics
   Kafka          $KAFKA_BOOTSTRAP_SERVERS
-  DATABASE_URL   $DATABASE_URL
+  PostgreSQL     $DATABASE_URL (the owner: migrations, eie-replay)
+                 consumers as eie_writer, the API as eie_reader; passwords in
+                 $PG_PASSFILE (PGPASSFILE=$PG_PASSFILE psql $DATABASE_URL)
   Logs           $LOG_DIR  (deploy/local.sh logs [NAME])
   Stop           deploy/local.sh down
 EOF

@@ -2,6 +2,7 @@
 #include "pg.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -123,8 +124,33 @@ fail:
     return -1;
 }
 
+/* Whether every embedded migration is recorded, by reading only. */
+static int all_applied(PGconn *conn, bool *all, eie_err *err)
+{
+    *all = false;
+    PGresult *res = PQexec(conn, "SELECT to_regclass('eie_schema_migrations') IS NOT NULL");
+    int rc = pg_check(res, PGRES_TUPLES_OK, "looking for eie_schema_migrations", err);
+    bool exists = rc == 0 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (rc < 0 || !exists)
+        return rc;
+    *all = true;
+    for (const eie_embedded_file *f = eie_embedded_sql; *all && f->name; f++) {
+        int applied;
+        if (is_applied(conn, f->name, &applied, err) < 0)
+            return -1;
+        *all = applied;
+    }
+    return 0;
+}
+
 int pg_migrate(PGconn *conn, eie_err *err)
 {
+    bool up_to_date;
+    if (all_applied(conn, &up_to_date, err) < 0)
+        return -1;
+    if (up_to_date)
+        return 0;
     char lock[96], unlock[96];
     snprintf(lock, sizeof lock, "SELECT pg_advisory_lock(%lld)", MIGRATION_LOCK_KEY);
     snprintf(unlock, sizeof unlock, "SELECT pg_advisory_unlock(%lld)", MIGRATION_LOCK_KEY);
@@ -144,6 +170,10 @@ int pg_migrate(PGconn *conn, eie_err *err)
         }
     }
     pg_exec(conn, unlock, NULL);
+    if (rc < 0 && strstr(err->msg, "permission denied"))
+        eie_err_prefix(err, "%s may not apply the migrations this database lacks (they are its "
+                            "owner role's to apply: eie-admin migrate with the owner's "
+                            "DATABASE_URL)", PQuser(conn));
     return rc < 0 ? -1 : applied_now;
 }
 

@@ -41,7 +41,10 @@ const char *pg_sqlstate(const PGresult *res);
 
 /* Applies every migration not yet applied, in file-name order, each in its own
  * transaction, under an advisory lock so that concurrent callers wait rather
- * than race. Returns the number applied, or -1. */
+ * than race. Returns the number applied, or -1. A database that has them all
+ * is only read: a role that may not change the schema (the consumers' writer
+ * role) gets 0; one with migrations to apply gets an error saying that they
+ * are the owner role's to apply. */
 int pg_migrate(PGconn *conn, eie_err *err);
 
 /* ---- COPY ---- */

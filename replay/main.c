@@ -55,7 +55,9 @@ int main(int argc, char **argv)
     sink_config base = {0};
     config_option options[] = {
         KAFKA_OPTION_BOOTSTRAP(&base.bootstrap),
-        PG_OPTION_DATABASE_URL(&base.database_url),
+        {"database-url", 'd', "DATABASE_URL", CONFIG_STRING, &base.database_url, PG_DEFAULT_URL,
+         0, 0, "PostgreSQL connection URL, of the owner role (eie_owner) where the roles are set "
+               "up: the rebuild makes schemas and moves tables"},
         KAFKA_OPTION_TOPIC_PREFIX(&base.topic_prefix),
         {"hot-group", 0, "EIE_HOT_GROUP", CONFIG_STRING, &hot_group, NULL, 0, 0,
          "the live hot consumers' group, whose offsets the rebuilt store carries on with "

@@ -6,6 +6,7 @@
 EIE_APT_PACKAGES=(
   build-essential cmake pkg-config
   librdkafka-dev libavro-dev libulfius-dev libjansson-dev libpq-dev libcmocka-dev libsodium-dev
+  libgnutls28-dev openssl
   clang libfuzzer-14-dev libclang-rt-14-dev
   openjdk-17-jre-headless maven
   curl jq kcat python3 python3-venv bc time ca-certificates procps npm

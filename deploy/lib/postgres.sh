@@ -147,3 +147,28 @@ pg_create_db() {
   "${psql[@]}" <<<'CREATE DATABASE :"db" OWNER eie;' || return 1
   eie_log "postgres: created database $db"
 }
+
+# pg_require_passwords DATADIR PORT PASSWORD: from now on every TCP connection
+# to the server needs a password (scram-sha-256), and the superuser eie has
+# PASSWORD; set while initdb's trust still lets eie in, once (a marker line
+# in pg_hba.conf says it was done). For deploy/local.sh: the test servers keep
+# trust, reachable from loopback only and thrown away.
+PG__PASSWORDS_MARKER='# eie: passwords required'
+pg_require_passwords() {
+  local d=$1 port=$2 password=$3 bin
+  bin=$(pg_bindir) || return 1
+  pg_passwords_required "$d" && return 0
+  # psql expands :'pw' from stdin only; the server stores the SCRAM verifier.
+  "$bin/psql" -X -q -h 127.0.0.1 -p "$port" -U eie -d postgres -v ON_ERROR_STOP=1 -v pw="$password" \
+    <<<"SET password_encryption = 'scram-sha-256'; ALTER ROLE eie PASSWORD :'pw';" ||
+    { eie_die "postgres: cannot set the password of eie"; return 1; }
+  printf '%s\n%s\n' "$PG__PASSWORDS_MARKER" 'host all all 127.0.0.1/32 scram-sha-256' |
+    pg__exec tee "$d/pg_hba.conf" >/dev/null || return 1
+  pg__exec "$bin/pg_ctl" -D "$d" reload >/dev/null || { eie_die "postgres: reload failed"; return 1; }
+  eie_log "postgres: passwords required from now on (scram-sha-256)"
+}
+
+# pg_passwords_required DATADIR: true once pg_require_passwords did its work.
+pg_passwords_required() {
+  [[ -s $1/PG_VERSION ]] && pg__exec grep -qxF "$PG__PASSWORDS_MARKER" "$1/pg_hba.conf"
+}

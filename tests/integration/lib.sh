@@ -123,31 +123,90 @@ it_own_kafka_start() {
 }
 it_own_kafka_stop() { kafka_stop "$IT_DIR/kafka" >>"$IT_DIR/services.log" 2>&1; }
 
+# ---- Certificates, made by openssl for a test (valid two days, P-256 keys).
+# it_tls_ca NAME: a CA, $IT_DIR/tls/NAME.crt and NAME.key.
+it_tls_ca() {
+    mkdir -p "$IT_DIR/tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -keyout "$IT_DIR/tls/$1.key" -out "$IT_DIR/tls/$1.crt" -subj "/CN=eie test CA $1" \
+        -addext basicConstraints=critical,CA:true -addext keyUsage=critical,keyCertSign,cRLSign \
+        2>>"$IT_DIR/openssl.log"
+}
+# it_tls_cert CA NAME SAN [USAGE]: a certificate signed by CA, $IT_DIR/tls/NAME.crt
+# and NAME.key, for SAN (e.g. IP:127.0.0.1); USAGE serverAuth (default) or clientAuth.
+it_tls_cert() {
+    local ca=$IT_DIR/tls/$1 out=$IT_DIR/tls/$2
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$out.key" \
+        -out "$out.csr" -subj "/CN=$2" 2>>"$IT_DIR/openssl.log" &&
+        openssl x509 -req -in "$out.csr" -CA "$ca.crt" -CAkey "$ca.key" -CAcreateserial -days 2 \
+            -out "$out.crt" -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=%s\n' "$3" "${4:-serverAuth}") \
+            2>>"$IT_DIR/openssl.log"
+}
+
 # it_topic_count TOPIC_SUFFIX: the records on one of the test's topics.
 it_topic_count() {
     kcat -C -b "$KAFKA_BOOTSTRAP_SERVERS" -t "${EIE_TOPIC_PREFIX}$1" -o beginning -e -q -f '.\n' \
         2>>"$IT_DIR/kcat.log" | wc -l
 }
 
+# The test's own checks and set-up SQL run as the superuser (IT_SUPER_URL,
+# once it_setup made it) in the test's database; DATABASE_URL=OTHER it_psql
+# asks another one.
 it_psql() {
-    psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -At "$@"
+    local url=$DATABASE_URL
+    [[ -n ${IT_OWNER_URL:-} && $url == "$IT_OWNER_URL" ]] && url=$IT_SUPER_URL
+    psql "$url" -X -q -v ON_ERROR_STOP=1 -At "$@"
 }
 
-# Creates the test's database and topics, and applies the migrations.
+# Creates the test's database and topics, sets up the roles of least
+# privilege (eie-admin roles, as the superuser) and applies the migrations as
+# their owner. From then on DATABASE_URL is the owner's (eie-admin, eie-replay,
+# psql "$DATABASE_URL"), and it_start gives eie-consumer the writer's URL
+# (IT_WRITER_URL) and eie-api the reader's (IT_READER_URL): every test runs
+# the programs with no more rights than a secured deployment gives them.
 it_setup() {
-    local db=${DATABASE_URL##*/}
-    psql "postgresql://${EIE_TEST_PGUSER}@${EIE_TEST_PGHOST}:${EIE_TEST_PGPORT}/postgres" -X -q \
+    local db=${DATABASE_URL##*/} server="${EIE_TEST_PGHOST}:${EIE_TEST_PGPORT}"
+    psql "postgresql://${EIE_TEST_PGUSER}@$server/postgres" -X -q \
         -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$db\"" >/dev/null
+    IT_SUPER_URL="postgresql://${EIE_TEST_PGUSER}@$server/$db"
+    "$EIE_BIN/eie-admin" roles --database-url "$IT_SUPER_URL" 2>>"$IT_DIR/admin.log"
+    IT_OWNER_URL=$(it__role_url owner "$server" "$db")
+    IT_WRITER_URL=$(it__role_url writer "$server" "$db")
+    IT_READER_URL=$(it__role_url reader "$server" "$db")
+    export DATABASE_URL=$IT_OWNER_URL
     "$EIE_BIN/eie-admin" topics --partitions "${1:-3}" 2>>"$IT_DIR/admin.log"
     "$EIE_BIN/eie-admin" migrate 2>>"$IT_DIR/admin.log"
+}
+
+# it__role_url owner|writer|reader SERVER DB: the role's URL, with its password
+# when EIE_<ROLE>_PASSWORD is set (eie-admin roles sets it then) and
+# IT_PG_PARAMS (e.g. sslmode=verify-full&sslrootcert=FILE) as its query.
+it__role_url() {
+    local var="EIE_${1^^}_PASSWORD"
+    printf 'postgresql://eie_%s%s@%s/%s%s' "$1" "${!var:+:${!var}}" "$2" "$3" "${IT_PG_PARAMS:+?$IT_PG_PARAMS}"
+}
+
+# it__role_env CMD...: the DATABASE_URL the program of CMD gets (see
+# it_setup): the writer's for eie-consumer, the reader's for eie-api, when it
+# would otherwise get the owner's; nothing else changes.
+it__role_env() {
+    [[ -n ${IT_OWNER_URL:-} && ${DATABASE_URL:-} == "$IT_OWNER_URL" ]] || return 0
+    local arg
+    for arg in "$@"; do
+        case $arg in
+            */eie-consumer) printf '%s' "$IT_WRITER_URL"; return 0 ;;
+            */eie-api) printf '%s' "$IT_READER_URL"; return 0 ;;
+        esac
+    done
 }
 
 # it_start NAME CMD...: runs CMD in the background, logging to NAME.log; its PID
 # goes into the variable NAME_pid (dashes become underscores).
 it_start() {
-    local name=$1
+    local name=$1 url
     shift
-    "$@" >>"$IT_DIR/$name.log" 2>&1 &
+    url=$(it__role_env "$@")
+    DATABASE_URL=${url:-$DATABASE_URL} "$@" >>"$IT_DIR/$name.log" 2>&1 &
     local pid=$!
     IT_PIDS+=("$pid")
     printf -v "${name//-/_}_pid" '%s' "$pid"
@@ -221,7 +280,7 @@ it_audit_writes() {
     it_psql >/dev/null <<'SQL'
 CREATE TABLE IF NOT EXISTS public.it_write_audit (schema text NOT NULL, tbl text NOT NULL,
     device text NOT NULL, ts timestamptz NOT NULL);
-CREATE OR REPLACE FUNCTION public.it_audit_write() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION public.it_audit_write() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
     INSERT INTO public.it_write_audit VALUES (TG_TABLE_SCHEMA, TG_ARGV[0], to_jsonb(NEW) ->> TG_ARGV[1],
                                               (to_jsonb(NEW) ->> TG_ARGV[2])::timestamptz);

@@ -22,7 +22,8 @@ reassigned() { echo $((60 + $(sed -nE 's/.* ([0-9]+) reassignments.*/\1/p' "$1")
 total=$(sent "$IT_DIR/sim1.log")
 assignments=$(reassigned "$IT_DIR/sim1.log")
 
-ref="${DATABASE_URL}_ref"
+# The reference database is the superuser's, served as before the roles.
+ref="${IT_SUPER_URL}_ref"
 psql "postgresql://${EIE_TEST_PGUSER}@${EIE_TEST_PGHOST}:${EIE_TEST_PGPORT}/postgres" -X -q \
     -c "CREATE DATABASE \"${ref##*/}\"" >/dev/null
 # groups_done URL GROUP_PREFIX: the hot group has read every record, the cold

@@ -17,7 +17,8 @@ total=$(sed -nE 's/.*stopped: ([0-9]+) records sent.*/\1/p' "$IT_DIR/sim.log")
 assignments=$((15 + $(sed -nE 's/.* ([0-9]+) reassignments.*/\1/p' "$IT_DIR/sim.log")))
 
 live=$DATABASE_URL
-replay="${DATABASE_URL}_replay"
+# The second database is the superuser's, served as before the roles.
+replay="${IT_SUPER_URL}_replay"
 psql "postgresql://${EIE_TEST_PGUSER}@${EIE_TEST_PGHOST}:${EIE_TEST_PGPORT}/postgres" -X -q \
     -c "CREATE DATABASE \"${replay##*/}\"" >/dev/null
 # both GROUP_PREFIX: the hot group has read every record, the cold one every reading

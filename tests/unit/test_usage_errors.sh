@@ -57,12 +57,18 @@ expect EIE_API_KEYS='k read eie_notahash' "invalid --keys (EIE_API_KEYS): line 1
 expect EIE_API_KEYS='x' "--keys-file (EIE_API_KEYS_FILE) and --keys (EIE_API_KEYS) exclude each other" \
     eie-api --keys-file /dev/null
 expect - "invalid --write-rate '-1'" eie-api --write-rate -1
+expect - "--tls-cert (EIE_TLS_CERT) without --tls-key (EIE_TLS_KEY)" eie-api --tls-cert /dev/null
+expect EIE_TLS_KEY=/dev/null "--tls-key (EIE_TLS_KEY) without --tls-cert (EIE_TLS_CERT)" eie-api
+expect - "invalid --tls-cert (EIE_TLS_CERT): cannot read /nonexistent/cert.pem" \
+    eie-api --tls-cert /nonexistent/cert.pem --tls-key /nonexistent/key.pem
 expect EIE_WRITE_BURST=0 "invalid EIE_WRITE_BURST '0'" eie-api
 expect - "invalid --from-day 'yesterday'" eie-replay --from-day yesterday
 expect - "invalid --partitions '0'" eie-admin topics --partitions 0
 expect EIE_TOPIC_RETENTION_MS=-7 "invalid EIE_TOPIC_RETENTION_MS '-7'" eie-admin topics
 expect - "unknown option or missing value: --nope" eie-admin migrate --nope
 expect - "unexpected argument 'extra'" eie-admin rollup extra
+expect - "unexpected argument 'extra'" eie-admin roles extra
+expect - "unknown option or missing value: --writer-password" eie-admin roles --writer-password
 expect - "--against (EIE_VERIFY_AGAINST) is required" eie-admin verify
 expect - "unknown command 'bogus'" eie-admin bogus
 expect - "--keys-file (EIE_API_KEYS_FILE) is required" eie-admin keys create --name k
