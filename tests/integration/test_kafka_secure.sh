@@ -8,7 +8,7 @@
 # broker's reason logged: no credentials (plaintext, or TLS without SASL),
 # a wrong password, the consumer's user writing telemetry, the producer's
 # reading it, and a consumer under a group id outside its ACL, which stores
-# nothing.
+# nothing. Last, eie-replay rebuilds the stores as the consumers' user.
 source "$(dirname "$0")/lib.sh"
 it_own_kafka_secure
 EIE_KAFKA_PROPERTIES=$(it_kafka_props admin) it_setup 2
@@ -108,4 +108,11 @@ it_stop wrong-group
 it_stop api
 it_stop hot
 it_stop cold
+
+# eie-replay reads as the consumers do, under their groups' ids.
+if EIE_KAFKA_PROPERTIES=$consumer timeout 240 "$EIE_BIN/eie-replay" >"$IT_DIR/replay.out" 2>"$IT_DIR/replay.log"; then
+    it_expect_eq 6 "$(it_psql -c "SELECT count(*) FROM vehicle_history")" "eie-replay as eie-consumer rebuilt the history"
+else
+    it_fail "eie-replay as eie-consumer failed (exit $?): $(tail -n 3 "$IT_DIR/replay.log")"
+fi
 it_finish
