@@ -74,7 +74,7 @@ refused() {
     fi
 }
 refused no-credentials "security.protocol configuration" ""
-refused tls-without-sasl "Disconnected|SASL|authentication" "security.protocol=SSL,ssl.ca.location=${producer##*ssl.ca.location=}"
+refused tls-without-sasl "broker might require SASL authentication" "security.protocol=SSL,ssl.ca.location=${producer##*ssl.ca.location=}"
 refused wrong-password "invalid credentials with SASL mechanism SCRAM-SHA-512" \
     "${producer/sasl.password=/sasl.password=x}"
 refused consumer-writes-telemetry "Topic authorization failed" "$consumer"
@@ -91,18 +91,20 @@ else
     it_fail "kcat as eie-producer failed without 'Topic authorization failed': $(tail -n 2 "$IT_DIR/producer-reads.log")"
 fi
 
-# A consumer under a group id outside its ACL: refused by the group
-# coordinator, logged, and nothing stored in a database of its own.
+# A consumer under a group id outside its ACL, though under the topic
+# prefix: refused by the group coordinator, logged, and nothing stored in a
+# database of its own.
+wrong_group=${EIE_TOPIC_PREFIX}other
 wrong_db=${DATABASE_URL%/*}/$(basename "$DATABASE_URL")_wrong
 psql "${DATABASE_URL%/*}/postgres" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"${wrong_db##*/}\"" >/dev/null
 DATABASE_URL=$wrong_db "$EIE_BIN/eie-admin" migrate 2>>"$IT_DIR/admin.log"
 DATABASE_URL=$wrong_db EIE_KAFKA_PROPERTIES=$consumer it_start wrong-group "$EIE_BIN/eie-consumer" \
-    --store cold --group "other.cold" --linger-ms 50 --batch-size 10
+    --store cold --group "$wrong_group" --linger-ms 50 --batch-size 10
 it_wait_for "the wrong group's refusal logged" 60 grep -q "Group authorization failed" "$IT_DIR/wrong-group.log" &&
-    it_log "ok: group other.cold refused: $(grep -m1 -o "Group authorization failed.*" "$IT_DIR/wrong-group.log" | cut -c1-120)"
+    it_log "ok: group $wrong_group refused: $(grep -m1 -o "Group authorization failed.*" "$IT_DIR/wrong-group.log" | cut -c1-120)"
 sleep 3
 it_expect_eq 0 "$(psql "$wrong_db" -X -At -c "SELECT count(*) FROM vehicle_history")" \
-    "the consumer under group other.cold stored nothing"
+    "the consumer under group $wrong_group stored nothing"
 it_stop wrong-group
 
 it_stop api
