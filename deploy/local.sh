@@ -2,6 +2,9 @@
 # Runs the whole engine on this machine, on loopback only.
 #
 #   deploy/local.sh up            install, build, start everything (idempotent)
+#   deploy/local.sh up --secure   the same with the secured Kafka profile: SASL_SSL,
+#                                 a SCRAM user per program, ACLs (on fresh data; the
+#                                 data keeps its profile until down --purge)
 #   deploy/local.sh down          stop everything, keep data
 #   deploy/local.sh down --purge  stop everything, delete EIE_LOCAL_DIR (also: purge)
 #   deploy/local.sh status        show what runs
@@ -58,6 +61,31 @@ export EIE_KAFKA_HEAP_OPTS=${EIE_KAFKA_HEAP_OPTS:--Xmx1g -Xms512m}
 
 # Services in start order; `down` walks it backwards.
 SERVICES=(consumer-hot consumer-cold api simulator)
+
+# The secured profile (deploy/lib/kafka_secure.sh) belongs to the broker's
+# data: once made, every later `up` runs it, and each program connects as
+# its own user.
+kafka_secure() { [[ -d $KAFKA_DIR/secure ]]; }
+
+# Kafka user of service or admin step $1 in the secured profile.
+kafka_user() {
+  case $1 in
+    consumer-hot | consumer-cold) echo eie-consumer ;;
+    api) echo eie-api ;;
+    simulator) echo eie-producer ;;
+    *) echo admin ;;
+  esac
+}
+
+# Runs "$@" with EIE_KAFKA_PROPERTIES holding the credentials of $1's user
+# (and whatever the caller set besides) in the secured profile.
+with_kafka_user() {
+  local who=$1 props
+  shift
+  if ! kafka_secure; then "$@"; return; fi
+  props=$(kafka_secure_props "$KAFKA_DIR" "$(kafka_user "$who")") || return 1
+  EIE_KAFKA_PROPERTIES=$props${EIE_KAFKA_PROPERTIES:+,$EIE_KAFKA_PROPERTIES} "$@"
+}
 
 # Sets CMD to the command line of service $1 (an array: paths may have spaces).
 service_cmd() {
@@ -116,6 +144,27 @@ ensure_pg_passwords() {
 # pg_password ROLE: the role's password from the password file.
 pg_password() { awk -F: -v r="$1" '$4 == r { print $5 }' "$PG_PASSFILE"; }
 
+# --secure: the profile is made before the broker's first start (its users
+# are written when the storage is formatted), so data of the default
+# profile cannot take it.
+prepare_secure() {
+  kafka_secure && return 0
+  if [[ -f $KAFKA_DIR/data/meta.properties ]]; then
+    eie_die "the Kafka data in $KAFKA_DIR was made without --secure; run 'deploy/local.sh down --purge' first, or use another EIE_LOCAL_DIR"
+    return 1
+  fi
+  kafka_secure_prepare "$KAFKA_DIR"
+}
+
+# The ACLs, once per topic prefix (kafka-acls starts a JVM per call).
+grant_secure() {
+  kafka_secure || return 0
+  local mark=$KAFKA_DIR/secure/granted
+  [[ -f $mark && $(<"$mark") == "$EIE_TOPIC_PREFIX" ]] && return 0
+  kafka_secure_grant "$KAFKA_DIR" "$KAFKA_PORT" "$EIE_TOPIC_PREFIX" &&
+    printf '%s\n' "$EIE_TOPIC_PREFIX" >"$mark"
+}
+
 start_pg() {
   if ! pg_running "$PG_DIR" >/dev/null; then
     require_port "$PG_PORT" EIE_PG_PORT "PostgreSQL" || return 1
@@ -132,7 +181,7 @@ start_service() {
   if [[ $name == api ]] && ! eie_proc_alive "$RUN_DIR/api.pid" >/dev/null; then
     require_port "$API_PORT" EIE_API_PORT "API" || return 1
   fi
-  PORT=$API_PORT eie_proc_start "$name" "$RUN_DIR/$name.pid" "$LOG_DIR/$name.log" "${CMD[@]}" ||
+  PORT=$API_PORT with_kafka_user "$name" eie_proc_start "$name" "$RUN_DIR/$name.pid" "$LOG_DIR/$name.log" "${CMD[@]}" ||
     return 1
 }
 
@@ -171,7 +220,7 @@ run_admin() {
   printf '=== %s eie-admin %s\n' "$(date '+%F %T')" "$1" >>"$log"
   [[ $1 == roles ]] && env=(DATABASE_URL="$SUPER_URL" EIE_OWNER_PASSWORD="$(pg_password eie_owner)"
     EIE_WRITER_PASSWORD="$(pg_password eie_writer)" EIE_READER_PASSWORD="$(pg_password eie_reader)")
-  if ! env "${env[@]}" "$BIN/eie-admin" "$1" >>"$log" 2>&1; then
+  if ! with_kafka_user admin env "${env[@]}" "$BIN/eie-admin" "$1" >>"$log" 2>&1; then
     eie_show_tail "$log"
     eie_die "eie-admin $1 failed (log: $log)"
     return 1
@@ -179,6 +228,8 @@ run_admin() {
 }
 
 cmd_up() {
+  local secure=${1:-}
+  [[ -z $secure || $secure == --secure ]] || { eie_die "usage: deploy/local.sh up [--secure]"; return 1; }
   mkdir -p "$LOG_DIR" "$RUN_DIR"
   eie_pkg_install
   kafka_fetch
@@ -187,7 +238,9 @@ cmd_up() {
   export EIE_SWAGGER_UI_DIR
   eie_build build
   require_binaries
+  [[ -z $secure ]] || prepare_secure
   start_kafka
+  grant_secure
   start_pg
   eie_log "setup: topics and migrations"
   run_admin topics
@@ -209,7 +262,10 @@ Energy Ingestion Engine is up (${SECONDS}s).
                  more: $BIN/eie-admin keys create --keys-file $API_KEYS --name NAME --role write
                  then: kill -HUP \$(cat $RUN_DIR/api.pid)
   Metrics        http://localhost:$API_PORT/metrics  hot :$HOT_METRICS_PORT/metrics  cold :$COLD_METRICS_PORT/metrics
-  Kafka          $KAFKA_BOOTSTRAP_SERVERS
+  Kafka          $KAFKA_BOOTSTRAP_SERVERS$(kafka_secure && printf '%s' "
+                 secured: SASL_SSL, SCRAM-SHA-512; each user's librdkafka settings
+                 in $KAFKA_DIR/secure/USER.properties, e.g.
+                 EIE_KAFKA_PROPERTIES=\$(paste -sd, $KAFKA_DIR/secure/eie-producer.properties)")
   PostgreSQL     $DATABASE_URL (the owner: migrations, eie-replay)
                  consumers as eie_writer, the API as eie_reader; passwords in
                  $PG_PASSFILE (PGPASSFILE=$PG_PASSFILE psql $DATABASE_URL)
@@ -272,13 +328,13 @@ cmd_logs() {
 }
 
 case ${1:-} in
-  up) cmd_up ;;
+  up) cmd_up "${2:-}" ;;
   down) cmd_down "${2:-}" ;;
   purge) cmd_down --purge ;;
   status) cmd_status ;;
   logs) shift; cmd_logs "$@" ;;
   *)
-    sed -n '4,8s/^# \{0,1\}//p' "$0" >&2
+    sed -n '4,11s/^# \{0,1\}//p' "$0" >&2
     exit 2
     ;;
 esac

@@ -110,6 +110,18 @@ kafka_launch() {
     PORT "$port" CONTROLLER_PORT "$cport" LOG_DIRS "$d/data" || return 1
   kafka__render "$EIE_REPO_ROOT/deploy/kafka/log4j.properties.in" "$d/log4j.properties" \
     LOG_FILE "$d/kafka.log" || return 1
+  # The secured profile (kafka_secure_prepare) adds its listeners, TLS, SASL
+  # and authorizer settings after the template's: a later key wins. They
+  # hold passwords, so the file is the owner's alone.
+  local format_args=()
+  if [[ -f $d/secure/server.properties.in ]]; then
+    chmod 600 "$d/server.properties" &&
+      kafka__render "$d/secure/server.properties.in" "$d/secure/server.properties" \
+        PORT "$port" CONTROLLER_PORT "$cport" &&
+      cat "$d/secure/server.properties" >>"$d/server.properties" &&
+      rm -f "$d/secure/server.properties" || return 1
+    mapfile -t format_args <"$d/secure/format.args" || return 1
+  fi
 
   local jargs
   mapfile -t jargs < <(kafka__java_args)
@@ -117,7 +129,7 @@ kafka_launch() {
   if [[ ! -f $d/data/meta.properties ]]; then
     kafka__cluster_id >"$d/cluster.id"
     if ! "$java" "${jargs[@]}" kafka.tools.StorageTool format -t "$(<"$d/cluster.id")" \
-      -c "$d/server.properties" >>"$d/kafka.stdout" 2>&1; then
+      -c "$d/server.properties" "${format_args[@]}" >>"$d/kafka.stdout" 2>&1; then
       eie_show_tail "$d/kafka.stdout" "$d/kafka.log"
       eie_die "kafka: storage format failed"
       return 1

@@ -143,6 +143,21 @@ it_tls_cert() {
             2>>"$IT_DIR/openssl.log"
 }
 
+# it_own_kafka_secure: a broker of the test's own in the secured profile
+# (deploy/lib/kafka_secure.sh): SASL_SSL with a SCRAM user per program and
+# ACLs for the test's topics and its consumer groups (topic prefix + hot,
+# cold). The programs get no credentials by default: it_kafka_props USER
+# gives a user's librdkafka properties for EIE_KAFKA_PROPERTIES.
+it_own_kafka_secure() {
+    it__source_deploy_lib
+    kafka_secure_prepare "$IT_DIR/kafka" >>"$IT_DIR/services.log" 2>&1 ||
+        { it_fail "cannot prepare the secured profile"; exit 1; }
+    it_own_kafka
+    kafka_secure_grant "$IT_DIR/kafka" "$IT_KAFKA_PORT" "$EIE_TOPIC_PREFIX" >>"$IT_DIR/services.log" 2>&1 ||
+        { it_fail "cannot grant the ACLs"; exit 1; }
+}
+it_kafka_props() { kafka_secure_props "$IT_DIR/kafka" "$1"; }
+
 # it_topic_count TOPIC_SUFFIX: the records on one of the test's topics.
 it_topic_count() {
     kcat -C -b "$KAFKA_BOOTSTRAP_SERVERS" -t "${EIE_TOPIC_PREFIX}$1" -o beginning -e -q -f '.\n' \
