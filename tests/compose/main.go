@@ -51,7 +51,8 @@ var serverVars = []string{"KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "EIE_TOPIC_
 
 // What each app service runs, as README.md's Programs table and local.sh do.
 var wantCommands = map[string][]string{
-	"setup":         {"sh", "-c", "eie-admin topics && eie-admin migrate"},
+	"setup": {"sh", "-c", "eie-admin topics && eie-admin roles && " +
+		"eie-admin migrate --database-url postgresql://eie_owner@postgres:5432/energy_ingestion"},
 	"consumer-hot":  {"eie-consumer", "--store", "hot"},
 	"consumer-cold": {"eie-consumer", "--store", "cold"},
 	"api":           {"eie-api"},
@@ -296,13 +297,47 @@ func checkServers(p *types.Project, root string) {
 			continue
 		}
 		for _, v := range serverVars {
-			if _, set := s.Environment[v]; set && env(s, v) != env(setup, v) {
+			if _, set := s.Environment[v]; !set || v == "DATABASE_URL" {
+				continue
+			}
+			if env(s, v) != env(setup, v) {
 				fail("%s: %s %q differs from setup's %q", name, v, env(s, v), env(setup, v))
 			}
+		}
+		if _, set := s.Environment["DATABASE_URL"]; set {
+			checkRoleURL(name, env(s, "DATABASE_URL"), u)
 		}
 	}
 	if env(api, "HOST") != "0.0.0.0" {
 		fail("api: HOST %q; inside its container it must listen on 0.0.0.0 to be published", env(api, "HOST"))
+	}
+}
+
+// Each program connects as its role of least privilege (eie-admin roles):
+// the consumers as the writer, the API as the reader, setup as the superuser
+// that makes the roles; all to setup's server and database.
+var wantRoles = map[string]string{"consumer-hot": "eie_writer", "consumer-cold": "eie_writer", "api": "eie_reader"}
+
+func checkRoleURL(name, raw string, setup *url.URL) {
+	if setup == nil {
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		fail("%s: DATABASE_URL: %v", name, err)
+		return
+	}
+	if u.Host != setup.Host || u.Path != setup.Path {
+		fail("%s: DATABASE_URL %s: not setup's server and database %s%s", name, u, setup.Host, setup.Path)
+	}
+	want, has := wantRoles[name]
+	if !has {
+		want = setup.User.Username()
+	}
+	if u.User.Username() != want {
+		fail("%s: DATABASE_URL connects as %q, expected %q", name, u.User.Username(), want)
+	} else {
+		ok("%s connects to PostgreSQL as %s", name, want)
 	}
 }
 

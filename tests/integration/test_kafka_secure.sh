@@ -95,8 +95,9 @@ fi
 # prefix: refused by the group coordinator, logged, and nothing stored in a
 # database of its own.
 wrong_group=${EIE_TOPIC_PREFIX}other
-wrong_db=${DATABASE_URL%/*}/$(basename "$DATABASE_URL")_wrong
-psql "${DATABASE_URL%/*}/postgres" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"${wrong_db##*/}\"" >/dev/null
+# (The superuser's database, beside the test's own with its roles.)
+wrong_db=${IT_SUPER_URL}_wrong
+psql "${IT_SUPER_URL%/*}/postgres" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"${wrong_db##*/}\"" >/dev/null
 DATABASE_URL=$wrong_db "$EIE_BIN/eie-admin" migrate 2>>"$IT_DIR/admin.log"
 DATABASE_URL=$wrong_db EIE_KAFKA_PROPERTIES=$consumer it_start wrong-group "$EIE_BIN/eie-consumer" \
     --store cold --group "$wrong_group" --linger-ms 50 --batch-size 10

@@ -32,6 +32,8 @@ export EIE_SIM_VEHICLES=5 EIE_KAFKA_HEAP_OPTS="-Xmx512m -Xms256m"
 unset EIE_TOPIC_PREFIX
 API=http://127.0.0.1:$EIE_API_PORT
 LOCAL_DB=postgresql://eie@127.0.0.1:$EIE_PG_PORT/energy_ingestion
+# local.sh makes the passwords (PostgreSQL asks for them): its password file.
+export PGPASSFILE=$EIE_LOCAL_DIR/pgpass
 SERVICES=(kafka postgres consumer-hot consumer-cold api simulator)
 
 # local.sh COMMAND...: runs it, bounded, its output in local-COMMAND.log.
