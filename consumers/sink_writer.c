@@ -203,6 +203,8 @@ void *sink_writer_main(void *arg)
         s->writing = 0;
         s->writer_idle = 1;
         pthread_cond_broadcast(&s->changed);
+        if (s->poll_queue) /* the main thread may be waiting in a poll to hand over */
+            rd_kafka_queue_yield(s->poll_queue);
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;

@@ -11,6 +11,12 @@
 
 #define PG_DEFAULT_URL "postgresql://eie@127.0.0.1:55432/energy_ingestion"
 
+/* The hot store's commits are announced on this channel (NOTIFY), with the
+ * committing transaction's start as microseconds since the epoch: the stamp
+ * (now()) of every state row it wrote. The API's state cache listens, so a
+ * reading shows as soon as it is stored rather than at the next refresh. */
+#define PG_HOT_STATE_CHANNEL "eie_hot_state"
+
 /* Connects; application_name defaults to the program's name. */
 PGconn *pg_connect(const char *url, const char *application_name, eie_err *err);
 
