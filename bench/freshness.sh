@@ -7,7 +7,8 @@
 #   EIE_FRESHNESS_GAP_S=S       mean gap between probes, exponential (default 0.3)
 #   EIE_FRESHNESS_LOAD_VEHICLES=V  the background load: the simulator in real time
 #                               with V vehicles and V meters each reporting every
-#                               second (default 25,000: 50,000 readings/s)
+#                               second, spread evenly over it (default 25,000:
+#                               50,000 readings/s)
 #   EIE_FRESHNESS_WARMUP_S=S    load before the probes start (default 20)
 #   EIE_BENCH_BASELINE_BIN=DIR  also measure the eie-consumer and eie-api in DIR
 #                               (e.g. a build of the previous commit), on the
@@ -40,21 +41,27 @@ stored_total() {
   bench_psql -c "SELECT coalesce(sum(next_offset), 0) FROM sink_offsets WHERE consumer_group = '$1'"
 }
 
-# caught_up: both groups' offsets still for 2 s (what a phase left is stored)
-caught_up() {
-  local last="" now
-  for ((i = 0; i < 600; i++)); do
-    now="$(stored_total bench.hot) $(stored_total bench.cold)"
-    [[ $now == "$last" ]] && return 0
-    last=$now
-    sleep 2
-  done
-  eie_warn "the consumers did not catch up in 20 minutes"
+# lags: the records each group has yet to store, now: "HOT COLD"
+lags() {
+  local readings all
+  readings=$(end_offsets "${EIE_TOPIC_PREFIX}meter-readings" "${EIE_TOPIC_PREFIX}vehicle-readings")
+  all=$((readings + $(end_offsets "${EIE_TOPIC_PREFIX}vehicle-assignments")))
+  echo "$((all - $(stored_total bench.hot))) $((readings - $(stored_total bench.cold)))"
 }
 
-# measure LABEL BINDIR: one set of programs, idle then loaded
+# caught_up: until both groups have stored everything on the topics
+caught_up() {
+  local t_end=$((SECONDS + 1200))
+  until [[ $(lags) == "0 0" ]]; do
+    ((SECONDS < t_end)) || { eie_warn "the consumers did not catch up in 20 minutes"; return 0; }
+    sleep 0.5
+  done
+}
+
+# measure LABEL BINDIR PRIME: one set of programs, idle then loaded; PRIME=1
+# gives the probe vehicles their first reading (the first set does)
 measure() {
-  local label=$1 bin=$2 dir="$BENCH_DIR/$1" api_port
+  local label=$1 bin=$2 prime=$3 dir="$BENCH_DIR/$1" api_port
   mkdir -p "$dir"
   api_port=$(eie_port_free)
   # The groups of the previous set go on where it stopped.
@@ -71,12 +78,12 @@ measure() {
 
   local pids=("$(cat "$dir/hot.pid")" "$(cat "$dir/cold.pid")" "$(cat "$dir/api.pid")")
   bench_cpu_begin hot="${pids[0]}" cold="${pids[1]}" api="${pids[2]}"
-  python3 "$here/freshness_probe.py" "$base" "P$label-idle-" "$probes" "$gap" 1 >"$dir/idle.out"
+  python3 "$here/freshness_probe.py" "$base" P "$probes" "$gap" 1 "$prime" >"$dir/idle.out"
   echo "$label, idle: $(bench_cpu_end "hot cold api")"
   local idle_line
   idle_line=$(sed -n 's/^freshness_raw: //p' "$dir/idle.out")
 
-  "$BIN/eie-simulate" --vehicles "$load_vehicles" --interval-s 1 --reassign-rate 0 \
+  "$BIN/eie-simulate" --vehicles "$load_vehicles" --interval-s 1 --spread --reassign-rate 0 \
     --seed 7 2>"$dir/load.log" &
   local load_pid=$!
   sleep "$warmup"
@@ -84,17 +91,24 @@ measure() {
   s0=$(stored_total bench.cold)
   t0=$(bench_now)
   bench_cpu_begin hot="${pids[0]}" cold="${pids[1]}" api="${pids[2]}" simulator="$load_pid"
-  python3 "$here/freshness_probe.py" "$base" "P$label-load-" "$probes" "$gap" 2 >"$dir/load.out"
+  python3 "$here/freshness_probe.py" "$base" P "$probes" "$gap" 2 0 >"$dir/load.out"
   echo "$label, loaded: $(bench_cpu_end "hot cold api simulator")"
   s1=$(stored_total bench.cold)
   t1=$(bench_now)
+  local lag
+  read -r hot_lag cold_lag < <(lags)
+  lag="hot $hot_lag and cold $cold_lag records behind"
   kill -TERM "$load_pid"
   wait "$load_pid" || true
+  local t2
+  t2=$(bench_now)
+  caught_up
+  lag+=" when the load stopped, caught up $(echo "$(bench_now) - $t2" | bc) s later"
   local load_line rate
   load_line=$(sed -n 's/^freshness_raw: //p' "$dir/load.out")
   rate=$(echo "($s1 - $s0) / ($t1 - $t0)" | bc)
   echo "$label, idle:   $idle_line"
-  echo "$label, loaded: $load_line (the cold consumer stored $rate records/s)"
+  echo "$label, loaded: $load_line (the cold consumer stored $rate records/s; $lag)"
   grep -E "stopped|records" "$dir/load.log" | tail -n 2 || true
   for f in "$dir/hot.pid" "$dir/cold.pid" "$dir/api.pid"; do eie_proc_stop "$f"; done
   summary+=("$(fresh_line "$label, idle" "$idle_line" 0)")
@@ -112,7 +126,9 @@ fresh_line() {
 
 summary=()
 if [[ -n ${EIE_BENCH_BASELINE_BIN:-} ]]; then
-  measure baseline "$EIE_BENCH_BASELINE_BIN"
+  measure baseline "$EIE_BENCH_BASELINE_BIN" 1
+  measure current "$BIN" 0
+else
+  measure current "$BIN" 1
 fi
-measure current "$BIN"
 printf '%s\n' "${summary[@]}"

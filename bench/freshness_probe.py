@@ -2,10 +2,10 @@
 """The probe of bench/freshness.sh: single readings at random moments, each
 timed from its acknowledgement to the moment the API shows it.
 
-    freshness_probe.py BASE_URL PREFIX PROBES MEAN_GAP_S SEED
+    freshness_probe.py BASE_URL PREFIX PROBES MEAN_GAP_S SEED PRIME
 
 BASE_URL is the API; the readings belong to vehicles PREFIX1..PREFIX{VEHICLES},
-primed by this script (one reading each) before timing starts, so each probe
+primed (one reading each, before timing starts) when PRIME is 1, so each probe
 updates a vehicle the service already knows, as a fleet's readings do.
 
 A reading counts as produced when POST /v1/ingest/vehicle answers 202, which
@@ -14,9 +14,12 @@ then poll, each on its own keep-alive connection: the state route
 GET /v1/vehicles/{id} until lastReadingAt is the reading's time, and the
 performance report GET /v1/analytics/performance/{id} until its
 latestSnapshot.lastReadingAt is the reading's time and metrics.vehicleReadings
-counts it (the history holds it, not only the hot state). The gaps between
+counts it (the history holds it, not only the hot state; the count before
+is read first, untimed). The gaps between
 probes are exponential (random moments, a Poisson process) with the mean
-given, so probes land anywhere in the consumers' batch cycle.
+given, so probes land anywhere in the consumers' batch cycle. A probe not
+shown within GIVE_UP_S is lost; after MAX_LOST the run ends early (consumers
+that fall behind their load would make every later probe wait as long).
 
 Prints one line per probe ("probe N state_ms= report_ms=") and ends with
     freshness_raw: n= state_p50_ms= state_p99_ms= state_max_ms= report_p50_ms= report_p99_ms= report_max_ms= lost=
@@ -32,6 +35,7 @@ import urllib.parse
 
 VEHICLES = 20
 GIVE_UP_S = 30.0
+MAX_LOST = 3
 POLL_GAP_S = 0.001
 
 
@@ -85,12 +89,19 @@ def state_shows(api, vehicle, ts_ms, _count):
     return status == 200 and parse_ms(json.loads(text).get("lastReadingAt")) == ts_ms
 
 
-def report_shows(api, vehicle, ts_ms, count):
+def report(api, vehicle):
     status, text = api.request("GET", "/v1/analytics/performance/%s?window=24h" % vehicle)
-    if status != 200:
-        return False
-    doc = json.loads(text)
-    return (parse_ms(doc["latestSnapshot"].get("lastReadingAt")) == ts_ms
+    return json.loads(text) if status == 200 else None
+
+
+def report_count(api, vehicle):
+    doc = report(api, vehicle)
+    return doc["metrics"]["vehicleReadings"] if doc else 0
+
+
+def report_shows(api, vehicle, ts_ms, count):
+    doc = report(api, vehicle)
+    return (doc is not None and parse_ms(doc["latestSnapshot"].get("lastReadingAt")) == ts_ms
             and doc["metrics"]["vehicleReadings"] >= count)
 
 
@@ -115,20 +126,20 @@ def percentile(values, p):
 
 
 def main():
-    base, prefix, probes, mean_gap, seed = sys.argv[1:6]
+    base, prefix, probes, mean_gap, seed, prime = sys.argv[1:7]
     probes, mean_gap, rng = int(probes), float(mean_gap), random.Random(int(seed))
     producer, state_api, report_api = Api(base), Api(base), Api(base)
     vehicles = ["%s%d" % (prefix, i) for i in range(1, VEHICLES + 1)]
-    counts, last_ts = {}, {}
+    last_ts = {}
 
     def one(vehicle):
         # Each reading newer than the vehicle's last, else the state keeps the old one.
         ts_ms = max(int(time.time() * 1000), last_ts.get(vehicle, 0) + 1)
         last_ts[vehicle] = ts_ms
-        counts[vehicle] = counts.get(vehicle, 0) + 1
+        count = report_count(report_api, vehicle) + 1
         acked = produce(producer, vehicle, ts_ms, rng)
         seen = {}
-        threads = [threading.Thread(target=wait_until, args=(f, a, vehicle, ts_ms, counts[vehicle], seen, k))
+        threads = [threading.Thread(target=wait_until, args=(f, a, vehicle, ts_ms, count, seen, k))
                    for f, a, k in ((state_shows, state_api, "state"), (report_shows, report_api, "report"))]
         for t in threads:
             t.start()
@@ -136,11 +147,12 @@ def main():
             t.join()
         return [None if seen[k] is None else (seen[k] - acked) * 1000 for k in ("state", "report")]
 
-    for vehicle in vehicles:  # primed: known to the service before timing
+    for vehicle in vehicles if prime == "1" else ():  # known to the service before timing
         if None in one(vehicle):
             sys.exit("freshness_probe: the priming reading of %s never showed" % vehicle)
-    state, report, lost = [], [], 0
-    for n in range(1, probes + 1):
+    state, reports, lost, n = [], [], 0, 0
+    while n < probes and lost < MAX_LOST:
+        n += 1
         time.sleep(rng.expovariate(1.0 / mean_gap))
         s, r = one(rng.choice(vehicles))
         print("probe %d state_ms=%s report_ms=%s" % (n, "lost" if s is None else "%.1f" % s,
@@ -149,11 +161,11 @@ def main():
         if s is not None:
             state.append(s)
         if r is not None:
-            report.append(r)
+            reports.append(r)
     print("freshness_raw: n=%d state_p50_ms=%.1f state_p99_ms=%.1f state_max_ms=%.1f "
           "report_p50_ms=%.1f report_p99_ms=%.1f report_max_ms=%.1f lost=%d" % (
-              probes, percentile(state, 50), percentile(state, 99), max(state, default=float("nan")),
-              percentile(report, 50), percentile(report, 99), max(report, default=float("nan")), lost))
+              n, percentile(state, 50), percentile(state, 99), max(state, default=float("nan")),
+              percentile(reports, 50), percentile(reports, 99), max(reports, default=float("nan")), lost))
 
 
 if __name__ == "__main__":

@@ -56,6 +56,26 @@ bench_psql() { psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 # Seconds since the epoch, with milliseconds.
 bench_now() { date +%s.%3N; }
 
+# end_offsets TOPIC...: the messages produced into the topics (the sum of their
+# partitions' end offsets). Retried: a broker just started may not have taken
+# the lead of its partitions yet.
+end_offsets() {
+  local t p n args=() out i
+  for ((i = 0; i < 60; i++)); do
+    args=()
+    for t; do
+      n=$(kcat -L -b "$KAFKA_BOOTSTRAP_SERVERS" -t "$t" 2>/dev/null | grep -c '^ *partition ' || true)
+      for ((p = 0; p < n; p++)); do args+=(-t "$t:$p:-1"); done
+    done
+    if ((${#args[@]} > 0)) && out=$(kcat -Q -b "$KAFKA_BOOTSTRAP_SERVERS" "${args[@]}" 2>/dev/null); then
+      awk '$(NF - 1) == "offset" { s += $NF } END { print s + 0 }' <<<"$out"
+      return 0
+    fi
+    sleep 1
+  done
+  eie_die "kafka: could not read the end offsets of $*"
+}
+
 # Peak resident set of a process, in MB.
 bench_peak_rss_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
@@ -113,6 +133,14 @@ bench__name_ticks() { # NAME
 # "busy total" jiffies of the whole machine.
 bench__machine() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat; }
 
+# PostgreSQL's processes and their ticks, "PID TICKS" per line.
+bench__pg_processes() {
+  local child
+  for child in $(cat "/proc/$1/task/$1/children" 2>/dev/null); do
+    echo "$child $(bench__ticks "$child")"
+  done
+}
+
 bench_cpu_begin() {
   local kv name
   bench__cpu_pid=()
@@ -121,6 +149,7 @@ bench_cpu_begin() {
   [[ -s $BENCH_PG_DIR/postmaster.pid ]] && bench__cpu_pid[postgres]=$(head -n 1 "$BENCH_PG_DIR/postmaster.pid")
   [[ -s $BENCH_DIR/kafka/kafka.pid ]] && bench__cpu_pid[kafka]=$(cat "$BENCH_DIR/kafka/kafka.pid")
   for name in "${!bench__cpu_pid[@]}"; do bench__cpu_t0[$name]=$(bench__name_ticks "$name"); done
+  [[ -n ${bench__cpu_pid[postgres]:-} ]] && bench__pg_processes "${bench__cpu_pid[postgres]}" >"$BENCH_DIR/cpu.pg0"
   bench__cpu_machine0=$(bench__machine)
   bench__cpu_wall0=$(bench_now)
 }
@@ -141,4 +170,15 @@ bench_cpu_end() {
       'BEGIN { printf ", %s %.0f%%", n, 100 * d / hz / w }')
   done
   echo "cpu over ${wall} s: $out (processes: % of one core)"
+  [[ -n ${bench__cpu_pid[postgres]:-} ]] || return 0
+  # PostgreSQL's share by client (application_name) or by its own process kind.
+  bench__pg_processes "${bench__cpu_pid[postgres]}" >"$BENCH_DIR/cpu.pg1"
+  bench_psql -F ' ' -c "SELECT pid, coalesce(nullif(application_name, ''), backend_type) FROM pg_stat_activity" >"$BENCH_DIR/cpu.pgnames" 2>/dev/null || true
+  awk -v hz="$hz" -v w="$wall" '
+    FILENAME ~ /pgnames$/ { pid = $1; $1 = ""; name[pid] = substr($0, 2); next }
+    FILENAME ~ /pg0$/ { t0[$1] = $2; next }
+    { d = $2 - t0[$1]; n = ($1 in name) ? name[$1] : "other"; use[n] += d }
+    END { for (n in use) if (use[n] > 0) printf "%.0f %s\n", 100 * use[n] / hz / w, n }' \
+    "$BENCH_DIR/cpu.pgnames" "$BENCH_DIR/cpu.pg0" "$BENCH_DIR/cpu.pg1" | sort -rn |
+    awk 'BEGIN { printf "  postgres by client:" } { n = $1; $1 = ""; printf "%s%s %d%%", (NR > 1 ? "," : ""), $0, n } END { print "" }'
 }

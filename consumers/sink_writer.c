@@ -21,7 +21,9 @@ int sink_db_ready(sink *s, eie_err *err)
     if (s->conn && PQstatus(s->conn) == CONNECTION_OK)
         return 0;
     PQfinish(s->conn);
-    s->conn = pg_connect(s->cfg->database_url, "eie-consumer", err);
+    char name[64]; /* pg_stat_activity tells the stores apart */
+    snprintf(name, sizeof name, "eie-consumer %s", s->store->name);
+    s->conn = pg_connect(s->cfg->database_url, name, err);
     if (!s->conn)
         return -1;
     /* Asynchronous commit cannot break exactly-once here: a server crash may
