@@ -58,6 +58,9 @@ caught_up() {
   done
 }
 
+# probe_cpu TIMEFILE: the probe's own CPU (it polls, on the same machine)
+probe_cpu() { awk '{ printf "\n  the probe itself: %.0f%% of one core", 100 * ($1 + $2) / $3 }' "$1"; }
+
 # measure LABEL BINDIR PRIME: one set of programs, idle then loaded; PRIME=1
 # gives the probe vehicles their first reading (the first set does)
 measure() {
@@ -78,8 +81,9 @@ measure() {
 
   local pids=("$(cat "$dir/hot.pid")" "$(cat "$dir/cold.pid")" "$(cat "$dir/api.pid")")
   bench_cpu_begin hot="${pids[0]}" cold="${pids[1]}" api="${pids[2]}"
-  python3 "$here/freshness_probe.py" "$base" P "$probes" "$gap" 1 "$prime" >"$dir/idle.out"
-  echo "$label, idle: $(bench_cpu_end "hot cold api")"
+  /usr/bin/time -f "%U %S %e" -o "$dir/idle.time" \
+    python3 "$here/freshness_probe.py" "$base" P "$probes" "$gap" 1 "$prime" >"$dir/idle.out"
+  echo "$label, idle: $(bench_cpu_end "hot cold api")$(probe_cpu "$dir/idle.time")"
   local idle_line
   idle_line=$(sed -n 's/^freshness_raw: //p' "$dir/idle.out")
 
@@ -91,8 +95,9 @@ measure() {
   s0=$(stored_total bench.cold)
   t0=$(bench_now)
   bench_cpu_begin hot="${pids[0]}" cold="${pids[1]}" api="${pids[2]}" simulator="$load_pid"
-  python3 "$here/freshness_probe.py" "$base" P "$probes" "$gap" 2 0 >"$dir/load.out"
-  echo "$label, loaded: $(bench_cpu_end "hot cold api simulator")"
+  /usr/bin/time -f "%U %S %e" -o "$dir/load.time" \
+    python3 "$here/freshness_probe.py" "$base" P "$probes" "$gap" 2 0 >"$dir/load.out"
+  echo "$label, loaded: $(bench_cpu_end "hot cold api simulator")$(probe_cpu "$dir/load.time")"
   s1=$(stored_total bench.cold)
   t1=$(bench_now)
   local lag
