@@ -279,6 +279,7 @@ void sink_hand_over(sink *s)
     sink_drain(s);
     pthread_mutex_lock(&s->lock);
     s->handed = s->collecting;
+    s->writer_idle = 0; /* from now, not from when the writer thread wakes */
     pthread_cond_broadcast(&s->changed);
     pthread_mutex_unlock(&s->lock);
     s->collecting = s->collecting == &s->batches[0] ? &s->batches[1] : &s->batches[0];
