@@ -432,7 +432,8 @@ state_cache *state_cache_start(const char *database_url, long refresh_ms, eie_er
     idmap_init(&c->assigned_meter_ids, READING_METER);
     c->horizon_ms = INT64_MIN;
     pthread_rwlock_init(&c->lock, NULL);
-    if (!(c->refresher = refresher_start("state cache", refresh_ms, refresh_round, wait_for_commits, c, err))) {
+    if (!(c->refresher = refresher_start("state cache", refresh_ms, refresh_round,
+                                         wait_for_commits, c, err))) {
         pthread_rwlock_destroy(&c->lock);
         free(c->url);
         free(c);

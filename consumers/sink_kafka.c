@@ -366,7 +366,8 @@ void sink_leave_group(sink *s)
  * PostgreSQL takes. */
 #define EARLY_HAND_OVER_DIVISOR 8
 #define CLOCK_EVERY_MESSAGES 64
-/* The longest poll with no message in hand, so the caller's upkeep gets a turn. */
+/* The longest poll, with no message in hand or for a busy writer to finish:
+ * the caller's upkeep, and the pause of sink_hand_over_polling, get a turn. */
 #define IDLE_POLL_MS 200
 
 /* Collects messages until the batch is full, or until nothing more is ready
@@ -374,7 +375,8 @@ void sink_leave_group(sink *s)
  * stored as soon as the broker has it, and under load batches grow by
  * themselves while the writer is busy (it wakes the poll when it is done: see
  * sink_writer.c). linger_ms, when set, makes an idle writer wait that long
- * after a batch's first message for more. Returns early when no message comes. */
+ * after a batch's first message for more. Returns when no message comes for
+ * IDLE_POLL_MS. */
 void sink_collect_batch(sink *s)
 {
     int64_t first_ms = 0;
@@ -398,12 +400,14 @@ void sink_collect_batch(sink *s)
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(s->rk, timeout);
         b = s->collecting; /* a rebalance inside the poll may have handed it over */
         idle = !msg;
+        /* None: nothing more is ready for an idle writer, or the busy writer
+         * finished (it wakes the poll), or none came for a while, and then
+         * the caller waits for the writer (and keeps the group, see
+         * sink_hand_over_polling). */
         if (!msg) {
             if (b->n_messages == 0)
                 return;
-            if (timeout == 0) /* nothing more ready, and the writer waits for work */
-                break;
-            continue; /* lingering, or the writer became idle */
+            break;
         }
         if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             /* The end of the log (control records included) is past a replay's
