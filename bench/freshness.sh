@@ -58,6 +58,12 @@ caught_up() {
   done
 }
 
+# slowest LABEL OUT: the probes slowest on the state route, when they were made
+slowest() {
+  echo "$1, slowest on the state route: $(grep '^probe' "$2" | sort -t= -k2 -g -r | head -n 5 |
+    awk '{ printf "%s%s %s at %s (%s)", (NR > 1 ? "; " : ""), $5, $6, $4, $7 }')"
+}
+
 # probe_cpu TIMEFILE: the probe's own CPU (it polls, on the same machine)
 probe_cpu() { awk '{ printf "\n  the probe itself: %.0f%% of one core", 100 * ($1 + $2) / $3 }' "$1"; }
 
@@ -112,6 +118,8 @@ measure() {
   local load_line rate
   load_line=$(sed -n 's/^freshness_raw: //p' "$dir/load.out")
   rate=$(echo "($s1 - $s0) / ($t1 - $t0)" | bc)
+  slowest "$label, idle" "$dir/idle.out"
+  slowest "$label, loaded" "$dir/load.out"
   echo "$label, idle:   $idle_line"
   echo "$label, loaded: $load_line (the cold consumer stored $rate records/s; $lag)"
   grep -E "stopped|records" "$dir/load.log" | tail -n 2 || true

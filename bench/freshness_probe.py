@@ -21,7 +21,8 @@ given, so probes land anywhere in the consumers' batch cycle. A probe not
 shown within GIVE_UP_S is lost; after MAX_LOST the run ends early (consumers
 that fall behind their load would make every later probe wait as long).
 
-Prints one line per probe ("probe N state_ms= report_ms=") and ends with
+Prints one line per probe ("probe N at TIME VEHICLE state_ms= report_ms=") and
+ends with
     freshness_raw: n= state_p50_ms= state_p99_ms= state_max_ms= report_p50_ms= report_p99_ms= report_max_ms= lost=
 Only the standard library: it runs with the system's python3.
 """
@@ -155,12 +156,15 @@ def main():
         if None in one(vehicle):
             sys.exit("freshness_probe: the priming reading of %s never showed" % vehicle)
     state, reports, lost, n = [], [], 0, 0
+    vehicle_of_last = [None]
     while n < probes and lost < MAX_LOST:
         n += 1
         time.sleep(rng.expovariate(1.0 / mean_gap))
-        s, r = one(rng.choice(vehicles))
-        print("probe %d state_ms=%s report_ms=%s" % (n, "lost" if s is None else "%.1f" % s,
-                                                     "lost" if r is None else "%.1f" % r), flush=True)
+        vehicle_of_last[0] = rng.choice(vehicles)
+        s, r = one(vehicle_of_last[0])
+        print("probe %d at %s %s state_ms=%s report_ms=%s" % (
+            n, iso(int(time.time() * 1000)), vehicle_of_last[0], "lost" if s is None else "%.1f" % s,
+            "lost" if r is None else "%.1f" % r), flush=True)
         lost += s is None or r is None
         if s is not None:
             state.append(s)
