@@ -43,10 +43,13 @@ stored_total() {
 
 # lags: the records each group has yet to store, now: "HOT COLD"
 lags() {
-  local readings all
+  local hot cold readings all
+  # Stored first: read after the end offsets, a lag could come out below 0.
+  hot=$(stored_total bench.hot)
+  cold=$(stored_total bench.cold)
   readings=$(end_offsets "${EIE_TOPIC_PREFIX}meter-readings" "${EIE_TOPIC_PREFIX}vehicle-readings")
   all=$((readings + $(end_offsets "${EIE_TOPIC_PREFIX}vehicle-assignments")))
-  echo "$((all - $(stored_total bench.hot))) $((readings - $(stored_total bench.cold)))"
+  echo "$((all - hot)) $((readings - cold))"
 }
 
 # caught_up: until both groups have stored everything on the topics
