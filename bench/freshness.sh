@@ -35,6 +35,16 @@ load_vehicles=${EIE_FRESHNESS_LOAD_VEHICLES:-25000}
 warmup=${EIE_FRESHNESS_WARMUP_S:-20}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 bench_setup
+# On any exit (a probe that gives up ends the script): the load and the
+# programs started detached go too, before the stack.
+load_pid=""
+freshness_cleanup() {
+  [[ -n $load_pid ]] && kill -TERM "$load_pid" 2>/dev/null && wait "$load_pid" 2>/dev/null
+  local f
+  for f in "$BENCH_DIR"/{baseline,current}/{hot,cold,api}.pid; do [[ -e $f ]] && eie_proc_stop "$f"; done
+  bench_teardown
+}
+trap freshness_cleanup EXIT
 
 # stored_total GROUP: records the group has stored (its next offsets summed)
 stored_total() {
@@ -98,7 +108,7 @@ measure() {
 
   "$BIN/eie-simulate" --vehicles "$load_vehicles" --interval-s 1 --spread --reassign-rate 0 \
     --seed 7 2>"$dir/load.log" &
-  local load_pid=$!
+  load_pid=$!
   sleep "$warmup"
   local s0 t0 s1 t1
   s0=$(stored_total bench.cold)
@@ -114,6 +124,7 @@ measure() {
   lag="hot $hot_lag and cold $cold_lag records behind"
   kill -TERM "$load_pid"
   wait "$load_pid" || true
+  load_pid=""
   local t2
   t2=$(bench_now)
   caught_up
