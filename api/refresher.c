@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -15,10 +16,32 @@ struct refresher {
     const char *what;
     long period_ms;
     int (*refresh)(void *arg, eie_err *err);
+    int (*wait)(void *arg, long ms, eie_err *err);
     void *arg;
     atomic_bool stop;
     pthread_t thread;
 };
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* Logs the first failure and the recovery; returns whether it failed. */
+static bool note(refresher *r, bool failing, int rc, const eie_err *err)
+{
+    if (rc < 0) {
+        if (!failing && !r->stop)
+            log_warn("%s: %s (requests ask the database until this recovers)", r->what,
+                     err->msg);
+        return true;
+    }
+    if (failing)
+        log_info("%s refreshed again", r->what);
+    return false;
+}
 
 static void *refresher_main(void *arg)
 {
@@ -26,25 +49,25 @@ static void *refresher_main(void *arg)
     bool failing = false;
     while (!r->stop) {
         eie_err err;
-        if (r->refresh(r->arg, &err) < 0) {
-            if (!failing && !r->stop)
-                log_warn("%s: %s (requests ask the database until this recovers)", r->what,
-                         err.msg);
-            failing = true;
-        } else if (failing) {
-            log_info("%s refreshed again", r->what);
-            failing = false;
-        }
-        for (long slept = 0; slept < r->period_ms && !r->stop; slept += NAP_MS) {
-            struct timespec nap = {0, NAP_MS * 1000000L};
-            nanosleep(&nap, NULL);
+        failing = note(r, failing, r->refresh(r->arg, &err), &err);
+        int64_t due = monotonic_ms() + r->period_ms;
+        for (int64_t left = r->period_ms; left > 0 && !r->stop; left = due - monotonic_ms()) {
+            long ms = left < NAP_MS ? (long)left : NAP_MS;
+            if (r->wait && !failing) {
+                failing = note(r, failing, r->wait(r->arg, ms, &err), &err);
+            } else {
+                struct timespec nap = {0, ms * 1000000L};
+                nanosleep(&nap, NULL);
+            }
         }
     }
     return NULL;
 }
 
 refresher *refresher_start(const char *what, long period_ms,
-                           int (*refresh)(void *arg, eie_err *err), void *arg, eie_err *err)
+                           int (*refresh)(void *arg, eie_err *err),
+                           int (*wait)(void *arg, long ms, eie_err *err), void *arg,
+                           eie_err *err)
 {
     refresher *r = calloc(1, sizeof *r);
     if (!r) {
@@ -54,6 +77,7 @@ refresher *refresher_start(const char *what, long period_ms,
     r->what = what;
     r->period_ms = period_ms;
     r->refresh = refresh;
+    r->wait = wait;
     r->arg = arg;
     if (pthread_create(&r->thread, NULL, refresher_main, r) != 0) {
         eie_err_set(err, "cannot start the %s's thread", what);

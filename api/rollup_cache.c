@@ -383,7 +383,7 @@ rollup_cache *rollup_cache_start(const char *database_url, long refresh_ms, int 
         forget(c, s);
     }
     pthread_rwlock_init(&c->lock, NULL);
-    if (!(c->refresher = refresher_start("rollup cache", refresh_ms, refresh, c, err))) {
+    if (!(c->refresher = refresher_start("rollup cache", refresh_ms, refresh, NULL, c, err))) {
         rollup_cache_stop(c);
         return NULL;
     }

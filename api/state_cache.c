@@ -3,12 +3,14 @@
  * refresher writes the rows that changed. */
 #include "state_cache.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "idmap.h"
 #include "log.h"
@@ -21,7 +23,14 @@
  * carries an older stamp. Applying a row twice changes nothing. Every so often
  * a refresh looks further: the state tables are read whole (they hold a row
  * per device), the assignment history, which only grows, as far back as
- * LONG_LOOK_BACK_S. */
+ * LONG_LOOK_BACK_S.
+ *
+ * Between refreshes the cache listens for the hot store's commits
+ * (PG_HOT_STATE_CHANNEL): each names its rows' stamp, so reading the rows
+ * stamped since then is exact, and a reading shows within milliseconds of
+ * being stored. The refreshes stay for what announces nothing (a replay's
+ * switch of stores, rows written by other means) and for a lost connection,
+ * which loses the notices sent meanwhile. */
 #define LOOK_BACK_S 10
 #define LONG_LOOK_BACK_S 600
 #define LONG_LOOK_EVERY 120
@@ -58,6 +67,7 @@ struct state_cache {
     vehicle_list *meter_vehicles;
     int64_t horizon_ms;
     PGconn *conn;
+    bool listening; /* conn gets the hot store's notices */
     char store[96]; /* the tables' oids: a replay's switch changes them */
     char since[64]; /* when the last complete refresh began; "" none */
     db_stamp assignment_stored; /* the newest assignment then */
@@ -175,7 +185,7 @@ static void apply_assignment(state_cache *c, const PGresult *res, int row)
 
 #define CHANGED_SINCE(stamp)                                                                     \
     " WHERE $1::timestamptz IS NULL OR " stamp                                                  \
-    " > $1::timestamptz - make_interval(secs => $2::int)"
+    " >= $1::timestamptz - make_interval(secs => $2::int)"
 
 static const source sources[] = {
     {"vehicle states",
@@ -266,12 +276,13 @@ static void clear(state_cache *c)
     c->assignment_stored = DB_STAMP_UNKNOWN;
 }
 
-static int follow(state_cache *c, const source *s, int look_long, eie_err *err)
+/* Applies the source's rows stamped from since (NULL: all) less look_back_s. */
+static int follow_since(state_cache *c, const source *s, const char *since, int look_back_s,
+                        eie_err *err)
 {
     char look_back[16];
-    snprintf(look_back, sizeof look_back, "%d", look_long ? s->long_look_back_s : LOOK_BACK_S);
-    const char *params[] = {
-        !c->since[0] || (look_long && s->long_look_back_s == 0) ? NULL : c->since, look_back};
+    snprintf(look_back, sizeof look_back, "%d", look_back_s);
+    const char *params[] = {since, look_back};
     PGresult *res = PQexecParams(c->conn, s->sql, 2, NULL, params, NULL, NULL, 0);
     if (pg_check(res, PGRES_TUPLES_OK, s->what, err) < 0) {
         PQclear(res);
@@ -286,13 +297,27 @@ static int follow(state_cache *c, const source *s, int look_long, eie_err *err)
     return 0;
 }
 
+static int follow(state_cache *c, const source *s, int look_long, eie_err *err)
+{
+    const char *since =
+        !c->since[0] || (look_long && s->long_look_back_s == 0) ? NULL : c->since;
+    return follow_since(c, s, since, look_long ? s->long_look_back_s : LOOK_BACK_S, err);
+}
+
 static int refresh(state_cache *c, int look_long, eie_err *err)
 {
     if (!c->conn || PQstatus(c->conn) != CONNECTION_OK) {
         PQfinish(c->conn);
+        c->listening = false;
         if (!(c->conn = pg_connect(c->url, "eie-api state cache", err)))
             return -1;
         c->store[0] = '\0';
+    }
+    /* Before the refresh reads: a commit after it is announced. */
+    if (!c->listening) {
+        if (pg_exec(c->conn, "LISTEN " PG_HOT_STATE_CHANNEL, err) < 0)
+            return -1;
+        c->listening = true;
     }
     /* After a replay switched stores, what the cache holds (and its stamps)
      * is the old store's: it starts over. */
@@ -332,6 +357,66 @@ static int refresh_round(void *arg, eie_err *err)
     return refresh(c, c->rounds++ % LONG_LOOK_EVERY == 0, err);
 }
 
+/* The earliest stamp among the notices received; false when none. */
+static bool take_notices(state_cache *c, int64_t *earliest_us)
+{
+    bool any = false;
+    PGnotify *n;
+    while ((n = PQnotifies(c->conn))) {
+        int64_t us = strtoll(n->extra, NULL, 10);
+        if (us > 0 && (!any || us < *earliest_us))
+            *earliest_us = us;
+        any = any || us > 0;
+        PQfreemem(n);
+    }
+    return any;
+}
+
+/* PostgreSQL's timestamptz input form of a stamp, to the microsecond. */
+static void format_stamp(int64_t us, char *buf, size_t size)
+{
+    time_t secs = (time_t)(us / 1000000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(buf, size, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(us % 1000000));
+}
+
+/* Waits up to ms for the hot store's notices; applies the rows stamped from
+ * the earliest one on. Notices of commits during the refreshes wait in
+ * libpq already, so they are taken before sleeping. */
+static int wait_for_commits(void *arg, long ms, eie_err *err)
+{
+    state_cache *c = arg;
+    if (!c->conn || !c->listening || PQstatus(c->conn) != CONNECTION_OK) {
+        struct timespec nap = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&nap, NULL);
+        return 0;
+    }
+    int64_t earliest_us = 0;
+    if (PQconsumeInput(c->conn) == 0) {
+        eie_err_set(err, "reading the hot store's notices: %s", PQerrorMessage(c->conn));
+        return -1;
+    }
+    if (!take_notices(c, &earliest_us)) {
+        struct pollfd pfd = {.fd = PQsocket(c->conn), .events = POLLIN};
+        if (poll(&pfd, 1, (int)ms) <= 0)
+            return 0;
+        if (PQconsumeInput(c->conn) == 0) {
+            eie_err_set(err, "reading the hot store's notices: %s", PQerrorMessage(c->conn));
+            return -1;
+        }
+        if (!take_notices(c, &earliest_us))
+            return 0;
+    }
+    char since[64];
+    format_stamp(earliest_us, since, sizeof since);
+    for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++)
+        if (follow_since(c, &sources[i], since, 0, err) < 0)
+            return -1;
+    return 0;
+}
+
 state_cache *state_cache_start(const char *database_url, long refresh_ms, eie_err *err)
 {
     state_cache *c = calloc(1, sizeof *c);
@@ -345,7 +430,8 @@ state_cache *state_cache_start(const char *database_url, long refresh_ms, eie_er
     idmap_init(&c->assigned_meter_ids, READING_METER);
     c->horizon_ms = INT64_MIN;
     pthread_rwlock_init(&c->lock, NULL);
-    if (!(c->refresher = refresher_start("state cache", refresh_ms, refresh_round, c, err))) {
+    if (!(c->refresher = refresher_start("state cache", refresh_ms, refresh_round,
+                                         wait_for_commits, c, err))) {
         pthread_rwlock_destroy(&c->lock);
         free(c->url);
         free(c);

@@ -1,9 +1,9 @@
 /* The hot store in memory: each vehicle's latest state and its newest meter
  * assignments, and each meter's latest voltage, kept by a refresher thread
  * that reads from PostgreSQL what changed since it last looked (every
- * refresh_ms). GET /v1/vehicles/{id} and the performance report then answer
- * without those round trips, at the price of being up to a refresh behind
- * (readings come every 60 s). */
+ * refresh_ms), and in between what each hot store commit announces
+ * (PG_HOT_STATE_CHANNEL). GET /v1/vehicles/{id} and the performance report
+ * then answer without those round trips, milliseconds behind the store. */
 #ifndef EIE_STATE_CACHE_H
 #define EIE_STATE_CACHE_H
 

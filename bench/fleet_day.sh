@@ -15,8 +15,8 @@
 #
 # Expects: vehicles, hours (set by the caller from the settings below).
 # Leaves: the stack running, DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, BIN,
-# LOG_DIR, RUN_DIR, pg_port, from, to, meters, and the functions end_offsets
-# TOPIC... and history_counts_ok WHAT (the history holds a reading per device
+# LOG_DIR, RUN_DIR, pg_port, from, to, meters, and the function
+# history_counts_ok WHAT (the history holds a reading per device
 # and minute, else says so).
 #
 # Settings (environment):
@@ -189,25 +189,6 @@ if [[ $stage == loaded ]]; then
 fi
 
 # --- loading -----------------------------------------------------------------
-# end_offsets TOPIC...: the messages produced into the topics (the sum of their
-# partitions' end offsets). Retried: a broker just started may not have taken
-# the lead of its partitions yet.
-end_offsets() {
-  local t p n args=() out i
-  for ((i = 0; i < 60; i++)); do
-    args=()
-    for t; do
-      n=$(kcat -L -b "$KAFKA_BOOTSTRAP_SERVERS" -t "$t" 2>/dev/null | grep -c '^ *partition ' || true)
-      for ((p = 0; p < n; p++)); do args+=(-t "$t:$p:-1"); done
-    done
-    if ((${#args[@]} > 0)) && out=$(kcat -Q -b "$KAFKA_BOOTSTRAP_SERVERS" "${args[@]}" 2>/dev/null); then
-      awk '$(NF - 1) == "offset" { s += $NF } END { print s + 0 }' <<<"$out"
-      return 0
-    fi
-    sleep 1
-  done
-  eie_die "kafka: could not read the end offsets of $*"
-}
 
 # Both consumers at once, from where they stopped, until the offsets they stored
 # reach the number of messages produced; progress as they go.

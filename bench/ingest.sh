@@ -6,24 +6,32 @@
 #   EIE_SIM_CHARGERS_PER_METER=N  the simulator's depot: banks of N chargers per
 #                           meter (10,000 / N meters, so fewer meter readings;
 #                           about N readings in all still); default 1
-#   EIE_BENCH_RUNS=R        measure each figure R times (default 2) and keep the
-#                           best, since one run on a shared 2-core machine varies
-#                           by several percent
+#   EIE_BENCH_RUNS=R        measure each figure R times (default 3) and report
+#                           the median, since one run on a shared 2-core machine
+#                           varies by several percent
+#   EIE_BENCH_BASELINE_BIN=DIR  also drain with the eie-consumer in DIR (e.g. a
+#                           build of the previous commit), in the same runs,
+#                           alternating with this build's
+#   EIE_BENCH_PG_TMPFS=1    PostgreSQL's data directory on a tmpfs (/dev/shm), a
+#                           stand-in for fast storage (fsync stays on)
 #
 # Preloads the readings into Kafka with the simulator's backfill, then measures,
 # each from its partition assignment to its last offset stored: the cold
 # consumer draining them into the history, the hot consumer draining them into
 # the latest state; and a plain COPY of the same rows (exported from the
 # history) into tables with the same layout and indexes, in text and in binary
-# format. Ends with
+# format. Each drain and COPY prints the CPU use of the machine (busy and idle
+# share of all cores, other work on the machine included) and of each process
+# (consumer, PostgreSQL, Kafka) over it. Ends with
 #   ingest: cold_rows_per_s=N hot_rows_per_s=N copy_rows_per_s=N ratio=R
-# (R = cold / binary copy, the stricter limit) and each consumer's peak RSS.
+# (medians; R = cold / binary copy, the stricter limit) and each consumer's
+# peak RSS, and the same line for the baseline's consumer when there is one.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 total=${1:-2000000}
 devices=${EIE_BENCH_DEVICES:-10000}
-runs=${EIE_BENCH_RUNS:-2}
+runs=${EIE_BENCH_RUNS:-3}
 bench_depot "$devices"
 intervals=$((total / (devices + meters)))
 total=$((intervals * (devices + meters)))
@@ -39,51 +47,65 @@ t1=$(bench_now)
 echo "preload: $total readings ($devices vehicles, $meters meters) + $devices assignments into Kafka in $(echo "$t1 - $t0" | bc) s"
 
 # --- one consumer draining the topics ----------------------------------------
-# drain STORE RUN EXPECTED_OFFSETS: into emptied tables, with a fresh group that
-# reads everything from the start; prints "seconds peak_rss_mb"
+# drain STORE LABEL CONSUMER RUN EXPECTED_OFFSETS: into emptied tables, with a
+# fresh group that reads everything from the start; prints "seconds
+# peak_rss_mb", and the CPU use over the drain into $BENCH_DIR/STORE.LABEL.RUN.cpu
 drain() {
-  local store=$1 run=$2 expected=$3 log="$BENCH_DIR/$1.$2.log"
+  local store=$1 label=$2 consumer=$3 run=$4 expected=$5 log="$BENCH_DIR/$1.$2.$4.log"
+  local group="bench.$store.$label.$run"
   if [[ $store == cold ]]; then
     bench_psql -c "TRUNCATE meter_history, vehicle_history" -c CHECKPOINT
   else
     bench_psql -c "TRUNCATE meter_state, vehicle_state, vehicle_meter_assignment" -c CHECKPOINT
   fi
-  "$BIN/eie-consumer" --store "$store" --group "bench.$store.$run" --no-migrate 2>"$log" &
+  "$consumer" --store "$store" --group "$group" --no-migrate 2>"$log" &
   local pid=$!
   until grep -q "assigned" "$log"; do sleep 0.05; done
   local start
   start=$(bench_now)
-  until [[ $(bench_psql -c "SELECT coalesce(sum(next_offset), 0) FROM sink_offsets WHERE consumer_group = 'bench.$store.$run'") -ge $expected ]]; do
+  bench_cpu_begin consumer="$pid"
+  until [[ $(bench_psql -c "SELECT coalesce(sum(next_offset), 0) FROM sink_offsets WHERE consumer_group = '$group'") -ge $expected ]]; do
     sleep 0.1
   done
   local end rss
   end=$(bench_now)
+  bench_cpu_end consumer >"$BENCH_DIR/$store.$label.$run.cpu"
   rss=$(bench_peak_rss_mb "$pid")
   kill -TERM "$pid"
   wait "$pid"
   echo "$(echo "$end - $start" | bc) $rss"
 }
 
-# best RATE_VAR SECONDS: keeps the higher rate
-cold_rate=0 hot_rate=0 cold_rss=0 hot_rss=0
+# The median of the numbers given.
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+labels=(current)
+declare -A consumer=([current]=$BIN/eie-consumer)
+if [[ -n ${EIE_BENCH_BASELINE_BIN:-} ]]; then
+  labels=(baseline current)
+  consumer[baseline]=$EIE_BENCH_BASELINE_BIN/eie-consumer
+fi
+declare -A rates=() rsses=()
 for ((run = 1; run <= runs; run++)); do
-  read -r s rss < <(drain cold "$run" "$total")
-  rate=$(echo "$total / $s" | bc)
-  echo "cold run $run: $total rows in $s s = $rate rows/s, peak RSS $rss MB"
-  ((rate > cold_rate)) && cold_rate=$rate
-  [[ $(echo "$rss > $cold_rss" | bc) == 1 ]] && cold_rss=$rss
-  read -r s rss < <(drain hot "$run" $((total + devices)))
-  rate=$(echo "($total + $devices) / $s" | bc)
-  echo "hot run $run: $((total + devices)) records in $s s = $rate rows/s, peak RSS $rss MB"
-  ((rate > hot_rate)) && hot_rate=$rate
-  [[ $(echo "$rss > $hot_rss" | bc) == 1 ]] && hot_rss=$rss
+  for label in "${labels[@]}"; do
+    read -r s rss < <(drain cold "$label" "${consumer[$label]}" "$run" "$total")
+    rate=$(echo "$total / $s" | bc)
+    echo "cold run $run ($label): $total rows in $s s = $rate rows/s, peak RSS $rss MB; $(cat "$BENCH_DIR/cold.$label.$run.cpu")"
+    rates[cold.$label]+=" $rate"
+    rsses[cold.$label]+=" $rss"
+    read -r s rss < <(drain hot "$label" "${consumer[$label]}" "$run" $((total + devices)))
+    rate=$(echo "($total + $devices) / $s" | bc)
+    echo "hot run $run ($label): $((total + devices)) records in $s s = $rate rows/s, peak RSS $rss MB; $(cat "$BENCH_DIR/hot.$label.$run.cpu")"
+    rates[hot.$label]+=" $rate"
+    rsses[hot.$label]+=" $rss"
+  done
 done
 
 # --- the limit: plain COPY of the same rows ----------------------------------
 # Exported from the history, loaded with one COPY per stream into fresh tables
 # of the same layout and indexes, in text (what psql users run) and in binary
 # (what the consumers send, the stricter limit).
-copy_limit() { # FORMAT: prints seconds
+copy_limit() { # FORMAT: prints seconds, and the CPU use into $BENCH_DIR/copy.FORMAT.cpu
   local fmt=$1 opt=""
   [[ $fmt == binary ]] && opt="WITH (FORMAT binary)"
   bench_psql <<SQL >/dev/null
@@ -97,9 +119,11 @@ CHECKPOINT;
 SQL
   local t0 t1
   t0=$(bench_now)
+  bench_cpu_begin
   bench_psql -c "\\copy copy_meter_history FROM '$BENCH_DIR/meter.$fmt' $opt" \
     -c "\\copy copy_vehicle_history FROM '$BENCH_DIR/vehicle.$fmt' $opt"
   t1=$(bench_now)
+  bench_cpu_end >"$BENCH_DIR/copy.$fmt.cpu"
   echo "$t1 - $t0" | bc
 }
 for fmt in text binary; do
@@ -108,20 +132,33 @@ for fmt in text binary; do
   bench_psql -c "\\copy (SELECT * FROM meter_history) TO '$BENCH_DIR/meter.$fmt' $opt" \
     -c "\\copy (SELECT * FROM vehicle_history) TO '$BENCH_DIR/vehicle.$fmt' $opt"
 done
-copy_rate=0 copy_text_rate=0
+copy_rates="" copy_text_rates=""
 for ((run = 1; run <= runs; run++)); do
   s=$(copy_limit text)
   rate=$(echo "$total / $s" | bc)
-  echo "copy (text) run $run: $total rows in $s s = $rate rows/s"
-  ((rate > copy_text_rate)) && copy_text_rate=$rate
+  echo "copy (text) run $run: $total rows in $s s = $rate rows/s; $(cat "$BENCH_DIR/copy.text.cpu")"
+  copy_text_rates+=" $rate"
   s=$(copy_limit binary)
   rate=$(echo "$total / $s" | bc)
-  echo "copy (binary) run $run: $total rows in $s s = $rate rows/s"
-  ((rate > copy_rate)) && copy_rate=$rate
+  echo "copy (binary) run $run: $total rows in $s s = $rate rows/s; $(cat "$BENCH_DIR/copy.binary.cpu")"
+  copy_rates+=" $rate"
 done
 
-ratio=$(echo "scale=4; $cold_rate / $copy_rate" | bc)
-ratio_text=$(echo "scale=4; $cold_rate / $copy_text_rate" | bc)
-printf 'best of %d runs; cold/copy: %.2f against binary COPY, %.2f against text COPY\n' "$runs" "$ratio" "$ratio_text"
-printf 'ingest: cold_rows_per_s=%s hot_rows_per_s=%s copy_rows_per_s=%s ratio=%.2f cold_peak_rss_mb=%s hot_peak_rss_mb=%s\n' \
-  "$cold_rate" "$hot_rate" "$copy_rate" "$ratio" "$cold_rss" "$hot_rss"
+# shellcheck disable=SC2086 # the lists are numbers separated by spaces
+copy_rate=$(median $copy_rates) copy_text_rate=$(median $copy_text_rates)
+storage=disk
+[[ ${EIE_BENCH_PG_TMPFS:-0} == 1 ]] && storage="tmpfs (/dev/shm)"
+echo "medians of $runs runs; PostgreSQL's data on $storage"
+for label in "${labels[@]}"; do
+  # shellcheck disable=SC2086
+  cold_rate=$(median ${rates[cold.$label]}) hot_rate=$(median ${rates[hot.$label]})
+  # shellcheck disable=SC2086
+  cold_rss=$(median ${rsses[cold.$label]}) hot_rss=$(median ${rsses[hot.$label]})
+  ratio=$(echo "scale=4; $cold_rate / $copy_rate" | bc)
+  ratio_text=$(echo "scale=4; $cold_rate / $copy_text_rate" | bc)
+  tag=""
+  [[ $label == baseline ]] && tag=" (baseline: $EIE_BENCH_BASELINE_BIN)"
+  printf '%s: cold/copy %.2f against binary COPY, %.2f against text COPY (%s rows/s)\n' "$label" "$ratio" "$ratio_text" "$copy_text_rate"
+  printf 'ingest%s: cold_rows_per_s=%s hot_rows_per_s=%s copy_rows_per_s=%s ratio=%.2f cold_peak_rss_mb=%s hot_peak_rss_mb=%s\n' \
+    "$tag" "$cold_rate" "$hot_rate" "$copy_rate" "$ratio" "$cold_rss" "$hot_rss"
+done

@@ -20,8 +20,16 @@ bench_setup() {
   pport=$(eie_port_free "$kport" "$cport")
   export EIE_KAFKA_HEAP_OPTS=${EIE_KAFKA_HEAP_OPTS:--Xmx1g -Xms1g}
   export EIE_PG_FAST=0
+  # EIE_BENCH_PG_TMPFS=1: PostgreSQL's data directory in memory (/dev/shm), a
+  # stand-in for storage faster than this machine's disk (fsync stays on).
+  BENCH_PG_DIR=$BENCH_DIR/pg
+  if [[ ${EIE_BENCH_PG_TMPFS:-0} == 1 ]]; then
+    BENCH_PG_TMPFS=$(mktemp -d /dev/shm/eie-bench-pg.XXXXXX)
+    chmod 755 "$BENCH_PG_TMPFS"
+    BENCH_PG_DIR=$BENCH_PG_TMPFS/pg
+  fi
   kafka_launch "$BENCH_DIR/kafka" "$kport" "$cport"
-  pg_start "$BENCH_DIR/pg" "$pport"
+  pg_start "$BENCH_PG_DIR" "$pport"
   kafka_wait_ready "$BENCH_DIR/kafka" "$kport"
   export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$kport
   export DATABASE_URL=postgresql://eie@127.0.0.1:$pport/bench
@@ -34,7 +42,8 @@ bench_setup() {
 bench_teardown() {
   [[ -n ${BENCH_DIR:-} && -d $BENCH_DIR ]] || return 0
   kafka_stop "$BENCH_DIR/kafka" || true
-  pg_stop "$BENCH_DIR/pg" || true
+  pg_stop "$BENCH_PG_DIR" || true
+  [[ -n ${BENCH_PG_TMPFS:-} ]] && rm -rf "$BENCH_PG_TMPFS"
   if [[ ${EIE_KEEP_BENCH_DIR:-0} == 1 ]]; then
     eie_log "bench: kept $BENCH_DIR"
   else
@@ -46,6 +55,26 @@ bench_psql() { psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 
 # Seconds since the epoch, with milliseconds.
 bench_now() { date +%s.%3N; }
+
+# end_offsets TOPIC...: the messages produced into the topics (the sum of their
+# partitions' end offsets). Retried: a broker just started may not have taken
+# the lead of its partitions yet.
+end_offsets() {
+  local t p n args=() out i
+  for ((i = 0; i < 60; i++)); do
+    args=()
+    for t; do
+      n=$(kcat -L -b "$KAFKA_BOOTSTRAP_SERVERS" -t "$t" 2>/dev/null | grep -c '^ *partition ' || true)
+      for ((p = 0; p < n; p++)); do args+=(-t "$t:$p:-1"); done
+    done
+    if ((${#args[@]} > 0)) && out=$(kcat -Q -b "$KAFKA_BOOTSTRAP_SERVERS" "${args[@]}" 2>/dev/null); then
+      awk '$(NF - 1) == "offset" { s += $NF } END { print s + 0 }' <<<"$out"
+      return 0
+    fi
+    sleep 1
+  done
+  eie_die "kafka: could not read the end offsets of $*"
+}
 
 # Peak resident set of a process, in MB.
 bench_peak_rss_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
@@ -62,4 +91,94 @@ bench_depot() { # VEHICLES
     exit 2
   fi
   meters=$(( ($1 + chargers_per_meter - 1) / chargers_per_meter ))
+}
+
+# --- CPU use over a phase ------------------------------------------------------
+# bench_cpu_begin NAME=PID...; ...; bench_cpu_end: prints the machine's busy and
+# idle shares of all its cores over the phase (from /proc/stat: other work on a
+# shared machine shows there too), and each process's CPU as a share of one core
+# (from /proc/PID/stat), with PostgreSQL (the postmaster and its backends,
+# exited ones included) and the Kafka broker of bench_setup added. One phase at
+# a time.
+declare -gA bench__cpu_pid=() bench__cpu_t0=()
+bench__cpu_machine0=""
+bench__cpu_wall0=""
+
+# CPU ticks of a process (user + system); with its reaped children's too if $2.
+bench__ticks() {
+  local stat f
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+  read -ra f <<<"${stat##*) }"
+  if [[ ${2:-} == children ]]; then
+    echo $((f[11] + f[12] + f[13] + f[14]))
+  else
+    echo $((f[11] + f[12]))
+  fi
+}
+
+# PostgreSQL's ticks: the postmaster with its reaped backends, and the live ones.
+bench__pg_ticks() {
+  local pm=$1 sum child
+  sum=$(bench__ticks "$pm" children)
+  for child in $(cat "/proc/$pm/task/$pm/children" 2>/dev/null); do
+    sum=$((sum + $(bench__ticks "$child")))
+  done
+  echo "$sum"
+}
+
+bench__name_ticks() { # NAME
+  if [[ $1 == postgres ]]; then bench__pg_ticks "${bench__cpu_pid[$1]}"; else bench__ticks "${bench__cpu_pid[$1]}"; fi
+}
+
+# "busy total" jiffies of the whole machine.
+bench__machine() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat; }
+
+# PostgreSQL's processes and their ticks, "PID TICKS" per line.
+bench__pg_processes() {
+  local child
+  for child in $(cat "/proc/$1/task/$1/children" 2>/dev/null); do
+    echo "$child $(bench__ticks "$child")"
+  done
+}
+
+bench_cpu_begin() {
+  local kv name
+  bench__cpu_pid=()
+  bench__cpu_t0=()
+  for kv in "$@"; do bench__cpu_pid[${kv%%=*}]=${kv#*=}; done
+  [[ -s $BENCH_PG_DIR/postmaster.pid ]] && bench__cpu_pid[postgres]=$(head -n 1 "$BENCH_PG_DIR/postmaster.pid")
+  [[ -s $BENCH_DIR/kafka/kafka.pid ]] && bench__cpu_pid[kafka]=$(cat "$BENCH_DIR/kafka/kafka.pid")
+  for name in "${!bench__cpu_pid[@]}"; do bench__cpu_t0[$name]=$(bench__name_ticks "$name"); done
+  [[ -n ${bench__cpu_pid[postgres]:-} ]] && bench__pg_processes "${bench__cpu_pid[postgres]}" >"$BENCH_DIR/cpu.pg0"
+  bench__cpu_machine0=$(bench__machine)
+  bench__cpu_wall0=$(bench_now)
+}
+
+# bench_cpu_end [NAMES]: the summary, the named processes first in that order.
+bench_cpu_end() {
+  local hz wall busy0 total0 busy1 total1 name order=() out
+  hz=$(getconf CLK_TCK)
+  wall=$(echo "$(bench_now) - $bench__cpu_wall0" | bc)
+  read -r busy0 total0 <<<"$bench__cpu_machine0"
+  read -r busy1 total1 <<<"$(bench__machine)"
+  out=$(awk -v b=$((busy1 - busy0)) -v t=$((total1 - total0)) -v n="$(nproc)" \
+    'BEGIN { printf "machine %.0f%% busy, %.0f%% idle of %d cores", 100 * b / t, 100 - 100 * b / t, n }')
+  for name in ${1:-}; do [[ -n ${bench__cpu_pid[$name]:-} ]] && order+=("$name"); done
+  for name in postgres kafka; do [[ -n ${bench__cpu_pid[$name]:-} && " ${order[*]} " != *" $name "* ]] && order+=("$name"); done
+  for name in "${order[@]}"; do
+    out+=$(awk -v d=$(($(bench__name_ticks "$name") - bench__cpu_t0[$name])) -v hz="$hz" -v w="$wall" -v n="$name" \
+      'BEGIN { printf ", %s %.0f%%", n, 100 * d / hz / w }')
+  done
+  echo "cpu over ${wall} s: $out (processes: % of one core)"
+  [[ -n ${bench__cpu_pid[postgres]:-} ]] || return 0
+  # PostgreSQL's share by client (application_name) or by its own process kind.
+  bench__pg_processes "${bench__cpu_pid[postgres]}" >"$BENCH_DIR/cpu.pg1"
+  bench_psql -F ' ' -c "SELECT pid, coalesce(nullif(application_name, ''), backend_type) FROM pg_stat_activity" >"$BENCH_DIR/cpu.pgnames" 2>/dev/null || true
+  awk -v hz="$hz" -v w="$wall" '
+    FILENAME ~ /pgnames$/ { pid = $1; $1 = ""; name[pid] = substr($0, 2); next }
+    FILENAME ~ /pg0$/ { t0[$1] = $2; next }
+    { d = $2 - t0[$1]; n = ($1 in name) ? name[$1] : "other"; use[n] += d }
+    END { for (n in use) if (use[n] > 0) printf "%.0f %s\n", 100 * use[n] / hz / w, n }' \
+    "$BENCH_DIR/cpu.pgnames" "$BENCH_DIR/cpu.pg0" "$BENCH_DIR/cpu.pg1" | sort -rn |
+    awk 'BEGIN { printf "  postgres by client:" } { n = $1; $1 = ""; printf "%s%s %d%%", (NR > 1 ? "," : ""), $0, n } END { print "" }'
 }

@@ -36,8 +36,9 @@ int main(int argc, char **argv)
          "consumer group id (default: the topic prefix and the store, eie.hot or eie.cold)"},
         {"batch-size", 0, "EIE_BATCH_SIZE", CONFIG_INT, &cfg.batch_size, "20000", 1, 1000000,
          "most messages in one PostgreSQL transaction"},
-        {"linger-ms", 0, "EIE_LINGER_MS", CONFIG_INT, &cfg.linger_ms, "200", 0, 600000,
-         "longest wait for a batch to fill once its first message arrived"},
+        {"linger-ms", 0, "EIE_LINGER_MS", CONFIG_INT, &cfg.linger_ms, "0", 0, 600000,
+         "how long an idle writer waits for more messages after a batch's first one (0: "
+         "it writes what is there at once; a busy writer's next batch grows meanwhile)"},
         {"instance-id", 0, "EIE_INSTANCE_ID", CONFIG_STRING, &instance_id, NULL, 0, 0,
          "static group membership (group.instance.id): a restarted instance takes its "
          "partitions back at once, without a rebalance"},

@@ -165,6 +165,7 @@ int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *s
     s.writer_started = 1;
     if (!(s.rk = sink_open_consumer(&s, err)))
         goto done;
+    s.poll_queue = rd_kafka_queue_get_consumer(s.rk);
     if (!(metrics_srv = sink_health_serve(&s, err)) && cfg->metrics_port > 0)
         goto done;
     if (s.replay && sink_replay_start(&s, err) < 0)
@@ -210,6 +211,8 @@ done:
         pthread_mutex_unlock(&s.lock);
         pthread_join(s.writer, NULL);
     }
+    if (s.poll_queue)
+        rd_kafka_queue_destroy(s.poll_queue);
     if (s.rk)
         rd_kafka_destroy(s.rk);
     PQfinish(s.conn);

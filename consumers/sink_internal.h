@@ -80,6 +80,9 @@ typedef struct sink {
     volatile sig_atomic_t *stop;
     kafka_topics topics;
     rd_kafka_t *rk;
+    /* The queue the main thread polls; the writer wakes that poll when it
+     * becomes idle, so the next batch is handed over at once. */
+    rd_kafka_queue_t *poll_queue;
     PGconn *conn;
     codec *codec;
     dead_letters *dead;

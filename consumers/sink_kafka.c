@@ -406,15 +406,23 @@ void sink_leave_group(sink *s)
     }
 }
 
-/* A batch goes to an idle writer once it holds this share of batch_size: while
- * the writer is busy, batches grow to full size; while it waits, it gets work
- * sooner. Batch size so follows what PostgreSQL takes. */
+/* A batch goes to an idle writer once it holds this share of batch_size even
+ * while more messages are ready: while the writer is busy, batches grow to
+ * full size; while it waits, it gets work sooner. Batch size so follows what
+ * PostgreSQL takes. */
 #define EARLY_HAND_OVER_DIVISOR 8
 #define CLOCK_EVERY_MESSAGES 64
+/* The longest poll, with no message in hand or for a busy writer to finish:
+ * the caller's upkeep, and the pause of sink_hand_over_polling, get a turn. */
+#define IDLE_POLL_MS 200
 
-/* Collects messages until the batch is full (or big enough for an idle writer)
- * or linger_ms have passed since its first message; returns early when no
- * message comes, so the caller's upkeep gets a turn. */
+/* Collects messages until the batch is full, or until nothing more is ready
+ * while the writer is idle: what is there is written at once, so a reading is
+ * stored as soon as the broker has it, and under load batches grow by
+ * themselves while the writer is busy (it wakes the poll when it is done: see
+ * sink_writer.c). linger_ms, when set, makes an idle writer wait that long
+ * after a batch's first message for more. Returns when no message comes for
+ * IDLE_POLL_MS. */
 void sink_collect_batch(sink *s)
 {
     int64_t first_ms = 0;
@@ -423,26 +431,29 @@ void sink_collect_batch(sink *s)
     int idle = 1;
     while (!*s->stop && b->n_messages < (size_t)s->cfg->batch_size &&
            !(s->replay && s->replay_left == 0) && !s->fenced) {
-        if (b->n_messages >= early && b->n_messages > 0 && s->writer_idle)
+        int writer_idle = s->writer_idle;
+        if (b->n_messages >= early && b->n_messages > 0 && writer_idle)
             break;
-        int timeout = 200;
         /* The clock every few messages: read per message, it cost several
          * percent of a replay (perf). */
         if (b->n_messages % CLOCK_EVERY_MESSAGES == 0 || idle)
             s->now_ms = timefmt_now_ms();
-        if (b->n_messages) {
+        int timeout = IDLE_POLL_MS;
+        if (b->n_messages && writer_idle) {
             int64_t left = first_ms + s->cfg->linger_ms - s->now_ms;
-            if (left <= 0)
-                break;
-            timeout = left < timeout ? (int)left : timeout;
+            timeout = left <= 0 ? 0 : left < timeout ? (int)left : timeout;
         }
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(s->rk, timeout);
         b = s->collecting; /* a rebalance inside the poll may have handed it over */
         idle = !msg;
+        /* None: nothing more is ready for an idle writer, or the busy writer
+         * finished (it wakes the poll), or none came for a while, and then
+         * the caller waits for the writer (and keeps the group, see
+         * sink_hand_over_polling). */
         if (!msg) {
             if (b->n_messages == 0)
                 return;
-            continue;
+            break;
         }
         if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             /* The end of the log (control records included) is past a replay's

@@ -21,7 +21,9 @@ int sink_db_ready(sink *s, eie_err *err)
     if (s->conn && PQstatus(s->conn) == CONNECTION_OK)
         return 0;
     PQfinish(s->conn);
-    s->conn = pg_connect(s->cfg->database_url, "eie-consumer", err);
+    char name[64]; /* pg_stat_activity tells the stores apart */
+    snprintf(name, sizeof name, "eie-consumer %s", s->store->name);
+    s->conn = pg_connect(s->cfg->database_url, name, err);
     if (!s->conn)
         return -1;
     /* Asynchronous commit cannot break exactly-once here: a server crash may
@@ -189,6 +191,8 @@ void *sink_writer_main(void *arg)
         s->writing = 0;
         s->writer_idle = 1;
         pthread_cond_broadcast(&s->changed);
+        if (s->poll_queue) /* the main thread may be waiting in a poll to hand over */
+            rd_kafka_queue_yield(s->poll_queue);
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
@@ -261,6 +265,7 @@ void sink_hand_over(sink *s)
     sink_drain(s);
     pthread_mutex_lock(&s->lock);
     s->handed = s->collecting;
+    s->writer_idle = 0; /* from now, not from when the writer thread wakes */
     pthread_cond_broadcast(&s->changed);
     pthread_mutex_unlock(&s->lock);
     s->collecting = s->collecting == &s->batches[0] ? &s->batches[1] : &s->batches[0];

@@ -144,7 +144,11 @@ static int hot_write(sink_store *store, PGconn *conn, const reading *rows, size_
     for (int kind = 0; kind < READING_KIND_COUNT; kind++)
         if (write_kind(st, conn, (reading_kind)kind, rows, n, err) < 0)
             return -1;
-    return 0;
+    /* Delivered only if the transaction commits, and then after it. */
+    return pg_exec(conn,
+                   "SELECT pg_notify('" PG_HOT_STATE_CHANNEL "', "
+                   "(extract(epoch FROM now()) * 1000000)::bigint::text)",
+                   err);
 }
 
 static void hot_destroy(sink_store *store)

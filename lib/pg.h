@@ -16,6 +16,12 @@
     {"database-url", 'd', "DATABASE_URL", CONFIG_STRING, value, PG_DEFAULT_URL, 0, 0,            \
      "PostgreSQL connection URL"}
 
+/* The hot store's commits are announced on this channel (NOTIFY), with the
+ * committing transaction's start as microseconds since the epoch: the stamp
+ * (now()) of every state row it wrote. The API's state cache listens, so a
+ * reading shows as soon as it is stored rather than at the next refresh. */
+#define PG_HOT_STATE_CHANNEL "eie_hot_state"
+
 /* Connects; application_name defaults to the program's name. */
 PGconn *pg_connect(const char *url, const char *application_name, eie_err *err);
 

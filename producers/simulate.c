@@ -47,6 +47,7 @@ typedef struct simulation {
     delayed_reading *delayed;
     size_t n_delayed, cap_delayed;
     long interval_s;
+    bool spread; /* real time: an interval's readings paced evenly over it */
     uint64_t duplicates, out_of_order, late, invalid, reassigned;
 } simulation;
 
@@ -141,6 +142,17 @@ static int send_assignment(simulation *sim, long vehicle, long meter, int64_t va
     return kafka_producer_send(&sim->producer, &rd, err);
 }
 
+/* With --spread, the k-th of an interval's n readings waits for its share of
+ * the interval, looked at every few readings (a clock read per reading would
+ * cost more than the send). */
+#define PACE_EVERY 64
+
+static void pace(const simulation *sim, int64_t tick_ms, long k, long n)
+{
+    if (sim->spread && k % PACE_EVERY == 0)
+        sleep_until(tick_ms + (int64_t)((double)k / (double)n * (double)sim->interval_s * 1000.0));
+}
+
 /* One interval: delayed readings that are due, reassignments, then a reading
  * of every meter and of every vehicle. */
 static int send_interval(simulation *sim, long tick, int64_t tick_ms, eie_err *err)
@@ -164,7 +176,9 @@ static int send_interval(simulation *sim, long tick, int64_t tick_ms, eie_err *e
     fleet_step(f, (double)sim->interval_s / 3600.0, sim->dc);
     reading m = {.kind = READING_METER}, v = {.kind = READING_VEHICLE};
     /* Devices are not in lockstep: each reports up to 2 s after the tick. */
+    long n = f->meters + f->n;
     for (long i = 0; i < f->meters && !stop_requested; i++) {
+        pace(sim, tick_ms, i, n);
         snprintf(m.u.meter.meter_id, sizeof m.u.meter.meter_id, "M%ld", i + 1);
         m.u.meter.kwh_consumed_ac = quantize(f->meter_ac[i], 0.001);
         m.u.meter.voltage = quantize(rng_uniform(&sim->meter_rng, 226, 234), 0.1);
@@ -173,6 +187,7 @@ static int send_interval(simulation *sim, long tick, int64_t tick_ms, eie_err *e
             return -1;
     }
     for (long i = 0; i < f->n && !stop_requested; i++) {
+        pace(sim, tick_ms, f->meters + i, n);
         snprintf(v.u.vehicle.vehicle_id, sizeof v.u.vehicle.vehicle_id, "V%ld", i + 1);
         v.u.vehicle.soc = quantize(f->vehicles[i].soc, 0.1);
         v.u.vehicle.kwh_delivered_dc = quantize(sim->dc[i], 0.001);
@@ -203,6 +218,9 @@ int main(int argc, char **argv)
          "vehicles; at most --vehicles)"},
         {"interval-s", 'i', "EIE_SIM_INTERVAL_S", CONFIG_INT, &sim.interval_s, "60", 1, 86400,
          "seconds between two readings of a device"},
+        {"spread", 0, "EIE_SIM_SPREAD", CONFIG_FLAG, &sim.spread, NULL, 0, 0,
+         "real time: send each interval's readings evenly over it (a steady load) rather "
+         "than all at its start"},
         {"ticks", 0, "EIE_SIM_TICKS", CONFIG_INT, &ticks, "0", 0, 1000000000,
          "stop after this many intervals (0: run until stopped, or until --to)"},
         {"from", 0, "EIE_SIM_FROM", CONFIG_STRING, &from_text, NULL, 0, 0,
@@ -241,6 +259,7 @@ int main(int argc, char **argv)
         return status;
     int64_t now = timefmt_now_ms(), from_ms = now / 1000 * 1000, to_ms = 0;
     int backfill = from_text != NULL;
+    sim.spread = sim.spread && !backfill; /* a backfill goes as fast as Kafka takes it */
     const char *bad = from_text && timefmt_parse_rfc3339(from_text, &from_ms) < 0 ? "from"
                       : to_text && timefmt_parse_rfc3339(to_text, &to_ms) < 0    ? "to"
                                                                                  : NULL;
