@@ -96,6 +96,11 @@ raw=$(psql "$DATABASE_URL" -X -At -c "SELECT sum(kwh_consumed_ac) || '|' || coun
 it_expect_eq "12.5|25" "$raw" "the history agrees"
 
 # A late reading for a summarised hour, and a repeat (other value) of a reading.
+# The cold consumer's housekeeping, every second so far, would summarise the
+# late hour again within a second, racing the report below: until that
+# report, it runs hourly.
+it_stop cold
+it_start cold "$EIE_BIN/eie-consumer" --store cold --linger-ms 50 --housekeep-interval-s 3600
 late=$(t -185)
 printf '%s\n' "{\"meterId\":\"M1\",\"kwhConsumedAc\":0.5,\"voltage\":230,\"timestamp\":\"$late\"}" \
     "{\"meterId\":\"M1\",\"kwhConsumedAc\":4,\"voltage\":230,\"timestamp\":\"$(t -200)\"}" |
@@ -118,6 +123,9 @@ summarised_again() {
          (SELECT count(*) FROM meter_history WHERE meter_id = 'M1' AND date_trunc('hour', ts, 'UTC') = date_trunc('hour', '$late'::timestamptz, 'UTC')))"
 }
 it_expect_eq "$cached_before_late" "$(from_caches)" "the dirty hour's report came from the database"
+it_expect_eq 2 "$(it_psql -c "SELECT count(*) FROM hourly_rollup_dirty")" "the late hour was still dirty then (both streams)"
+it_stop cold
+it_start cold "$EIE_BIN/eie-consumer" --store cold --linger-ms 50 --housekeep-interval-s 1
 it_wait_for "the late hour to be summarised again" 60 summarised_again
 it_expect_eq "$expected" "$(metrics)" "and the same once its hour is summarised again"
 it_wait_for "a report from the caches again" 30 served_from_caches
