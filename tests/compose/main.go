@@ -6,9 +6,12 @@
 // make up the engine, each program's command, the start order through
 // health conditions, ports on the host's loopback only, and every variable a
 // program is given is one it reads (the `[env NAME]` of its `--help`), so a
-// misspelt name fails here instead of being ignored in a container.
+// misspelt name fails here instead of being ignored in a container. Nothing
+// is trusted: the file is checked with an env file (as .env, which `docker
+// compose` reads) and must take every password from it, refuse to load
+// without one, and mount the API's key folder.
 //
-//	eie-compose-check -file docker-compose.yml -bin build/bin
+//	eie-compose-check -file docker-compose.yml -env-file FILE -bin build/bin
 //
 // Exit 0 when every check passes, 1 with one line per failed check.
 package main
@@ -26,6 +29,7 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/dotenv"
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
@@ -43,6 +47,9 @@ func ok(format string, args ...any) {
 // Variables every program reads outside its option table (lib/log.c).
 var readByAll = []string{"EIE_LOG_LEVEL"}
 
+// Variables libpq reads, so every program that takes DATABASE_URL does.
+var readByLibpq = []string{"PGPASSWORD"}
+
 // The engine's services: the programs' containers, built from the repository.
 var appServices = []string{"setup", "consumer-hot", "consumer-cold", "api", "simulator"}
 
@@ -51,7 +58,7 @@ var serverVars = []string{"KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "EIE_TOPIC_
 
 // What each app service runs, as README.md's Programs table and local.sh do.
 var wantCommands = map[string][]string{
-	"setup": {"sh", "-c", "eie-admin topics && eie-admin roles && " +
+	"setup": {"sh", "-c", "eie-admin topics && eie-admin roles && PGPASSWORD=\"$EIE_OWNER_PASSWORD\" " +
 		"eie-admin migrate --database-url postgresql://eie_owner@postgres:5432/energy_ingestion"},
 	"consumer-hot":  {"eie-consumer", "--store", "hot"},
 	"consumer-cold": {"eie-consumer", "--store", "cold"},
@@ -62,12 +69,14 @@ var wantCommands = map[string][]string{
 // Ports on the host, as README.md says: the same as deploy/local.sh's.
 var wantPublished = map[string]string{"kafka": "9092", "postgres": "55432", "api": "3000"}
 
-func load(ctx context.Context, file string, env []string) (*types.Project, error) {
-	// As `docker compose` does (cmd/compose ToProjectOptions), less the
-	// caller's environment: the checks see the file's defaults, or env.
+func load(ctx context.Context, file, envFile string, env []string) (*types.Project, error) {
+	// As `docker compose --env-file envFile` does (cmd/compose
+	// ToProjectOptions), less the caller's environment: the checks see the
+	// file's defaults, the env file, or env.
 	opts, err := cli.NewProjectOptions([]string{file},
 		cli.WithWorkingDirectory(filepath.Dir(file)),
 		cli.WithEnv(env),
+		cli.WithEnvFiles(envFile),
 		cli.WithDotEnv,
 	)
 	if err != nil {
@@ -81,7 +90,8 @@ func load(ctx context.Context, file string, env []string) (*types.Project, error
 type help struct{ env, flags map[string]bool }
 
 var (
-	envRe  = regexp.MustCompile(`\[env ([A-Z][A-Z0-9_]*)`)
+	assignRe = regexp.MustCompile(`^[A-Z][A-Z0-9_]*=`)
+	envRe    = regexp.MustCompile(`\[env ([A-Z][A-Z0-9_]*)`)
 	flagRe = regexp.MustCompile(`--([a-z][a-z0-9-]*)`)
 )
 
@@ -101,6 +111,11 @@ func programHelp(bin string, argv []string) (help, error) {
 	for _, v := range readByAll {
 		h.env[v] = true
 	}
+	if h.env["DATABASE_URL"] {
+		for _, v := range readByLibpq {
+			h.env[v] = true
+		}
+	}
 	return h, nil
 }
 
@@ -112,7 +127,12 @@ func programs(command []string) [][]string {
 	if len(command) == 3 && command[0] == "sh" && command[1] == "-c" {
 		var out [][]string
 		for _, step := range regexp.MustCompile(`&&|;|\|\|`).Split(command[2], -1) {
-			if f := strings.Fields(step); len(f) > 0 {
+			f := strings.Fields(step)
+			// A step's own variables (NAME=value before the program).
+			for len(f) > 0 && assignRe.MatchString(f[0]) {
+				f = f[1:]
+			}
+			if len(f) > 0 {
 				out = append(out, f)
 			}
 		}
@@ -367,6 +387,7 @@ func checkPorts(p *types.Project) {
 func main() {
 	file := flag.String("file", "docker-compose.yml", "the compose file")
 	bin := flag.String("bin", "build/bin", "the folder of the built programs, for their --help")
+	envFile := flag.String("env-file", "", "the env file to load it with, as .env (e.g. one deploy/compose-env.sh wrote)")
 	flag.Parse()
 	ctx := context.Background()
 	path, err := filepath.Abs(*file)
@@ -376,7 +397,16 @@ func main() {
 	}
 	root := filepath.Dir(path)
 
-	p, err := load(ctx, path, nil)
+	if *envFile == "" {
+		fmt.Fprintln(os.Stderr, "FAIL: -env-file is required (the .env to check the file with)")
+		os.Exit(2)
+	}
+	dotEnv, err := dotenv.Read(*envFile)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: %s: %v\n", *envFile, err)
+		os.Exit(1)
+	}
+	p, err := load(ctx, path, *envFile, nil)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: compose-go refuses %s: %v\n", *file, err)
 		os.Exit(1)
@@ -390,9 +420,10 @@ func main() {
 	}
 	checkServers(p, root)
 	checkPorts(p)
+	checkSecrets(ctx, p, path, dotEnv)
 
 	// The simulator's fleet size follows EIE_SIM_VEHICLES, as with local.sh.
-	if p2, err := load(ctx, path, []string{"EIE_SIM_VEHICLES=7"}); err != nil {
+	if p2, err := load(ctx, path, *envFile, []string{"EIE_SIM_VEHICLES=7"}); err != nil {
 		fail("with EIE_SIM_VEHICLES=7: %v", err)
 	} else if s, found := service(p2, "simulator"); found {
 		if want := []string{"eie-simulate", "--vehicles", "7"}; !slices.Equal([]string(s.Command), want) {
@@ -407,4 +438,138 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Println("docker-compose.yml: every check passed")
+}
+
+// The password in the env file that each role's connections use.
+var rolePasswordVar = map[string]string{
+	"eie":        "EIE_POSTGRES_PASSWORD",
+	"eie_owner":  "EIE_OWNER_PASSWORD",
+	"eie_writer": "EIE_WRITER_PASSWORD",
+	"eie_reader": "EIE_READER_PASSWORD",
+}
+
+// Nothing trusted: PostgreSQL asks every connection for a password, each
+// password comes from the env file, the file will not load without them,
+// and the API reads its keys from the mounted key folder.
+func checkSecrets(ctx context.Context, p *types.Project, path string, dotEnv map[string]string) {
+	distinct := map[string]string{}
+	for role, v := range rolePasswordVar {
+		pw := dotEnv[v]
+		if pw == "" {
+			fail("env file: no %s (the password of %s)", v, role)
+			continue
+		}
+		if other, dup := distinct[pw]; dup {
+			fail("env file: %s and %s are the same password", v, other)
+		}
+		distinct[pw] = v
+	}
+
+	// Without the env file, `docker compose` must refuse rather than start
+	// with empty passwords.
+	if empty, err := os.CreateTemp("", "eie-compose-env-*"); err != nil {
+		fail("temporary env file: %v", err)
+	} else {
+		empty.Close()
+		defer os.Remove(empty.Name())
+		if _, err := load(ctx, path, empty.Name(), nil); err == nil {
+			fail("loads with an empty env file: the passwords would be empty, not required")
+		} else if !strings.Contains(err.Error(), "PASSWORD") && !strings.Contains(err.Error(), "EIE_UID") {
+			fail("with an empty env file: refused, but not for a password: %v", err)
+		} else {
+			ok("refused without an env file: %v", err)
+		}
+	}
+
+	if pg, found := p.Services["postgres"]; found {
+		if m := env(pg, "POSTGRES_HOST_AUTH_METHOD"); m != "" && m != "scram-sha-256" {
+			fail("postgres: POSTGRES_HOST_AUTH_METHOD %q; connections must give a password (scram-sha-256)", m)
+		}
+		if env(pg, "POSTGRES_PASSWORD") != dotEnv["EIE_POSTGRES_PASSWORD"] {
+			fail("postgres: POSTGRES_PASSWORD is not the env file's EIE_POSTGRES_PASSWORD")
+		}
+		// The image's initdb trusts the socket, and the host lines it writes
+		// itself, unless told otherwise.
+		for _, want := range []string{"--auth-local=scram-sha-256", "--auth-host=scram-sha-256"} {
+			if !slices.Contains(strings.Fields(env(pg, "POSTGRES_INITDB_ARGS")), want) {
+				fail("postgres: POSTGRES_INITDB_ARGS %q lacks %s", env(pg, "POSTGRES_INITDB_ARGS"), want)
+			}
+		}
+		ok("postgres: passwords (scram-sha-256) on every connection, the superuser's from the env file")
+	}
+
+	for name, s := range p.Services {
+		raw, set := s.Environment["DATABASE_URL"]
+		if !set || raw == nil {
+			continue
+		}
+		u, err := url.Parse(*raw)
+		if err != nil {
+			continue // checkRoleURL says so
+		}
+		if _, has := u.User.Password(); has {
+			fail("%s: a password in DATABASE_URL, in the compose file; give it as PGPASSWORD from the env file", name)
+		}
+		role := u.User.Username()
+		want, known := rolePasswordVar[role]
+		switch {
+		case !known:
+			fail("%s: connects as %q, none of the roles with a password in the env file", name, role)
+		case env(s, "PGPASSWORD") != dotEnv[want]:
+			fail("%s: PGPASSWORD is not the env file's %s (the password of %s)", name, want, role)
+		default:
+			ok("%s: connects as %s with the env file's %s", name, role, want)
+		}
+	}
+	if setup, found := p.Services["setup"]; found {
+		for _, v := range []string{"EIE_OWNER_PASSWORD", "EIE_WRITER_PASSWORD", "EIE_READER_PASSWORD"} {
+			if env(setup, v) != dotEnv[v] {
+				fail("setup: %s is not the env file's (eie-admin roles sets the roles' passwords from it)", v)
+			}
+		}
+	}
+
+	api, found := p.Services["api"]
+	if !found {
+		return
+	}
+	if _, set := api.Environment["EIE_API_KEYS"]; set {
+		fail("api: EIE_API_KEYS set; the keys belong in the mounted key file")
+	}
+	keysFile := env(api, "EIE_API_KEYS_FILE")
+	if keysFile == "" {
+		fail("api: no EIE_API_KEYS_FILE; writes would have no keys")
+		return
+	}
+	keysDir := dotEnv["EIE_KEYS_DIR"]
+	if keysDir == "" {
+		fail("env file: no EIE_KEYS_DIR (the key folder)")
+	} else if !filepath.IsAbs(keysDir) {
+		keysDir = filepath.Join(filepath.Dir(path), keysDir)
+	}
+	mounted := false
+	for _, v := range api.Volumes {
+		if v.Target != filepath.Dir(keysFile) {
+			continue
+		}
+		mounted = true
+		switch {
+		case v.Type != types.VolumeTypeBind:
+			fail("api: %s is a %s volume, expected the host's key folder (bind)", v.Target, v.Type)
+		case filepath.Clean(v.Source) != filepath.Clean(keysDir):
+			fail("api: %s mounts %s, expected the env file's EIE_KEYS_DIR %s", v.Target, v.Source, keysDir)
+		case !v.ReadOnly:
+			fail("api: the key folder %s is mounted writable; the API only reads it", v.Target)
+		case v.Bind == nil || bool(v.Bind.CreateHostPath):
+			fail("api: a missing key folder would be made empty by Docker (bind.create_host_path: false)")
+		default:
+			ok("api: keys from %s, the env file's key folder mounted read-only", keysFile)
+		}
+	}
+	if !mounted {
+		fail("api: nothing mounted at %s, the folder of EIE_API_KEYS_FILE", filepath.Dir(keysFile))
+	}
+	if want := dotEnv["EIE_UID"] + ":" + dotEnv["EIE_GID"]; api.User != want {
+		fail("api: runs as %q, expected the env file's %q (the key file is theirs, mode 0600)", api.User, want)
+	}
 }
