@@ -48,6 +48,14 @@
 #   EIE_BENCH_API_BIN           another eie-api to measure on the same data (an
 #                               older build, for a before-and-after comparison)
 #   EIE_BENCH_API_ARGS          more eie-api options (e.g. "--access-log off")
+#   EIE_BENCH_TLS=1             eie-api serves HTTPS (a certificate made for the
+#                               run; wrk and curl over TLS, wrk keeps its
+#                               connections)
+#   EIE_BENCH_KEYS=1            every read needs a key (--read-access key, a key
+#                               file with one read key, sent as a Bearer token)
+#                               The bare baseline stays plain HTTP without keys
+#                               in every mode, so a route's share of it across
+#                               runs of the modes is what TLS and keys cost.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -119,9 +127,28 @@ cache_hours=${EIE_ROLLUP_CACHE_HOURS:-$(( ($(date -u +%s) - from_s) / 3600 + 2 )
 # p99 3.8 ms with the two in one session, 9.6 ms in two.
 api_bin=${EIE_BENCH_API_BIN:-$BIN/eie-api}
 read -ra api_args <<<"${EIE_BENCH_API_ARGS:-}"
+# What the clients add in the secured modes: curl's options, wrk's header.
+curl_opts=() wrk_opts=() scheme=http
+if [[ ${EIE_BENCH_TLS:-0} == 1 ]]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$RUN_DIR/tls.key" -out "$RUN_DIR/tls.crt" 2>"$LOG_DIR/tls.log" ||
+    { eie_die "bench/api.sh: openssl could not make a certificate ($(tr '\n' ' ' <"$LOG_DIR/tls.log"))"; exit 1; }
+  api_args+=(--tls-cert "$RUN_DIR/tls.crt" --tls-key "$RUN_DIR/tls.key")
+  curl_opts+=(--cacert "$RUN_DIR/tls.crt")
+  scheme=https
+fi
+if [[ ${EIE_BENCH_KEYS:-0} == 1 ]]; then
+  rm -f "$RUN_DIR/api-keys"
+  bench_key=$("$BIN/eie-admin" keys create --keys-file "$RUN_DIR/api-keys" --name bench --role read 2>"$LOG_DIR/keys.log") ||
+    { eie_die "bench/api.sh: eie-admin keys create failed ($(tr '\n' ' ' <"$LOG_DIR/keys.log"))"; exit 1; }
+  api_args+=(--keys-file "$RUN_DIR/api-keys" --read-access key)
+  curl_opts+=(-H "Authorization: Bearer $bench_key")
+  wrk_opts+=(-H "Authorization: Bearer $bench_key")
+fi
 EIE_START_SAME_SESSION=1 eie_proc_start api "$RUN_DIR/api.pid" "$LOG_DIR/api.log" "$api_bin" \
   --port "$api_port" --rollup-cache-hours "$cache_hours" "${api_args[@]}" 9>&-
-base=http://127.0.0.1:$api_port
+base=$scheme://127.0.0.1:$api_port
+curl() { command curl "${curl_opts[@]}" "$@"; }
 api_ready() { # PATH SECONDS: until PATH answers 2xx
   local t_end=$((SECONDS + $2))
   until curl -fsS -o /dev/null --max-time 2 "$base$1" 2>/dev/null; do
@@ -152,6 +179,7 @@ for ((i = 0; ; i++)); do
 done
 eie_log "api: caches loaded in $(echo "$(bench_now) - $t0" | bc) s"
 pool=${EIE_DB_POOL_SIZE:-$("$api_bin" --help | sed -n 's/.*--db-pool-size .*(default \([0-9]*\)).*/\1/p')}
+echo "api: tls=${EIE_BENCH_TLS:-0} keys=${EIE_BENCH_KEYS:-0} (the bare baseline: plain HTTP, no keys)"
 echo "api: eie-api on $base, pool ${pool:-?} connections; wrk $threads threads, $connections connections, ${warmup} s warm-up and ${duration} s per endpoint"
 
 declare -A prefix query letter=([performance]=V [state]=V [meter]=M [sessions]=V [trend]=V)
@@ -194,7 +222,9 @@ probe() {
 failed=0
 measure() {
   local name=$1 out=$LOG_DIR/wrk.$1.txt line kv
-  local args=(--latency -t "$threads" -c "$connections" --timeout 10s -s "$lua" "${2:-$base}"
+  local opts=("${wrk_opts[@]}")
+  [[ -n ${2:-} ]] && opts=() # the bare baseline: plain, no keys
+  local args=(--latency -t "$threads" -c "$connections" --timeout 10s "${opts[@]}" -s "$lua" "${2:-$base}"
     -- "${prefix[$name]}" "$vehicles" "${query[$name]}" "${letter[$name]}")
   if ((warmup > 0)); then
     wrk -d "${warmup}s" "${args[@]}" >"$LOG_DIR/wrk.$name.warmup.txt"
@@ -231,7 +261,7 @@ EIE_START_SAME_SESSION=1 eie_proc_start bare "$RUN_DIR/bare.pid" "$LOG_DIR/bare.
   --port "$bare_port" "${bare_args[@]}" 9>&-
 bare_base=http://127.0.0.1:$bare_port
 t_end=$((SECONDS + 30))
-until curl -fsS -o /dev/null "$bare_base/bare/V1" 2>/dev/null; do
+until command curl -fsS -o /dev/null "$bare_base/bare/V1" 2>/dev/null; do
   ((SECONDS < t_end)) || { eie_show_tail "$LOG_DIR/bare.log"; eie_die "the bare baseline did not answer"; exit 1; }
   sleep 0.2
 done

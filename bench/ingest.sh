@@ -14,6 +14,9 @@
 #                           alternating with this build's
 #   EIE_BENCH_PG_TMPFS=1    PostgreSQL's data directory on a tmpfs (/dev/shm), a
 #                           stand-in for fast storage (fsync stays on)
+#   EIE_BENCH_KAFKA_SECURE=1  the broker in the secured profile (SASL_SSL with
+#                           SCRAM-SHA-512 and ACLs; README, Kafka secured), the
+#                           simulator and consumers each as its own user
 #
 # Preloads the readings into Kafka with the simulator's backfill, then measures,
 # each from its partition assignment to its last offset stored: the cold
@@ -41,7 +44,7 @@ bench_setup
 from=$(date -u -d "-$((intervals + 5)) min" +%Y-%m-%dT%H:%M:00Z)
 to=$(date -u -d "@$(( $(date -d "$from" +%s) + intervals * 60 ))" +%Y-%m-%dT%H:%M:%SZ)
 t0=$(bench_now)
-"$BIN/eie-simulate" --vehicles "$devices" --chargers-per-meter "$chargers_per_meter" --from "$from" --to "$to" \
+bench_kafka_as eie-producer "$BIN/eie-simulate" --vehicles "$devices" --chargers-per-meter "$chargers_per_meter" --from "$from" --to "$to" \
   --reassign-rate 0 2>"$BENCH_DIR/preload.log"
 t1=$(bench_now)
 echo "preload: $total readings ($devices vehicles, $meters meters) + $devices assignments into Kafka in $(echo "$t1 - $t0" | bc) s"
@@ -58,7 +61,10 @@ drain() {
   else
     bench_psql -c "TRUNCATE meter_state, vehicle_state, vehicle_meter_assignment" -c CHECKPOINT
   fi
-  "$consumer" --store "$store" --group "$group" --no-migrate 2>"$log" &
+  local vars=()
+  mapfile -t vars < <(bench_kafka_env eie-consumer)
+  # Through env, not a function: $! is then the consumer itself.
+  env "${vars[@]}" "$consumer" --store "$store" --group "$group" --no-migrate 2>"$log" &
   local pid=$!
   until grep -q "assigned" "$log"; do sleep 0.05; done
   local start
@@ -148,7 +154,9 @@ done
 copy_rate=$(median $copy_rates) copy_text_rate=$(median $copy_text_rates)
 storage=disk
 [[ ${EIE_BENCH_PG_TMPFS:-0} == 1 ]] && storage="tmpfs (/dev/shm)"
-echo "medians of $runs runs; PostgreSQL's data on $storage"
+kafka=plaintext
+[[ $BENCH_KAFKA_SECURE == 1 ]] && kafka="SASL_SSL (SCRAM-SHA-512, ACLs)"
+echo "medians of $runs runs; PostgreSQL's data on $storage; Kafka clients over $kafka"
 for label in "${labels[@]}"; do
   # shellcheck disable=SC2086
   cold_rate=$(median ${rates[cold.$label]}) hot_rate=$(median ${rates[hot.$label]})

@@ -28,6 +28,14 @@ bench_setup() {
     chmod 755 "$BENCH_PG_TMPFS"
     BENCH_PG_DIR=$BENCH_PG_TMPFS/pg
   fi
+  # EIE_BENCH_KAFKA_SECURE=1: the broker in the secured profile
+  # (deploy/lib/kafka_secure.sh: SASL_SSL, SCRAM-SHA-512, ACLs), each program
+  # connecting as its own user (bench_kafka_as).
+  BENCH_KAFKA_SECURE=${EIE_BENCH_KAFKA_SECURE:-0}
+  if [[ $BENCH_KAFKA_SECURE == 1 ]]; then
+    kafka_secure_prepare "$BENCH_DIR/kafka" >"$BENCH_DIR/secure.log" 2>&1 ||
+      { eie_show_tail "$BENCH_DIR/secure.log"; eie_die "bench: cannot prepare the secured Kafka profile"; exit 1; }
+  fi
   kafka_launch "$BENCH_DIR/kafka" "$kport" "$cport"
   pg_start "$BENCH_PG_DIR" "$pport"
   kafka_wait_ready "$BENCH_DIR/kafka" "$kport"
@@ -35,8 +43,38 @@ bench_setup() {
   export DATABASE_URL=postgresql://eie@127.0.0.1:$pport/bench
   export EIE_TOPIC_PREFIX=bench.
   psql "postgresql://eie@127.0.0.1:$pport/postgres" -X -q -c "CREATE DATABASE bench" >/dev/null
-  "$BIN/eie-admin" topics 2>"$BENCH_DIR/admin.log"
+  bench_kafka_as admin "$BIN/eie-admin" topics 2>"$BENCH_DIR/admin.log"
+  if [[ $BENCH_KAFKA_SECURE == 1 ]]; then
+    kafka_secure_grant "$BENCH_DIR/kafka" "$kport" "$EIE_TOPIC_PREFIX" >>"$BENCH_DIR/secure.log" 2>&1 ||
+      { eie_show_tail "$BENCH_DIR/secure.log"; eie_die "bench: cannot grant the ACLs"; exit 1; }
+  fi
   "$BIN/eie-admin" migrate 2>>"$BENCH_DIR/admin.log"
+}
+
+# bench_kafka_env USER: the environment (NAME=value lines, for env) that makes
+# a program connect as USER of the secured profile (admin, eie-producer,
+# eie-consumer, eie-api) when the bench runs it; nothing otherwise.
+bench_kafka_env() {
+  [[ ${BENCH_KAFKA_SECURE:-0} == 1 ]] || return 0
+  printf 'EIE_KAFKA_PROPERTIES=%s\n' "$(kafka_secure_props "$BENCH_DIR/kafka" "$1")"
+}
+
+# bench_kafka_as USER COMMAND...: COMMAND as USER (bench_kafka_env), through
+# env, so that COMMAND & gives the program's own pid in $!.
+bench_kafka_as() {
+  local user=$1 vars=()
+  shift
+  mapfile -t vars < <(bench_kafka_env "$user")
+  env "${vars[@]}" "$@"
+}
+
+# kcat's settings for the bench's broker: the admin's in the secured profile.
+bench_kcat() {
+  if [[ ${BENCH_KAFKA_SECURE:-0} == 1 ]]; then
+    kcat -F "$(kafka_secure__dir "$BENCH_DIR/kafka")/admin.properties" "$@"
+  else
+    kcat "$@"
+  fi
 }
 
 bench_teardown() {
@@ -64,10 +102,10 @@ end_offsets() {
   for ((i = 0; i < 60; i++)); do
     args=()
     for t; do
-      n=$(kcat -L -b "$KAFKA_BOOTSTRAP_SERVERS" -t "$t" 2>/dev/null | grep -c '^ *partition ' || true)
+      n=$(bench_kcat -L -b "$KAFKA_BOOTSTRAP_SERVERS" -t "$t" 2>/dev/null | grep -c '^ *partition ' || true)
       for ((p = 0; p < n; p++)); do args+=(-t "$t:$p:-1"); done
     done
-    if ((${#args[@]} > 0)) && out=$(kcat -Q -b "$KAFKA_BOOTSTRAP_SERVERS" "${args[@]}" 2>/dev/null); then
+    if ((${#args[@]} > 0)) && out=$(bench_kcat -Q -b "$KAFKA_BOOTSTRAP_SERVERS" "${args[@]}" 2>/dev/null); then
       awk '$(NF - 1) == "offset" { s += $NF } END { print s + 0 }' <<<"$out"
       return 0
     fi
