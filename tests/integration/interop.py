@@ -39,10 +39,21 @@ def encode(schema, record):
     return b"\xc3\x01" + fp + body.getvalue()
 
 
+def client_config(role, **conf):
+    """conf, plus the secured profile's settings for role (producer or
+    consumer) that tests/integration/lib.sh gives in IT_KAFKA_PROPS_<ROLE>
+    (k=v,k=v, as EIE_KAFKA_PROPERTIES) when the test runs against it."""
+    for kv in filter(None, os.environ.get("IT_KAFKA_PROPS_" + role.upper(), "").split(",")):
+        key, _, value = kv.partition("=")
+        conf[key] = value
+    return conf
+
+
 def produce(bootstrap, prefix, schema_dir):
     by_name, _ = load_schemas(schema_dir)
     now = int(time.time() * 1000) // 60000 * 60000 - 120000
-    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
+    p = Producer(client_config("producer", **{"bootstrap.servers": bootstrap, "enable.idempotence": True,
+                                               "acks": "all"}))
     failures = []
     report = lambda err, msg: failures.append(err) if err else None
     p.produce(prefix + "vehicle-assignments", key=b"PY1", on_delivery=report,
@@ -66,8 +77,8 @@ def produce(bootstrap, prefix, schema_dir):
 
 def consume(bootstrap, prefix, schema_dir, count):
     _, by_fp = load_schemas(schema_dir)
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "interop-py", "auto.offset.reset": "earliest",
-                  "enable.auto.commit": False})
+    c = Consumer(client_config("consumer", **{"bootstrap.servers": bootstrap, "group.id": prefix + "interop-py",
+                                               "auto.offset.reset": "earliest", "enable.auto.commit": False}))
     c.subscribe([prefix + "vehicle-readings"])
     seen, deadline = 0, time.time() + 60
     while seen < count and time.time() < deadline:

@@ -148,15 +148,56 @@ it_tls_cert() {
 # ACLs for the test's topics and its consumer groups (topic prefix + hot,
 # cold). The programs get no credentials by default: it_kafka_props USER
 # gives a user's librdkafka properties for EIE_KAFKA_PROPERTIES.
+# [HOT_GROUP COLD_GROUP]: the group id prefixes the consumers may use
+# (kafka_secure_grant's; default the topic prefix + hot, cold).
 it_own_kafka_secure() {
     it__source_deploy_lib
     kafka_secure_prepare "$IT_DIR/kafka" >>"$IT_DIR/services.log" 2>&1 ||
         { it_fail "cannot prepare the secured profile"; exit 1; }
     it_own_kafka
-    kafka_secure_grant "$IT_DIR/kafka" "$IT_KAFKA_PORT" "$EIE_TOPIC_PREFIX" >>"$IT_DIR/services.log" 2>&1 ||
+    kafka_secure_grant "$IT_DIR/kafka" "$IT_KAFKA_PORT" "$EIE_TOPIC_PREFIX" "$@" >>"$IT_DIR/services.log" 2>&1 ||
         { it_fail "cannot grant the ACLs"; exit 1; }
 }
 it_kafka_props() { kafka_secure_props "$IT_DIR/kafka" "$1"; }
+
+# EIE_IT_SECURE=1 (ctest's integration.secure.* entries): the test runs,
+# unchanged, against a broker of its own in the secured profile. Every
+# program connects as its own user: EIE_BIN becomes a folder of wrappers that
+# exec the real program with that user's EIE_KAFKA_PROPERTIES (producers as
+# eie-producer, consumers and eie-replay as eie-consumer, eie-api as eie-api,
+# eie-admin as admin), kcat runs as the admin, and Python clients read
+# IT_KAFKA_PROPS_PRODUCER and IT_KAFKA_PROPS_CONSUMER. The consumers may use
+# any group id under the test's topic prefix. A program missing from the map
+# would connect without credentials and be refused, failing the test.
+it__secure_user() {
+    case $1 in
+        eie-produce | eie-simulate) echo eie-producer ;;
+        eie-consumer | eie-replay) echo eie-consumer ;;
+        eie-api) echo eie-api ;;
+        eie-admin) echo admin ;;
+        *) return 1 ;;
+    esac
+}
+it__secure_setup() {
+    it_own_kafka_secure "$EIE_TOPIC_PREFIX" "$EIE_TOPIC_PREFIX"
+    local wrappers=$IT_DIR/bin real prog user
+    mkdir -p "$wrappers"
+    for real in "$EIE_BIN"/eie-*; do
+        prog=${real##*/}
+        user=$(it__secure_user "$prog") || continue
+        printf '#!/bin/bash\nEIE_KAFKA_PROPERTIES=%q${EIE_KAFKA_PROPERTIES:+,$EIE_KAFKA_PROPERTIES} exec %q "$@"\n' \
+            "$(it_kafka_props "$user")" "$real" >"$wrappers/$prog"
+        chmod 700 "$wrappers/$prog"
+    done
+    printf '#!/bin/bash\nexec %q -F %q "$@"\n' "$(command -v kcat)" \
+        "$(kafka_secure__dir "$IT_DIR/kafka")/admin.properties" >"$wrappers/kcat"
+    chmod 700 "$wrappers/kcat"
+    export EIE_BIN=$wrappers PATH=$wrappers:$PATH
+    IT_KAFKA_PROPS_PRODUCER=$(it_kafka_props eie-producer)
+    IT_KAFKA_PROPS_CONSUMER=$(it_kafka_props eie-consumer)
+    export IT_KAFKA_PROPS_PRODUCER IT_KAFKA_PROPS_CONSUMER
+    it_log "secured profile: SASL_SSL on $KAFKA_BOOTSTRAP_SERVERS, a user per program (wrappers in $wrappers)"
+}
 
 # it_topic_count TOPIC_SUFFIX: the records on one of the test's topics.
 it_topic_count() {
@@ -181,6 +222,7 @@ it_psql() {
 # the programs with no more rights than a secured deployment gives them.
 it_setup() {
     local db=${DATABASE_URL##*/} server="${EIE_TEST_PGHOST}:${EIE_TEST_PGPORT}"
+    [[ ${EIE_IT_SECURE:-0} == 1 ]] && it__secure_setup
     psql "postgresql://${EIE_TEST_PGUSER}@$server/postgres" -X -q \
         -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$db\"" >/dev/null
     IT_SUPER_URL="postgresql://${EIE_TEST_PGUSER}@$server/$db"
