@@ -59,8 +59,10 @@ bench_kafka_env() {
   printf 'EIE_KAFKA_PROPERTIES=%s\n' "$(kafka_secure_props "$BENCH_DIR/kafka" "$1")"
 }
 
-# bench_kafka_as USER COMMAND...: COMMAND as USER (bench_kafka_env), through
-# env, so that COMMAND & gives the program's own pid in $!.
+# bench_kafka_as USER COMMAND...: COMMAND as USER (bench_kafka_env), in the
+# foreground. A program started with & whose pid is wanted in $! calls env
+# itself with bench_kafka_env's lines: a function in the background is a
+# subshell of its own (see drain in ingest.sh).
 bench_kafka_as() {
   local user=$1 vars=()
   shift
