@@ -1,10 +1,9 @@
-/* The API's data layer: every statement a route runs, with typed arguments
- * and its result's columns named here. Routes ask for results and never see
- * SQL; the statements, their parameters' text forms and their execution are
- * in data_*.c (and performance_db.c, edge_batch.c and the caches for the
- * performance report). A query returns NULL when the database could not
- * answer, with the response already set (503, or 504 after the statement
- * timeout); the caller PQclear()s what it gets. */
+/* The API's data layer: every statement the service runs, with typed
+ * arguments and its result's columns named here. Routes and caches ask for
+ * results and never see SQL; the statements, their parameters' text forms and
+ * their execution are in data_*.c. A route's query returns NULL when the
+ * database could not answer, with the response already set (503, or 504
+ * after the statement timeout); the caller PQclear()s what it gets. */
 #ifndef EIE_DATA_H
 #define EIE_DATA_H
 
@@ -13,8 +12,12 @@
 #include <stdint.h>
 
 #include "api.h"
+#include "db_stamp.h"
+#include "edge_batch.h"
+#include "err.h"
 #include "export_format.h"
 #include "export_stream.h"
+#include "reading.h"
 #include "state_cache.h"
 #include "strbuf.h"
 
@@ -132,6 +135,68 @@ enum { DATA_FLEET_VEHICLES, DATA_FLEET_METERS, DATA_FLEET_CHARGING, DATA_FLEET_S
        DATA_FLEET_DEGRADED_METERS, DATA_FLEET_BELOW_BASELINE, DATA_FLEET_HOT };
 PGresult *data_fleet_summary(api_context *ctx, struct _u_response *resp,
                              const data_fleet_query *q);
+
+/* ---- history sums (the statement edge_batch.c's workers run) ------------ */
+
+/* Ranges per statement at most (64 reports of four ranges). */
+#define DATA_SUMS_MAX_RANGES 256
+/* The ranges of one statement, as its array parameters; kept between
+ * statements (data_sums_reset) for their buffers. */
+typedef struct data_sums {
+    strbuf ids[2], los[2], his[2]; /* [0] vehicles, [1] meters */
+    edge_range *by_kind[2][DATA_SUMS_MAX_RANGES];
+    int n[2];
+} data_sums;
+void data_sums_add(data_sums *bt, edge_range *r);
+/* Fills in each range's sums and the freshness at that moment: 0, or the
+ * HTTP status to answer (503, or 504 when the statement timed out). */
+int data_sums_run(PGconn *conn, data_sums *bt, edge_freshness *fresh);
+void data_sums_reset(data_sums *bt);
+void data_sums_free(data_sums *bt);
+
+/* ---- the caches' loads (each on its cache's own connection) -------------- */
+
+/* The hot store's rows stamped from `since` (a time as data_hot_store gives
+ * it; NULL: every row) less look_back_s seconds; NULL on an error (in err). */
+typedef enum data_hot_table {
+    DATA_HOT_VEHICLE_STATES, /* id, ts (ms), soc, kWh DC, battery temperature */
+    DATA_HOT_METER_STATES,   /* id, voltage */
+    DATA_HOT_ASSIGNMENTS,    /* vehicle id, valid from (ms), meter id */
+    DATA_HOT_TABLES
+} data_hot_table;
+PGresult *data_hot_changes(PGconn *conn, data_hot_table t, const char *since, int look_back_s,
+                           eie_err *err);
+
+/* Which tables hold the hot store (a replay's switch replaces them), the
+ * database's time and its newest assignment, in one statement. */
+typedef struct data_hot_store {
+    char tables[96]; /* their oids */
+    char now[64];
+    db_stamp assignments_stored;
+} data_hot_store;
+int data_hot_store_read(PGconn *conn, data_hot_store *out, eie_err *err);
+/* Asks for the hot store's commit notices (PG_HOT_STATE_CHANNEL). */
+int data_hot_listen(PGconn *conn, eie_err *err);
+
+/* The hourly summaries are read in one snapshot, so their state, their
+ * change stamps and their rows agree. */
+int data_snapshot_begin(PGconn *conn, eie_err *err);
+void data_snapshot_end(PGconn *conn);
+/* The summary tables' oids, as text (a replay's switch replaces them). */
+int data_summary_tables(PGconn *conn, char *out, size_t len, eie_err *err);
+/* A row per stream: its name, the hour (since 1970) summarised until, its
+ * dirty hours as a comma-separated list (NULL: none), and the newest change
+ * of any summary (the same in every row). */
+enum { DATA_SUMSTATE_STREAM, DATA_SUMSTATE_UNTIL_HOUR, DATA_SUMSTATE_DIRTY, DATA_SUMSTATE_CHANGED };
+PGresult *data_summaries_state(PGconn *conn, eie_err *err);
+/* A row per stream and hour from from_hour on that changed: the stream, the
+ * hour, its stamp. */
+enum { DATA_SUMCHANGE_STREAM, DATA_SUMCHANGE_HOUR, DATA_SUMCHANGE_STAMP };
+PGresult *data_summary_changes(PGconn *conn, int64_t from_hour, eie_err *err);
+/* One hour's summary per device: its id, readings, kWh (AC for meters, DC
+ * for vehicles) and the sum of battery temperatures (0 for meters). */
+enum { DATA_SUMMARY_ID, DATA_SUMMARY_READINGS, DATA_SUMMARY_KWH, DATA_SUMMARY_TEMP_SUM };
+PGresult *data_summaries_of_hour(PGconn *conn, reading_kind kind, int64_t hour, eie_err *err);
 
 /* ---- exports (GET /v1/export/...) ---------------------------------------- */
 

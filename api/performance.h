@@ -6,7 +6,7 @@
  *
  * Two ways to the same answer: from the caches (performance_cache.c), for a
  * vehicle that had its meters to itself over the whole window, and from the
- * database (performance_db.c) for everything else. */
+ * database (data_performance.c) for everything else. */
 #ifndef EIE_PERFORMANCE_H
 #define EIE_PERFORMANCE_H
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data.h"
 #include "idmap.h"
 #include "log.h"
 #include "pg.h"
@@ -34,7 +35,7 @@ typedef struct hour_slot {
 
 typedef struct stream_cache {
     const char *name; /* as in hourly_rollup.stream */
-    const char *load_sql;
+    reading_kind kind;
     idmap ids;
     hour_slot *slots; /* [device * hours + hour % hours] */
     int64_t until;    /* hours before this one are summarised; UNKNOWN */
@@ -185,14 +186,9 @@ static int64_t hour_value(const PGresult *res, int row, int col)
 static int load_hour(rollup_cache *c, stream_cache *s, int64_t hour, db_stamp stamp,
                      eie_err *err)
 {
-    char param[24];
-    snprintf(param, sizeof param, "%lld", (long long)hour);
-    const char *params[] = {param};
-    PGresult *res = PQexecParams(c->conn, s->load_sql, 1, NULL, params, NULL, NULL, 0);
-    if (pg_check(res, PGRES_TUPLES_OK, "loading hourly summaries", err) < 0) {
-        PQclear(res);
+    PGresult *res = data_summaries_of_hour(c->conn, s->kind, hour, err);
+    if (!res)
         return -1;
-    }
     size_t pos = (size_t)(hour % c->hours);
     int n = PQntuples(res);
     pthread_rwlock_wrlock(&c->lock);
@@ -203,12 +199,12 @@ static int load_hour(rollup_cache *c, stream_cache *s, int64_t hour, db_stamp st
             pthread_rwlock_unlock(&c->lock);
             pthread_rwlock_wrlock(&c->lock);
         }
-        hour_slot *slots = device_slots(c, s, PQgetvalue(res, i, 0));
+        hour_slot *slots = device_slots(c, s, PQgetvalue(res, i, DATA_SUMMARY_ID));
         if (!slots)
             continue;
-        slots[pos] = (hour_slot){(int32_t)hour, (int32_t)hour_value(res, i, 1),
-                                 strtod(PQgetvalue(res, i, 2), NULL),
-                                 PQnfields(res) > 3 ? strtod(PQgetvalue(res, i, 3), NULL) : 0};
+        slots[pos] = (hour_slot){(int32_t)hour, (int32_t)hour_value(res, i, DATA_SUMMARY_READINGS),
+                                 strtod(PQgetvalue(res, i, DATA_SUMMARY_KWH), NULL),
+                                 strtod(PQgetvalue(res, i, DATA_SUMMARY_TEMP_SUM), NULL)};
     }
     s->loaded[pos] = hour;
     s->stamps[pos] = stamp;
@@ -222,46 +218,31 @@ static int load_hour(rollup_cache *c, stream_cache *s, int64_t hour, db_stamp st
  * and invalidates each hour to (re)load; returns those hours in c->want. */
 static int read_state(rollup_cache *c, size_t n_want[2], db_stamp *changed, eie_err *err)
 {
-    PGresult *res = PQexec(c->conn,
-                           "SELECT r.stream, floor(extract(epoch FROM r.summarised_until) / 3600)::bigint, "
-                           "  (SELECT string_agg(floor(extract(epoch FROM d.hour) / 3600)::bigint::text, ',') "
-                           "   FROM hourly_rollup_dirty d WHERE d.stream = r.stream), "
-                           "  eie_summaries_changed() "
-                           "FROM hourly_rollup r");
-    if (pg_check(res, PGRES_TUPLES_OK, "reading the summaries' state", err) < 0) {
-        PQclear(res);
+    PGresult *res = data_summaries_state(c->conn, err);
+    if (!res)
         return -1;
-    }
     int64_t until[2] = {UNKNOWN, UNKNOWN};
     const char *dirty[2] = {"", ""};
     for (int i = 0; i < PQntuples(res); i++)
         for (int k = 0; k < 2; k++)
-            if (strcmp(PQgetvalue(res, i, 0), c->streams[k].name) == 0) {
-                if (!PQgetisnull(res, i, 1))
-                    until[k] = hour_value(res, i, 1);
-                dirty[k] = PQgetvalue(res, i, 2);
+            if (strcmp(PQgetvalue(res, i, DATA_SUMSTATE_STREAM), c->streams[k].name) == 0) {
+                if (!PQgetisnull(res, i, DATA_SUMSTATE_UNTIL_HOUR))
+                    until[k] = hour_value(res, i, DATA_SUMSTATE_UNTIL_HOUR);
+                dirty[k] = PQgetvalue(res, i, DATA_SUMSTATE_DIRTY);
             }
     int64_t lowest = INT64_MAX;
     for (int k = 0; k < 2; k++)
         if (until[k] != UNKNOWN && until[k] - c->hours < lowest)
             lowest = until[k] - c->hours;
-    char from[24];
-    snprintf(from, sizeof from, "%lld", (long long)(lowest == INT64_MAX ? 0 : lowest));
-    const char *params[] = {from};
-    PGresult *stamps = PQexecParams(
-        c->conn,
-        "SELECT stream, floor(extract(epoch FROM hour) / 3600)::bigint, eie_stamp(changed_at) "
-        "FROM hourly_summary_change WHERE hour >= to_timestamp($1::bigint * 3600.0)",
-        1, NULL, params, NULL, NULL, 0);
-    if (pg_check(stamps, PGRES_TUPLES_OK, "reading the summaries' changes", err) < 0) {
-        PQclear(stamps);
+    PGresult *stamps = data_summary_changes(c->conn, lowest == INT64_MAX ? 0 : lowest, err);
+    if (!stamps) {
         PQclear(res);
         return -1;
     }
     /* The cache is current with this stamp once the hours below are loaded:
      * refresh() records it then. */
     pthread_rwlock_wrlock(&c->lock);
-    *changed = PQntuples(res) ? db_stamp_get(res, 0, 3) : DB_STAMP_NONE;
+    *changed = PQntuples(res) ? db_stamp_get(res, 0, DATA_SUMSTATE_CHANGED) : DB_STAMP_NONE;
     for (int k = 0; k < 2; k++) {
         stream_cache *s = &c->streams[k];
         s->until = until[k];
@@ -285,8 +266,9 @@ static int read_state(rollup_cache *c, size_t n_want[2], db_stamp *changed, eie_
                 continue;
             db_stamp stamp = DB_STAMP_NONE;
             for (int i = 0; i < PQntuples(stamps); i++)
-                if (hour_value(stamps, i, 1) == h && strcmp(PQgetvalue(stamps, i, 0), s->name) == 0) {
-                    stamp = db_stamp_get(stamps, i, 2);
+                if (hour_value(stamps, i, DATA_SUMCHANGE_HOUR) == h &&
+                    strcmp(PQgetvalue(stamps, i, DATA_SUMCHANGE_STREAM), s->name) == 0) {
+                    stamp = db_stamp_get(stamps, i, DATA_SUMCHANGE_STAMP);
                     break;
                 }
             size_t pos = (size_t)(h % c->hours);
@@ -314,19 +296,16 @@ static int refresh(void *arg, eie_err *err)
         c->store[0] = '\0';
     }
     /* One snapshot: the stamps, the dirty hours and the rows agree. */
-    if (pg_exec(c->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err) < 0)
+    if (data_snapshot_begin(c->conn, err) < 0)
         return -1;
     int rc = -1;
-    PGresult *ids = PQexec(c->conn, "SELECT 'meter_hourly'::regclass::oid || '/' || "
-                                    "'vehicle_hourly'::regclass::oid || '/' || "
-                                    "'hourly_rollup'::regclass::oid || '/' || "
-                                    "'hourly_summary_change'::regclass::oid");
-    if (pg_check(ids, PGRES_TUPLES_OK, "identifying the summary tables", err) < 0)
+    char tables[sizeof c->store];
+    if (data_summary_tables(c->conn, tables, sizeof tables, err) < 0)
         goto done;
-    if (strcmp(PQgetvalue(ids, 0, 0), c->store) != 0) {
+    if (strcmp(tables, c->store) != 0) {
         if (c->store[0])
             log_info("the summary tables were replaced (a replay's switch): reloading");
-        snprintf(c->store, sizeof c->store, "%s", PQgetvalue(ids, 0, 0));
+        snprintf(c->store, sizeof c->store, "%s", tables);
         pthread_rwlock_wrlock(&c->lock);
         forget(c, &c->streams[0]);
         forget(c, &c->streams[1]);
@@ -346,18 +325,9 @@ static int refresh(void *arg, eie_err *err)
     pthread_rwlock_unlock(&c->lock);
     rc = 0;
 done:
-    PQclear(ids);
-    PGresult *end = PQexec(c->conn, "COMMIT");
-    PQclear(end);
+    data_snapshot_end(c->conn);
     return rc;
 }
-
-static const char *const load_sql[2] = {
-    "SELECT meter_id, readings, kwh_consumed_ac FROM meter_hourly "
-    "WHERE hour = to_timestamp($1::bigint * 3600.0)",
-    "SELECT vehicle_id, readings, kwh_delivered_dc, battery_temp_sum FROM vehicle_hourly "
-    "WHERE hour = to_timestamp($1::bigint * 3600.0)",
-};
 
 rollup_cache *rollup_cache_start(const char *database_url, long refresh_ms, int hours,
                                  eie_err *err)
@@ -374,8 +344,8 @@ rollup_cache *rollup_cache_start(const char *database_url, long refresh_ms, int 
         c->want_stamps[k] = calloc((size_t)hours, sizeof *c->want_stamps[k]);
         stream_cache *s = &c->streams[k];
         s->name = k == 0 ? "meter" : "vehicle";
-        s->load_sql = load_sql[k];
-        idmap_init(&s->ids, k == 0 ? READING_METER : READING_VEHICLE);
+        s->kind = k == 0 ? READING_METER : READING_VEHICLE;
+        idmap_init(&s->ids, s->kind);
         s->loaded = malloc((size_t)hours * sizeof *s->loaded);
         s->stamps = malloc((size_t)hours * sizeof *s->stamps);
         if (!s->loaded || !s->stamps || !c->want[k] || !c->want_stamps[k])

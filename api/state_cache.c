@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "data.h"
 #include "idmap.h"
 #include "log.h"
 #include "pg.h"
@@ -42,11 +43,9 @@ typedef struct vehicle_list {
     size_t n, cap;
 } vehicle_list;
 
-/* One table the cache follows: its query takes $1, the time to look back
- * from (NULL: every row), and $2, seconds to look back. */
+/* One table the cache follows. */
 typedef struct source {
-    const char *what;
-    const char *sql;
+    data_hot_table table;
     void (*apply)(state_cache *c, const PGresult *res, int row);
     int long_look_back_s; /* 0: the long look reads every row */
 } source;
@@ -183,21 +182,10 @@ static void apply_assignment(state_cache *c, const PGresult *res, int row)
     snprintf(e->meter_id, sizeof e->meter_id, "%s", e->assignments[e->n_assignments - 1].meter_id);
 }
 
-#define CHANGED_SINCE(stamp)                                                                     \
-    " WHERE $1::timestamptz IS NULL OR " stamp                                                  \
-    " >= $1::timestamptz - make_interval(secs => $2::int)"
-
 static const source sources[] = {
-    {"vehicle states",
-     "SELECT vehicle_id, (extract(epoch FROM ts) * 1000)::bigint, soc, kwh_delivered_dc, "
-     "battery_temp FROM vehicle_state" CHANGED_SINCE("updated_at"),
-     apply_vehicle_state, 0},
-    {"meter states", "SELECT meter_id, voltage FROM meter_state" CHANGED_SINCE("updated_at"),
-     apply_meter_voltage, 0},
-    {"assignments",
-     "SELECT vehicle_id, (extract(epoch FROM valid_from) * 1000)::bigint, meter_id "
-     "FROM vehicle_meter_assignment" CHANGED_SINCE("stored_at"),
-     apply_assignment, LONG_LOOK_BACK_S},
+    {DATA_HOT_VEHICLE_STATES, apply_vehicle_state, 0},
+    {DATA_HOT_METER_STATES, apply_meter_voltage, 0},
+    {DATA_HOT_ASSIGNMENTS, apply_assignment, LONG_LOOK_BACK_S},
 };
 
 bool state_cache_vehicle(state_cache *c, const char *vehicle_id, vehicle_state_entry *out,
@@ -280,14 +268,9 @@ static void clear(state_cache *c)
 static int follow_since(state_cache *c, const source *s, const char *since, int look_back_s,
                         eie_err *err)
 {
-    char look_back[16];
-    snprintf(look_back, sizeof look_back, "%d", look_back_s);
-    const char *params[] = {since, look_back};
-    PGresult *res = PQexecParams(c->conn, s->sql, 2, NULL, params, NULL, NULL, 0);
-    if (pg_check(res, PGRES_TUPLES_OK, s->what, err) < 0) {
-        PQclear(res);
+    PGresult *res = data_hot_changes(c->conn, s->table, since, look_back_s, err);
+    if (!res)
         return -1;
-    }
     int n = PQntuples(res);
     pthread_rwlock_wrlock(&c->lock);
     for (int i = 0; i < n; i++)
@@ -315,38 +298,29 @@ static int refresh(state_cache *c, int look_long, eie_err *err)
     }
     /* Before the refresh reads: a commit after it is announced. */
     if (!c->listening) {
-        if (pg_exec(c->conn, "LISTEN " PG_HOT_STATE_CHANNEL, err) < 0)
+        if (data_hot_listen(c->conn, err) < 0)
             return -1;
         c->listening = true;
     }
     /* After a replay switched stores, what the cache holds (and its stamps)
      * is the old store's: it starts over. */
-    PGresult *ids = PQexec(c->conn, "SELECT 'vehicle_state'::regclass::oid || '/' || "
-                                    "'meter_state'::regclass::oid || '/' || "
-                                    "'vehicle_meter_assignment'::regclass::oid, now()::text, "
-                                    "eie_assignments_stored()");
-    if (pg_check(ids, PGRES_TUPLES_OK, "identifying the state tables", err) < 0) {
-        PQclear(ids);
+    data_hot_store store;
+    if (data_hot_store_read(c->conn, &store, err) < 0)
         return -1;
-    }
-    if (strcmp(PQgetvalue(ids, 0, 0), c->store) != 0) {
+    if (strcmp(store.tables, c->store) != 0) {
         if (c->store[0])
             log_info("the state tables were replaced (a replay's switch): reloading");
-        snprintf(c->store, sizeof c->store, "%s", PQgetvalue(ids, 0, 0));
+        snprintf(c->store, sizeof c->store, "%s", store.tables);
         pthread_rwlock_wrlock(&c->lock);
         clear(c);
         pthread_rwlock_unlock(&c->lock);
     }
-    char began[sizeof c->since];
-    snprintf(began, sizeof began, "%s", PQgetvalue(ids, 0, 1));
-    db_stamp stored = db_stamp_get(ids, 0, 2);
-    PQclear(ids);
     for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++)
         if (follow(c, &sources[i], look_long, err) < 0)
             return -1;
-    snprintf(c->since, sizeof c->since, "%s", began);
+    snprintf(c->since, sizeof c->since, "%s", store.now);
     pthread_rwlock_wrlock(&c->lock);
-    c->assignment_stored = stored;
+    c->assignment_stored = store.assignments_stored;
     pthread_rwlock_unlock(&c->lock);
     return 0;
 }
