@@ -15,6 +15,8 @@
 #
 # Settings (environment): those of the data (bench/fleet_day.sh), and
 #   EIE_BENCH_REPLAY_ARGS       extra eie-replay flags (e.g. "--batch-size 50000")
+#   EIE_BENCH_REPLAY_BIN        another eie-replay to time on the same data (an
+#                               older build, for a before-and-after comparison)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -33,7 +35,7 @@ echo "replay: rebuilding both stores from $records records"
 read -ra extra <<<"${EIE_BENCH_REPLAY_ARGS:-}"
 t0=$(bench_now)
 # --restart: a rebuild left by an interrupted run would be resumed, not timed.
-"$BIN/eie-replay" --restart "${extra[@]}" >"$LOG_DIR/replay.out" 2> >(tee "$LOG_DIR/replay.log" >&2) || {
+"${EIE_BENCH_REPLAY_BIN:-$BIN/eie-replay}" --restart "${extra[@]}" >"$LOG_DIR/replay.out" 2> >(tee "$LOG_DIR/replay.log" >&2) || {
   eie_die "eie-replay failed (log: $LOG_DIR/replay.log)"
   exit 1
 }
