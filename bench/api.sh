@@ -20,8 +20,11 @@
 #   trend        GET /v1/vehicles/V<n>/trend?to=..  (efficiency per day and
 #                baseline, ending at the loaded day's end)
 # then times the fleet summary over the day (the median of three requests) and
-# checks that its efficiency is the history's meter AC against vehicle DC, and
-# measures the baseline: eie-api's HTTP stack with a handler that does nothing
+# checks that its efficiency is the history's meter AC against vehicle DC; then
+# measures the performance report again while both consumers drain a backlog
+# (bench/ingest.sh's size: readings of the minutes before the loaded day,
+# earlier at each run, so the day's answers stay as they are), with the sinks'
+# throughput over the same seconds; and measures the baseline: eie-api's HTTP stack with a handler that does nothing
 # (eie-bench-bare-api, bench/bare/), at GET /bare/{id} under the same load,
 # and ends with
 #   api: bare_rps=N bare_p99_ms=N state_share=F performance_share=F ...
@@ -29,6 +32,8 @@
 #   api: performance_rps=N performance_p99_ms=N state_rps=N state_p99_ms=N
 #        meter_rps=N meter_p99_ms=N sessions_rps=N sessions_p99_ms=N trend_rps=N
 #        trend_p99_ms=N fleet_summary_ms=N
+#   api: draining_performance_rps=N draining_performance_p99_ms=N
+#        draining_cold_rows_per_s=N draining_hot_rows_per_s=N
 # A run where any response was not 2xx, or any socket error or timeout
 # occurred, says so before that line and exits with status 1.
 #
@@ -37,6 +42,10 @@
 #   EIE_SIM_CHARGERS_PER_METER: the data (bench/fleet_day.sh)
 #   EIE_BENCH_DURATION=30       seconds measured per endpoint
 #   EIE_BENCH_WARMUP=5          seconds of warm-up per endpoint (0: none)
+#   EIE_BENCH_BACKLOG=2000000   readings of the backlog drained while the report
+#                               is measured again (0: not measured)
+#   EIE_BENCH_DRAIN_DURATION=10 seconds measured while draining (the drain must
+#                               outlast them: a run where it did not says so)
 #   EIE_BENCH_CONNECTIONS=32    wrk connections
 #   EIE_BENCH_THREADS=1         wrk threads: one drives 48,000 requests/s here
 #                               (a bare ulfius handler), more than twice what
@@ -67,9 +76,12 @@ warmup=${EIE_BENCH_WARMUP:-5}
 connections=${EIE_BENCH_CONNECTIONS:-32}
 threads=${EIE_BENCH_THREADS:-1}
 endpoints=${EIE_BENCH_ENDPOINTS:-performance state meter sessions trend}
-for setting in vehicles hours duration connections threads; do
+backlog=${EIE_BENCH_BACKLOG:-2000000}
+drain_duration=${EIE_BENCH_DRAIN_DURATION:-10}
+for setting in vehicles hours duration connections threads drain_duration; do
   [[ ${!setting} =~ ^[1-9][0-9]*$ ]] || { eie_die "bench/api.sh: $setting must be a positive integer, not '${!setting}'"; exit 2; }
 done
+[[ $backlog =~ ^[0-9]+$ ]] || { eie_die "bench/api.sh: EIE_BENCH_BACKLOG must be a whole number of readings"; exit 2; }
 [[ $warmup =~ ^[0-9]+$ ]] || { eie_die "bench/api.sh: EIE_BENCH_WARMUP must be a whole number of seconds"; exit 2; }
 for e in $endpoints; do
   [[ $e =~ ^(performance|state|meter|sessions|trend)$ ]] || { eie_die "bench/api.sh: unknown endpoint '$e' in EIE_BENCH_ENDPOINTS (performance, state, meter, sessions, trend)"; exit 2; }
@@ -194,6 +206,9 @@ prefix[sessions]=/v1/vehicles/
 query[sessions]="/sessions?from=$from&to=$to"
 prefix[trend]=/v1/vehicles/
 query[trend]="/trend?to=$to"
+prefix[draining]=${prefix[performance]}
+query[draining]=${query[performance]}
+letter[draining]=V
 prefix[bare]=/bare/
 query[bare]=""
 letter[bare]=V
@@ -244,8 +259,8 @@ measure() {
   fi
 }
 
-declare -A rps=([performance]=- [state]=- [meter]=- [sessions]=- [trend]=- [bare]=-)
-declare -A p99=([performance]=- [state]=- [meter]=- [sessions]=- [trend]=- [bare]=-)
+declare -A rps=([performance]=- [state]=- [meter]=- [sessions]=- [trend]=- [bare]=- [draining]=-)
+declare -A p99=([performance]=- [state]=- [meter]=- [sessions]=- [trend]=- [bare]=- [draining]=-)
 
 # The baseline, in the same run: eie-api's HTTP stack (server, router, key
 # check, metrics, access log) with a handler that does nothing
@@ -307,10 +322,65 @@ else
   fleet_ms=-
 fi
 
+# --- the report while the sinks drain a backlog ---------------------------------
+# As after an outage: a backlog produced while the consumers were away, which
+# they drain while an operator looks at the reports. Its readings are the
+# minutes before the loaded day (before the previous backlog's at a later run):
+# the loaded window's answers, and fleet_day.sh's counts of it, stay as they
+# are, while the sinks do a catch-up's work (COPY into the history, hours
+# summarised again, the hot store's upserts) and the API's caches see the
+# summaries change.
+drain_cold=- drain_hot=-
+if ((backlog > 0)) && [[ " $endpoints " == *" performance "* ]]; then
+  intervals=$((backlog / (vehicles + meters)))
+  b_to=$(load_get backlog_from)
+  [[ -n $b_to ]] || b_to=$from
+  b_from=$(date -u -d "@$(($(date -d "$b_to" +%s) - intervals * 60))" +%Y-%m-%dT%H:%M:%SZ)
+  t0=$(bench_now)
+  "$BIN/eie-simulate" --vehicles "$vehicles" --chargers-per-meter "$chargers_per_meter" --from "$b_from" --to "$b_to" \
+    --reassign-rate 0 --duplicate-rate 0 --out-of-order-rate 0 --late-rate 0 --invalid-rate 0 2>"$LOG_DIR/backlog.log" ||
+    { eie_show_tail "$LOG_DIR/backlog.log"; eie_die "backlog: eie-simulate failed"; exit 1; }
+  load_put backlog_from "$b_from"
+  eie_log "backlog: $((intervals * (vehicles + meters))) readings from $b_from to $b_to into Kafka in $(echo "$(bench_now) - $t0" | bc) s"
+  consumers_start
+  for s in cold hot; do
+    t_end=$((SECONDS + 60))
+    until grep -q "assigned" "$LOG_DIR/consumer-$s.log"; do
+      ((SECONDS < t_end)) && eie_proc_alive "$RUN_DIR/consumer-$s.pid" >/dev/null ||
+        { eie_show_tail "$LOG_DIR/consumer-$s.log"; eie_die "backlog: the $s consumer got no partitions"; exit 1; }
+      sleep 0.05
+    done
+  done
+  read -r cold0 hot0 < <(stored_offsets)
+  t0=$(bench_now)
+  BENCH_PG_DIR=$API_DIR/pg BENCH_DIR=$RUN_DIR bench_cpu_begin api="$(cat "$RUN_DIR/api.pid")" \
+    consumer-cold="$(cat "$RUN_DIR/consumer-cold.pid")" consumer-hot="$(cat "$RUN_DIR/consumer-hot.pid")" \
+    kafka="$(cat "$API_DIR/kafka/kafka.pid")"
+  duration=$drain_duration warmup=0 measure draining
+  cpu=$(BENCH_DIR=$RUN_DIR bench_cpu_end api postgres consumer-cold consumer-hot kafka)
+  read -r cold1 hot1 < <(stored_offsets)
+  t1=$(bench_now)
+  rps[draining]=$(printf '%.0f' "${R[rps]}")
+  p99[draining]=$(printf '%.2f' "${R[p99_ms]}")
+  drain_cold=$(echo "($cold1 - $cold0) / ($t1 - $t0)" | bc)
+  drain_hot=$(echo "($hot1 - $hot0) / ($t1 - $t0)" | bc)
+  echo "draining: the sinks stored cold $drain_cold rows/s, hot $drain_hot rows/s meanwhile; $cpu"
+  consumed_wait || exit 1
+  # The drain must have lasted the whole measurement: the last second's
+  # offsets must still have been short of the end.
+  readings=$(end_offsets "${EIE_TOPIC_PREFIX}meter-readings" "${EIE_TOPIC_PREFIX}vehicle-readings")
+  if ((cold1 >= readings)); then
+    echo "draining: the cold consumer had finished before the measurement ended; lower EIE_BENCH_DRAIN_DURATION"
+    failed=1
+  fi
+  consumers_stop
+fi
+
 if ((failed)); then
   echo "api: THE RUN HAD ERRORS (non-2xx responses or socket errors, above); wrk output in $LOG_DIR"
 fi
 share() { [[ ${rps[$1]} == - ]] && echo - || echo "scale=3; ${rps[$1]} / ${rps[bare]}" | bc; }
 echo "api: bare_rps=${rps[bare]} bare_p99_ms=${p99[bare]} state_share=$(share state) performance_share=$(share performance) meter_share=$(share meter) sessions_share=$(share sessions) trend_share=$(share trend)"
 echo "api: performance_rps=${rps[performance]} performance_p99_ms=${p99[performance]} state_rps=${rps[state]} state_p99_ms=${p99[state]} meter_rps=${rps[meter]} meter_p99_ms=${p99[meter]} sessions_rps=${rps[sessions]} sessions_p99_ms=${p99[sessions]} trend_rps=${rps[trend]} trend_p99_ms=${p99[trend]} fleet_summary_ms=$([[ $fleet_ms == - ]] && echo - || printf '%.0f' "$fleet_ms")"
+echo "api: draining_performance_rps=${rps[draining]} draining_performance_p99_ms=${p99[draining]} draining_cold_rows_per_s=$drain_cold draining_hot_rows_per_s=$drain_hot"
 exit "$failed"

@@ -166,8 +166,9 @@ if [[ -n $reason ]]; then
 fi
 start_stack
 
-counts() { # prints "meter_rows vehicle_rows"
-  bench_psql -F ' ' -c "SELECT (SELECT count(*) FROM meter_history), (SELECT count(*) FROM vehicle_history)"
+counts() { # prints "meter_rows vehicle_rows" of the loaded day (bench/api.sh adds backlogs before it)
+  local day="ts >= '$(load_get from)' AND ts < '$(load_get to)'"
+  bench_psql -F ' ' -c "SELECT (SELECT count(*) FROM meter_history WHERE $day), (SELECT count(*) FROM vehicle_history WHERE $day)"
 }
 # history_counts_ok WHAT: a reading per device and minute, or says what WHAT left.
 history_counts_ok() {
@@ -190,25 +191,38 @@ fi
 
 # --- loading -----------------------------------------------------------------
 
-# Both consumers at once, from where they stopped, until the offsets they stored
-# reach the number of messages produced; progress as they go.
-consume() {
+# Both consumers, each from where its group stopped.
+COLD_GROUP=${EIE_TOPIC_PREFIX}cold HOT_GROUP=${EIE_TOPIC_PREFIX}hot
+consumers_start() {
+  local s
+  for s in cold hot; do
+    : >"$LOG_DIR/consumer-$s.log"
+    eie_proc_start "consumer-$s" "$RUN_DIR/consumer-$s.pid" "$LOG_DIR/consumer-$s.log" \
+      "$BIN/eie-consumer" --store "$s" --no-migrate 9>&-
+  done
+}
+consumers_stop() {
+  local s
+  for s in hot cold; do eie_proc_stop "$RUN_DIR/consumer-$s.pid"; done
+}
+stored_offsets() { # prints "cold hot": the messages each group has stored
+  bench_psql -F ' ' -c "SELECT
+    coalesce(sum(next_offset) FILTER (WHERE consumer_group = '$COLD_GROUP'), 0),
+    coalesce(sum(next_offset) FILTER (WHERE consumer_group = '$HOT_GROUP'), 0) FROM sink_offsets"
+}
+
+# Until the offsets the consumers stored reach the number of messages
+# produced; progress as they go. Dies when a consumer exits.
+consumed_wait() {
   local readings assignments want_cold want_hot
   readings=$(end_offsets "${EIE_TOPIC_PREFIX}meter-readings" "${EIE_TOPIC_PREFIX}vehicle-readings")
   assignments=$(end_offsets "${EIE_TOPIC_PREFIX}vehicle-assignments")
   want_cold=$readings want_hot=$((readings + assignments))
-  local cold_group=${EIE_TOPIC_PREFIX}cold hot_group=${EIE_TOPIC_PREFIX}hot s
-  for s in cold hot; do
-    eie_proc_start "consumer-$s" "$RUN_DIR/consumer-$s.pid" "$LOG_DIR/consumer-$s.log" \
-      "$BIN/eie-consumer" --store "$s" --no-migrate 9>&-
-  done
-  local tty=0 t0 now last=0 cold hot done0="" pct_cold pct_hot rate
+  local tty=0 t0 now last=0 cold hot done0="" pct_cold pct_hot rate s
   [[ -t 2 ]] && tty=1
   t0=$(bench_now)
   while :; do
-    read -r cold hot < <(bench_psql -F ' ' -c "SELECT
-      coalesce(sum(next_offset) FILTER (WHERE consumer_group = '$cold_group'), 0),
-      coalesce(sum(next_offset) FILTER (WHERE consumer_group = '$hot_group'), 0) FROM sink_offsets")
+    read -r cold hot < <(stored_offsets)
     [[ -n $done0 ]] || done0=$((cold + hot))
     now=$(bench_now)
     pct_cold=$((100 * cold / want_cold)) pct_hot=$((100 * hot / want_hot))
@@ -235,7 +249,11 @@ consume() {
     done
     sleep 1
   done
-  for s in hot cold; do eie_proc_stop "$RUN_DIR/consumer-$s.pid"; done
+}
+consume() {
+  consumers_start
+  consumed_wait || return 1
+  consumers_stop
 }
 
 # Every table the consumers wrote, one at a time for progress, so the
