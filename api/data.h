@@ -25,6 +25,13 @@
  * older than three intervals. */
 #define DATA_CHARGING_FRESH_S 180
 
+/* The freshness stamps the caches compare (migration 013's eie_stamp: a
+ * bigint of microseconds), as expressions for a statement's select list:
+ * written here once, and inline in each statement rather than as SQL
+ * functions, which PostgreSQL cannot inline (see migration 015). */
+#define DATA_SUMMARIES_CHANGED "(SELECT eie_stamp(max(changed_at)) FROM hourly_summary_change)"
+#define DATA_ASSIGNMENTS_STORED "(SELECT eie_stamp(max(stored_at)) FROM vehicle_meter_assignment)"
+
 /* ---- execution ---------------------------------------------------------- */
 
 /* One parameterised query on a pooled connection, as a statement prepared

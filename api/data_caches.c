@@ -54,7 +54,7 @@ int data_hot_store_read(PGconn *conn, data_hot_store *out, eie_err *err)
                          "SELECT 'vehicle_state'::regclass::oid || '/' || "
                          "'meter_state'::regclass::oid || '/' || "
                          "'vehicle_meter_assignment'::regclass::oid, now()::text, "
-                         "eie_assignments_stored()",
+                         DATA_ASSIGNMENTS_STORED,
                          0, NULL, err);
     if (!res)
         return -1;
@@ -101,7 +101,7 @@ PGresult *data_summaries_state(PGconn *conn, eie_err *err)
                 "SELECT r.stream, floor(extract(epoch FROM r.summarised_until) / 3600)::bigint, "
                 "  (SELECT string_agg(floor(extract(epoch FROM d.hour) / 3600)::bigint::text, ',') "
                 "   FROM hourly_rollup_dirty d WHERE d.stream = r.stream), "
-                "  eie_summaries_changed() "
+                "  " DATA_SUMMARIES_CHANGED " "
                 "FROM hourly_rollup r",
                 0, NULL, err);
 }

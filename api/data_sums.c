@@ -27,8 +27,8 @@ static const char *const batch_sql =
     " FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY r(id, lo, hi, i)"
     " UNION ALL SELECT 4, count(*), string_agg(DISTINCT floor(extract(epoch FROM hour) / 3600)::text, ',')"
     "  FROM hourly_rollup_dirty"
-    " UNION ALL SELECT 2, 0, eie_summaries_changed()::text"
-    " UNION ALL SELECT 3, 0, eie_assignments_stored()::text";
+    " UNION ALL SELECT 2, 0, " DATA_SUMMARIES_CHANGED "::text"
+    " UNION ALL SELECT 3, 0, " DATA_ASSIGNMENTS_STORED "::text";
 
 /* Appends one element of a text[] literal: quoted, with " and \ escaped. */
 static void put_text_element(strbuf *b, bool first, const char *s)
