@@ -193,9 +193,9 @@ fi
 
 # Both consumers, each from where its group stopped.
 COLD_GROUP=${EIE_TOPIC_PREFIX}cold HOT_GROUP=${EIE_TOPIC_PREFIX}hot
-consumers_start() {
+consumers_start() { # [STORE...]: both by default
   local s
-  for s in cold hot; do
+  for s in ${*:-cold hot}; do
     : >"$LOG_DIR/consumer-$s.log"
     eie_proc_start "consumer-$s" "$RUN_DIR/consumer-$s.pid" "$LOG_DIR/consumer-$s.log" \
       "$BIN/eie-consumer" --store "$s" --no-migrate 9>&-
