@@ -82,17 +82,12 @@ void data_snapshot_end(PGconn *conn)
 
 int data_summary_tables(PGconn *conn, char *out, size_t len, eie_err *err)
 {
-    PGresult *res = rows(conn, "identifying the summary tables",
-                         "SELECT 'meter_hourly'::regclass::oid || '/' || "
-                         "'vehicle_hourly'::regclass::oid || '/' || "
-                         "'hourly_rollup'::regclass::oid || '/' || "
-                         "'hourly_summary_change'::regclass::oid",
-                         0, NULL, err);
-    if (!res)
-        return -1;
-    snprintf(out, len, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return 0;
+    return pg_query_value(conn,
+                          "SELECT 'meter_hourly'::regclass::oid || '/' || "
+                          "'vehicle_hourly'::regclass::oid || '/' || "
+                          "'hourly_rollup'::regclass::oid || '/' || "
+                          "'hourly_summary_change'::regclass::oid",
+                          0, NULL, out, len, err);
 }
 
 PGresult *data_summaries_state(PGconn *conn, eie_err *err)

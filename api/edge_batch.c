@@ -10,8 +10,6 @@
 #include "api.h"
 #include "data.h"
 #include "log.h"
-#include "strbuf.h"
-#include "timefmt.h"
 
 typedef struct job {
     edge_range *ranges;
