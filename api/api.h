@@ -15,6 +15,7 @@ typedef struct ingest ingest;
 typedef struct state_cache state_cache;
 typedef struct rollup_cache rollup_cache;
 typedef struct edge_batch edge_batch;
+typedef struct edge_memo edge_memo;
 typedef struct api_context api_context;
 
 typedef int (*api_handler)(const struct _u_request *req, struct _u_response *resp,
@@ -48,6 +49,7 @@ struct api_context {
     state_cache *state;          /* latest vehicle states in memory, or NULL */
     rollup_cache *rollups;       /* recent hourly summaries in memory, or NULL */
     edge_batch *edges;           /* sums over the history, batched across requests */
+    edge_memo *memo;             /* sums of settled history ranges, or NULL */
     auth *auth;                  /* API keys; NULL: none (reads open, writes refused) */
     const char *swagger_ui_dir;  /* Swagger UI's assets, or NULL */
     long export_timeout_ms;      /* statement_timeout of an export's COPY (0: none) */

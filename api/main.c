@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "config.h"
 #include "edge_batch.h"
+#include "edge_memo.h"
 #include "http_server.h"
 #include "ingest.h"
 #include "kafka.h"
@@ -66,7 +67,7 @@ int main(int argc, char **argv)
         *keys_text, *read_access, *tls_cert, *tls_key;
     double write_rate, write_burst;
     long port, pool_size, statement_timeout_ms, ingest_timeout_ms, state_cache_ms, rollup_hours,
-        http_threads, max_connections, export_timeout_ms, max_exports, max_per_address, header_timeout_ms, connection_memory;
+        edge_memo_slots, http_threads, max_connections, export_timeout_ms, max_exports, max_per_address, header_timeout_ms, connection_memory;
     config_option options[] = {
         {"port", 'p', "PORT", CONFIG_INT, &port, "3000", 1, 65535, "HTTP port"},
         {"host", 0, "HOST", CONFIG_STRING, &host, "127.0.0.1", 0, 0,
@@ -112,6 +113,10 @@ int main(int argc, char **argv)
          "the database)"},
         {"rollup-cache-hours", 0, "EIE_ROLLUP_CACHE_HOURS", CONFIG_INT, &rollup_hours, "48", 0, 744,
          "hours of summaries kept in memory for the performance report (0: none)"},
+        {"edge-memo-slots", 0, "EIE_EDGE_MEMO_SLOTS", CONFIG_INT, &edge_memo_slots, "131072", 0,
+         16777216,
+         "settled minutes at reports' window edges remembered, 120 bytes each once used "
+         "(below 4: none; each report reads its edges from the history)"},
         {"swagger-ui-dir", 0, "EIE_SWAGGER_UI_DIR", CONFIG_STRING, &swagger_dir, NULL, 0, 0,
          "folder of the swagger-ui-dist assets served under /docs"},
         {"keys-file", 0, "EIE_API_KEYS_FILE", CONFIG_STRING, &keys_file, NULL, 0, 0,
@@ -246,6 +251,10 @@ int main(int argc, char **argv)
         log_error("%s", err.msg);
         goto done_early;
     }
+    if (ctx.rollups && edge_memo_slots > 0 && !(ctx.memo = edge_memo_new((size_t)edge_memo_slots))) {
+        log_error("out of memory for --edge-memo-slots %ld", edge_memo_slots);
+        goto done_early;
+    }
     if (routes_register_all(&ctx) < 0) {
         log_error("cannot register the routes");
         goto done_early;
@@ -301,6 +310,7 @@ int main(int argc, char **argv)
 done_early:
     edge_batch_stop(ctx.edges);
     rollup_cache_stop(ctx.rollups);
+    edge_memo_free(ctx.memo);
     state_cache_stop(ctx.state);
     ingest_close(ctx.ingest);
     db_pool_free(ctx.db);

@@ -10,6 +10,7 @@
 
 #include "data.h"
 #include "edge_batch.h"
+#include "edge_memo.h"
 #include "performance.h"
 #include "rollup_cache.h"
 #include "state_cache.h"
@@ -26,6 +27,9 @@
 typedef struct edges {
     edge_range r[MAX_EDGES];
     int sign[MAX_EDGES];
+    /* Within an hour summarised and clean: sums that stay (edge_memo.h). */
+    bool settled[MAX_EDGES];
+    bool remembered[MAX_EDGES]; /* sums from the memo */
     int n;
     bool overflow; /* more edges than fit: ask the database instead */
     db_stamp changed; /* of every part used */
@@ -37,8 +41,8 @@ typedef struct sums {
     long long readings;
 } sums;
 
-static void edges_add(edges *e, int sign, reading_kind kind, const char *id, int64_t lo_ms,
-                      int64_t hi_ms)
+static void edges_add(edges *e, int sign, bool settled, reading_kind kind, const char *id,
+                      int64_t lo_ms, int64_t hi_ms)
 {
     if (hi_ms <= lo_ms)
         return;
@@ -47,6 +51,7 @@ static void edges_add(edges *e, int sign, reading_kind kind, const char *id, int
         return;
     }
     e->sign[e->n] = sign;
+    e->settled[e->n] = settled;
     e->r[e->n++] = (edge_range){.kind = kind, .id = id, .lo_ms = lo_ms, .hi_ms = hi_ms};
 }
 
@@ -74,17 +79,19 @@ static void add_part(sums *to, const rollup_part *part)
 static bool add_edge(api_context *ctx, edges *e, sums *to, reading_kind kind, const char *id,
                      int64_t hour_ms, int64_t lo_ms, int64_t hi_ms)
 {
+    if (hi_ms <= lo_ms)
+        return true;
     rollup_part hour;
-    if (hi_ms > lo_ms && (hi_ms - lo_ms) * 2 > HOUR_MS &&
-        rollup_cache_hour(ctx->rollups, kind, id, hour_ms, &hour)) {
-        if (!same_state(e, &hour))
-            return false;
+    bool summarised = rollup_cache_hour(ctx->rollups, kind, id, hour_ms, &hour);
+    if (summarised && !same_state(e, &hour))
+        return false;
+    if (summarised && (hi_ms - lo_ms) * 2 > HOUR_MS) {
         add_part(to, &hour);
-        edges_add(e, -1, kind, id, hour_ms, lo_ms);
-        edges_add(e, -1, kind, id, hi_ms, hour_ms + HOUR_MS);
+        edges_add(e, -1, true, kind, id, hour_ms, lo_ms);
+        edges_add(e, -1, true, kind, id, hi_ms, hour_ms + HOUR_MS);
         return true;
     }
-    edges_add(e, 1, kind, id, lo_ms, hi_ms);
+    edges_add(e, 1, summarised, kind, id, lo_ms, hi_ms);
     return true;
 }
 
@@ -96,8 +103,15 @@ static bool add_span(api_context *ctx, edges *e, sums *to, reading_kind kind, co
     rollup_part part;
     if (!rollup_cache_window(ctx->rollups, kind, id, lo_ms, hi_ms, &part) || !same_state(e, &part))
         return false;
-    if (part.lo_ms == part.hi_ms) { /* no whole hour: all of it raw */
-        edges_add(e, 1, kind, id, lo_ms, hi_ms);
+    if (part.lo_ms == part.hi_ms) { /* no whole hour summarised */
+        /* Within two hours (a short meter period): an edge in each. */
+        int64_t first_hour_ms = lo_ms - (lo_ms % HOUR_MS + HOUR_MS) % HOUR_MS;
+        int64_t second_hour_ms = first_hour_ms + HOUR_MS;
+        if (hi_ms <= second_hour_ms + HOUR_MS)
+            return add_edge(ctx, e, to, kind, id, first_hour_ms, lo_ms,
+                            hi_ms < second_hour_ms ? hi_ms : second_hour_ms) &&
+                   add_edge(ctx, e, to, kind, id, second_hour_ms, second_hour_ms, hi_ms);
+        edges_add(e, 1, false, kind, id, lo_ms, hi_ms);
         return true;
     }
     add_part(to, &part);
@@ -107,7 +121,7 @@ static bool add_span(api_context *ctx, edges *e, sums *to, reading_kind kind, co
         return false;
     if (hi_ms - part.hi_ms < HOUR_MS)
         return add_edge(ctx, e, to, kind, id, part.hi_ms, part.hi_ms, hi_ms);
-    edges_add(e, 1, kind, id, part.hi_ms, hi_ms);
+    edges_add(e, 1, false, kind, id, part.hi_ms, hi_ms);
     return true;
 }
 
@@ -152,6 +166,30 @@ static bool cache_current(const edges *e, const vehicle_state_entry *v, const ed
     return true;
 }
 
+/* The edges' sums: those of settled ranges from the memo when read under the
+ * summaries' state the caches have (cache_current then holds the database to
+ * it too), the others from the history. Even with none to read, the database
+ * says whether the caches are as current as it is, so that a reading stored a
+ * moment ago counts. */
+static int sum_edges(api_context *ctx, edges *e, edge_freshness *fresh)
+{
+    edge_range asked[MAX_EDGES];
+    int where[MAX_EDGES], n = 0;
+    for (int i = 0; i < e->n; i++) {
+        db_stamp stamp;
+        e->remembered[i] = e->settled[i] && edge_memo_get(ctx->memo, &e->r[i], &stamp) &&
+                           e->have_changed && stamp == e->changed;
+        if (!e->remembered[i]) {
+            where[n] = i;
+            asked[n++] = e->r[i];
+        }
+    }
+    int status = edge_batch_sum(ctx->edges, asked, n, fresh);
+    for (int k = 0; status == 0 && k < n; k++)
+        e->r[where[k]] = asked[k];
+    return status;
+}
+
 int performance_from_caches(api_context *ctx, struct _u_response *resp, const char *vehicle_id,
                             int64_t from_ms, int64_t to_ms, performance *p)
 {
@@ -166,16 +204,17 @@ int performance_from_caches(api_context *ctx, struct _u_response *resp, const ch
     /* Unknown here may be only not cached yet: the database says which. */
     if (e.overflow || (!v.has_state && !p->meter_id[0]))
         return 0;
-    /* Even with no edges to read: the database says whether the caches are
-     * as current as it is, so that a reading stored a moment ago counts. */
     edge_freshness fresh;
-    int status = edge_batch_sum(ctx->edges, e.r, e.n, &fresh);
+    int status = sum_edges(ctx, &e, &fresh);
     if (status) {
         data_respond_error(resp, status);
         return -1;
     }
     if (!cache_current(&e, &v, &fresh, from_ms, to_ms))
         return 0;
+    for (int i = 0; i < e.n; i++)
+        if (e.settled[i] && !e.remembered[i])
+            edge_memo_put(ctx->memo, &e.r[i], fresh.summaries_changed);
     for (int i = 0; i < e.n; i++) {
         sums *to = e.r[i].kind == READING_VEHICLE ? &dc : &ac;
         to->kwh += e.sign[i] * e.r[i].kwh;
