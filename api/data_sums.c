@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "data.h"
 #include "log.h"
@@ -16,7 +17,7 @@
  * others by name), which is the order this statement locks them in: against
  * the other order the two deadlocked (test_replay, in CI). */
 #define FRESHNESS_ROWS                                                                           \
-    "SELECT 4, count(*), string_agg(DISTINCT floor(extract(epoch FROM hour) / 3600)::text, ',')" \
+    "SELECT 4, count(*), string_agg(stream || ':' || floor(extract(epoch FROM hour) / 3600), ',')" \
     "  FROM hourly_rollup_dirty"                                                                 \
     " UNION ALL SELECT 2, 0, " DATA_SUMMARIES_CHANGED "::text"                                  \
     " UNION ALL SELECT 3, 0, " DATA_ASSIGNMENTS_STORED "::text"
@@ -50,6 +51,7 @@ static void put_text_element(strbuf *b, bool first, const char *s)
     strbuf_putc(b, '"');
 }
 
+/* The dirty hours, "stream:hour,...", as hourly_rollup_dirty has them. */
 static void read_dirty(edge_freshness *f, long count, const char *list)
 {
     f->n_dirty = 0;
@@ -58,8 +60,14 @@ static void read_dirty(edge_freshness *f, long count, const char *list)
         return;
     }
     for (const char *p = list; *p && f->n_dirty < EDGE_MAX_DIRTY;) {
+        const char *colon = strchr(p, ':');
+        if (!colon) {
+            f->n_dirty = -1; /* not as written above: trust no cache */
+            return;
+        }
         char *end;
-        f->dirty_hours[f->n_dirty++] = strtoll(p, &end, 10);
+        f->dirty[f->n_dirty].kind = strncmp(p, "meter:", 6) == 0 ? READING_METER : READING_VEHICLE;
+        f->dirty[f->n_dirty++].hour = strtoll(colon + 1, &end, 10);
         p = *end == ',' ? end + 1 : end;
     }
 }

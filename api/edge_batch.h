@@ -40,7 +40,10 @@ typedef struct edge_freshness {
     db_stamp summaries_changed;              /* newest hourly_summary_change */
     db_stamp assignment_stored;              /* newest assignment stored */
     int n_dirty;                             /* -1: more than EDGE_MAX_DIRTY */
-    int64_t dirty_hours[EDGE_MAX_DIRTY];     /* hours since 1970, of either stream */
+    struct {
+        reading_kind kind;                   /* whose summaries */
+        int64_t hour;                        /* hours since 1970 */
+    } dirty[EDGE_MAX_DIRTY];
 } edge_freshness;
 
 /* Fills in the sums of each range (none is fine) and the freshness at that

@@ -21,8 +21,16 @@
  * that covers most of its hour is read the other way round: the hour's
  * summary less the few minutes outside the edge (sign -1), so that a window
  * from 16:59 to 16:59 reads two minutes of each device, not two hours. */
-#define MAX_EDGES (2 + 2 * STATE_CACHE_ASSIGNMENTS)
+#define MAX_EDGES (2 + 2 * STATE_CACHE_ASSIGNMENTS + 2 * ROLLUP_MAX_SKIPPED)
+#define MAX_USED (4 * MAX_EDGES)
 #define HOUR_MS 3600000LL
+
+/* Hours [lo, hi) since 1970 whose summaries a report used: the database must
+ * not have them dirty (cache_current). */
+typedef struct used_hours {
+    reading_kind kind;
+    int64_t lo, hi;
+} used_hours;
 
 typedef struct edges {
     edge_range r[MAX_EDGES];
@@ -31,7 +39,9 @@ typedef struct edges {
     bool settled[MAX_EDGES];
     bool remembered[MAX_EDGES]; /* sums from the memo */
     int n;
-    bool overflow; /* more edges than fit: ask the database instead */
+    used_hours used[MAX_USED];
+    int n_used;
+    bool overflow; /* more edges or used hours than fit: ask the database instead */
     db_stamp changed; /* of every part used */
     bool have_changed;
 } edges;
@@ -53,6 +63,17 @@ static void edges_add(edges *e, int sign, bool settled, reading_kind kind, const
     e->sign[e->n] = sign;
     e->settled[e->n] = settled;
     e->r[e->n++] = (edge_range){.kind = kind, .id = id, .lo_ms = lo_ms, .hi_ms = hi_ms};
+}
+
+static void used_add(edges *e, reading_kind kind, int64_t lo, int64_t hi)
+{
+    if (hi <= lo)
+        return;
+    if (e->n_used == MAX_USED) {
+        e->overflow = true;
+        return;
+    }
+    e->used[e->n_used++] = (used_hours){.kind = kind, .lo = lo, .hi = hi};
 }
 
 /* Whether a part read from the cache agrees with the others (a refresh in
@@ -85,6 +106,8 @@ static bool add_edge(api_context *ctx, edges *e, sums *to, reading_kind kind, co
     bool summarised = rollup_cache_hour(ctx->rollups, kind, id, hour_ms, &hour);
     if (summarised && !same_state(e, &hour))
         return false;
+    if (summarised)
+        used_add(e, kind, hour_ms / HOUR_MS, hour_ms / HOUR_MS + 1);
     if (summarised && (hi_ms - lo_ms) * 2 > HOUR_MS) {
         add_part(to, &hour);
         edges_add(e, -1, true, kind, id, hour_ms, lo_ms);
@@ -115,6 +138,14 @@ static bool add_span(api_context *ctx, edges *e, sums *to, reading_kind kind, co
         return true;
     }
     add_part(to, &part);
+    /* Dirty hours were left out of the part: read raw. */
+    int64_t from_hour = part.lo_ms / HOUR_MS;
+    for (int k = 0; k < part.n_skipped; k++) {
+        used_add(e, kind, from_hour, part.skipped[k]);
+        from_hour = part.skipped[k] + 1;
+        edges_add(e, 1, false, kind, id, part.skipped[k] * HOUR_MS, (part.skipped[k] + 1) * HOUR_MS);
+    }
+    used_add(e, kind, from_hour, part.hi_ms / HOUR_MS);
     /* Before the first whole hour: within one hour. After the last summarised
      * one: within one hour too, unless hours there are not summarised yet. */
     if (!add_edge(ctx, e, to, kind, id, part.lo_ms - HOUR_MS, lo_ms, part.lo_ms))
@@ -151,18 +182,18 @@ static bool add_meters(api_context *ctx, const vehicle_state_entry *v, int64_t f
 
 /* Whether what the caches said holds at the moment the edges were read: no
  * summary changed and no assignment arrived since the caches were read, and
- * no hour of the window is dirty (a late reading stored for it). */
-static bool cache_current(const edges *e, const vehicle_state_entry *v, const edge_freshness *f,
-                          int64_t from_ms, int64_t to_ms)
+ * no summary the report used is of an hour dirty now (a late reading stored
+ * for it); hours the caches knew dirty were read raw. */
+static bool cache_current(const edges *e, const vehicle_state_entry *v, const edge_freshness *f)
 {
     if ((e->have_changed && e->changed != f->summaries_changed) ||
         v->assignment_stored != f->assignment_stored || f->n_dirty < 0)
         return false;
-    for (int i = 0; i < f->n_dirty; i++) {
-        int64_t hour_ms = f->dirty_hours[i] * HOUR_MS;
-        if (hour_ms + HOUR_MS > from_ms && hour_ms < to_ms)
-            return false;
-    }
+    for (int i = 0; i < f->n_dirty; i++)
+        for (int k = 0; k < e->n_used; k++)
+            if (e->used[k].kind == f->dirty[i].kind && e->used[k].lo <= f->dirty[i].hour &&
+                f->dirty[i].hour < e->used[k].hi)
+                return false;
     return true;
 }
 
@@ -210,7 +241,7 @@ int performance_from_caches(api_context *ctx, struct _u_response *resp, const ch
         data_respond_error(resp, status);
         return -1;
     }
-    if (!cache_current(&e, &v, &fresh, from_ms, to_ms))
+    if (!cache_current(&e, &v, &fresh))
         return 0;
     for (int i = 0; i < e.n; i++)
         if (e.settled[i] && !e.remembered[i])

@@ -78,17 +78,29 @@ static bool is_dirty(const stream_cache *s, int64_t hour)
 }
 
 /* Called with the read lock held: whether the hours [a, b) are usable, and
- * then their sums for the device into out. */
+ * then their sums for the device into out. Dirty hours are left out and
+ * listed in out when out has room for them (skip_dirty), else unusable. */
 static bool sum_hours(const rollup_cache *c, const stream_cache *s, const char *id, int64_t a,
-                      int64_t b, rollup_part *out)
+                      int64_t b, bool skip_dirty, rollup_part *out)
 {
     if (s->until == UNKNOWN || b > s->until)
         return false;
-    for (int64_t h = a; h < b; h++)
-        if (s->loaded[h % c->hours] != h || is_dirty(s, h))
+    out->n_skipped = 0;
+    for (int64_t h = a; h < b; h++) {
+        if (s->loaded[h % c->hours] != h)
             return false;
+        if (is_dirty(s, h)) {
+            if (!skip_dirty || out->n_skipped == ROLLUP_MAX_SKIPPED)
+                return false;
+            out->skipped[out->n_skipped++] = h;
+        }
+    }
     long d = idmap_find(&s->ids, id);
-    for (int64_t h = a; d >= 0 && h < b; h++) {
+    for (int64_t h = a, k = 0; d >= 0 && h < b; h++) {
+        if (k < out->n_skipped && out->skipped[k] == h) {
+            k++;
+            continue;
+        }
         const hour_slot *slot = &s->slots[(size_t)d * (size_t)c->hours + (size_t)(h % c->hours)];
         if (slot->hour != h)
             continue;
@@ -116,7 +128,7 @@ bool rollup_cache_window(rollup_cache *c, reading_kind kind, const char *id, int
     } else {
         if (b > s->until)
             b = s->until;
-        if (a < b && (ok = sum_hours(c, s, id, a, b, out))) {
+        if (a < b && (ok = sum_hours(c, s, id, a, b, true, out))) {
             out->lo_ms = a * HOUR_MS;
             out->hi_ms = b * HOUR_MS;
         }
@@ -137,7 +149,7 @@ bool rollup_cache_hour(rollup_cache *c, reading_kind kind, const char *id, int64
     out->hi_ms = out->lo_ms + HOUR_MS;
     pthread_rwlock_rdlock(&c->lock);
     out->changed = c->changed;
-    bool ok = sum_hours(c, s, id, h, h + 1, out);
+    bool ok = sum_hours(c, s, id, h, h + 1, false, out);
     pthread_rwlock_unlock(&c->lock);
     return ok;
 }

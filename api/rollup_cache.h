@@ -24,8 +24,13 @@ void rollup_cache_stop(rollup_cache *c);
 
 /* The sums of a device's summarised whole hours [lo_ms, hi_ms) within a
  * window; lo_ms == hi_ms when the window has none. */
+#define ROLLUP_MAX_SKIPPED 8
 typedef struct rollup_part {
     int64_t lo_ms, hi_ms;
+    /* Hours in [lo_ms, hi_ms) left out of the sums: dirty (a late reading
+     * stored for them), to be read from the history instead; since 1970. */
+    int n_skipped;
+    int64_t skipped[ROLLUP_MAX_SKIPPED];
     long readings;
     double kwh;      /* AC consumed by a meter, DC delivered to a vehicle */
     double temp_sum; /* vehicles: battery temperatures summed */
@@ -36,14 +41,15 @@ typedef struct rollup_part {
 
 /* For one device (kind READING_METER or READING_VEHICLE) and the window
  * [lo_ms, hi_ms): the whole hours in it whose summaries the cache holds, so
- * that only [lo_ms, out->lo_ms) and [out->hi_ms, hi_ms) remain to be read from
- * the history. False when the window's summarised hours are not all in the
- * cache (older than it keeps, not loaded yet, or dirty): ask the database. */
+ * that only [lo_ms, out->lo_ms), [out->hi_ms, hi_ms) and the skipped dirty
+ * hours remain to be read from the history. False when the window's
+ * summarised hours are not all in the cache (older than it keeps, not loaded
+ * yet) or more than ROLLUP_MAX_SKIPPED are dirty: ask the database. */
 bool rollup_cache_window(rollup_cache *c, reading_kind kind, const char *id, int64_t lo_ms,
                          int64_t hi_ms, rollup_part *out);
 
 /* The summary of the one hour that holds hour_ms, for a device; false when
- * the cache cannot vouch for it (see rollup_cache_window). */
+ * the cache cannot vouch for it (see rollup_cache_window), or it is dirty. */
 bool rollup_cache_hour(rollup_cache *c, reading_kind kind, const char *id, int64_t hour_ms,
                        rollup_part *out);
 
