@@ -35,7 +35,7 @@ typedef struct rollup_part {
     double kwh;      /* AC consumed by a meter, DC delivered to a vehicle */
     double temp_sum; /* vehicles: battery temperatures summed */
     /* The newest change of the summaries these sums come from: the sums are
-     * current while the database's eie_summaries_changed() is the same. */
+     * current while the database's newest (DATA_SUMMARIES_CHANGED) is the same. */
     db_stamp changed;
 } rollup_part;
 

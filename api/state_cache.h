@@ -35,7 +35,7 @@ typedef struct vehicle_state_entry {
     bool older_assignments;
     cached_assignment assignments[STATE_CACHE_ASSIGNMENTS];
     /* When copied out: the newest assignment the cache had then: the
-     * assignments are current while the database's eie_assignments_stored()
+     * assignments are current while the database's newest (DATA_ASSIGNMENTS_STORED)
      * is the same. */
     db_stamp assignment_stored;
 } vehicle_state_entry;
