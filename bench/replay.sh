@@ -8,7 +8,9 @@
 # Times one full rebuild, as an operator runs it: every record read by both
 # groups into fresh tables, the catch-up rounds, VACUUM (ANALYZE) of the rebuilt
 # tables and the switch. Checks the rebuilt history holds one row per device
-# and minute, and ends with
+# and minute, prints the phases' times from eie-replay's log
+#   replay phases: reading S s (N rows, R rows/s), catch-up S s, ...
+# and ends with
 #   replay: records=N seconds=S rows_per_s=R
 # where N counts the records on the topics (each read once by each group) and
 # R is N / S.
@@ -42,5 +44,20 @@ t0=$(bench_now)
 t1=$(bench_now)
 history_counts_ok replay || exit 1
 cat "$LOG_DIR/replay.out"
+# Where the time went, from eie-replay's log: reading (both groups' rows into
+# tables without keys), the catch-up rounds, the history's primary keys, the
+# hourly summaries, VACUUM, the switch.
+awk '
+  $4 == "rebuild:" && $6 == "rows" && $7 == "stored" { rows = $5; reading = $9 }
+  $4 == "catch-up:" && $7 == "stored" { catchup += $9 }
+  $4 == "primary" && $5 == "keys" && $6 == "built" { keys = $8 }
+  $4 == "hourly" && $5 == "summaries" && $6 == "built" { summaries = $8 }
+  $4 == "vacuumed" { vacuum = $6 }
+  $4 == "switched" { switched = $6 / 1000 }
+  END {
+    if (reading == "" || reading == 0) exit 1
+    printf "replay phases: reading %.1f s (%d rows, %.0f rows/s), catch-up %.1f s, primary keys %.1f s, hourly summaries %.1f s, vacuum %.1f s, switch %.1f s\n",
+      reading, rows, rows / reading, catchup, keys, summaries, vacuum, switched
+  }' "$LOG_DIR/replay.log" || eie_warn "replay: no phases in $LOG_DIR/replay.log (an eie-replay that does not log them)"
 seconds=$(echo "$t1 - $t0" | bc)
 printf 'replay: records=%d seconds=%.1f rows_per_s=%.0f\n' "$records" "$seconds" "$(echo "$records / $seconds" | bc -l)"
