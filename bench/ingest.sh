@@ -116,61 +116,16 @@ done
 # Exported from the history, loaded with one COPY per stream into fresh tables
 # of the same layout and indexes, in text (what psql users run) and in binary
 # (what the consumers send, the stricter limit).
-# Called as s=$(copy_limit ...): set -e does not reach inside, so each step
-# checks itself and a failure exits the substitution, which ends the script
-# (rather than time a COPY that stored nothing).
-copy_limit() { # FORMAT: prints seconds, and the CPU use into $BENCH_DIR/copy.FORMAT.cpu
-  local fmt=$1 opt=""
-  [[ $fmt == binary ]] && opt="WITH (FORMAT binary)"
-  # Day partitions as the history's (eie_ensure_day_partition's layout; the
-  # function itself takes only the history's own tables).
-  bench_psql <<SQL >/dev/null 2>"$BENCH_DIR/copy.$fmt.err" || { cat "$BENCH_DIR/copy.$fmt.err" >&2; eie_die "copy: cannot make the tables"; exit 1; }
-SET client_min_messages = warning;
-DROP TABLE IF EXISTS copy_meter_history, copy_vehicle_history;
-CREATE TABLE copy_meter_history (LIKE meter_history INCLUDING ALL) PARTITION BY RANGE (ts);
-CREATE TABLE copy_vehicle_history (LIKE vehicle_history INCLUDING ALL) PARTITION BY RANGE (ts);
-DO \$\$
-DECLARE d date; t text;
-BEGIN
-  FOR d IN SELECT generate_series(date '$(date -u -d "$from" +%F)', date '$(date -u -d "$to" +%F)', interval '1 day')::date LOOP
-    FOREACH t IN ARRAY ARRAY['copy_meter_history', 'copy_vehicle_history'] LOOP
-      EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)', t || '_' || to_char(d, 'YYYYMMDD'),
-                     t, d::timestamp AT TIME ZONE 'UTC', (d + 1)::timestamp AT TIME ZONE 'UTC');
-    END LOOP;
-  END LOOP;
-END
-\$\$;
-CHECKPOINT;
-SQL
-  local t0 t1
-  t0=$(bench_now)
-  bench_cpu_begin
-  bench_psql -c "\\copy copy_meter_history FROM '$BENCH_DIR/meter.$fmt' $opt" \
-    -c "\\copy copy_vehicle_history FROM '$BENCH_DIR/vehicle.$fmt' $opt" 2>"$BENCH_DIR/copy.$fmt.err" ||
-    { cat "$BENCH_DIR/copy.$fmt.err" >&2; eie_die "copy ($fmt) failed"; exit 1; }
-  t1=$(bench_now)
-  bench_cpu_end >"$BENCH_DIR/copy.$fmt.cpu"
-  local stored
-  stored=$(bench_psql -c "SELECT (SELECT count(*) FROM copy_meter_history) + (SELECT count(*) FROM copy_vehicle_history)")
-  if [[ $stored != "$total" ]]; then
-    eie_die "copy ($fmt): $stored rows stored, expected $total"
-    exit 1
-  fi
-  echo "$t1 - $t0" | bc
-}
 for fmt in text binary; do
-  opt=""
-  [[ $fmt == binary ]] && opt="WITH (FORMAT binary)"
-  bench_psql -c "\\copy (SELECT * FROM meter_history) TO '$BENCH_DIR/meter.$fmt' $opt" \
-    -c "\\copy (SELECT * FROM vehicle_history) TO '$BENCH_DIR/vehicle.$fmt' $opt"
+  bench_copy_export "$BENCH_DIR" "$fmt"
 done
 copy_rates="" copy_text_rates=""
 for ((run = 1; run <= runs; run++)); do
-  s=$(copy_limit text)
+  s=$(bench_copy_history "$BENCH_DIR" text keys "$from" "$to" "$total")
   rate=$(echo "$total / $s" | bc)
   echo "copy (text) run $run: $total rows in $s s = $rate rows/s; $(cat "$BENCH_DIR/copy.text.cpu")"
   copy_text_rates+=" $rate"
-  s=$(copy_limit binary)
+  s=$(bench_copy_history "$BENCH_DIR" binary keys "$from" "$to" "$total")
   rate=$(echo "$total / $s" | bc)
   echo "copy (binary) run $run: $total rows in $s s = $rate rows/s; $(cat "$BENCH_DIR/copy.binary.cpu")"
   copy_rates+=" $rate"

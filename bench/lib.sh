@@ -222,3 +222,63 @@ bench_cpu_end() {
     "$BENCH_DIR/cpu.pgnames" "$BENCH_DIR/cpu.pg0" "$BENCH_DIR/cpu.pg1" | sort -rn |
     awk 'BEGIN { printf "  postgres by client:" } { n = $1; $1 = ""; printf "%s%s %d%%", (NR > 1 ? "," : ""), $0, n } END { print "" }'
 }
+
+# --- the COPY baseline: the history's rows loaded with plain COPY ------------
+# bench_copy_export DIR FORMAT: the history's rows into DIR/meter.FORMAT and
+# DIR/vehicle.FORMAT (text or binary), for bench_copy_history to load.
+bench_copy_export() {
+  local dir=$1 fmt=$2 opt=""
+  [[ $fmt == binary ]] && opt="WITH (FORMAT binary)"
+  bench_psql -c "\\copy (SELECT * FROM meter_history) TO '$dir/meter.$fmt' $opt" \
+    -c "\\copy (SELECT * FROM vehicle_history) TO '$dir/vehicle.$fmt' $opt"
+}
+
+# bench_copy_history DIR FORMAT KEYS FROM TO ROWS: one COPY of the exported
+# rows into fresh tables shaped like the history (day partitions from FROM's
+# day to TO's), with its primary keys (KEYS=keys, as the consumers store) or
+# without (nokeys, as a rebuild loads before building them). Prints the
+# seconds; the CPU use over it goes to DIR/copy.FORMAT.cpu. Fails unless ROWS
+# rows were stored; drops the tables after. Called as s=$(...): set -e does not
+# reach inside, so each step checks itself and a failure exits the
+# substitution, which ends the caller (rather than time a COPY that stored
+# nothing).
+bench_copy_history() {
+  local dir=$1 fmt=$2 keys=$3 from=$4 to=$5 rows=$6 opt="" like="INCLUDING ALL"
+  [[ $fmt == binary ]] && opt="WITH (FORMAT binary)"
+  [[ $keys == nokeys ]] && like="INCLUDING ALL EXCLUDING INDEXES"
+  # Day partitions as the history's (eie_ensure_day_partition's layout; the
+  # function itself takes only the history's own tables).
+  bench_psql <<SQL >/dev/null 2>"$dir/copy.$fmt.err" || { cat "$dir/copy.$fmt.err" >&2; eie_die "copy: cannot make the tables"; exit 1; }
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS copy_meter_history, copy_vehicle_history;
+CREATE TABLE copy_meter_history (LIKE meter_history $like) PARTITION BY RANGE (ts);
+CREATE TABLE copy_vehicle_history (LIKE vehicle_history $like) PARTITION BY RANGE (ts);
+DO \$\$
+DECLARE d date; t text;
+BEGIN
+  FOR d IN SELECT generate_series(date '$(date -u -d "$from" +%F)', date '$(date -u -d "$to" +%F)', interval '1 day')::date LOOP
+    FOREACH t IN ARRAY ARRAY['copy_meter_history', 'copy_vehicle_history'] LOOP
+      EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)', t || '_' || to_char(d, 'YYYYMMDD'),
+                     t, d::timestamp AT TIME ZONE 'UTC', (d + 1)::timestamp AT TIME ZONE 'UTC');
+    END LOOP;
+  END LOOP;
+END
+\$\$;
+CHECKPOINT;
+SQL
+  local t0 t1 stored
+  t0=$(bench_now)
+  bench_cpu_begin
+  bench_psql -c "\\copy copy_meter_history FROM '$dir/meter.$fmt' $opt" \
+    -c "\\copy copy_vehicle_history FROM '$dir/vehicle.$fmt' $opt" 2>"$dir/copy.$fmt.err" ||
+    { cat "$dir/copy.$fmt.err" >&2; eie_die "copy ($fmt) failed"; exit 1; }
+  t1=$(bench_now)
+  bench_cpu_end >"$dir/copy.$fmt.cpu"
+  stored=$(bench_psql -c "SELECT (SELECT count(*) FROM copy_meter_history) + (SELECT count(*) FROM copy_vehicle_history)")
+  bench_psql -c "DROP TABLE copy_meter_history, copy_vehicle_history"
+  if [[ $stored != "$rows" ]]; then
+    eie_die "copy ($fmt): $stored rows stored, expected $rows"
+    exit 1
+  fi
+  echo "$t1 - $t0" | bc
+}

@@ -11,7 +11,8 @@
 # and minute, prints the phases' times from eie-replay's log
 #   replay phases: reading S s (N rows, R rows/s), catch-up S s, ...
 # and ends with
-#   replay: records=N seconds=S rows_per_s=R
+#   replay: records=N seconds=S rows_per_s=R reading_records_per_s=P
+#           copy_rows_per_s=C ratio=P/C
 # where N counts the records on the topics (each read once by each group) and
 # R is N / S.
 #
@@ -19,6 +20,9 @@
 #   EIE_BENCH_REPLAY_ARGS       extra eie-replay flags (e.g. "--batch-size 50000")
 #   EIE_BENCH_REPLAY_BIN        another eie-replay to time on the same data (an
 #                               older build, for a before-and-after comparison)
+#   EIE_BENCH_COPY=0            skip the COPY baseline (binary COPY of the
+#                               rebuilt history into tables without keys, after
+#                               the rebuild; then the last line has no ratio)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -60,4 +64,25 @@ awk '
       reading, rows, rows / reading, catchup, keys, summaries, vacuum, switched
   }' "$LOG_DIR/replay.log" || eie_warn "replay: no phases in $LOG_DIR/replay.log (an eie-replay that does not log them)"
 seconds=$(echo "$t1 - $t0" | bc)
-printf 'replay: records=%d seconds=%.1f rows_per_s=%.0f\n' "$records" "$seconds" "$(echo "$records / $seconds" | bc -l)"
+
+# The same run's limit: binary COPY of the rebuilt history's rows into tables
+# without their primary keys, as the reading phase loads them (the keys are
+# the next phase), against the reading phase's records per second.
+copy_line=""
+if [[ ${EIE_BENCH_COPY:-1} == 1 ]]; then
+  read -r lo hi rows < <(bench_psql -F ' ' -c "SELECT (min(lo) AT TIME ZONE 'UTC')::date, (max(hi) AT TIME ZONE 'UTC')::date, sum(n) FROM (
+      SELECT min(ts) lo, max(ts) hi, count(*) n FROM meter_history
+      UNION ALL SELECT min(ts), max(ts), count(*) FROM vehicle_history) s")
+  bench_copy_export "$LOG_DIR" binary
+  s=$(BENCH_PG_DIR=$API_DIR/pg BENCH_DIR=$RUN_DIR bench_copy_history "$LOG_DIR" binary nokeys "$lo" "$hi" "$rows")
+  rm -f "$LOG_DIR/meter.binary" "$LOG_DIR/vehicle.binary"
+  copy_rate=$(echo "$rows / $s" | bc)
+  echo "copy (binary, no keys): $rows rows in $s s = $copy_rate rows/s; $(cat "$LOG_DIR/copy.binary.cpu")"
+  reading_s=$(awk '$4 == "rebuild:" && $6 == "rows" && $7 == "stored" { s = $9 } END { print s }' "$LOG_DIR/replay.log")
+  if [[ -n $reading_s ]]; then
+    reading_rate=$(echo "$records / $reading_s" | bc)
+    copy_line=$(printf ' reading_records_per_s=%s copy_rows_per_s=%s ratio=%.2f' "$reading_rate" "$copy_rate" \
+      "$(echo "$reading_rate / $copy_rate" | bc -l)")
+  fi
+fi
+printf 'replay: records=%d seconds=%.1f rows_per_s=%.0f%s\n' "$records" "$seconds" "$(echo "$records / $seconds" | bc -l)" "$copy_line"
