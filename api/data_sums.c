@@ -10,18 +10,20 @@
 #include "log.h"
 #include "timefmt.h"
 
-/* Each range joins its device's index in its own day partition(s): the
- * partitions are pruned per range at run time. Three more rows say how current
- * the summaries and assignments are, in the same snapshot. The tables come in
- * the order a replay's switch locks them (the histories, meter first, then the
- * others by name), which is the order this statement locks them in: against
- * the other order the two deadlocked (test_replay, in CI). */
+/* How current the summaries and assignments are: the dirty hours with their
+ * streams, the newest summary change, the newest assignment stored. */
 #define FRESHNESS_ROWS                                                                           \
     "SELECT 4, count(*), string_agg(stream || ':' || floor(extract(epoch FROM hour) / 3600), ',')" \
     "  FROM hourly_rollup_dirty"                                                                 \
     " UNION ALL SELECT 2, 0, " DATA_SUMMARIES_CHANGED "::text"                                  \
     " UNION ALL SELECT 3, 0, " DATA_ASSIGNMENTS_STORED "::text"
 
+/* Each range joins its device's index in its own day partition(s): the
+ * partitions are pruned per range at run time. Three more rows say how current
+ * the summaries and assignments are, in the same snapshot. The tables come in
+ * the order a replay's switch locks them (the histories, meter first, then the
+ * others by name), which is the order this statement locks them in: against
+ * the other order the two deadlocked (test_replay, in CI). */
 static const char *const batch_sql =
     "SELECT 1, r.i, (SELECT row(coalesce(sum(h.kwh_consumed_ac), 0), count(*), 0)"
     "  FROM meter_history h"
@@ -35,7 +37,8 @@ static const char *const batch_sql =
     " UNION ALL " FRESHNESS_ROWS;
 
 /* When every range came from edge_memo.c: the freshness alone, without the
- * history's partitions to open (a third of the time of the whole statement). */
+ * history's partitions to open (0.019 ms against 0.109 ms for the whole
+ * statement, pg_stat_statements under bench/api.sh). */
 static const char *const freshness_sql = FRESHNESS_ROWS;
 
 /* Appends one element of a text[] literal: quoted, with " and \ escaped. */

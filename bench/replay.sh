@@ -51,7 +51,7 @@ cat "$LOG_DIR/replay.out"
 # Where the time went, from eie-replay's log: reading (both groups' rows into
 # tables without keys), the catch-up rounds, the history's primary keys, the
 # hourly summaries, VACUUM, the switch.
-awk '
+phases=$(awk '
   $4 == "rebuild:" && $6 == "rows" && $7 == "stored" { rows = $5; reading = $9 }
   $4 == "catch-up:" && $7 == "stored" { catchup += $9 }
   $4 == "primary" && $5 == "keys" && $6 == "built" { keys = $8 }
@@ -62,7 +62,8 @@ awk '
     if (reading == "" || reading == 0) exit 1
     printf "replay phases: reading %.1f s (%d rows, %.0f rows/s), catch-up %.1f s, primary keys %.1f s, hourly summaries %.1f s, vacuum %.1f s, switch %.1f s\n",
       reading, rows, rows / reading, catchup, keys, summaries, vacuum, switched
-  }' "$LOG_DIR/replay.log" || eie_warn "replay: no phases in $LOG_DIR/replay.log (an eie-replay that does not log them)"
+  }' "$LOG_DIR/replay.log") && echo "$phases" ||
+  eie_warn "replay: no phases in $LOG_DIR/replay.log (an eie-replay that does not log them)"
 seconds=$(echo "$t1 - $t0" | bc)
 
 # The same run's limit: binary COPY of the rebuilt history's rows into tables
@@ -78,7 +79,7 @@ if [[ ${EIE_BENCH_COPY:-1} == 1 ]]; then
   rm -f "$LOG_DIR/meter.binary" "$LOG_DIR/vehicle.binary"
   copy_rate=$(echo "$rows / $s" | bc)
   echo "copy (binary, no keys): $rows rows in $s s = $copy_rate rows/s; $(cat "$LOG_DIR/copy.binary.cpu")"
-  reading_s=$(awk '$4 == "rebuild:" && $6 == "rows" && $7 == "stored" { s = $9 } END { print s }' "$LOG_DIR/replay.log")
+  reading_s=$(sed -n 's/^replay phases: reading \([0-9.]*\) s .*/\1/p' <<<"${phases:-}")
   if [[ -n $reading_s ]]; then
     reading_rate=$(echo "$records / $reading_s" | bc)
     copy_line=$(printf ' reading_records_per_s=%s copy_rows_per_s=%s ratio=%.2f' "$reading_rate" "$copy_rate" \
