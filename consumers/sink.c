@@ -166,6 +166,9 @@ int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *s
     if (!(s.rk = sink_open_consumer(&s, err)))
         goto done;
     s.poll_queue = rd_kafka_queue_get_consumer(s.rk);
+    if (!(s.waker = fetch_waker_start(s.rk)))
+        log_warn("cannot start the fetch waker's thread: fetching may pause for up to a second "
+                 "whenever the prefetch queue is full");
     if (!(metrics_srv = sink_health_serve(&s, err)) && cfg->metrics_port > 0)
         goto done;
     if (s.replay && sink_replay_start(&s, err) < 0)
@@ -185,6 +188,8 @@ int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *s
         log_info("stopping: writing the last batch and leaving the group");
     sink_hand_over(&s); /* one try each: see write_batch */
     sink_drain(&s);
+    fetch_waker_stop(s.waker);
+    s.waker = NULL;
     pthread_t watchdog;
     bool watched = false;
     if (!s.replay) {
@@ -211,8 +216,12 @@ done:
         pthread_mutex_unlock(&s.lock);
         pthread_join(s.writer, NULL);
     }
+    fetch_waker_stop(s.waker);
     if (s.poll_queue)
         rd_kafka_queue_destroy(s.poll_queue);
+    for (int k = 0; k < READING_KIND_COUNT; k++)
+        if (s.topic_handles[k])
+            rd_kafka_topic_destroy(s.topic_handles[k]);
     if (s.rk)
         rd_kafka_destroy(s.rk);
     PQfinish(s.conn);

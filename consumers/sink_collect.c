@@ -114,6 +114,10 @@ static void take_message(sink *s, const rd_kafka_message_t *msg)
 /* The longest poll, with no message in hand or for a busy writer to finish:
  * the caller's upkeep, and the pause of sink_hand_over_polling, get a turn. */
 #define IDLE_POLL_MS 200
+/* Messages polled between pokes of the fetch waker (fetch_waker.h): small
+ * beside the prefetch queue (some 20,000 readings), so that it never runs
+ * dry while librdkafka waits to decide again. */
+#define FETCH_WAKE_EVERY 8192
 
 /* Collects messages until the batch is full, or until nothing more is ready
  * while the writer is idle: what is there is written at once, so a reading is
@@ -149,6 +153,10 @@ void sink_collect_batch(sink *s)
          * finished (it wakes the poll), or none came for a while, and then
          * the caller waits for the writer (and keeps the group, see
          * sink_hand_over_polling). */
+        if (msg ? ++s->polled_since_wake >= FETCH_WAKE_EVERY : s->polled_since_wake > 0) {
+            fetch_waker_poke(s->waker);
+            s->polled_since_wake = 0;
+        }
         if (!msg) {
             if (b->n_messages == 0)
                 return;

@@ -23,6 +23,7 @@
 
 #include "codec.h"
 #include "dead_letter.h"
+#include "fetch_waker.h"
 #include "kafka.h"
 #include "metrics.h"
 #include "sink.h"
@@ -83,6 +84,9 @@ typedef struct sink {
     /* The queue the main thread polls; the writer wakes that poll when it
      * becomes idle, so the next batch is handed over at once. */
     rd_kafka_queue_t *poll_queue;
+    fetch_waker *waker;
+    rd_kafka_topic_t *topic_handles[READING_KIND_COUNT]; /* see sink_open_consumer */
+    unsigned polled_since_wake; /* the main thread's */
     PGconn *conn;
     codec *codec;
     dead_letters *dead;

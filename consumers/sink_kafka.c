@@ -153,6 +153,17 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         else
             log_moved(rk, "assigned", parts, cooperative);
         sink_commit_assigned(s);
+        /* librdkafka keeps a partition's pause through its revocation: one
+         * paused while a batch failed to commit, revoked meanwhile and assigned
+         * to this consumer again would stay paused for good. Set before the
+         * assignment: after it, the version bump of a resume would discard
+         * the lookup of the first offset, which librdkafka retries only after
+         * 500 ms. */
+        rd_kafka_resp_err_t pe = s->paused ? rd_kafka_pause_partitions(rk, parts)
+                                           : rd_kafka_resume_partitions(rk, parts);
+        if (pe)
+            log_warn("%s the partitions assigned: %s", s->paused ? "pausing" : "resuming",
+                     rd_kafka_err2str(pe));
         rd_kafka_error_t *error = NULL;
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, parts);
@@ -162,14 +173,7 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             log_error("assigning partitions: %s", rd_kafka_error_string(error));
             rd_kafka_error_destroy(error);
         }
-        /* librdkafka keeps a partition's pause through its revocation: one
-         * paused while a batch failed to commit, revoked meanwhile and assigned
-         * to this consumer again would stay paused for good. */
-        rd_kafka_resp_err_t pe = s->paused ? rd_kafka_pause_partitions(rk, parts)
-                                           : rd_kafka_resume_partitions(rk, parts);
-        if (pe)
-            log_warn("%s the partitions assigned: %s", s->paused ? "pausing" : "resuming",
-                     rd_kafka_err2str(pe));
+        fetch_waker_poke(s->waker); /* their first fetch, without waiting */
     } else {
         /* The partitions may go to another consumer: store what was read first. */
         sink_hand_over(s);
@@ -205,10 +209,13 @@ rd_kafka_t *sink_open_consumer(sink *s, eie_err *err)
         {"enable.partition.eof", s->replay ? "true" : "false"},
         /* Readings are small, so librdkafka's per-message overhead, not their
          * bytes, fills memory: a 64 MB default prefetch queue holds over 300 MB.
-         * These keep a consumer near 60 MB at full speed (bench/ingest.sh). A
-         * replay reads the whole history as fast as it can: larger fetches
-         * spare the broker requests. */
-        {"queued.max.messages.kbytes", s->replay ? "16384" : "3072"},
+         * The queue need only hold the next batches, since the fetch waker
+         * refills it as soon as there is room (fetch_waker.h): 1 MB (some
+         * 20,000 readings) keeps a consumer near 42 MB at full speed, where
+         * 3 MB gave 60 MB and no more speed (bench/ingest.sh). A replay reads
+         * the whole history as fast as it can: larger fetches spare the
+         * broker requests. */
+        {"queued.max.messages.kbytes", s->replay ? "16384" : "1024"},
         {"max.partition.fetch.bytes", s->replay ? "1048576" : "65536"},
         {"fetch.max.bytes", s->replay ? "16777216" : "1048576"},
         /* Instances joining or leaving move only the partitions that change hands. */
@@ -245,6 +252,12 @@ rd_kafka_t *sink_open_consumer(sink *s, eie_err *err)
         rd_kafka_destroy(rk);
         return NULL;
     }
+    /* Known before the assignment, the topics' partitions have their leaders
+     * by then: a partition assigned without one waits 500 ms (librdkafka's
+     * retry) before it looks up its first offset. */
+    for (int k = 0; k < READING_KIND_COUNT; k++)
+        if (s->store->kinds & (1u << k))
+            s->topic_handles[k] = rd_kafka_topic_new(rk, s->topics.name[k], NULL);
     log_info("%s consumer (group %s) subscribed to %d topics at %s", s->store->name,
              s->cfg->group, subscription->cnt, s->cfg->bootstrap);
     rd_kafka_topic_partition_list_destroy(subscription);
