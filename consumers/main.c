@@ -24,7 +24,7 @@ int main(int argc, char **argv)
     log_init("eie-consumer");
     const char *store_name, *group = NULL, *instance_id;
     bool no_migrate = false;
-    long ahead_days, retention_days, session_gap_s;
+    long ahead_days, retention_days, session_gap_s, writers;
     sink_config cfg = {0};
     config_option options[] = {
         {"store", 's', "EIE_STORE", CONFIG_STRING, &store_name, NULL, 0, 0,
@@ -39,6 +39,9 @@ int main(int argc, char **argv)
         {"linger-ms", 0, "EIE_LINGER_MS", CONFIG_INT, &cfg.linger_ms, "0", 0, 600000,
          "how long an idle writer waits for more messages after a batch's first one (0: "
          "it writes what is there at once; a busy writer's next batch grows meanwhile)"},
+        {"writers", 0, "EIE_CONSUMER_WRITERS", CONFIG_INT, &writers, "2", 1, 8,
+         "cold: batches written at once, each on its own PostgreSQL connection, and committed "
+         "in the order they were read (the hot store ignores it: it writes one at a time)"},
         {"instance-id", 0, "EIE_INSTANCE_ID", CONFIG_STRING, &instance_id, NULL, 0, 0,
          "static group membership (group.instance.id): a restarted instance takes its "
          "partitions back at once, without a rebalance"},
@@ -74,21 +77,34 @@ int main(int argc, char **argv)
     int status = kafka_config_main(&spec, argc, argv, &props, &first);
     if (status >= 0)
         return status;
-    sink_store *store = NULL;
-    if (!store_name) {
+    bool hot = store_name && strcmp(store_name, "hot") == 0;
+    bool cold = store_name && strcmp(store_name, "cold") == 0;
+    if (!store_name)
         fprintf(stderr, "eie-consumer: --store (EIE_STORE) is required: hot or cold\n");
-    } else if (strcmp(store_name, "hot") == 0) {
-        store = store_hot_new();
-    } else if (strcmp(store_name, "cold") == 0) {
-        store = store_cold_new((int)ahead_days, (int)retention_days, (int)session_gap_s);
-    } else {
+    else if (!hot && !cold)
         fprintf(stderr, "eie-consumer: invalid --store (EIE_STORE) '%s': expected hot or cold\n",
                 store_name);
-    }
-    if (!store) {
+    if (!hot && !cold) {
         config_props_free(&props);
         return 2;
     }
+    /* The hot store's upserts of one batch touch rows the next one touches
+     * too, so they could not be written at once (and they are far from
+     * PostgreSQL's limit with one writer: bench/ingest.sh). */
+    int n_stores = hot ? 1 : (int)writers;
+    sink_store *stores[8] = {0};
+    for (int i = 0; i < n_stores; i++) {
+        stores[i] = hot ? store_hot_new()
+                        : store_cold_new((int)ahead_days, (int)retention_days, (int)session_gap_s);
+        if (!stores[i]) {
+            fprintf(stderr, "eie-consumer: out of memory\n");
+            for (int j = 0; j < i; j++)
+                stores[j]->destroy(stores[j]);
+            config_props_free(&props);
+            return 1;
+        }
+    }
+    sink_store *store = stores[0];
     char default_group[256];
     snprintf(default_group, sizeof default_group, "%s%s", cfg.topic_prefix, store->name);
     cfg.group = group ? group : default_group;
@@ -104,7 +120,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     eie_err err;
-    int rc = sink_run(&cfg, store, &stop_requested, &err);
+    int rc = sink_run(&cfg, stores, n_stores, &stop_requested, &err);
     bool failed = rc < 0 && !stop_requested;
     if (failed)
         log_error("%s", err.msg);
@@ -113,7 +129,8 @@ int main(int argc, char **argv)
         log_error("stopped: %s", fatal);
         failed = true;
     }
-    store->destroy(store);
+    for (int i = 0; i < n_stores; i++)
+        stores[i]->destroy(stores[i]);
     config_props_free(&props);
     return failed ? 1 : 0;
 }

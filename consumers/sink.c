@@ -7,9 +7,10 @@
  * committed offsets (which are updated too, but only for lag tools). A crash
  * between the two commits repeats nothing and loses nothing.
  *
- * Two threads overlap the work: the main thread polls Kafka and decodes the
- * next batch while a writer thread stores the previous one, so PostgreSQL is
- * kept busy. */
+ * Threads overlap the work: the main thread polls Kafka and decodes the next
+ * batch while writer threads store the previous ones, each on its own
+ * connection, so PostgreSQL is kept busy; batches commit in the order they
+ * were read (sink_writer.c). */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -69,7 +70,8 @@ static void housekeep(sink *s)
         return;
     sink_drain(s);
     eie_err err;
-    if (sink_db_ready(s, &err) < 0 || s->store->housekeep(s->store, s->conn, &err) < 0) {
+    sink_writer *w = &s->writers[0];
+    if (sink_db_ready(w, &err) < 0 || s->store->housekeep(s->store, w->conn, &err) < 0) {
         log_error("housekeeping failed (retrying in a minute): %s", err.msg);
         s->next_housekeep_ms = timefmt_now_ms() + 60000;
         return;
@@ -135,17 +137,22 @@ static void *close_watchdog(void *arg)
     _exit(0);
 }
 
-int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *stop, eie_err *err)
+int sink_run(const sink_config *cfg, sink_store *const *stores, int n_stores,
+             volatile sig_atomic_t *stop, eie_err *err)
 {
-    sink s = {.cfg = cfg, .store = store, .stop = stop, .last_report_ms = timefmt_now_ms()};
+    sink s = {.cfg = cfg, .store = stores[0], .stop = stop, .last_report_ms = timefmt_now_ms()};
+    s.n_writers = n_stores < 1 ? 1 : n_stores > SINK_MAX_WRITERS ? SINK_MAX_WRITERS : n_stores;
+    for (int i = 0; i < s.n_writers; i++)
+        s.writers[i] = (sink_writer){.s = &s, .store = stores[i]};
     s.collecting = &s.batches[0];
     s.writer_idle = 1;
     s.metrics = metrics_new();
-    snprintf(s.labels, sizeof s.labels, "store=\"%s\"", store->name);
+    snprintf(s.labels, sizeof s.labels, "store=\"%s\"", s.store->name);
     sink_health_init(&s);
     metrics_server *metrics_srv = NULL;
     pthread_mutex_init(&s.lock, NULL);
     pthread_mutex_init(&s.commit_lock, NULL);
+    pthread_mutex_init(&s.dead_lock, NULL);
     pthread_cond_init(&s.changed, NULL);
     s.replay = cfg->replay;
     int rc = -1;
@@ -158,11 +165,13 @@ int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *s
         goto done;
     if (cfg->migrate && migrate(&s, err) < 0)
         goto done;
-    if (pthread_create(&s.writer, NULL, sink_writer_main, &s) != 0) {
-        eie_err_set(err, "cannot start the writer thread");
-        goto done;
+    for (int i = 0; i < s.n_writers; i++) {
+        if (pthread_create(&s.writers[i].thread, NULL, sink_writer_main, &s.writers[i]) != 0) {
+            eie_err_set(err, "cannot start writer thread %d", i + 1);
+            goto done;
+        }
+        s.writers[i].started = 1;
     }
-    s.writer_started = 1;
     if (!(s.rk = sink_open_consumer(&s, err)))
         goto done;
     s.poll_queue = rd_kafka_queue_get_consumer(s.rk);
@@ -209,13 +218,13 @@ int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *s
     rc = 0;
 done:
     metrics_server_stop(metrics_srv); /* before what its scrapes read goes away */
-    if (s.writer_started) {
-        pthread_mutex_lock(&s.lock);
-        s.quit = 1;
-        pthread_cond_broadcast(&s.changed);
-        pthread_mutex_unlock(&s.lock);
-        pthread_join(s.writer, NULL);
-    }
+    pthread_mutex_lock(&s.lock);
+    s.quit = 1;
+    pthread_cond_broadcast(&s.changed);
+    pthread_mutex_unlock(&s.lock);
+    for (int i = 0; i < s.n_writers; i++)
+        if (s.writers[i].started)
+            pthread_join(s.writers[i].thread, NULL);
     fetch_waker_stop(s.waker);
     if (s.poll_queue)
         rd_kafka_queue_destroy(s.poll_queue);
@@ -224,18 +233,20 @@ done:
             rd_kafka_topic_destroy(s.topic_handles[k]);
     if (s.rk)
         rd_kafka_destroy(s.rk);
-    PQfinish(s.conn);
+    for (int i = 0; i < s.n_writers; i++)
+        PQfinish(s.writers[i].conn);
+    for (int i = 0; i <= s.n_writers; i++)
+        batch_free(&s.batches[i]);
     codec_free(s.codec);
     dead_letters_close(s.dead);
     dead_seen_free(s.seen);
-    batch_free(&s.batches[0]);
-    batch_free(&s.batches[1]);
     for (int k = 0; k < READING_KIND_COUNT; k++)
         free(s.parts[k]);
     metrics_free(s.metrics);
     sink_health_free(&s);
     pthread_mutex_destroy(&s.lock);
     pthread_mutex_destroy(&s.commit_lock);
+    pthread_mutex_destroy(&s.dead_lock);
     free(s.commit_pending);
     pthread_cond_destroy(&s.changed);
     return rc;

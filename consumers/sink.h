@@ -28,8 +28,13 @@ struct sink_store {
      * otherwise deadlock against). */
     int (*before_write)(sink_store *store, PGconn *conn, const reading *rows, size_t n,
                         eie_err *err);
-    /* Inside the batch's transaction: store n readings (n may be 0). */
+    /* Inside the batch's transaction: store n readings (n may be 0). With
+     * several writers (the cold store's), the batches before this one may
+     * still be uncommitted meanwhile: write touches only rows of its own. */
     int (*write)(sink_store *store, PGconn *conn, const reading *rows, size_t n, eie_err *err);
+    /* Then, once every batch before this one has committed (may be NULL):
+     * what other batches touch too, such as the hours marked dirty. */
+    int (*finish)(sink_store *store, PGconn *conn, const reading *rows, size_t n, eie_err *err);
     /* Periodic upkeep outside any batch (may be NULL): run at start and every
      * housekeep_ms. */
     int (*housekeep)(sink_store *store, PGconn *conn, eie_err *err);
@@ -96,10 +101,12 @@ typedef struct sink_config {
     sink_replay *replay; /* NULL: a member of the consumer group */
 } sink_config;
 
-/* Runs until *stop becomes non-zero (a replay: or until its ranges are read).
+/* Runs until *stop becomes non-zero (a replay: or until its ranges are read),
+ * with one writer thread and connection per store given (n_stores of them, at
+ * most 8, each store of the same kind; the first one's housekeeping runs).
  * Returns 0 after a clean shutdown or a finished replay, -1 when it cannot start
  * (err says why). */
-int sink_run(const sink_config *cfg, sink_store *store, volatile sig_atomic_t *stop,
-             eie_err *err);
+int sink_run(const sink_config *cfg, sink_store *const *stores, int n_stores,
+             volatile sig_atomic_t *stop, eie_err *err);
 
 #endif

@@ -31,24 +31,36 @@ void sink_health_free(sink *s)
     pthread_mutex_destroy(&s->health.lock);
 }
 
-void sink_health_failed(sink *s, const batch *b, int64_t started_ms, const char *err)
+void sink_health_failed(sink_writer *w, const batch *b, int64_t started_ms, const char *err)
 {
-    sink_health *h = &s->health;
+    sink_health *h = &w->s->health;
     pthread_mutex_lock(&h->lock);
     snprintf(h->last_error, sizeof h->last_error, "%s", err);
     pthread_mutex_unlock(&h->lock);
-    if (h->failing_since_ms == 0)
-        h->failing_since_ms = started_ms;
-    h->failing_messages = b->n_messages;
-    h->consecutive_failures++;
+    if (w->failing_since_ms == 0)
+        w->failing_since_ms = started_ms;
+    w->failing_messages = b->n_messages;
+    w->consecutive_failures++;
 }
 
-void sink_health_committed(sink *s)
+void sink_health_committed(sink_writer *w)
 {
-    sink_health *h = &s->health;
-    h->failing_since_ms = 0;
-    h->consecutive_failures = 0;
-    h->last_commit_ms = timefmt_now_ms();
+    w->failing_since_ms = 0;
+    w->consecutive_failures = 0;
+    w->s->health.last_commit_ms = timefmt_now_ms();
+}
+
+/* The writer whose batch has failed for longest (NULL: none is failing): one
+ * writer committing does not make another's failing batch any better. */
+static const sink_writer *worst_writer(const sink *s)
+{
+    const sink_writer *worst = NULL;
+    for (int i = 0; i < s->n_writers; i++) {
+        int64_t since = s->writers[i].failing_since_ms;
+        if (since && (!worst || since < worst->failing_since_ms))
+            worst = &s->writers[i];
+    }
+    return worst;
 }
 
 static bool is_ready(void *arg, strbuf *reason)
@@ -60,7 +72,8 @@ static bool is_ready(void *arg, strbuf *reason)
         strbuf_printf(reason, "stopping: %s", fatal);
         return false;
     }
-    int64_t since = h->failing_since_ms;
+    const sink_writer *w = worst_writer(s);
+    int64_t since = w ? w->failing_since_ms : 0;
     int64_t failing_ms = since ? timefmt_now_ms() - since : 0;
     if (!since || failing_ms < s->cfg->stall_after_ms)
         return true;
@@ -68,8 +81,8 @@ static bool is_ready(void *arg, strbuf *reason)
     strbuf_printf(reason,
                   "stalled: a batch of %zu messages has failed to commit for %lld s "
                   "(%d attempts, nothing newer is read meanwhile); last error: %s",
-                  (size_t)h->failing_messages, (long long)(failing_ms / 1000),
-                  (int)h->consecutive_failures, h->last_error);
+                  (size_t)w->failing_messages, (long long)(failing_ms / 1000),
+                  (int)w->consecutive_failures, h->last_error);
     pthread_mutex_unlock(&h->lock);
     return false;
 }
@@ -196,13 +209,15 @@ static void on_scrape(metrics *m, void *arg)
     }
     metrics_set(m, "eie_consumer_dead_letters_already_total", s->labels,
                 (double)dead_letters_already_count(s->dead));
-    int64_t now = timefmt_now_ms(), since = h->failing_since_ms;
+    const sink_writer *worst = worst_writer(s);
+    int64_t now = timefmt_now_ms(), since = worst ? worst->failing_since_ms : 0;
     strbuf ignored = STRBUF_INIT;
     metrics_set(m, "eie_consumer_ready", s->labels, is_ready(s, &ignored) ? 1 : 0);
     strbuf_free(&ignored);
     metrics_set(m, "eie_consumer_batch_failing_seconds", s->labels,
                 since ? (double)(now - since) / 1000.0 : 0);
-    metrics_set(m, "eie_consumer_consecutive_failures", s->labels, h->consecutive_failures);
+    metrics_set(m, "eie_consumer_consecutive_failures", s->labels,
+                worst ? worst->consecutive_failures : 0);
     metrics_set(m, "eie_consumer_last_commit_age_seconds", s->labels,
                 (double)(now - h->last_commit_ms) / 1000.0);
     scrape_lag(s, m);

@@ -9,11 +9,12 @@
  *   sink_health.c   /metrics, /healthz, /readyz: stalls and lag
  *   offsets.c       the sink_offsets table
  *
- * Threads: the main thread polls Kafka and collects; the writer thread stores;
+ * Threads: the main thread polls Kafka and collects; the writer threads store,
+ * each on its own connection, committing in the order the batches were read;
  * the metrics server's threads read the health fields and Kafka's watermarks.
  * Only the main thread hands batches over, and it touches the database itself
- * only after waiting for the writer to be idle (sink_drain), so the one
- * connection is never used by two threads at once. */
+ * (on the first writer's connection) only after waiting for every writer to
+ * be idle (sink_drain), so a connection is never used by two threads at once. */
 #ifndef EIE_SINK_INTERNAL_H
 #define EIE_SINK_INTERNAL_H
 
@@ -55,17 +56,16 @@ typedef struct partition_state {
 typedef struct batch {
     reading *rows;
     size_t n_rows, cap_rows, n_messages;
+    uint64_t seq; /* its place in the commit order */
     partition_offset *offsets;
     size_t n_offsets, cap_offsets;
     dead_list dead;
 } batch;
 
-/* How the writer is doing, for /readyz and /metrics (read by other threads). */
+/* How the writers are doing, for /readyz and /metrics (read by other
+ * threads); each writer's failing batch is in sink_writer. */
 typedef struct sink_health {
-    _Atomic int64_t failing_since_ms; /* first failed attempt of the current batch; 0: none */
-    atomic_int consecutive_failures;
     _Atomic int64_t last_commit_ms; /* the start, until a batch commits */
-    _Atomic size_t failing_messages;
     pthread_mutex_t lock; /* for last_error, and the lag's own connection */
     char last_error[512];
     PGconn *monitor; /* the lag gauge's, so that it never waits for the writer */
@@ -75,9 +75,31 @@ typedef struct sink_health {
     rd_kafka_t *watermarks;
 } sink_health;
 
+/* The most writers a sink runs (sink_run's stores). */
+#define SINK_MAX_WRITERS 8
+
+struct sink;
+
+/* One writer thread, with its connection and its store. With several, the
+ * batches are written at once, each on its own connection, and committed in
+ * the order they were collected (sink_writer.c). */
+typedef struct sink_writer {
+    struct sink *s;
+    sink_store *store;
+    PGconn *conn;
+    pthread_t thread;
+    int started;
+    batch *handed;  /* waiting for the writer; under sink.lock */
+    batch *current; /* being written; under sink.lock */
+    /* Its health (sink_health.c): the worst writer's is the sink's. */
+    _Atomic int64_t failing_since_ms; /* first failed attempt of the current batch; 0: none */
+    atomic_int consecutive_failures;
+    _Atomic size_t failing_messages;
+} sink_writer;
+
 typedef struct sink {
     const sink_config *cfg;
-    sink_store *store;
+    sink_store *store; /* the first writer's: its name, kinds and housekeeping */
     volatile sig_atomic_t *stop;
     kafka_topics topics;
     rd_kafka_t *rk;
@@ -87,28 +109,38 @@ typedef struct sink {
     fetch_waker *waker;
     rd_kafka_topic_t *topic_handles[READING_KIND_COUNT]; /* see sink_open_consumer */
     unsigned polled_since_wake; /* the main thread's */
-    PGconn *conn;
     codec *codec;
     dead_letters *dead;
     /* The group's dead letters on the topic for records not committed yet
      * (NULL for a replay, which publishes none). */
     dead_seen *seen;
-    batch batches[2];
+    /* The writers' use of dead and seen, which are not thread-safe (the main
+     * thread uses them only while every writer is idle). */
+    pthread_mutex_t dead_lock;
+    sink_writer writers[SINK_MAX_WRITERS];
+    int n_writers;
+    /* One batch collecting, and one for each writer. */
+    batch batches[SINK_MAX_WRITERS + 1];
     batch *collecting; /* the main thread's */
+    /* Every writer is, and batches are handed over early; while one is busy,
+     * they grow to full size. Read without the lock by collect_batch. */
+    atomic_int writer_idle;
+    /* Commit order, under lock: batches are numbered as they are handed over
+     * (the main thread's next_seq), and each is settled (committed, or
+     * dropped) only after the one before it. Once one is dropped, those after
+     * it are too, until the main thread reads again from the store. */
+    uint64_t next_seq, settled_seq;
+    bool chain_broken;
     partition_state *parts[READING_KIND_COUNT];
     int32_t parts_cap[READING_KIND_COUNT];
     sink_replay *replay;
     size_t replay_left; /* partitions whose range is not read yet */
     atomic_int fenced; /* the writer found the store's offsets moved */
     bool paused;       /* the main thread's: sink_pause */
-    /* Hand-over to the writer thread. */
-    pthread_t writer;
-    int writer_started;
+    /* Hand-over to the writer threads. */
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    batch *handed;     /* waiting for the writer */
-    int writing, quit; /* the writer holds a batch; the writer should end */
-    atomic_int writer_idle; /* read without the lock by collect_batch */
+    int quit; /* the writers should end */
     metrics *metrics; /* for /metrics; labels hold the store's name */
     char labels[64];
     sink_health health;
@@ -136,17 +168,18 @@ void batch_clear(batch *b);
 
 /* sink_writer.c */
 /* Connects (again) when needed, with the session set up for the store. */
-int sink_db_ready(sink *s, eie_err *err);
+int sink_db_ready(sink_writer *w, eie_err *err);
 void *sink_writer_main(void *arg);
-/* Waits until the writer has nothing in hand. */
+/* Waits until every writer has nothing in hand. */
 void sink_drain(sink *s);
-/* Gives the collected batch to the writer and continues with the other one. */
+/* Gives the collected batch to an idle writer (waiting for one) and
+ * continues with a free one. */
 void sink_hand_over(sink *s);
-/* The same from the main loop: while the writer is busy for long, it pauses
+/* The same from the main loop: while every writer is busy for long, it pauses
  * the partitions and keeps polling Kafka, to stay in the group. Never from
  * inside a rebalance callback (which polls nothing). */
 void sink_hand_over_polling(sink *s);
-/* Whether the writer has a batch in hand. */
+/* Whether some writer has a batch in hand. */
 bool sink_writer_busy(sink *s);
 
 /* sink_kafka.c */
@@ -184,10 +217,10 @@ void sink_replay_partition_done(sink *s, partition_state *part);
 /* sink_health.c */
 void sink_health_init(sink *s);
 void sink_health_free(sink *s);
-/* The writer's reports: an attempt at a batch first tried at started_ms
+/* A writer's reports: an attempt at a batch first tried at started_ms
  * failed (err); a batch committed. */
-void sink_health_failed(sink *s, const batch *b, int64_t started_ms, const char *err);
-void sink_health_committed(sink *s);
+void sink_health_failed(sink_writer *w, const batch *b, int64_t started_ms, const char *err);
+void sink_health_committed(sink_writer *w);
 /* Serves /metrics, /healthz and /readyz when a port is set. */
 metrics_server *sink_health_serve(sink *s, eie_err *err);
 

@@ -57,7 +57,8 @@ static int look_for_dead_letters(sink *s, rd_kafka_topic_partition_list_t *parts
 int sink_load_offsets(sink *s, rd_kafka_topic_partition_list_t *parts, eie_err *err)
 {
     offsets_stored stored;
-    if (sink_db_ready(s, err) < 0 || offsets_read(s->conn, NULL, s->cfg->group, &stored, err) < 0)
+    sink_writer *w = &s->writers[0]; /* every writer is idle: see the callers */
+    if (sink_db_ready(w, err) < 0 || offsets_read(w->conn, NULL, s->cfg->group, &stored, err) < 0)
         return -1;
     if (s->seen && look_for_dead_letters(s, parts, &stored, err) < 0) {
         offsets_release(&stored);
@@ -291,6 +292,9 @@ void sink_reread_from_store(sink *s)
     if (parts)
         rd_kafka_topic_partition_list_destroy(parts);
     s->fenced = 0;
+    pthread_mutex_lock(&s->lock); /* every batch is settled: the next ones may commit */
+    s->chain_broken = false;
+    pthread_mutex_unlock(&s->lock);
 }
 
 static int has_assignment(rd_kafka_t *rk)

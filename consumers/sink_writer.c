@@ -1,5 +1,6 @@
-/* The writer thread: stores one batch while the main thread collects the
- * next, so PostgreSQL is kept busy. A batch's rows and the next offset of every
+/* The writer threads: each stores one batch of its share of the partitions
+ * while the main thread collects the next, so PostgreSQL is kept busy; with
+ * more than one, on as many connections at once. A batch's rows and the next offset of every
  * partition it read are committed in one transaction (exactly-once: see
  * sink.c); dead letters are acknowledged by Kafka before that commit, and
  * those already on the topic from an earlier attempt are not published again
@@ -16,15 +17,16 @@
 
 #define DEAD_LETTER_TIMEOUT_MS 30000
 
-int sink_db_ready(sink *s, eie_err *err)
+int sink_db_ready(sink_writer *w, eie_err *err)
 {
-    if (s->conn && PQstatus(s->conn) == CONNECTION_OK)
+    sink *s = w->s;
+    if (w->conn && PQstatus(w->conn) == CONNECTION_OK)
         return 0;
-    PQfinish(s->conn);
+    PQfinish(w->conn);
     char name[64]; /* pg_stat_activity tells the stores apart */
-    snprintf(name, sizeof name, "eie-consumer %s", s->store->name);
-    s->conn = pg_connect(s->cfg->database_url, name, err);
-    if (!s->conn)
+    snprintf(name, sizeof name, "eie-consumer %s", w->store->name);
+    w->conn = pg_connect(s->cfg->database_url, name, err);
+    if (!w->conn)
         return -1;
     /* Asynchronous commit cannot break exactly-once here: a server crash may
      * lose the last commits, but it loses their offsets with their rows, and
@@ -32,18 +34,19 @@ int sink_db_ready(sink *s, eie_err *err)
     char search_path[160] = "";
     if (s->cfg->search_path)
         snprintf(search_path, sizeof search_path, "SET search_path TO %s", s->cfg->search_path);
-    if (pg_exec(s->conn, "SET synchronous_commit = off", err) < 0 ||
-        (search_path[0] && pg_exec(s->conn, search_path, err) < 0) ||
-        s->store->prepare(s->store, s->conn, err) < 0) {
-        PQfinish(s->conn);
-        s->conn = NULL;
+    if (pg_exec(w->conn, "SET synchronous_commit = off", err) < 0 ||
+        (search_path[0] && pg_exec(w->conn, search_path, err) < 0) ||
+        w->store->prepare(w->store, w->conn, err) < 0) {
+        PQfinish(w->conn);
+        w->conn = NULL;
         return -1;
     }
     return 0;
 }
 
-static int save_offsets(sink *s, const batch *b, eie_err *err)
+static int save_offsets(sink_writer *w, const batch *b, eie_err *err)
 {
+    sink *s = w->s;
     offsets_move *moves = malloc((b->n_offsets ? b->n_offsets : 1) * sizeof *moves);
     if (!moves)
         abort();
@@ -51,7 +54,7 @@ static int save_offsets(sink *s, const batch *b, eie_err *err)
         const partition_offset *o = &b->offsets[i];
         moves[i] = (offsets_move){s->topics.name[o->kind], o->partition, o->prev, o->next};
     }
-    int rc = offsets_advance(s->conn, s->cfg->group, moves, b->n_offsets, timefmt_now_ms(), err);
+    int rc = offsets_advance(w->conn, s->cfg->group, moves, b->n_offsets, timefmt_now_ms(), err);
     free(moves);
     return rc;
 }
@@ -73,28 +76,122 @@ static int look_for_unsure(sink *s, batch *b, eie_err *err)
     return rc;
 }
 
-static int write_batch_once(sink *s, batch *b, eie_err *err)
+static int publish_dead_letters(sink *s, batch *b, eie_err *err)
 {
+    if (b->dead.n == 0)
+        return 0;
+    pthread_mutex_lock(&s->dead_lock);
+    int rc = look_for_unsure(s, b, err) < 0 ||
+                     dead_letters_publish(s->dead, &b->dead, s->seen, DEAD_LETTER_TIMEOUT_MS, err) < 0
+                 ? -1
+                 : 0;
+    pthread_mutex_unlock(&s->dead_lock);
+    return rc;
+}
+
+/* How long a batch whose rows are written waits, in its transaction, for
+ * the batches before it to commit. Past it, it rolls back and waits holding
+ * nothing: the one before may be waiting for a row of this one (a reading
+ * repeated in both), which PostgreSQL cannot tell is a deadlock. */
+#define TURN_TIMEOUT_MS 2000
+
+/* write_batch_once's outcomes besides 0, -1 and OFFSETS_MOVED. */
+enum { TURN_LOST = -100, CHAIN_BROKEN = -101 };
+
+/* Waits until every batch before seq is settled, for up to ms (-1: for
+ * ever); returns whether they are. */
+static bool wait_turn(sink *s, uint64_t seq, long ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->lock);
+    while (s->settled_seq + 1 < seq) {
+        if (ms < 0)
+            pthread_cond_wait(&s->changed, &s->lock);
+        else if (pthread_cond_timedwait(&s->changed, &s->lock, &until) != 0)
+            break;
+    }
+    bool turn = s->settled_seq + 1 >= seq;
+    pthread_mutex_unlock(&s->lock);
+    return turn;
+}
+
+static bool chain_broken(sink *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool broken = s->chain_broken;
+    pthread_mutex_unlock(&s->lock);
+    return broken;
+}
+
+/* The batch's fate is known (stored, or dropped): the next may commit. Only
+ * on its turn. */
+static void settle(sink *s, const batch *b, bool dropped)
+{
+    pthread_mutex_lock(&s->lock);
+    s->settled_seq = b->seq;
+    if (dropped)
+        s->chain_broken = true;
+    pthread_cond_broadcast(&s->changed);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Leaves the session clean for the retry: rolled back, and the store's
+ * session state (such as partitions it believes exist) prepared anew. */
+static void roll_back(sink_writer *w)
+{
+    if (PQstatus(w->conn) != CONNECTION_OK)
+        return;
+    eie_err ignored;
+    pg_exec(w->conn, "ROLLBACK", &ignored);
+    if (w->store->prepare(w->store, w->conn, &ignored) < 0) {
+        PQfinish(w->conn);
+        w->conn = NULL;
+    }
+}
+
+/* The rows first, then, on the batch's turn, what other batches touch too
+ * (the store's finish, the offsets) and the commit. Batches commit in order,
+ * so a partition's offsets move only forward, as with a single writer. */
+static int write_batch_once(sink_writer *w, batch *b, eie_err *err)
+{
+    sink *s = w->s;
+    sink_store *store = w->store;
     /* Dead letters first: once the offsets are committed, nothing would send
      * them again. */
-    if (look_for_unsure(s, b, err) < 0 ||
-        dead_letters_publish(s->dead, &b->dead, s->seen, DEAD_LETTER_TIMEOUT_MS, err) < 0)
-        return -1;
-    if (sink_db_ready(s, err) < 0)
+    if (publish_dead_letters(s, b, err) < 0 || sink_db_ready(w, err) < 0)
         return -1;
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     int64_t t0 = timefmt_now_ms();
     int rc = -1;
-    if ((!s->store->before_write ||
-         s->store->before_write(s->store, s->conn, b->rows, b->n_rows, err) == 0) &&
-        pg_exec(s->conn, "BEGIN", err) == 0 &&
-        s->store->write(s->store, s->conn, b->rows, b->n_rows, err) == 0 &&
-        (rc = save_offsets(s, b, err)) == 0) {
-        int64_t t1 = timefmt_now_ms();
-        if (pg_exec(s->conn, "COMMIT", err) == 0) {
-            log_debug("batch: %zu messages, %zu rows; write %lld ms, commit %lld ms", b->n_messages,
-                      b->n_rows, (long long)(t1 - t0), (long long)(timefmt_now_ms() - t1));
+    if ((store->before_write && store->before_write(store, w->conn, b->rows, b->n_rows, err) < 0) ||
+        pg_exec(w->conn, "BEGIN", err) < 0 ||
+        store->write(store, w->conn, b->rows, b->n_rows, err) < 0) {
+        roll_back(w);
+        return -1;
+    }
+    if (!wait_turn(s, b->seq, TURN_TIMEOUT_MS)) {
+        roll_back(w);
+        return TURN_LOST;
+    }
+    if (chain_broken(s)) {
+        roll_back(w);
+        return CHAIN_BROKEN;
+    }
+    int64_t t1 = timefmt_now_ms();
+    if ((!store->finish || store->finish(store, w->conn, b->rows, b->n_rows, err) == 0) &&
+        (rc = save_offsets(w, b, err)) == 0) {
+        if (pg_exec(w->conn, "COMMIT", err) == 0) {
+            log_debug("batch %llu: %zu messages, %zu rows; write %lld ms, turn and commit %lld ms",
+                      (unsigned long long)b->seq, b->n_messages, b->n_rows, (long long)(t1 - t0),
+                      (long long)(timefmt_now_ms() - t1));
             struct timespec end;
             clock_gettime(CLOCK_MONOTONIC, &end);
             metrics_observe(s->metrics, "eie_consumer_batch_seconds", s->labels,
@@ -104,17 +201,17 @@ static int write_batch_once(sink *s, batch *b, eie_err *err)
         }
         rc = -1;
     }
-    /* Leave the session clean for the retry: rolled back, and the store's
-     * session state (such as partitions it believes exist) prepared anew. */
-    if (PQstatus(s->conn) == CONNECTION_OK) {
-        eie_err ignored;
-        pg_exec(s->conn, "ROLLBACK", &ignored);
-        if (s->store->prepare(s->store, s->conn, &ignored) < 0) {
-            PQfinish(s->conn);
-            s->conn = NULL;
-        }
-    }
+    roll_back(w);
     return rc == OFFSETS_MOVED ? OFFSETS_MOVED : -1;
+}
+
+/* Drops the batch unwritten, on its turn: it is read again (on restart, or
+ * from the stored offsets). */
+static void drop_batch(sink_writer *w, batch *b)
+{
+    wait_turn(w->s, b->seq, -1);
+    settle(w->s, b, true);
+    batch_clear(b);
 }
 
 /* Writes the batch, retrying with backoff while PostgreSQL (or the dead-letter
@@ -123,30 +220,39 @@ static int write_batch_once(sink *s, batch *b, eie_err *err)
  * asked to stop it gives up after a failed attempt: the batch is then dropped
  * unwritten, and read again on restart, since its offsets were not stored.
  * Clears the batch either way. */
-static void write_batch(sink *s, batch *b)
+static void write_batch(sink_writer *w, batch *b)
 {
-    if (b->n_messages == 0)
-        return;
+    sink *s = w->s;
     long wait_ms = 100;
     int attempts = 0, rc;
     eie_err err;
     int64_t started_ms = timefmt_now_ms();
-    while ((rc = write_batch_once(s, b, &err)) < 0) {
+    while ((rc = write_batch_once(w, b, &err)) < 0) {
+        if (rc == TURN_LOST) { /* not a failure: try again once it is its turn */
+            wait_turn(s, b->seq, -1);
+            continue;
+        }
+        if (rc == CHAIN_BROKEN) {
+            log_debug("dropping batch %llu: one before it was not stored",
+                      (unsigned long long)b->seq);
+            drop_batch(w, b);
+            return;
+        }
         if (rc == OFFSETS_MOVED) {
             /* Dropped: the main thread seeks back to what the store holds. */
             log_warn("%s; dropping the batch of %zu messages and reading again from the "
                      "stored offsets",
                      err.msg, b->n_messages);
             s->fenced = 1;
-            batch_clear(b);
+            drop_batch(w, b);
             return;
         }
         attempts++;
-        sink_health_failed(s, b, started_ms, err.msg);
+        sink_health_failed(w, b, started_ms, err.msg);
         if (*s->stop) {
             log_warn("stopping with a batch of %zu messages unwritten (it will be read again): %s",
                      b->n_messages, err.msg);
-            batch_clear(b);
+            drop_batch(w, b);
             return;
         }
         log_error("writing a batch of %zu messages (%zu readings, %zu dead letters) failed "
@@ -154,13 +260,18 @@ static void write_batch(sink *s, batch *b)
                   b->n_messages, b->n_rows, b->dead.n, attempts, wait_ms, err.msg);
         wait_ms = sink_backoff(s, wait_ms);
     }
-    sink_health_committed(s);
+    sink_health_committed(w);
     if (attempts)
         log_info("batch written after %d failed attempt%s", attempts, attempts == 1 ? "" : "s");
     sink_commit_note(s, b); /* Kafka is told too, so that lag tools see progress */
-    for (size_t i = 0; s->seen && i < b->n_offsets; i++) /* never read again by this group */
-        dead_seen_forget_below(s->seen, s->topics.name[b->offsets[i].kind], b->offsets[i].partition,
-                               b->offsets[i].next);
+    settle(s, b, false);   /* after the note, which must follow the batches' order */
+    if (s->seen) {
+        pthread_mutex_lock(&s->dead_lock);
+        for (size_t i = 0; i < b->n_offsets; i++) /* never read again by this group */
+            dead_seen_forget_below(s->seen, s->topics.name[b->offsets[i].kind],
+                                   b->offsets[i].partition, b->offsets[i].next);
+        pthread_mutex_unlock(&s->dead_lock);
+    }
     s->stored += b->n_rows;
     if (s->replay)
         s->replay->stored += b->n_rows;
@@ -172,24 +283,46 @@ static void write_batch(sink *s, batch *b)
     batch_clear(b);
 }
 
+static bool busy(const sink_writer *w)
+{
+    return w->handed || w->current;
+}
+
+/* An idle writer (NULL: none is); under the lock. */
+static sink_writer *idle_writer(sink *s)
+{
+    for (int i = 0; i < s->n_writers; i++)
+        if (!busy(&s->writers[i]))
+            return &s->writers[i];
+    return NULL;
+}
+
+static bool any_busy(const sink *s)
+{
+    for (int i = 0; i < s->n_writers; i++)
+        if (busy(&s->writers[i]))
+            return true;
+    return false;
+}
+
 void *sink_writer_main(void *arg)
 {
-    sink *s = arg;
+    sink_writer *w = arg;
+    sink *s = w->s;
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        while (!s->handed && !s->quit)
+        while (!w->handed && !s->quit)
             pthread_cond_wait(&s->changed, &s->lock);
-        if (!s->handed)
+        if (!w->handed)
             break;
-        batch *b = s->handed;
-        s->handed = NULL;
-        s->writing = 1;
-        s->writer_idle = 0;
+        batch *b = w->handed;
+        w->handed = NULL;
+        w->current = b;
         pthread_mutex_unlock(&s->lock);
-        write_batch(s, b);
+        write_batch(w, b);
         pthread_mutex_lock(&s->lock);
-        s->writing = 0;
-        s->writer_idle = 1;
+        w->current = NULL;
+        s->writer_idle = !any_busy(s);
         pthread_cond_broadcast(&s->changed);
         if (s->poll_queue) /* the main thread may be waiting in a poll to hand over */
             rd_kafka_queue_yield(s->poll_queue);
@@ -201,7 +334,7 @@ void *sink_writer_main(void *arg)
 void sink_drain(sink *s)
 {
     pthread_mutex_lock(&s->lock);
-    while (s->handed || s->writing)
+    while (any_busy(s))
         pthread_cond_wait(&s->changed, &s->lock);
     pthread_mutex_unlock(&s->lock);
 }
@@ -209,12 +342,12 @@ void sink_drain(sink *s)
 bool sink_writer_busy(sink *s)
 {
     pthread_mutex_lock(&s->lock);
-    bool busy = s->handed || s->writing;
+    bool b = any_busy(s);
     pthread_mutex_unlock(&s->lock);
-    return busy;
+    return b;
 }
 
-/* Waits up to ms for the writer to be idle; returns whether it still is not. */
+/* Waits up to ms for a writer to be idle; returns whether none is yet. */
 static bool wait_writer(sink *s, long ms)
 {
     struct timespec until;
@@ -226,12 +359,11 @@ static bool wait_writer(sink *s, long ms)
         until.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&s->lock);
-    while ((s->handed || s->writing) &&
-           pthread_cond_timedwait(&s->changed, &s->lock, &until) == 0)
+    while (!idle_writer(s) && pthread_cond_timedwait(&s->changed, &s->lock, &until) == 0)
         ;
-    bool busy = s->handed || s->writing;
+    bool none = !idle_writer(s);
     pthread_mutex_unlock(&s->lock);
-    return busy;
+    return none;
 }
 
 /* A member that does not poll Kafka for max.poll.interval.ms (300 s by
@@ -257,16 +389,34 @@ void sink_hand_over_polling(sink *s)
     sink_hand_over(s);
 }
 
-/* The other batch is free once the writer is idle: there are only two. */
+/* A batch that no writer holds: with one more batch than writers, there is
+ * one once the collected batch is handed over. Under the lock. */
+static batch *free_batch(sink *s)
+{
+    for (int i = 0; i <= s->n_writers; i++) {
+        batch *b = &s->batches[i];
+        bool held = b == s->collecting;
+        for (int k = 0; !held && k < s->n_writers; k++)
+            held = s->writers[k].handed == b || s->writers[k].current == b;
+        if (!held)
+            return b;
+    }
+    abort(); /* cannot happen: see above */
+}
+
 void sink_hand_over(sink *s)
 {
     if (s->collecting->n_messages == 0)
         return;
-    sink_drain(s);
     pthread_mutex_lock(&s->lock);
-    s->handed = s->collecting;
-    s->writer_idle = 0; /* from now, not from when the writer thread wakes */
+    sink_writer *w;
+    while (!(w = idle_writer(s)))
+        pthread_cond_wait(&s->changed, &s->lock);
+    s->collecting->seq = ++s->next_seq;
+    w->handed = s->collecting;
+    s->writer_idle = 0; /* from now, not from when the writer wakes */
     pthread_cond_broadcast(&s->changed);
+    batch *next = free_batch(s);
     pthread_mutex_unlock(&s->lock);
-    s->collecting = s->collecting == &s->batches[0] ? &s->batches[1] : &s->batches[0];
+    s->collecting = next;
 }

@@ -210,6 +210,12 @@ static int mark_first_rows(cold_state *st, const reading *rows, size_t n, eie_er
     return 0;
 }
 
+static int compare_hours(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
 /* Readings stored for an hour already summarised make that hour dirty
  * (006_hourly_rollups.sql). The row lock taken here holds eie_rollup off until
  * this batch commits. */
@@ -254,6 +260,9 @@ static int mark_dirty_hours(cold_state *st, PGconn *conn, const reading *rows, s
         }
         if (n_hours == 0)
             continue;
+        /* In order: two writers marking the same hours then wait for each
+         * other in the same order, and never deadlock. */
+        qsort(st->hours, n_hours, sizeof *st->hours, compare_hours);
         strbuf list = STRBUF_INIT;
         for (size_t h = 0; h < n_hours; h++)
             strbuf_printf(&list, "%s%lld", h ? "," : "{", (long long)st->hours[h] * 3600);
@@ -289,8 +298,7 @@ static int cold_before_write(sink_store *store, PGconn *conn, const reading *row
 static int cold_write(sink_store *store, PGconn *conn, const reading *rows, size_t n, eie_err *err)
 {
     cold_state *st = store->state;
-    if ((st->dedup && mark_first_rows(st, rows, n, err) < 0) ||
-        mark_dirty_hours(st, conn, rows, n, err) < 0)
+    if (st->dedup && mark_first_rows(st, rows, n, err) < 0)
         return -1;
     for (int k = READING_METER; k <= READING_VEHICLE; k++) {
         reading_kind kind = (reading_kind)k;
@@ -311,6 +319,14 @@ static int cold_write(sink_store *store, PGconn *conn, const reading *rows, size
             return -1;
     }
     return 0;
+}
+
+/* After the rows, in commit order (sink.h): the hours' rows are shared. The
+ * summaries cannot move between this and the commit (mark_dirty_hours). */
+static int cold_finish(sink_store *store, PGconn *conn, const reading *rows, size_t n,
+                       eie_err *err)
+{
+    return mark_dirty_hours(store->state, conn, rows, n, err);
 }
 
 /* Hours stay raw until they have been closed this long, so that the usual
@@ -403,6 +419,7 @@ sink_store *store_cold_new(int ahead_days, int retention_days, int session_gap_s
                           .prepare = cold_prepare,
                           .before_write = cold_before_write,
                           .write = cold_write,
+                          .finish = cold_finish,
                           .housekeep = cold_housekeep,
                           .destroy = cold_destroy,
                           .state = st};

@@ -13,7 +13,7 @@ volatile sig_atomic_t replay_stop_requested;
 static void *job_main(void *arg)
 {
     replay_job *job = arg;
-    job->rc = sink_run(&job->cfg, job->store, &replay_stop_requested, &job->err);
+    job->rc = sink_run(&job->cfg, &job->store, 1, &replay_stop_requested, &job->err);
     job->ended = 1;
     return NULL;
 }

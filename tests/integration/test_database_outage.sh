@@ -35,8 +35,12 @@ it_wait_for "the hot state of the first readings" 60 it_sql_equals "5|155" \
 it_own_pg_stop || it_fail "cannot stop PostgreSQL"
 it_log "PostgreSQL stopped"
 readings 30 21 | "$EIE_BIN/eie-produce" 2>>"$IT_DIR/produce.log" || it_fail "eie-produce failed during the outage"
-sleep 1 # a second batch, which waits for the first to commit
-readings 20 11 | "$EIE_BIN/eie-produce" 2>>"$IT_DIR/produce.log" || it_fail "eie-produce failed during the outage"
+# More batches than writers (the cold consumer's two take one each), so that
+# one waits for a writer to be free.
+sleep 1
+readings 20 16 | "$EIE_BIN/eie-produce" 2>>"$IT_DIR/produce.log" || it_fail "eie-produce failed during the outage"
+sleep 1
+readings 15 11 | "$EIE_BIN/eie-produce" 2>>"$IT_DIR/produce.log" || it_fail "eie-produce failed during the outage"
 sleep 16 # over twice max.poll.interval.ms
 for name in cold hot; do
     var="${name}_pid"
