@@ -91,6 +91,7 @@ typedef struct sink_writer {
     int started;
     batch *handed;  /* waiting for the writer; under sink.lock */
     batch *current; /* being written; under sink.lock */
+    atomic_int backend_pid; /* of its connection (0: none) */
     /* Its health (sink_health.c): the worst writer's is the sink's. */
     _Atomic int64_t failing_since_ms; /* first failed attempt of the current batch; 0: none */
     atomic_int consecutive_failures;

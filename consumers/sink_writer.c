@@ -7,6 +7,7 @@
  * (dead_seen.h). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "log.h"
@@ -25,9 +26,11 @@ int sink_db_ready(sink_writer *w, eie_err *err)
     PQfinish(w->conn);
     char name[64]; /* pg_stat_activity tells the stores apart */
     snprintf(name, sizeof name, "eie-consumer %s", w->store->name);
+    w->backend_pid = 0;
     w->conn = pg_connect(s->cfg->database_url, name, err);
     if (!w->conn)
         return -1;
+    w->backend_pid = PQbackendPID(w->conn);
     /* Asynchronous commit cannot break exactly-once here: a server crash may
      * lose the last commits, but it loses their offsets with their rows, and
      * the consumer reads those messages again. It spares a WAL flush per batch. */
@@ -89,11 +92,15 @@ static int publish_dead_letters(sink *s, batch *b, eie_err *err)
     return rc;
 }
 
-/* How long a batch whose rows are written waits, in its transaction, for
- * the batches before it to commit. Past it, it rolls back and waits holding
- * nothing: the one before may be waiting for a row of this one (a reading
- * repeated in both), which PostgreSQL cannot tell is a deadlock. */
-#define TURN_TIMEOUT_MS 2000
+/* A batch whose rows are written waits, in its transaction, for the batches
+ * before it to commit. One before it may meanwhile wait for a row of this one
+ * (a reading in both, which this one inserted first): PostgreSQL cannot tell
+ * that is a deadlock, since this one waits here, not in PostgreSQL. So every
+ * TURN_CHECK_MS it asks whether it blocks an earlier batch's backend, and then
+ * rolls back and waits holding nothing; past TURN_TIMEOUT_MS it does so in
+ * any case (a wait through some other session). */
+#define TURN_CHECK_MS 20
+#define TURN_TIMEOUT_MS 10000
 
 /* write_batch_once's outcomes besides 0, -1 and OFFSETS_MOVED. */
 enum { TURN_LOST = -100, CHAIN_BROKEN = -101 };
@@ -142,15 +149,62 @@ static void settle(sink *s, const batch *b, bool dropped)
     pthread_mutex_unlock(&s->lock);
 }
 
-/* Leaves the session clean for the retry: rolled back, and the store's
- * session state (such as partitions it believes exist) prepared anew. */
-static void roll_back(sink_writer *w)
+/* Whether this writer's transaction blocks the backend of a writer holding an
+ * earlier batch (-1: the question failed). */
+static int blocks_an_earlier_batch(sink_writer *w, const batch *b, eie_err *err)
+{
+    sink *s = w->s;
+    strbuf pids = STRBUF_INIT;
+    pthread_mutex_lock(&s->lock);
+    for (int i = 0; i < s->n_writers; i++) {
+        const sink_writer *o = &s->writers[i];
+        if (o != w && o->current && o->current->seq < b->seq && o->backend_pid)
+            strbuf_printf(&pids, "%s%d", pids.len ? "," : "{", (int)o->backend_pid);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (pids.len == 0) {
+        strbuf_free(&pids);
+        return 0;
+    }
+    strbuf_putc(&pids, '}');
+    const char *params[] = {pids.data};
+    PGresult *res = PQexecParams(w->conn,
+                                 "SELECT coalesce(bool_or(pg_backend_pid() = ANY(pg_blocking_pids(p))), "
+                                 "false) FROM unnest($1::int[]) AS p",
+                                 1, NULL, params, NULL, NULL, 0);
+    strbuf_free(&pids);
+    int rc = pg_check(res, PGRES_TUPLES_OK, "looking for batches waiting on this one", err);
+    if (rc == 0)
+        rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return rc;
+}
+
+/* Waits for the batch's turn, in its transaction: 1 on its turn, 0 when it
+ * must roll back and wait holding nothing (see TURN_CHECK_MS), -1 on a
+ * failure. */
+static int wait_turn_holding(sink_writer *w, const batch *b, eie_err *err)
+{
+    for (long waited = 0; !wait_turn(w->s, b->seq, TURN_CHECK_MS); waited += TURN_CHECK_MS) {
+        if (waited >= TURN_TIMEOUT_MS)
+            return 0;
+        int blocks = blocks_an_earlier_batch(w, b, err);
+        if (blocks != 0)
+            return blocks < 0 ? -1 : 0;
+    }
+    return 1;
+}
+
+/* Leaves the session clean for the retry: rolled back, and after a failure
+ * the store's session state (such as partitions it believes exist) prepared
+ * anew. */
+static void roll_back(sink_writer *w, bool failed)
 {
     if (PQstatus(w->conn) != CONNECTION_OK)
         return;
     eie_err ignored;
     pg_exec(w->conn, "ROLLBACK", &ignored);
-    if (w->store->prepare(w->store, w->conn, &ignored) < 0) {
+    if (failed && w->store->prepare(w->store, w->conn, &ignored) < 0) {
         PQfinish(w->conn);
         w->conn = NULL;
     }
@@ -174,15 +228,16 @@ static int write_batch_once(sink_writer *w, batch *b, eie_err *err)
     if ((store->before_write && store->before_write(store, w->conn, b->rows, b->n_rows, err) < 0) ||
         pg_exec(w->conn, "BEGIN", err) < 0 ||
         store->write(store, w->conn, b->rows, b->n_rows, err) < 0) {
-        roll_back(w);
+        roll_back(w, true);
         return -1;
     }
-    if (!wait_turn(s, b->seq, TURN_TIMEOUT_MS)) {
-        roll_back(w);
-        return TURN_LOST;
+    int turn = wait_turn_holding(w, b, err);
+    if (turn <= 0) {
+        roll_back(w, turn < 0);
+        return turn < 0 ? -1 : TURN_LOST;
     }
     if (chain_broken(s)) {
-        roll_back(w);
+        roll_back(w, false);
         return CHAIN_BROKEN;
     }
     int64_t t1 = timefmt_now_ms();
@@ -201,7 +256,7 @@ static int write_batch_once(sink_writer *w, batch *b, eie_err *err)
         }
         rc = -1;
     }
-    roll_back(w);
+    roll_back(w, true);
     return rc == OFFSETS_MOVED ? OFFSETS_MOVED : -1;
 }
 
@@ -229,6 +284,9 @@ static void write_batch(sink_writer *w, batch *b)
     int64_t started_ms = timefmt_now_ms();
     while ((rc = write_batch_once(w, b, &err)) < 0) {
         if (rc == TURN_LOST) { /* not a failure: try again once it is its turn */
+            log_debug("batch %llu: rolled back for a batch before it, which waits for one of "
+                      "its rows",
+                      (unsigned long long)b->seq);
             wait_turn(s, b->seq, -1);
             continue;
         }

@@ -77,6 +77,8 @@ expect_status 2 "eie-produce -X unknown" "$EIE_BIN/eie-produce" -X no.such.prope
 expect_status 2 "eie-consumer without --store" "$EIE_BIN/eie-consumer"
 expect_status 2 "eie-consumer --batch-size 0" "$EIE_BIN/eie-consumer" --store cold --batch-size 0
 grep -q -- "--batch-size" "$IT_DIR/err.txt" || it_fail "--batch-size not named"
+expect_status 2 "eie-consumer --writers 9" "$EIE_BIN/eie-consumer" --store cold --writers 9
+grep -q -- "--writers" "$IT_DIR/err.txt" || it_fail "--writers not named"
 EIE_BATCH_SIZE=lots expect_status 2 "EIE_BATCH_SIZE=lots" "$EIE_BIN/eie-consumer" --store cold
 grep -q "EIE_BATCH_SIZE" "$IT_DIR/err.txt" || it_fail "EIE_BATCH_SIZE not named"
 expect_status 2 "eie-api --port 70000" "$EIE_BIN/eie-api" --port 70000
