@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "pg.h"
+#include "timefmt.h"
 
 /* A request waiting for a connection. Waiters are served first come, first
  * served, each handed its connection directly: with one condition for all, a
@@ -97,14 +98,7 @@ static void unqueue(db_pool *pool, waiter *w)
 
 PGconn *db_pool_acquire(db_pool *pool, long wait_ms, eie_err *err)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += wait_ms / 1000;
-    deadline.tv_nsec += (wait_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = timefmt_deadline(wait_ms);
     PGconn *conn = NULL;
     int given = 1;
     pthread_mutex_lock(&pool->lock);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "timefmt.h"
 
 struct http_conn {
     http_conn *prev, *next;
@@ -63,11 +64,7 @@ static void *housekeeping(void *arg)
         period_ms = 250;
     pthread_mutex_lock(&cs->lock);
     while (!cs->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += (long)(period_ms % 1000) * 1000000;
-        until.tv_sec += period_ms / 1000 + until.tv_nsec / 1000000000;
-        until.tv_nsec %= 1000000000;
+        struct timespec until = timefmt_deadline((long)period_ms);
         pthread_cond_timedwait(&cs->wake, &cs->lock, &until);
         int shed = shed_overdue(cs, now_ms());
         if (shed > 0) {

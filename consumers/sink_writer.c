@@ -109,14 +109,7 @@ enum { TURN_LOST = -100, CHAIN_BROKEN = -101 };
  * ever); returns whether they are. */
 static bool wait_turn(sink *s, uint64_t seq, long ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = timefmt_deadline(ms);
     pthread_mutex_lock(&s->lock);
     while (s->settled_seq + 1 < seq) {
         if (ms < 0)
@@ -408,14 +401,7 @@ bool sink_writer_busy(sink *s)
 /* Waits up to ms for a writer to be idle; returns whether none is yet. */
 static bool wait_writer(sink *s, long ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = timefmt_deadline(ms);
     pthread_mutex_lock(&s->lock);
     while (!idle_writer(s) && pthread_cond_timedwait(&s->changed, &s->lock, &until) == 0)
         ;

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Accepts "2026-02-09T13:08:00Z", fractional seconds, and "+hh:mm"/"-hh:mm" offsets
  * ('t', 'z' and a space for 'T' too). Returns -1 on anything else. */
@@ -22,6 +23,9 @@ void timefmt_format_pg(int64_t ms, char *buf);
 
 /* Milliseconds since the epoch, now. */
 int64_t timefmt_now_ms(void);
+/* The wall-clock time ms milliseconds from now, as pthread_cond_timedwait
+ * wants its deadline. */
+struct timespec timefmt_deadline(long ms);
 
 /* The UTC day (days since the epoch) a timestamp falls in. */
 int64_t timefmt_day(int64_t ms);
