@@ -10,6 +10,7 @@
 # tables and the switch. Checks the rebuilt history holds one row per device
 # and minute, prints the phases' times from eie-replay's log
 #   replay phases: reading S s (N rows, R rows/s), catch-up S s, ...
+# and the CPU use of the machine and of each process over the reading phase,
 # and ends with
 #   replay: records=N seconds=S rows_per_s=R reading_records_per_s=P
 #           copy_rows_per_s=C ratio=P/C
@@ -41,7 +42,22 @@ echo "replay: rebuilding both stores from $records records"
 read -ra extra <<<"${EIE_BENCH_REPLAY_ARGS:-}"
 t0=$(bench_now)
 # --restart: a rebuild left by an interrupted run would be resumed, not timed.
-"${EIE_BENCH_REPLAY_BIN:-$BIN/eie-replay}" --restart "${extra[@]}" >"$LOG_DIR/replay.out" 2> >(tee "$LOG_DIR/replay.log" >&2) || {
+: >"$LOG_DIR/replay.log"
+"${EIE_BENCH_REPLAY_BIN:-$BIN/eie-replay}" --restart "${extra[@]}" >"$LOG_DIR/replay.out" 2> >(tee "$LOG_DIR/replay.log" >&2) &
+replay_pid=$!
+# The CPU use over the reading phase: from the start until eie-replay logs the
+# rows the rebuild's groups stored ("rebuild: N rows stored in S s").
+BENCH_PG_DIR=$API_DIR/pg BENCH_DIR=$RUN_DIR bench_cpu_begin replay="$replay_pid" kafka="$(cat "$API_DIR/kafka/kafka.pid")"
+reading_cpu=""
+while kill -0 "$replay_pid" 2>/dev/null; do
+  if grep -q " rebuild: [0-9]* rows stored" "$LOG_DIR/replay.log"; then
+    reading_cpu=$(BENCH_PG_DIR=$API_DIR/pg BENCH_DIR=$RUN_DIR bench_cpu_end "replay postgres kafka")
+    break
+  fi
+  sleep 0.2
+done
+wait "$replay_pid" || {
+  eie_show_tail "$LOG_DIR/replay.log"
   eie_die "eie-replay failed (log: $LOG_DIR/replay.log)"
   exit 1
 }
@@ -64,6 +80,7 @@ phases=$(awk '
       reading, rows, rows / reading, catchup, keys, summaries, vacuum, switched
   }' "$LOG_DIR/replay.log") && echo "$phases" ||
   eie_warn "replay: no phases in $LOG_DIR/replay.log (an eie-replay that does not log them)"
+[[ -n $reading_cpu ]] && echo "replay reading phase: $reading_cpu"
 seconds=$(echo "$t1 - $t0" | bc)
 
 # The same run's limit: binary COPY of the rebuilt history's rows into tables
