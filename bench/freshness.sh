@@ -82,6 +82,13 @@ probe_cpu() { awk '{ printf "\n  the probe itself: %.0f%% of one core", 100 * ($
 
 # measure LABEL BINDIR PRIME: one set of programs, idle then loaded; PRIME=1
 # gives the probe vehicles their first reading (the first set does)
+# Ingest needs a write key (README, API keys): one made here, which the probes
+# send.
+EIE_FRESHNESS_WRITE_KEY=$("$BIN/eie-admin" keys create --keys-file "$BENCH_DIR/api-keys" --name freshness \
+  --role write 2>"$BENCH_DIR/keys.log") ||
+  { eie_show_tail "$BENCH_DIR/keys.log"; eie_die "bench/freshness.sh: eie-admin keys create failed"; exit 1; }
+export EIE_FRESHNESS_WRITE_KEY
+
 measure() {
   local label=$1 bin=$2 prime=$3 dir="$BENCH_DIR/$1" api_port
   mkdir -p "$dir"
@@ -92,7 +99,7 @@ measure() {
   eie_proc_start "cold.$label" "$dir/cold.pid" "$dir/cold.log" "$bin/eie-consumer" --store cold \
     --no-migrate
   eie_proc_start "api.$label" "$dir/api.pid" "$dir/api.log" "$bin/eie-api" --port "$api_port" \
-    --access-log off
+    --access-log off --keys-file "$BENCH_DIR/api-keys"
   local base=http://127.0.0.1:$api_port
   until curl -fsS -o /dev/null "$base/readyz" 2>/dev/null; do sleep 0.2; done
   until grep -q assigned "$dir/hot.log" && grep -q assigned "$dir/cold.log"; do sleep 0.2; done

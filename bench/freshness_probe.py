@@ -28,6 +28,7 @@ Only the standard library: it runs with the system's python3.
 """
 import http.client
 import json
+import os
 import random
 import sys
 import threading
@@ -40,6 +41,8 @@ MAX_LOST = 3
 # The state route answers from memory; the report of an unassigned probe vehicle
 # asks PostgreSQL, so it is polled less often (its target is 1 s, not 50 ms).
 STATE_POLL_GAP_S = 0.001
+# The write key the bench made (bench/freshness.sh), from the environment.
+WRITE_KEY = os.environ.get("EIE_FRESHNESS_WRITE_KEY", "")
 REPORT_POLL_GAP_S = 0.01
 
 
@@ -55,6 +58,8 @@ class Api:
                 self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
             try:
                 headers = {"Content-Type": "application/json"} if body is not None else {}
+                if body is not None and WRITE_KEY:  # writes need a key (README, API keys)
+                    headers["Authorization"] = "Bearer " + WRITE_KEY
                 self.conn.request(method, path, body=body, headers=headers)
                 resp = self.conn.getresponse()
                 return resp.status, resp.read()
