@@ -1,10 +1,10 @@
-/* The writer threads: each stores one batch of its share of the partitions
- * while the main thread collects the next, so PostgreSQL is kept busy; with
- * more than one, on as many connections at once. A batch's rows and the next offset of every
- * partition it read are committed in one transaction (exactly-once: see
- * sink.c); dead letters are acknowledged by Kafka before that commit, and
- * those already on the topic from an earlier attempt are not published again
- * (dead_seen.h). */
+/* The writer threads: each stores a batch while the main thread collects the
+ * next, so PostgreSQL is kept busy; with more than one, batches are written
+ * at once on as many connections, and committed in the order they were read.
+ * A batch's rows and the next offset of every partition it read are committed
+ * in one transaction (exactly-once: see sink.c); dead letters are acknowledged
+ * by Kafka before that commit, and those already on the topic from an earlier
+ * attempt are not published again (dead_seen.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
