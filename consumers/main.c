@@ -39,7 +39,7 @@ int main(int argc, char **argv)
         {"linger-ms", 0, "EIE_LINGER_MS", CONFIG_INT, &cfg.linger_ms, "0", 0, 600000,
          "how long an idle writer waits for more messages after a batch's first one (0: "
          "it writes what is there at once; a busy writer's next batch grows meanwhile)"},
-        {"writers", 0, "EIE_CONSUMER_WRITERS", CONFIG_INT, &writers, "2", 1, 8,
+        {"writers", 0, "EIE_CONSUMER_WRITERS", CONFIG_INT, &writers, "2", 1, SINK_MAX_WRITERS,
          "cold: batches written at once, each on its own PostgreSQL connection, and committed "
          "in the order they were read (the hot store ignores it: it writes one at a time)"},
         {"instance-id", 0, "EIE_INSTANCE_ID", CONFIG_STRING, &instance_id, NULL, 0, 0,
@@ -92,7 +92,7 @@ int main(int argc, char **argv)
      * too, so they could not be written at once (and they are far from
      * PostgreSQL's limit with one writer: bench/ingest.sh). */
     int n_stores = hot ? 1 : (int)writers;
-    sink_store *stores[8] = {0};
+    sink_store *stores[SINK_MAX_WRITERS] = {0};
     for (int i = 0; i < n_stores; i++) {
         stores[i] = hot ? store_hot_new()
                         : store_cold_new((int)ahead_days, (int)retention_days, (int)session_gap_s);

@@ -101,9 +101,12 @@ typedef struct sink_config {
     sink_replay *replay; /* NULL: a member of the consumer group */
 } sink_config;
 
+/* The most writers a sink runs: sink_run's stores. */
+#define SINK_MAX_WRITERS 8
+
 /* Runs until *stop becomes non-zero (a replay: or until its ranges are read),
  * with one writer thread and connection per store given (n_stores of them, at
- * most 8, each store of the same kind; the first one's housekeeping runs).
+ * most SINK_MAX_WRITERS, each store of the same kind; the first one's housekeeping runs).
  * Returns 0 after a clean shutdown or a finished replay, -1 when it cannot start
  * (err says why). */
 int sink_run(const sink_config *cfg, sink_store *const *stores, int n_stores,

@@ -75,9 +75,6 @@ typedef struct sink_health {
     rd_kafka_t *watermarks;
 } sink_health;
 
-/* The most writers a sink runs (sink_run's stores). */
-#define SINK_MAX_WRITERS 8
-
 struct sink;
 
 /* One writer thread, with its connection and its store. With several, the
