@@ -5,17 +5,17 @@
 #
 #   bench/replay.sh
 #
-# Times one full rebuild, as an operator runs it: every record read by both
-# groups into fresh tables, the catch-up rounds, VACUUM (ANALYZE) of the rebuilt
-# tables and the switch. Checks the rebuilt history holds one row per device
+# Times one full rebuild, as an operator runs it: every record read into fresh
+# tables, the catch-up rounds, the keys, the hot state, the summaries, VACUUM
+# (ANALYZE) of the rebuilt tables and the switch. Checks the rebuilt history holds one row per device
 # and minute, prints the phases' times from eie-replay's log
 #   replay phases: reading S s (N rows, R rows/s), catch-up S s, ...
 # and the CPU use of the machine and of each process over the reading phase,
 # and ends with
 #   replay: records=N seconds=S rows_per_s=R reading_records_per_s=P
 #           copy_rows_per_s=C ratio=P/C
-# where N counts the records on the topics (each read once by each group) and
-# R is N / S.
+# where N counts the records on the topics, R is N / S, and P is N over the
+# reading phase.
 #
 # Settings (environment): those of the data (bench/fleet_day.sh), and
 #   EIE_BENCH_REPLAY_ARGS       extra eie-replay flags (e.g. "--batch-size 50000")
@@ -64,20 +64,22 @@ wait "$replay_pid" || {
 t1=$(bench_now)
 history_counts_ok replay || exit 1
 cat "$LOG_DIR/replay.out"
-# Where the time went, from eie-replay's log: reading (both groups' rows into
-# tables without keys), the catch-up rounds, the history's primary keys, the
-# hourly summaries, VACUUM, the switch.
+# Where the time went, from eie-replay's log: reading (the readings into the
+# history without keys, the assignments into the hot store), the catch-up
+# rounds, the history's primary keys, the hot state taken from the history,
+# the hourly summaries, VACUUM, the switch.
 phases=$(awk '
   $4 == "rebuild:" && $6 == "rows" && $7 == "stored" { rows = $5; reading = $9 }
   $4 == "catch-up:" && $7 == "stored" { catchup += $9 }
   $4 == "primary" && $5 == "keys" && $6 == "built" { keys = $8 }
   $4 == "hourly" && $5 == "summaries" && $6 == "built" { summaries = $8 }
+  $4 == "hot" && $5 == "state" && $6 == "taken" { hot = $11 }
   $4 == "vacuumed" { vacuum = $6 }
   $4 == "switched" { switched = $6 / 1000 }
   END {
     if (reading == "" || reading == 0) exit 1
-    printf "replay phases: reading %.1f s (%d rows, %.0f rows/s), catch-up %.1f s, primary keys %.1f s, hourly summaries %.1f s, vacuum %.1f s, switch %.1f s\n",
-      reading, rows, rows / reading, catchup, keys, summaries, vacuum, switched
+    printf "replay phases: reading %.1f s (%d rows, %.0f rows/s), catch-up %.1f s, primary keys %.1f s, hot state %.1f s, hourly summaries %.1f s, vacuum %.1f s, switch %.1f s\n",
+      reading, rows, rows / reading, catchup, keys, hot, summaries, vacuum, switched
   }' "$LOG_DIR/replay.log") && echo "$phases" ||
   eie_warn "replay: no phases in $LOG_DIR/replay.log (an eie-replay that does not log them)"
 [[ -n $reading_cpu ]] && echo "replay reading phase: $reading_cpu"

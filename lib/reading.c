@@ -73,10 +73,18 @@ const char *reading_key(const reading *r)
 
 int64_t reading_time_ms(const reading *r)
 {
-    const reading_field *f = field_lists[r->kind].fields;
-    while (f->type != FIELD_TIME)
-        f++;
-    return *(const int64_t *)field_ptr(r, f);
+    /* Named, not looked up in the field lists: the sinks ask several times a
+     * row (the lookup was 3% of a replay's CPU). reading_test checks that
+     * these are the lists' FIELD_TIME members. */
+    switch (r->kind) {
+    case READING_METER:
+        return r->u.meter.ts_ms;
+    case READING_VEHICLE:
+        return r->u.vehicle.ts_ms;
+    case READING_ASSIGNMENT:
+        return r->u.assignment.valid_from_ms;
+    }
+    return 0;
 }
 
 /* Length of the UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates,

@@ -144,6 +144,7 @@ int main(int argc, char **argv)
         jobs[0].cfg.group = cold_group ? cold_group : default_cold;
         jobs[0].cfg.search_path = DAYS_SCHEMA ", public";
         jobs[0].cfg.replay = &jobs[0].replay;
+        jobs[0].counts_records = true;
         jobs[0].store = store_cold_new(0, 0, REPLAY_NO_SESSIONS);
         rc = replay_days(conn, &jobs[0], first_day, last_day, keep_old);
     } else {

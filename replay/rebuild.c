@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hot_state.h"
 #include "log.h"
 #include "pg.h"
 #include "replay_db.h"
@@ -374,17 +375,31 @@ static int switch_in(PGconn *conn, bool keep_old, char retired[64], eie_err *err
     return 0;
 }
 
+/* Until the hot state is taken from the history (hot_state.h), the hot sink
+ * reads the assignments alone, and the cold sinks' reads are the records'. */
+static void read_meters_once(replay_job *jobs, size_t n_jobs, unsigned hot_kinds, bool once)
+{
+    jobs[0].store->kinds = once ? 1u << READING_ASSIGNMENT : hot_kinds;
+    jobs[0].counts_records = true;
+    for (size_t i = 1; i < n_jobs; i++)
+        jobs[i].counts_records = once;
+}
+
 int replay_rebuild(PGconn *conn, replay_job *jobs, size_t n_jobs, bool restart, bool keep_old)
 {
     eie_err err;
-    bool resumed;
+    bool resumed, hot_taken;
     int64_t start_ms = timefmt_now_ms();
-    if (prepare(conn, restart, &resumed, &err) < 0) {
+    const char *hot_group = jobs[0].cfg.group, *cold_group = jobs[1].cfg.group;
+    if (prepare(conn, restart, &resumed, &err) < 0 ||
+        hot_state_taken(conn, hot_group, cold_group, &hot_taken, &err) < 0) {
         log_error("preparing schema %s: %s", REBUILD_SCHEMA, err.msg);
         return 1;
     }
     log_info("%s both stores into schema %s", resumed ? "resuming the rebuild of" : "rebuilding",
              REBUILD_SCHEMA);
+    unsigned hot_kinds = jobs[0].store->kinds;
+    read_meters_once(jobs, n_jobs, hot_kinds, !hot_taken);
     replay_totals totals = {0};
     int rc = replay_run_round(jobs, n_jobs, "rebuild", &totals, &err);
     /* What arrived meanwhile, in shorter rounds, then once more after the
@@ -399,6 +414,12 @@ int replay_rebuild(PGconn *conn, replay_job *jobs, size_t n_jobs, bool restart, 
             rc = -1;
         else
             log_info("primary keys built in %.1f s", (double)(timefmt_now_ms() - t0) / 1000.0);
+    }
+    if (rc == 0 && !hot_taken) {
+        if (hot_state_take(conn, hot_group, cold_group, &err) < 0)
+            rc = -1;
+        else
+            read_meters_once(jobs, n_jobs, hot_kinds, false);
     }
     if (rc == 0) {
         int64_t t0 = timefmt_now_ms();

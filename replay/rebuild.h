@@ -1,12 +1,15 @@
 /* eie-replay's full rebuild: both stores from the topics, while the live ones
  * keep serving.
  *
- * The hot and the cold sink run side by side, each reading every partition
+ * The cold sinks (each with its share of the partitions) read the readings
  * from the beginning into the schema eie_rebuild (the migrations run there),
- * until they reach the end the topics had when they started; short catch-up
- * rounds follow until little is left, the history's primary keys are built,
- * the hours summarised, the tables vacuumed, and one transaction switches them
- * in: the live tables move aside and the rebuilt ones into public. Offsets are
+ * and the hot sink the assignments beside them, until they reach the end the
+ * topics had when they started; short catch-up rounds follow until little is
+ * left, the history's primary keys are built, the hot state is taken from the
+ * history (hot_state.h: the readings are read once), the hours summarised, the
+ * tables vacuumed, a last round brings both sinks to the end, and one
+ * transaction switches them in: the live tables move aside and the rebuilt
+ * ones into public. Offsets are
  * stored with the rows, exactly as the live consumers' are, so an interrupted
  * rebuild goes on where it stopped when run again (or starts over with
  * restart), and nothing live changes before the switch. */

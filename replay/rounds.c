@@ -76,7 +76,10 @@ int replay_run_round(replay_job *jobs, size_t n, const char *label, replay_total
             rc = 1;
         }
     }
-    totals->last_read = jobs[0].replay.read;
+    totals->last_read = 0;
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i].counts_records)
+            totals->last_read += jobs[i].replay.read;
     totals->records += totals->last_read;
     totals->stored += stored_by(jobs, n);
     return rc;

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -21,14 +22,17 @@ typedef struct replay_job {
     sink_config cfg;
     sink_store *store;
     sink_replay replay;
+    /* Its reads count as the round's records read: no other job of the round
+     * reads the same topics. */
+    bool counts_records;
     pthread_t thread;
     atomic_int ended;
     int rc;
     eie_err err;
 } replay_job;
 
-/* What the rounds of one run read (counted by the first job: the hot one, or
- * the only one, reads every topic it replays) and stored. */
+/* What the rounds of one run read (by the jobs that count records) and
+ * stored. */
 typedef struct replay_totals {
     uint64_t records, stored;
     uint64_t last_read; /* by the last round */

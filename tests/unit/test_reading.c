@@ -197,6 +197,29 @@ static void test_timefmt_extremes(void **state)
     assert_string_equal(buf, "292278994-08-17 07:12:55.807+00");
 }
 
+/* reading_time_ms names each kind's time member: it must be the one its
+ * field list marks FIELD_TIME. */
+static void test_time_is_the_listed_time_field(void **state)
+{
+    for (int k = 0; k < READING_KIND_COUNT; k++) {
+        reading r;
+        memset(&r, 0, sizeof r);
+        r.kind = (reading_kind)k;
+        size_t n;
+        const reading_field *f = reading_fields(r.kind, &n);
+        int times = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (f[i].type != FIELD_TIME)
+                continue;
+            int64_t t = 1770642480000LL + k;
+            memcpy((char *)&r + f[i].offset, &t, sizeof t);
+            assert_int_equal(reading_time_ms(&r), t);
+            times++;
+        }
+        assert_int_equal(times, 1);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +229,7 @@ int main(void)
         cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_timefmt),
         cmocka_unit_test(test_timefmt_extremes),
+        cmocka_unit_test(test_time_is_the_listed_time_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
