@@ -37,6 +37,8 @@ typedef struct cold_state {
     unsigned char *keep;
     size_t *slots; /* index + 1; 0: free */
     size_t cap_keep, cap_slots;
+    int64_t *row_day; /* the day of each row of the batch, found once */
+    size_t cap_row_day;
 } cold_state;
 
 static const char *const history_table[READING_KIND_COUNT] = {
@@ -122,7 +124,7 @@ static int copy_rows_of(cold_state *st, PGconn *conn, const char *table, reading
     copy_rows_begin(&st->copy);
     for (size_t i = 0; i < n; i++)
         if (rows[i].kind == kind && (!st->dedup || st->keep[i]) &&
-            (!day_only || timefmt_day(reading_time_ms(&rows[i])) == day))
+            (!day_only || st->row_day[i] == day))
             copy_rows_append(&st->copy, &rows[i]);
     copy_rows_end(&st->copy);
     int rc = pg_copy(conn, sql.data, st->copy.data, st->copy.len, state, err);
@@ -237,8 +239,10 @@ static int mark_dirty_hours(cold_state *st, PGconn *conn, const reading *rows, s
     for (int k = READING_METER; k <= READING_VEHICLE; k++) {
         size_t n_hours = 0;
         for (size_t i = 0; i < n; i++) {
+            if ((int)rows[i].kind != k)
+                continue;
             int64_t t = reading_time_ms(&rows[i]);
-            if ((int)rows[i].kind != k || t >= until[k] || (st->dedup && !st->keep[i]))
+            if (t >= until[k] || (st->dedup && !st->keep[i]))
                 continue;
             int64_t hour = t / 3600000;
             size_t h = 0;
@@ -300,6 +304,17 @@ static int cold_write(sink_store *store, PGconn *conn, const reading *rows, size
     cold_state *st = store->state;
     if (st->dedup && mark_first_rows(st, rows, n, err) < 0)
         return -1;
+    if (n > st->cap_row_day) {
+        int64_t *row_day = realloc(st->row_day, n * sizeof *row_day);
+        if (!row_day) {
+            eie_err_set(err, "out of memory writing a batch of %zu readings", n);
+            return -1;
+        }
+        st->row_day = row_day;
+        st->cap_row_day = n;
+    }
+    for (size_t i = 0; i < n; i++)
+        st->row_day[i] = timefmt_day(reading_time_ms(&rows[i]));
     for (int k = READING_METER; k <= READING_VEHICLE; k++) {
         reading_kind kind = (reading_kind)k;
         int64_t days[MAX_DIRECT_DAYS + 1];
@@ -308,7 +323,7 @@ static int cold_write(sink_store *store, PGconn *conn, const reading *rows, size
             if (rows[i].kind != kind)
                 continue;
             n_kind++;
-            int64_t day = timefmt_day(reading_time_ms(&rows[i]));
+            int64_t day = st->row_day[i];
             size_t d = 0;
             while (d < n_days && d <= MAX_DIRECT_DAYS && days[d] != day)
                 d++;
@@ -397,6 +412,7 @@ static void cold_destroy(sink_store *store)
     free(st->days);
     free(st->keep);
     free(st->slots);
+    free(st->row_day);
     free(st->hours);
     free(st);
     free(store);
