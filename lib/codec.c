@@ -2,9 +2,11 @@
 #include "codec.h"
 
 #include <avro.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec_direct.h"
 #include "codec_precheck.h"
 #include "embedded.h"
 
@@ -29,6 +31,7 @@ typedef struct schema_version {
     avro_value_iface_t *iface;
     avro_value_t value;         /* reused for every message of this version */
     int field_index[MAX_FIELDS]; /* per field of the kind; -1 when absent */
+    codec_direct direct;         /* how its messages are decoded (steps NULL: generic) */
 } schema_version;
 
 typedef struct kind_state {
@@ -45,6 +48,7 @@ struct codec {
     avro_reader_t reader;
     avro_writer_t writer;
     strbuf out;
+    bool generic_only; /* codec_decode_generic's: avro-c's values, not codec_direct.h */
 };
 
 /* "vehicle_reading.v2.avsc" -> kind VEHICLE, version 2. */
@@ -177,6 +181,11 @@ static int prepare_kind(codec *c, reading_kind k, eie_err *err)
             }
         }
     }
+    for (size_t n = 0; n < c->n_versions; n++) {
+        schema_version *v = &c->versions[n];
+        if (v->info.kind == k) /* on failure, the generic path */
+            codec_direct_plan(&v->direct, v->schema, k, v->field_index, ks->reader_has);
+    }
     return 0;
 }
 
@@ -221,6 +230,7 @@ void codec_free(codec *c)
         schema_version *v = &c->versions[i];
         if (v->iface) {
             avro_value_decref(&v->value);
+            codec_direct_free(&v->direct);
             avro_value_iface_decref(v->iface);
         }
         if (v->schema)
@@ -393,6 +403,15 @@ static int extract(codec *c, schema_version *v, reading *out, eie_err *err)
     return 0;
 }
 
+codec_status codec_decode_generic(codec *c, const void *data, size_t len, reading *out,
+                                  eie_err *err)
+{
+    c->generic_only = true;
+    codec_status st = codec_decode(c, data, len, out, err);
+    c->generic_only = false;
+    return st;
+}
+
 codec_status codec_decode(codec *c, const void *data, size_t len, reading *out, eie_err *err)
 {
     const unsigned char *p = data;
@@ -412,6 +431,8 @@ codec_status codec_decode(codec *c, const void *data, size_t len, reading *out, 
     }
     const unsigned char *body = p + CODEC_HEADER_LEN;
     size_t body_len = len - CODEC_HEADER_LEN, used;
+    if (v->direct.steps && !c->generic_only)
+        return codec_direct_decode(&v->direct, body, body_len, v->info.file, out, err);
     if (codec_precheck(v->schema, body, body_len, &used) < 0) {
         eie_err_set(err, "body does not decode as %s", v->info.file);
         return CODEC_ERR_BODY;

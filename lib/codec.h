@@ -50,6 +50,11 @@ int codec_encode(codec *c, const reading *r, const void **data, size_t *len, eie
 /* Decodes one message. On failure err says what was wrong. */
 codec_status codec_decode(codec *c, const void *data, size_t len, reading *out, eie_err *err);
 
+/* The same through avro-c's generic values instead of the one-pass decoder
+ * (codec_direct.h): the reference that tests hold the decoder to. */
+codec_status codec_decode_generic(codec *c, const void *data, size_t len, reading *out,
+                                  eie_err *err);
+
 /* The schema versions the codec knows, for tests and for tools that list them. */
 typedef struct codec_schema_info {
     const char *file;  /* e.g. "vehicle_reading.v1.avsc" */

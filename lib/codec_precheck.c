@@ -3,7 +3,7 @@
 
 #include <stdint.h>
 
-static int read_varint(const unsigned char **p, const unsigned char *end, int64_t *out)
+int codec_read_varint(const unsigned char **p, const unsigned char *end, int64_t *out)
 {
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
@@ -35,7 +35,7 @@ static int skip_value(avro_schema_t schema, const unsigned char **p, const unsig
         return 0;
     case AVRO_INT32:
     case AVRO_INT64:
-        return read_varint(p, end, &n);
+        return codec_read_varint(p, end, &n);
     case AVRO_FLOAT:
     case AVRO_DOUBLE: {
         size_t size = avro_typeof(schema) == AVRO_FLOAT ? 4 : 8;
@@ -46,7 +46,7 @@ static int skip_value(avro_schema_t schema, const unsigned char **p, const unsig
     }
     case AVRO_STRING:
     case AVRO_BYTES:
-        if (read_varint(p, end, &n) < 0 || n < 0 || n > end - *p)
+        if (codec_read_varint(p, end, &n) < 0 || n < 0 || n > end - *p)
             return -1;
         *p += n;
         return 0;
@@ -58,11 +58,11 @@ static int skip_value(avro_schema_t schema, const unsigned char **p, const unsig
         return 0;
     }
     case AVRO_ENUM:
-        return read_varint(p, end, &n) < 0 || n < 0 || n >= avro_schema_enum_number_of_symbols(schema)
+        return codec_read_varint(p, end, &n) < 0 || n < 0 || n >= avro_schema_enum_number_of_symbols(schema)
                    ? -1
                    : 0;
     case AVRO_UNION:
-        if (read_varint(p, end, &n) < 0 || n < 0 || (size_t)n >= avro_schema_union_size(schema))
+        if (codec_read_varint(p, end, &n) < 0 || n < 0 || (size_t)n >= avro_schema_union_size(schema))
             return -1;
         return skip_value(avro_schema_union_branch(schema, (int)n), p, end, depth + 1);
     case AVRO_RECORD:
@@ -74,13 +74,13 @@ static int skip_value(avro_schema_t schema, const unsigned char **p, const unsig
     case AVRO_ARRAY:
     case AVRO_MAP:
         for (;;) {
-            if (read_varint(p, end, &n) < 0)
+            if (codec_read_varint(p, end, &n) < 0)
                 return -1;
             if (n == 0)
                 return 0;
             if (n < 0) { /* a negative count is followed by the block's byte size */
                 int64_t bytes;
-                if (n == INT64_MIN || read_varint(p, end, &bytes) < 0)
+                if (n == INT64_MIN || codec_read_varint(p, end, &bytes) < 0)
                     return -1;
                 n = -n;
             }
@@ -89,7 +89,7 @@ static int skip_value(avro_schema_t schema, const unsigned char **p, const unsig
             for (int64_t i = 0; i < n; i++) {
                 int64_t key_len;
                 if (avro_typeof(schema) == AVRO_MAP) { /* map keys are strings */
-                    if (read_varint(p, end, &key_len) < 0 || key_len < 0 || key_len > end - *p)
+                    if (codec_read_varint(p, end, &key_len) < 0 || key_len < 0 || key_len > end - *p)
                         return -1;
                     *p += key_len;
                 }
@@ -105,6 +105,12 @@ static int skip_value(avro_schema_t schema, const unsigned char **p, const unsig
     default:
         return -1;
     }
+}
+
+int codec_skip_value(avro_schema_t schema, const unsigned char **p, const unsigned char *end,
+                     int depth)
+{
+    return skip_value(schema, p, end, depth);
 }
 
 int codec_precheck(avro_schema_t schema, const void *body, size_t len, size_t *used)

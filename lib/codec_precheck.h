@@ -11,6 +11,7 @@
 
 #include <avro.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Walks one value of schema from the start of body (len bytes). Returns 0 with
  * *used set to the bytes the value takes (bytes after it are the caller's to
@@ -18,5 +19,14 @@
  * (a union branch, an enum symbol or a boolean out of range, nesting deeper
  * than 32). */
 int codec_precheck(avro_schema_t schema, const void *body, size_t len, size_t *used);
+
+/* The same walk from *p, which moves past the value, for a value depth levels
+ * down (a record's field: 1): 0, or -1 as above. */
+int codec_skip_value(avro_schema_t schema, const unsigned char **p, const unsigned char *end,
+                     int depth);
+
+/* A zigzag varint (an Avro int or long) at *p, which moves past it: 0, or -1
+ * when it runs past end or over 10 bytes. */
+int codec_read_varint(const unsigned char **p, const unsigned char *end, int64_t *out);
 
 #endif

@@ -253,7 +253,19 @@ static void test_malformed_messages(void **state)
     assert_int_equal(codec_decode(c, buf, off, &r, &err), CODEC_ERR_BODY);
     assert_non_null(strstr(err.msg, "longer than 64"));
 
-    /* Random bodies behind a valid header: rejected or decoded, never a crash. */
+    /* An id with a NUL inside. */
+    off = CODEC_HEADER_LEN;
+    buf[off++] = 0x06; /* 3 bytes */
+    memcpy(buf + off, "M\0" "1", 3);
+    off += 3;
+    memset(buf + off, 0, 16);
+    off += 16;
+    buf[off++] = 0;
+    assert_int_equal(codec_decode(c, buf, off, &r, &err), CODEC_ERR_BODY);
+    assert_non_null(strstr(err.msg, "meterId: contains NUL"));
+
+    /* Random bodies behind a valid header: rejected or decoded, never a crash,
+     * and exactly as avro-c's generic values decode them. */
     srand(42);
     for (int i = 0; i < 20000; i++) {
         size_t len = CODEC_HEADER_LEN + (size_t)(rand() % 60);
@@ -262,6 +274,13 @@ static void test_malformed_messages(void **state)
             buf[j] = (unsigned char)rand();
         codec_status st = codec_decode(c, buf, len, &r, &err);
         assert_true(st == CODEC_OK || st == CODEC_ERR_BODY);
+        reading generic;
+        eie_err generic_err;
+        assert_int_equal(codec_decode_generic(c, buf, len, &generic, &generic_err), st);
+        if (st == CODEC_OK)
+            assert_memory_equal(&r, &generic, sizeof r);
+        else
+            assert_string_equal(err.msg, generic_err.msg);
     }
 }
 
