@@ -82,8 +82,6 @@ drain() {
   echo "$(echo "$end - $start" | bc) $rss"
 }
 
-# The median of the numbers given.
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 labels=(current)
 declare -A consumer=([current]=$BIN/eie-consumer)
@@ -132,7 +130,7 @@ for ((run = 1; run <= runs; run++)); do
 done
 
 # shellcheck disable=SC2086 # the lists are numbers separated by spaces
-copy_rate=$(median $copy_rates) copy_text_rate=$(median $copy_text_rates)
+copy_rate=$(bench_median $copy_rates) copy_text_rate=$(bench_median $copy_text_rates)
 storage=disk
 [[ ${EIE_BENCH_PG_TMPFS:-0} == 1 ]] && storage="tmpfs (/dev/shm)"
 kafka=plaintext
@@ -140,9 +138,9 @@ kafka=plaintext
 echo "medians of $runs runs; PostgreSQL's data on $storage; Kafka clients over $kafka"
 for label in "${labels[@]}"; do
   # shellcheck disable=SC2086
-  cold_rate=$(median ${rates[cold.$label]}) hot_rate=$(median ${rates[hot.$label]})
+  cold_rate=$(bench_median ${rates[cold.$label]}) hot_rate=$(bench_median ${rates[hot.$label]})
   # shellcheck disable=SC2086
-  cold_rss=$(median ${rsses[cold.$label]}) hot_rss=$(median ${rsses[hot.$label]})
+  cold_rss=$(bench_median ${rsses[cold.$label]}) hot_rss=$(bench_median ${rsses[hot.$label]})
   ratio=$(echo "scale=4; $cold_rate / $copy_rate" | bc)
   ratio_text=$(echo "scale=4; $cold_rate / $copy_text_rate" | bc)
   tag=""

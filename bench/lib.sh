@@ -282,3 +282,6 @@ SQL
   fi
   echo "$t1 - $t0" | bc
 }
+
+# bench_median N...: the median of the numbers given.
+bench_median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
