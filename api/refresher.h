@@ -11,6 +11,11 @@
 
 typedef struct refresher refresher;
 
+/* Rows a cache applies per hold of its write lock: requests reading it wait
+ * for a fraction of a millisecond at most, even when the refresh thread loses
+ * its core while it holds the lock (a busy machine). */
+#define REFRESH_ROWS_PER_LOCK 2000
+
 /* refresh and wait return 0, or -1 with err set; wait may be NULL. what names
  * the cache in the log. */
 refresher *refresher_start(const char *what, long period_ms,

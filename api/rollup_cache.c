@@ -23,9 +23,6 @@
 
 #define HOUR_MS 3600000LL
 #define UNKNOWN INT64_MIN
-/* Rows applied per hold of the write lock while loading, so requests wait
- * for a fraction of a millisecond at most. */
-#define ROWS_PER_LOCK 2000
 
 typedef struct hour_slot {
     int32_t hour; /* hours since 1970; -1: none */
@@ -207,7 +204,7 @@ static int load_hour(rollup_cache *c, stream_cache *s, int64_t hour, db_stamp st
     for (size_t d = 0; d < s->ids.n; d++)
         s->slots[d * (size_t)c->hours + pos].hour = -1;
     for (int i = 0; i < n; i++) {
-        if (i % ROWS_PER_LOCK == ROWS_PER_LOCK - 1) {
+        if (i % REFRESH_ROWS_PER_LOCK == REFRESH_ROWS_PER_LOCK - 1) {
             pthread_rwlock_unlock(&c->lock);
             pthread_rwlock_wrlock(&c->lock);
         }
