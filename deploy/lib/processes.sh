@@ -40,6 +40,12 @@ eie_proc_start() {
   mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")" || return 1
   rm -f "$pidfile"
   printf '%s\0' "$@" >"$pidfile.cmdline"
+  # Logs are appended to across starts; past 64 MB the old one becomes
+  # LOG.prev, so that a log does not fill the disk (bench/api.sh's access log
+  # grew by some 2 GB a run).
+  if [[ -f $logfile ]] && (($(stat -c %s "$logfile") > 64 * 1024 * 1024)); then
+    mv -f "$logfile" "$logfile.prev" || return 1
+  fi
   printf '=== %s start: %s\n' "$(date '+%F %T')" "$*" >>"$logfile"
   # setsid: its own session, so Ctrl-C or closing the terminal that ran us
   # does not reach it. The wrapper writes its own pid before exec, which is
