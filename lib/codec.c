@@ -2,7 +2,6 @@
 #include "codec.h"
 
 #include <avro.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,7 +9,7 @@
 #include "codec_precheck.h"
 #include "embedded.h"
 
-#define MAX_FIELDS 8
+#define MAX_FIELDS CODEC_MAX_FIELDS
 /* Schema files are named <prefix>.v<N>.avsc. */
 static const char *const file_prefixes[READING_KIND_COUNT] = {
     [READING_METER] = "meter_reading",
@@ -48,7 +47,6 @@ struct codec {
     avro_reader_t reader;
     avro_writer_t writer;
     strbuf out;
-    bool generic_only; /* codec_decode_generic's: avro-c's values, not codec_direct.h */
 };
 
 /* "vehicle_reading.v2.avsc" -> kind VEHICLE, version 2. */
@@ -403,36 +401,40 @@ static int extract(codec *c, schema_version *v, reading *out, eie_err *err)
     return 0;
 }
 
-codec_status codec_decode_generic(codec *c, const void *data, size_t len, reading *out,
-                                  eie_err *err)
-{
-    c->generic_only = true;
-    codec_status st = codec_decode(c, data, len, out, err);
-    c->generic_only = false;
-    return st;
-}
-
-codec_status codec_decode(codec *c, const void *data, size_t len, reading *out, eie_err *err)
+/* The version a message names, with its body; NULL with *status and err set
+ * when it names none, or is not single-object encoding. */
+static schema_version *message_version(codec *c, const void *data, size_t len,
+                                       const unsigned char **body, codec_status *status,
+                                       eie_err *err)
 {
     const unsigned char *p = data;
     if (len < CODEC_HEADER_LEN || p[0] != 0xC3 || p[1] != 0x01) {
         eie_err_set(err, "not Avro single-object encoding (expected marker C3 01 and a "
                          "fingerprint, got %zu bytes)", len);
-        return CODEC_ERR_FRAMING;
+        *status = CODEC_ERR_FRAMING;
+        return NULL;
     }
     uint64_t fp = get_le64(p + 2);
-    schema_version *v = NULL;
-    for (size_t i = 0; i < c->n_versions && !v; i++)
-        if (c->versions[i].info.fingerprint == fp)
-            v = &c->versions[i];
-    if (!v) {
-        eie_err_set(err, "unknown schema fingerprint %016llx", (unsigned long long)fp);
-        return CODEC_ERR_UNKNOWN_SCHEMA;
+    for (size_t i = 0; i < c->n_versions; i++) {
+        if (c->versions[i].info.fingerprint == fp) {
+            *body = p + CODEC_HEADER_LEN;
+            return &c->versions[i];
+        }
     }
-    const unsigned char *body = p + CODEC_HEADER_LEN;
+    eie_err_set(err, "unknown schema fingerprint %016llx", (unsigned long long)fp);
+    *status = CODEC_ERR_UNKNOWN_SCHEMA;
+    return NULL;
+}
+
+codec_status codec_decode_generic(codec *c, const void *data, size_t len, reading *out,
+                                  eie_err *err)
+{
+    const unsigned char *body;
+    codec_status status;
+    schema_version *v = message_version(c, data, len, &body, &status, err);
+    if (!v)
+        return status;
     size_t body_len = len - CODEC_HEADER_LEN, used;
-    if (v->direct.steps && !c->generic_only)
-        return codec_direct_decode(&v->direct, body, body_len, v->info.file, out, err);
     if (codec_precheck(v->schema, body, body_len, &used) < 0) {
         eie_err_set(err, "body does not decode as %s", v->info.file);
         return CODEC_ERR_BODY;
@@ -451,4 +453,16 @@ codec_status codec_decode(codec *c, const void *data, size_t len, reading *out, 
         return CODEC_ERR_BODY;
     }
     return CODEC_OK;
+}
+
+codec_status codec_decode(codec *c, const void *data, size_t len, reading *out, eie_err *err)
+{
+    const unsigned char *body;
+    codec_status status;
+    schema_version *v = message_version(c, data, len, &body, &status, err);
+    if (!v)
+        return status;
+    if (!v->direct.steps) /* no plan (out of memory at start) */
+        return codec_decode_generic(c, data, len, out, err);
+    return codec_direct_decode(&v->direct, body, len - CODEC_HEADER_LEN, v->info.file, out, err);
 }

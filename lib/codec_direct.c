@@ -22,7 +22,7 @@ int codec_direct_plan(codec_direct *plan, avro_schema_t schema, reading_kind kin
         plan->steps[j].schema = avro_schema_record_field_get_by_index(schema, (int)j);
     size_t n_fields;
     const reading_field *fields = reading_fields(kind, &n_fields);
-    if (n_fields > CODEC_DIRECT_MAX_FIELDS) {
+    if (n_fields > CODEC_MAX_FIELDS) {
         codec_direct_free(plan);
         return -1;
     }
@@ -100,7 +100,7 @@ codec_status codec_direct_decode(const codec_direct *plan, const unsigned char *
     memset(out, 0, sizeof *out);
     out->kind = plan->kind;
     const unsigned char *p = body, *end = body + len;
-    int problems[CODEC_DIRECT_MAX_FIELDS] = {0}; /* by reading field */
+    int problems[CODEC_MAX_FIELDS] = {0}; /* by reading field */
     size_t n_fields;
     const reading_field *fields = reading_fields(plan->kind, &n_fields);
     for (size_t j = 0; j < plan->n_steps; j++) {

@@ -18,8 +18,8 @@
 #include "codec.h"
 #include "reading.h"
 
-/* The most fields a kind of reading may have for a plan. */
-#define CODEC_DIRECT_MAX_FIELDS 16
+/* The most fields a kind of reading may have (the codec refuses more). */
+#define CODEC_MAX_FIELDS 8
 
 typedef struct codec_direct_step {
     const reading_field *target; /* NULL: skipped */

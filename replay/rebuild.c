@@ -377,7 +377,7 @@ static int switch_in(PGconn *conn, bool keep_old, char retired[64], eie_err *err
 
 /* Until the hot state is taken from the history (hot_state.h), the hot sink
  * reads the assignments alone, and the cold sinks' reads are the records'. */
-static void read_meters_once(replay_job *jobs, size_t n_jobs, unsigned hot_kinds, bool once)
+static void read_readings_once(replay_job *jobs, size_t n_jobs, unsigned hot_kinds, bool once)
 {
     jobs[0].store->kinds = once ? 1u << READING_ASSIGNMENT : hot_kinds;
     jobs[0].counts_records = true;
@@ -399,7 +399,7 @@ int replay_rebuild(PGconn *conn, replay_job *jobs, size_t n_jobs, bool restart, 
     log_info("%s both stores into schema %s", resumed ? "resuming the rebuild of" : "rebuilding",
              REBUILD_SCHEMA);
     unsigned hot_kinds = jobs[0].store->kinds;
-    read_meters_once(jobs, n_jobs, hot_kinds, !hot_taken);
+    read_readings_once(jobs, n_jobs, hot_kinds, !hot_taken);
     replay_totals totals = {0};
     int rc = replay_run_round(jobs, n_jobs, "rebuild", &totals, &err);
     /* What arrived meanwhile, in shorter rounds, then once more after the
@@ -419,7 +419,7 @@ int replay_rebuild(PGconn *conn, replay_job *jobs, size_t n_jobs, bool restart, 
         if (hot_state_take(conn, hot_group, cold_group, &err) < 0)
             rc = -1;
         else
-            read_meters_once(jobs, n_jobs, hot_kinds, false);
+            read_readings_once(jobs, n_jobs, hot_kinds, false);
     }
     if (rc == 0) {
         int64_t t0 = timefmt_now_ms();
