@@ -153,8 +153,13 @@ typedef struct data_sums {
     strbuf ids[2], los[2], his[2]; /* [0] vehicles, [1] meters */
     edge_range *by_kind[2][DATA_SUMS_MAX_RANGES];
     int n[2];
+    /* The hours whose stamps to read: every request's, and their caches'
+     * newest change when they all had the same (else DB_STAMP_UNKNOWN). */
+    edge_hours asked;
+    int n_asked;
 } data_sums;
 void data_sums_add(data_sums *bt, edge_range *r);
+void data_sums_ask_hours(data_sums *bt, const edge_hours *h);
 /* Fills in each range's sums and the freshness at that moment: 0, or the
  * HTTP status to answer (503, or 504 when the statement timed out). */
 int data_sums_run(PGconn *conn, data_sums *bt, edge_freshness *fresh);

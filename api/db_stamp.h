@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "reading.h"
+
 typedef int64_t db_stamp;
 
 /* No such time: the table it comes from was empty. */
@@ -20,5 +22,13 @@ static inline db_stamp db_stamp_get(const PGresult *res, int row, int col)
 {
     return PQgetisnull(res, row, col) ? DB_STAMP_NONE : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
+
+/* The change stamp of one hour's summaries (migration 008's
+ * hourly_summary_change) of a stream. */
+typedef struct hour_stamp {
+    reading_kind kind; /* READING_METER or READING_VEHICLE */
+    int64_t hour;      /* since 1970 */
+    db_stamp stamp;
+} hour_stamp;
 
 #endif

@@ -14,6 +14,7 @@
 typedef struct job {
     edge_range *ranges;
     int n;
+    const edge_hours *asked;
     edge_freshness *fresh;
     int status; /* 0, or the HTTP status of a failure */
     bool done;
@@ -72,9 +73,11 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&b->lock);
 
         data_sums_reset(&bt);
-        for (job *j = taken; j; j = j->next)
+        for (job *j = taken; j; j = j->next) {
             for (int i = 0; i < j->n; i++)
                 data_sums_add(&bt, &j->ranges[i]);
+            data_sums_ask_hours(&bt, j->asked);
+        }
         edge_freshness fresh = {0};
         int status = run_sums(b, &bt, &fresh);
 
@@ -92,11 +95,12 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-int edge_batch_sum(edge_batch *b, edge_range *ranges, int n, edge_freshness *fresh)
+int edge_batch_sum(edge_batch *b, edge_range *ranges, int n, const edge_hours *asked,
+                   edge_freshness *fresh)
 {
     if (n < 0 || n > DATA_SUMS_MAX_RANGES)
         return 503;
-    job j = {.ranges = ranges, .n = n, .fresh = fresh};
+    job j = {.ranges = ranges, .n = n, .asked = asked, .fresh = fresh};
     pthread_cond_init(&j.finished, NULL);
     pthread_mutex_lock(&b->lock);
     if (b->last)

@@ -36,6 +36,7 @@ typedef struct edge_range {
  * were read, for the caller to check its caches against: their stamps, and
  * the dirty hours. */
 #define EDGE_MAX_DIRTY 64
+#define EDGE_MAX_HOUR_STAMPS 128
 typedef struct edge_freshness {
     db_stamp summaries_changed;              /* newest hourly_summary_change */
     db_stamp assignment_stored;              /* newest assignment stored */
@@ -44,11 +45,28 @@ typedef struct edge_freshness {
         reading_kind kind;                   /* whose summaries */
         int64_t hour;                        /* hours since 1970 */
     } dirty[EDGE_MAX_DIRTY];
+    /* When the newest change was not the one the caller's caches had: the
+     * stamps of the hours it used (edge_hours), sorted by stream and hour,
+     * so that it can tell whether those changed or only others did. -1: not
+     * read (more than EDGE_MAX_HOUR_STAMPS, or the newest change was the
+     * caches'). */
+    int n_hours;
+    hour_stamp hours[EDGE_MAX_HOUR_STAMPS];
 } edge_freshness;
 
+/* The hours of summaries a caller's caches used, [lo, hi) per stream
+ * (READING_METER, READING_VEHICLE; lo == hi for none), and the newest change
+ * the caches had read. */
+typedef struct edge_hours {
+    db_stamp changed;
+    int64_t lo[2], hi[2];
+} edge_hours;
+
 /* Fills in the sums of each range (none is fine) and the freshness at that
- * moment; 0, or the HTTP status to answer when the database could not (503,
- * or 504 when the statement timed out). */
-int edge_batch_sum(edge_batch *b, edge_range *ranges, int n, edge_freshness *fresh);
+ * moment, with the stamps of the hours asked for; 0, or the HTTP status to
+ * answer when the database could not (503, or 504 when the statement timed
+ * out). */
+int edge_batch_sum(edge_batch *b, edge_range *ranges, int n, const edge_hours *asked,
+                   edge_freshness *fresh);
 
 #endif

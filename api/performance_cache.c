@@ -35,14 +35,17 @@ typedef struct used_hours {
 typedef struct edges {
     edge_range r[MAX_EDGES];
     int sign[MAX_EDGES];
-    /* Within an hour summarised and clean: sums that stay (edge_memo.h). */
+    /* Within an hour summarised and clean: sums that stay (edge_memo.h)
+     * while that hour's stamp does. */
     bool settled[MAX_EDGES];
+    db_stamp hour_stamp[MAX_EDGES];
     bool remembered[MAX_EDGES]; /* sums from the memo */
     int n;
     used_hours used[MAX_USED];
     int n_used;
     bool overflow; /* more edges or used hours than fit: ask the database instead */
     db_stamp changed; /* of every part used */
+    uint64_t generation;
     bool have_changed;
 } edges;
 
@@ -51,7 +54,9 @@ typedef struct sums {
     long long readings;
 } sums;
 
-static void edges_add(edges *e, int sign, bool settled, reading_kind kind, const char *id,
+/* settled: the stamp of the summarised hour the edge is in; DB_STAMP_UNKNOWN
+ * for none. */
+static void edges_add(edges *e, int sign, db_stamp settled, reading_kind kind, const char *id,
                       int64_t lo_ms, int64_t hi_ms)
 {
     if (hi_ms <= lo_ms)
@@ -61,7 +66,8 @@ static void edges_add(edges *e, int sign, bool settled, reading_kind kind, const
         return;
     }
     e->sign[e->n] = sign;
-    e->settled[e->n] = settled;
+    e->settled[e->n] = settled != DB_STAMP_UNKNOWN;
+    e->hour_stamp[e->n] = settled;
     e->r[e->n++] = (edge_range){.kind = kind, .id = id, .lo_ms = lo_ms, .hi_ms = hi_ms};
 }
 
@@ -82,10 +88,11 @@ static bool same_state(edges *e, const rollup_part *part)
 {
     if (!e->have_changed) {
         e->changed = part->changed;
+        e->generation = part->generation;
         e->have_changed = true;
         return true;
     }
-    return e->changed == part->changed;
+    return e->changed == part->changed && e->generation == part->generation;
 }
 
 static void add_part(sums *to, const rollup_part *part)
@@ -110,11 +117,11 @@ static bool add_edge(api_context *ctx, edges *e, sums *to, reading_kind kind, co
         used_add(e, kind, hour_ms / HOUR_MS, hour_ms / HOUR_MS + 1);
     if (summarised && (hi_ms - lo_ms) * 2 > HOUR_MS) {
         add_part(to, &hour);
-        edges_add(e, -1, true, kind, id, hour_ms, lo_ms);
-        edges_add(e, -1, true, kind, id, hi_ms, hour_ms + HOUR_MS);
+        edges_add(e, -1, hour.hour_stamp, kind, id, hour_ms, lo_ms);
+        edges_add(e, -1, hour.hour_stamp, kind, id, hi_ms, hour_ms + HOUR_MS);
         return true;
     }
-    edges_add(e, 1, summarised, kind, id, lo_ms, hi_ms);
+    edges_add(e, 1, summarised ? hour.hour_stamp : DB_STAMP_UNKNOWN, kind, id, lo_ms, hi_ms);
     return true;
 }
 
@@ -134,7 +141,7 @@ static bool add_span(api_context *ctx, edges *e, sums *to, reading_kind kind, co
             return add_edge(ctx, e, to, kind, id, first_hour_ms, lo_ms,
                             hi_ms < second_hour_ms ? hi_ms : second_hour_ms) &&
                    add_edge(ctx, e, to, kind, id, second_hour_ms, second_hour_ms, hi_ms);
-        edges_add(e, 1, false, kind, id, lo_ms, hi_ms);
+        edges_add(e, 1, DB_STAMP_UNKNOWN, kind, id, lo_ms, hi_ms);
         return true;
     }
     add_part(to, &part);
@@ -143,7 +150,7 @@ static bool add_span(api_context *ctx, edges *e, sums *to, reading_kind kind, co
     for (int k = 0; k < part.n_skipped; k++) {
         used_add(e, kind, from_hour, part.skipped[k]);
         from_hour = part.skipped[k] + 1;
-        edges_add(e, 1, false, kind, id, part.skipped[k] * HOUR_MS, (part.skipped[k] + 1) * HOUR_MS);
+        edges_add(e, 1, DB_STAMP_UNKNOWN, kind, id, part.skipped[k] * HOUR_MS, (part.skipped[k] + 1) * HOUR_MS);
     }
     used_add(e, kind, from_hour, part.hi_ms / HOUR_MS);
     /* Before the first whole hour: within one hour. After the last summarised
@@ -152,7 +159,7 @@ static bool add_span(api_context *ctx, edges *e, sums *to, reading_kind kind, co
         return false;
     if (hi_ms - part.hi_ms < HOUR_MS)
         return add_edge(ctx, e, to, kind, id, part.hi_ms, part.hi_ms, hi_ms);
-    edges_add(e, 1, false, kind, id, part.hi_ms, hi_ms);
+    edges_add(e, 1, DB_STAMP_UNKNOWN, kind, id, part.hi_ms, hi_ms);
     return true;
 }
 
@@ -180,14 +187,31 @@ static bool add_meters(api_context *ctx, const vehicle_state_entry *v, int64_t f
     return true;
 }
 
-/* Whether what the caches said holds at the moment the edges were read: no
- * summary changed and no assignment arrived since the caches were read, and
- * no summary the report used is of an hour dirty now (a late reading stored
- * for it); hours the caches knew dirty were read raw. */
-static bool cache_current(const edges *e, const vehicle_state_entry *v, const edge_freshness *f)
+/* Whether the summaries the report used are the database's: none changed
+ * since the caches read them, or (while others change, as when the sinks
+ * catch up on earlier hours) each hour used has the stamp the cache loaded. */
+static bool summaries_current(api_context *ctx, const edges *e, const edge_freshness *f)
 {
-    if ((e->have_changed && e->changed != f->summaries_changed) ||
-        v->assignment_stored != f->assignment_stored || f->n_dirty < 0)
+    if (!e->have_changed || e->changed == f->summaries_changed)
+        return true;
+    if (f->n_hours < 0)
+        return false;
+    for (int k = 0; k < e->n_used; k++)
+        if (!rollup_cache_hours_current(ctx->rollups, e->generation, e->used[k].kind,
+                                        e->used[k].lo, e->used[k].hi, f->hours, f->n_hours))
+            return false;
+    return true;
+}
+
+/* Whether what the caches said holds at the moment the edges were read: the
+ * summaries used are current, no assignment arrived since the caches were
+ * read, and no summary the report used is of an hour dirty now (a late
+ * reading stored for it); hours the caches knew dirty were read raw. */
+static bool cache_current(api_context *ctx, const edges *e, const vehicle_state_entry *v,
+                          const edge_freshness *f)
+{
+    if (!summaries_current(ctx, e, f) || v->assignment_stored != f->assignment_stored ||
+        f->n_dirty < 0)
         return false;
     for (int i = 0; i < f->n_dirty; i++)
         for (int k = 0; k < e->n_used; k++)
@@ -197,8 +221,29 @@ static bool cache_current(const edges *e, const vehicle_state_entry *v, const ed
     return true;
 }
 
+/* The hours the report used, per stream, for the database to give their
+ * stamps. */
+static edge_hours hours_used(const edges *e)
+{
+    edge_hours h = {.changed = e->have_changed ? e->changed : DB_STAMP_UNKNOWN};
+    for (int k = 0; k < e->n_used; k++) {
+        const used_hours *u = &e->used[k];
+        int s = u->kind; /* READING_METER or READING_VEHICLE */
+        if (h.lo[s] >= h.hi[s]) {
+            h.lo[s] = u->lo;
+            h.hi[s] = u->hi;
+            continue;
+        }
+        if (u->lo < h.lo[s])
+            h.lo[s] = u->lo;
+        if (u->hi > h.hi[s])
+            h.hi[s] = u->hi;
+    }
+    return h;
+}
+
 /* The edges' sums: those of settled ranges from the memo when read under the
- * summaries' state the caches have (cache_current then holds the database to
+ * stamp their hour has in the cache (cache_current then holds the database to
  * it too), the others from the history. Even with none to read, the database
  * says whether the caches are as current as it is, so that a reading stored a
  * moment ago counts. */
@@ -209,13 +254,14 @@ static int sum_edges(api_context *ctx, edges *e, edge_freshness *fresh)
     for (int i = 0; i < e->n; i++) {
         db_stamp stamp;
         e->remembered[i] = e->settled[i] && edge_memo_get(ctx->memo, &e->r[i], &stamp) &&
-                           e->have_changed && stamp == e->changed;
+                           stamp == e->hour_stamp[i];
         if (!e->remembered[i]) {
             where[n] = i;
             asked[n++] = e->r[i];
         }
     }
-    int status = edge_batch_sum(ctx->edges, asked, n, fresh);
+    edge_hours used = hours_used(e);
+    int status = edge_batch_sum(ctx->edges, asked, n, &used, fresh);
     for (int k = 0; status == 0 && k < n; k++)
         e->r[where[k]] = asked[k];
     return status;
@@ -241,11 +287,11 @@ int performance_from_caches(api_context *ctx, struct _u_response *resp, const ch
         data_respond_error(resp, status);
         return -1;
     }
-    if (!cache_current(&e, &v, &fresh))
+    if (!cache_current(ctx, &e, &v, &fresh))
         return 0;
     for (int i = 0; i < e.n; i++)
         if (e.settled[i] && !e.remembered[i])
-            edge_memo_put(ctx->memo, &e.r[i], fresh.summaries_changed);
+            edge_memo_put(ctx->memo, &e.r[i], e.hour_stamp[i]);
     for (int i = 0; i < e.n; i++) {
         sums *to = e.r[i].kind == READING_VEHICLE ? &dc : &ac;
         to->kwh += e.sign[i] * e.r[i].kwh;

@@ -54,6 +54,7 @@ struct rollup_cache {
     PGconn *conn;
     char store[128]; /* the tables' oids: a replay's switch changes them */
     db_stamp changed; /* the newest change of the snapshot loaded */
+    uint64_t generation; /* see rollup_part */
 };
 
 static int64_t floor_div(int64_t a, int64_t b)
@@ -120,6 +121,7 @@ bool rollup_cache_window(rollup_cache *c, reading_kind kind, const char *id, int
     bool ok = true;
     pthread_rwlock_rdlock(&c->lock);
     out->changed = c->changed;
+    out->generation = c->generation;
     if (s->until == UNKNOWN) {
         ok = false;
     } else {
@@ -146,7 +148,32 @@ bool rollup_cache_hour(rollup_cache *c, reading_kind kind, const char *id, int64
     out->hi_ms = out->lo_ms + HOUR_MS;
     pthread_rwlock_rdlock(&c->lock);
     out->changed = c->changed;
+    out->generation = c->generation;
     bool ok = sum_hours(c, s, id, h, h + 1, false, out);
+    if (ok)
+        out->hour_stamp = s->stamps[h % c->hours];
+    pthread_rwlock_unlock(&c->lock);
+    return ok;
+}
+
+bool rollup_cache_hours_current(rollup_cache *c, uint64_t generation, reading_kind kind,
+                                int64_t lo, int64_t hi, const hour_stamp *db, int n)
+{
+    stream_cache *s = c ? stream_of(c, kind) : NULL;
+    if (!s)
+        return false;
+    int i = 0;
+    while (i < n && (db[i].kind != kind || db[i].hour < lo))
+        i++;
+    pthread_rwlock_rdlock(&c->lock);
+    bool ok = c->generation == generation;
+    for (int64_t h = lo; ok && h < hi; h++) {
+        while (i < n && db[i].kind == kind && db[i].hour < h)
+            i++;
+        db_stamp want = i < n && db[i].kind == kind && db[i].hour == h ? db[i].stamp : DB_STAMP_NONE;
+        size_t pos = (size_t)(h % c->hours);
+        ok = s->loaded[pos] == h && s->stamps[pos] == want;
+    }
     pthread_rwlock_unlock(&c->lock);
     return ok;
 }
@@ -159,6 +186,7 @@ static void forget(rollup_cache *c, stream_cache *s)
     s->slots = NULL;
     s->until = UNKNOWN;
     s->n_dirty = 0;
+    c->generation++;
     for (int i = 0; i < c->hours; i++) {
         s->loaded[i] = -1;
         s->stamps[i] = DB_STAMP_UNKNOWN;
@@ -217,6 +245,7 @@ static int load_hour(rollup_cache *c, stream_cache *s, int64_t hour, db_stamp st
     }
     s->loaded[pos] = hour;
     s->stamps[pos] = stamp;
+    c->generation++;
     pthread_rwlock_unlock(&c->lock);
     PQclear(res);
     return 0;
@@ -284,6 +313,7 @@ static int read_state(rollup_cache *c, size_t n_want[2], db_stamp *changed, eie_
             if (s->loaded[pos] == h && s->stamps[pos] == stamp)
                 continue;
             s->loaded[pos] = -1;
+            c->generation++;
             c->want[k][n_want[k]] = h;
             c->want_stamps[k][n_want[k]] = stamp;
             n_want[k]++;
@@ -330,6 +360,8 @@ static int refresh(void *arg, eie_err *err)
                 load_hour(c, &c->streams[k], c->want[k][i], c->want_stamps[k][i], err) < 0)
                 goto done;
     pthread_rwlock_wrlock(&c->lock);
+    if (c->changed != changed)
+        c->generation++;
     c->changed = changed;
     pthread_rwlock_unlock(&c->lock);
     rc = 0;

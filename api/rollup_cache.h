@@ -37,6 +37,11 @@ typedef struct rollup_part {
     /* The newest change of the summaries these sums come from: the sums are
      * current while the database's newest (DATA_SUMMARIES_CHANGED) is the same. */
     db_stamp changed;
+    /* Which state of the cache they were read from: every load or drop of an
+     * hour makes another. */
+    uint64_t generation;
+    /* rollup_cache_hour: that hour's own change stamp as loaded. */
+    db_stamp hour_stamp;
 } rollup_part;
 
 /* For one device (kind READING_METER or READING_VEHICLE) and the window
@@ -52,5 +57,13 @@ bool rollup_cache_window(rollup_cache *c, reading_kind kind, const char *id, int
  * the cache cannot vouch for it (see rollup_cache_window), or it is dirty. */
 bool rollup_cache_hour(rollup_cache *c, reading_kind kind, const char *id, int64_t hour_ms,
                        rollup_part *out);
+
+/* Whether the cache is still in the state `generation` and, in it, holds the
+ * hours [lo, hi) of a stream as the database has them: each loaded with the
+ * stamp it has in `db` (n of them, sorted by kind then hour; an hour missing
+ * there has none). When the newest change differs, sums of these hours are
+ * still current if this holds: other hours changed, not these. */
+bool rollup_cache_hours_current(rollup_cache *c, uint64_t generation, reading_kind kind,
+                                int64_t lo, int64_t hi, const hour_stamp *db, int n);
 
 #endif

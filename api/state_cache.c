@@ -394,11 +394,40 @@ static int wait_for_commits(void *arg, long ms, eie_err *err)
         if (!take_notices(c, &earliest_us))
             return 0;
     }
+    /* The newest assignment stored is read first, and the assignments are
+     * then followed from the newest the cache had (a few rows: the table only
+     * grows by assignments), so that the cache holds every one up to that
+     * stamp and says so at once: reports need not wait for the next refresh to
+     * trust it, while the sinks drain a backlog and assignments keep coming. */
+    data_hot_store store;
+    if (data_hot_store_read(c->conn, &store, err) < 0)
+        return -1;
+    take_notices(c, &earliest_us);
     char since[64];
     format_stamp(earliest_us, since, sizeof since);
-    for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++)
-        if (follow_since(c, &sources[i], since, 0, err) < 0)
+    pthread_rwlock_rdlock(&c->lock);
+    db_stamp had = c->assignment_stored;
+    pthread_rwlock_unlock(&c->lock);
+    /* Not loaded yet, or another store's (a replay's switch): the next
+     * refresh sees to it. */
+    bool vouch = had != DB_STAMP_UNKNOWN && strcmp(store.tables, c->store) == 0;
+    char assignments_since[64];
+    if (vouch && had != DB_STAMP_NONE && had < earliest_us)
+        format_stamp(had, assignments_since, sizeof assignments_since);
+    else
+        snprintf(assignments_since, sizeof assignments_since, "%s", since);
+    for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++) {
+        const char *from = sources[i].table != DATA_HOT_ASSIGNMENTS ? since
+                           : vouch && had == DB_STAMP_NONE         ? NULL
+                                                                   : assignments_since;
+        if (follow_since(c, &sources[i], from, 0, err) < 0)
             return -1;
+    }
+    if (vouch) {
+        pthread_rwlock_wrlock(&c->lock);
+        c->assignment_stored = store.assignments_stored;
+        pthread_rwlock_unlock(&c->lock);
+    }
     return 0;
 }
 

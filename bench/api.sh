@@ -178,6 +178,17 @@ api_ready /healthz 60
 api_ready /readyz 30
 # Until the API's caches have loaded the day (a report comes from them), as
 # they would have on a server that has been running.
+# How many performance reports came from the caches and how many from the
+# database alone since the last call (the database's plpgsql answers every
+# report the caches cannot vouch for).
+declare -A sources_before=([caches]=0 [database]=0)
+report_sources() {
+  local caches database
+  read -r caches database < <(curl -sf "$base/metrics" | awk -F'[{}" ]+' '/^eie_api_performance_reports_total\{/ { n[$3] = $NF }
+    END { printf "%d %d\n", n["caches"], n["database"] }')
+  echo "$1: reports from the caches $((caches - sources_before[caches])), from the database alone $((database - sources_before[database]))"
+  sources_before=([caches]=$caches [database]=$database)
+}
 cached_reports() {
   curl -sf "$base/metrics" | awk '/^eie_api_performance_reports_total\{source="caches"\}/ { n = $2 } END { print n + 0 }'
 }
@@ -292,10 +303,7 @@ for name in $endpoints; do
   measure "$name"
   rps[$name]=$(printf '%.0f' "${R[rps]}")
   p99[$name]=$(printf '%.2f' "${R[p99_ms]}")
-  if [[ $name == performance ]]; then
-    curl -sf "$base/metrics" | awk -F'[{}" ]+' '/^eie_api_performance_reports_total\{/ { n[$3] = $NF }
-      END { printf "performance: reports from the caches %d, from the database alone %d (all runs)\n", n["caches"], n["database"] }'
-  fi
+  if [[ $name == performance ]]; then report_sources performance; fi
 done
 # The fleet summary reads the whole day: timed alone, not under load. Its
 # efficiency must be the history's own sums (every reading counted once).
@@ -364,6 +372,7 @@ if ((backlog > 0)) && [[ " $endpoints " == *" performance "* ]]; then
   BENCH_PG_DIR=$API_DIR/pg BENCH_DIR=$RUN_DIR bench_cpu_begin api="$(cat "$RUN_DIR/api.pid")" \
     consumer-cold="$(cat "$RUN_DIR/consumer-cold.pid")" consumer-hot="$(cat "$RUN_DIR/consumer-hot.pid")" \
     kafka="$(cat "$API_DIR/kafka/kafka.pid")"
+  report_sources "before draining" >/dev/null
   duration=$drain_duration warmup=0 measure draining
   cpu=$(BENCH_DIR=$RUN_DIR bench_cpu_end "api postgres consumer-cold consumer-hot kafka")
   read -r cold1 hot1 < <(stored_offsets)
@@ -373,6 +382,7 @@ if ((backlog > 0)) && [[ " $endpoints " == *" performance "* ]]; then
   drain_cold=$(echo "($cold1 - $cold0) / ($t1 - $t0)" | bc)
   drain_hot=$(echo "($hot1 - $hot0) / ($t1 - $t0)" | bc)
   echo "draining: the sinks stored cold $drain_cold rows/s, hot $drain_hot rows/s meanwhile; $cpu"
+  report_sources draining
   consumed_wait || exit 1
   # Both drains must have lasted the whole measurement: the offsets read at
   # its end still short of what each group ends at.
