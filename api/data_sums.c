@@ -11,26 +11,12 @@
 #include "timefmt.h"
 
 /* How current the summaries and assignments are: the dirty hours with their
- * streams, the newest summary change, the newest assignment stored; and when
- * the newest change is not the one the caches had (CHANGED), the stamps of
- * the hours they used (meter hours [MLO, MHI), vehicle hours [VLO, VHI)),
- * one more than fit at most. The parameters' numbers are the statement's. */
-#define FRESHNESS_ROWS(CHANGED, MLO, MHI, VLO, VHI)                                              \
+ * streams, the newest summary change, the newest assignment stored. */
+#define FRESHNESS_ROWS                                                                           \
     "SELECT 4, count(*), string_agg(stream || ':' || floor(extract(epoch FROM hour) / 3600), ',')" \
     "  FROM hourly_rollup_dirty"                                                                 \
     " UNION ALL SELECT 2, 0, " DATA_SUMMARIES_CHANGED "::text"                                  \
-    " UNION ALL SELECT 3, 0, " DATA_ASSIGNMENTS_STORED "::text"                                 \
-    " UNION ALL (SELECT 5, floor(extract(epoch FROM hour) / 3600)::bigint,"                      \
-    "    stream || ':' || eie_stamp(changed_at) FROM hourly_summary_change"                     \
-    "  WHERE " DATA_SUMMARIES_CHANGED " IS DISTINCT FROM " CHANGED "::bigint"                   \
-    "    AND (stream = 'meter' AND hour >= to_timestamp(" MLO "::bigint * 3600.0)"              \
-    "           AND hour < to_timestamp(" MHI "::bigint * 3600.0)"                              \
-    "      OR stream = 'vehicle' AND hour >= to_timestamp(" VLO "::bigint * 3600.0)"            \
-    "           AND hour < to_timestamp(" VHI "::bigint * 3600.0))"                             \
-    "  LIMIT " HOUR_STAMPS_LIMIT ")"
-#define STRINGIFY(x) #x
-#define STRINGIFY_VALUE(x) STRINGIFY(x)
-#define HOUR_STAMPS_LIMIT STRINGIFY_VALUE(EDGE_MAX_HOUR_STAMPS) " + 1"
+    " UNION ALL SELECT 3, 0, " DATA_ASSIGNMENTS_STORED "::text"
 
 /* Each range joins its device's index in its own day partition(s): the
  * partitions are pruned per range at run time. Three more rows say how current
@@ -48,12 +34,29 @@ static const char *const batch_sql =
     "    coalesce(sum(h.battery_temp), 0)) FROM vehicle_history h"
     "  WHERE h.vehicle_id = r.id AND h.ts >= r.lo AND h.ts < r.hi)::text"
     " FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY r(id, lo, hi, i)"
-    " UNION ALL " FRESHNESS_ROWS("$7", "$8", "$9", "$10", "$11");
+    " UNION ALL " FRESHNESS_ROWS;
 
 /* When every range came from edge_memo.c: the freshness alone, without the
  * history's partitions to open (0.019 ms against 0.109 ms for the whole
  * statement, pg_stat_statements under bench/api.sh). */
-static const char *const freshness_sql = FRESHNESS_ROWS("$1", "$2", "$3", "$4", "$5");
+static const char *const freshness_sql = FRESHNESS_ROWS;
+
+/* When the newest change is not the one the caches had: the stamps of the
+ * hours they used, meter hours [$1, $2) and vehicle hours [$3, $4), one more
+ * than fit at most. A statement of its own, run only then: as a branch of the
+ * one above, even skipped, it cost the performance report at rest a tenth of
+ * its throughput and doubled its p99 (bench/api.sh, two runs of each build,
+ * alternating). */
+#define STRINGIFY(x) #x
+#define STRINGIFY_VALUE(x) STRINGIFY(x)
+static const char *const hour_stamps_sql =
+    "SELECT floor(extract(epoch FROM hour) / 3600)::bigint, stream, eie_stamp(changed_at)"
+    " FROM hourly_summary_change"
+    " WHERE stream = 'meter' AND hour >= to_timestamp($1::bigint * 3600.0)"
+    "     AND hour < to_timestamp($2::bigint * 3600.0)"
+    "   OR stream = 'vehicle' AND hour >= to_timestamp($3::bigint * 3600.0)"
+    "     AND hour < to_timestamp($4::bigint * 3600.0)"
+    " LIMIT " STRINGIFY_VALUE(EDGE_MAX_HOUR_STAMPS) " + 1";
 
 /* Appends one element of a text[] literal: quoted, with " and \ escaped. */
 static void put_text_element(strbuf *b, bool first, const char *s)
@@ -128,31 +131,43 @@ void data_sums_ask_hours(data_sums *bt, const edge_hours *h)
     }
 }
 
-/* An hour's stamp, "stream:stamp" after its hour, into fresh; false when
- * not as the statement writes it. */
-static bool read_hour_stamp(edge_freshness *f, long long hour, const char *text)
-{
-    const char *colon = strchr(text, ':');
-    if (!colon)
-        return false;
-    if (f->n_hours < 0 || f->n_hours == EDGE_MAX_HOUR_STAMPS) {
-        f->n_hours = -1; /* more than fit: the caller cannot tell */
-        return true;
-    }
-    char *end;
-    hour_stamp *h = &f->hours[f->n_hours++];
-    h->kind = strncmp(text, "meter:", 6) == 0 ? READING_METER : READING_VEHICLE;
-    h->hour = hour;
-    h->stamp = strtoll(colon + 1, &end, 10);
-    return end != colon + 1 && *end == '\0';
-}
-
 static int by_kind_and_hour(const void *a, const void *b)
 {
     const hour_stamp *x = a, *y = b;
     if (x->kind != y->kind)
         return x->kind < y->kind ? -1 : 1;
     return x->hour < y->hour ? -1 : x->hour > y->hour;
+}
+
+/* The stamps of the hours the batch's reports used, sorted, into fresh;
+ * n_hours -1 when more than fit. 0, or the HTTP status to answer. */
+static int read_hour_stamps(PGconn *conn, const edge_hours *asked, edge_freshness *fresh)
+{
+    char bounds[4][24];
+    const char *params[4];
+    for (int k = 0; k < 2; k++) {
+        bool any = asked->lo[k] < asked->hi[k];
+        snprintf(bounds[2 * k], sizeof bounds[0], "%lld", any ? (long long)asked->lo[k] : 0LL);
+        snprintf(bounds[2 * k + 1], sizeof bounds[0], "%lld", any ? (long long)asked->hi[k] : 0LL);
+        params[2 * k] = bounds[2 * k];
+        params[2 * k + 1] = bounds[2 * k + 1];
+    }
+    int status = 0;
+    PGresult *res = data_exec(conn, "hours' stamps", hour_stamps_sql, 4, params, &status);
+    if (!res)
+        return status;
+    int rows = PQntuples(res);
+    fresh->n_hours = rows > EDGE_MAX_HOUR_STAMPS ? -1 : rows;
+    for (int i = 0; i < fresh->n_hours; i++) {
+        hour_stamp *h = &fresh->hours[i];
+        h->hour = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        h->kind = strcmp(PQgetvalue(res, i, 1), "meter") == 0 ? READING_METER : READING_VEHICLE;
+        h->stamp = db_stamp_get(res, i, 2);
+    }
+    if (fresh->n_hours > 0)
+        qsort(fresh->hours, (size_t)fresh->n_hours, sizeof *fresh->hours, by_kind_and_hour);
+    PQclear(res);
+    return 0;
 }
 
 /* A row of the sums as text, "(kwh,readings,temp_sum)". */
@@ -175,16 +190,7 @@ static bool parse_sums(const char *text, double *kwh, long long *n, double *temp
 
 int data_sums_run(PGconn *conn, data_sums *bt, edge_freshness *fresh)
 {
-    const char *params[11];
-    char hours[5][24];
-    const edge_hours *asked = &bt->asked;
-    db_stamp changed = bt->n_asked ? asked->changed : DB_STAMP_UNKNOWN;
-    snprintf(hours[0], sizeof hours[0], "%lld", (long long)changed);
-    for (int k = 0; k < 2; k++) {
-        bool any = bt->n_asked && asked->lo[k] < asked->hi[k];
-        snprintf(hours[1 + 2 * k], sizeof hours[0], "%lld", any ? (long long)asked->lo[k] : 0LL);
-        snprintf(hours[2 + 2 * k], sizeof hours[0], "%lld", any ? (long long)asked->hi[k] : 0LL);
-    }
+    const char *params[6];
     for (int k = 0; k < 2; k++) {
         if (bt->n[k] == 0) {
             strbuf_puts(&bt->ids[k], "{");
@@ -198,27 +204,17 @@ int data_sums_run(PGconn *conn, data_sums *bt, edge_freshness *fresh)
         params[3 * k + 1] = bt->los[k].data;
         params[3 * k + 2] = bt->his[k].data;
     }
-    for (int i = 0; i < 5; i++)
-        params[6 + i] = hours[i];
     int status = 0;
     PGresult *res = bt->n[0] + bt->n[1] == 0
-                        ? data_exec(conn, "summaries' freshness", freshness_sql, 5, params + 6, &status)
-                        : data_exec(conn, "history sums", batch_sql, 11, params, &status);
+                        ? data_exec(conn, "summaries' freshness", freshness_sql, 0, NULL, &status)
+                        : data_exec(conn, "history sums", batch_sql, 6, params, &status);
     if (!res)
         return status;
-    int rows = PQntuples(res), hour_rows = 0;
-    fresh->n_hours = 0;
+    int rows = PQntuples(res);
+    fresh->n_hours = -1;
     for (int i = 0; i < rows && status == 0; i++) {
         int k = atoi(PQgetvalue(res, i, 0));
         long at = strtol(PQgetvalue(res, i, 1), NULL, 10) - 1;
-        if (k == 5) {
-            hour_rows++;
-            if (!read_hour_stamp(fresh, at + 1, PQgetvalue(res, i, 2))) {
-                log_error("history sums: unexpected hour stamp %s", PQgetvalue(res, i, 2));
-                status = 503;
-            }
-            continue;
-        }
         if (k == 2 || k == 3) {
             *(k == 2 ? &fresh->summaries_changed : &fresh->assignment_stored) =
                 db_stamp_get(res, i, 2);
@@ -243,13 +239,15 @@ int data_sums_run(PGconn *conn, data_sums *bt, edge_freshness *fresh)
         r->readings = n;
         r->temp_sum = temp;
     }
-    if (fresh->n_hours > 0)
-        qsort(fresh->hours, (size_t)fresh->n_hours, sizeof *fresh->hours, by_kind_and_hour);
-    if (status == 0 && rows - hour_rows != bt->n[0] + bt->n[1] + 3) {
+    if (status == 0 && rows != bt->n[0] + bt->n[1] + 3) {
         log_error("history sums: %d rows for %d ranges", rows, bt->n[0] + bt->n[1]);
         status = 503;
     }
     PQclear(res);
+    /* Later than the statement above, and as good: an hour's stamp only ever
+     * moves on, so one the same as the cache's now was the same then. */
+    if (status == 0 && bt->n_asked && fresh->summaries_changed != bt->asked.changed)
+        status = read_hour_stamps(conn, &bt->asked, fresh);
     return status;
 }
 
