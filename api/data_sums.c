@@ -110,25 +110,12 @@ void data_sums_add(data_sums *bt, edge_range *r)
 void data_sums_ask_hours(data_sums *bt, const edge_hours *h)
 {
     edge_hours *to = &bt->asked;
-    if (bt->n_asked++ == 0) {
-        *to = *h;
-        return;
-    }
-    if (to->changed != h->changed)
+    if (bt->n_asked++ == 0)
+        *to = (edge_hours){.changed = h->changed};
+    else if (to->changed != h->changed)
         to->changed = DB_STAMP_UNKNOWN; /* equal to none the database has */
-    for (int k = 0; k < 2; k++) {
-        if (h->lo[k] >= h->hi[k])
-            continue;
-        if (to->lo[k] >= to->hi[k]) {
-            to->lo[k] = h->lo[k];
-            to->hi[k] = h->hi[k];
-            continue;
-        }
-        if (h->lo[k] < to->lo[k])
-            to->lo[k] = h->lo[k];
-        if (h->hi[k] > to->hi[k])
-            to->hi[k] = h->hi[k];
-    }
+    for (reading_kind k = READING_METER; k <= READING_VEHICLE; k++)
+        edge_hours_widen(to, k, h->lo[k], h->hi[k]);
 }
 
 static int by_kind_and_hour(const void *a, const void *b)

@@ -62,6 +62,22 @@ typedef struct edge_hours {
     int64_t lo[2], hi[2];
 } edge_hours;
 
+/* Widens the hours of kind's stream in h to take in [lo, hi). */
+static inline void edge_hours_widen(edge_hours *h, reading_kind kind, int64_t lo, int64_t hi)
+{
+    if (lo >= hi)
+        return;
+    if (h->lo[kind] >= h->hi[kind]) {
+        h->lo[kind] = lo;
+        h->hi[kind] = hi;
+        return;
+    }
+    if (lo < h->lo[kind])
+        h->lo[kind] = lo;
+    if (hi > h->hi[kind])
+        h->hi[kind] = hi;
+}
+
 /* Fills in the sums of each range (none is fine) and the freshness at that
  * moment, with the stamps of the hours asked for; 0, or the HTTP status to
  * answer when the database could not (503, or 504 when the statement timed

@@ -36,8 +36,7 @@ typedef struct edges {
     edge_range r[MAX_EDGES];
     int sign[MAX_EDGES];
     /* Within an hour summarised and clean: sums that stay (edge_memo.h)
-     * while that hour's stamp does. */
-    bool settled[MAX_EDGES];
+     * while that hour's stamp does. DB_STAMP_UNKNOWN: not settled. */
     db_stamp hour_stamp[MAX_EDGES];
     bool remembered[MAX_EDGES]; /* sums from the memo */
     int n;
@@ -66,9 +65,13 @@ static void edges_add(edges *e, int sign, db_stamp settled, reading_kind kind, c
         return;
     }
     e->sign[e->n] = sign;
-    e->settled[e->n] = settled != DB_STAMP_UNKNOWN;
     e->hour_stamp[e->n] = settled;
     e->r[e->n++] = (edge_range){.kind = kind, .id = id, .lo_ms = lo_ms, .hi_ms = hi_ms};
+}
+
+static bool is_settled(const edges *e, int i)
+{
+    return e->hour_stamp[i] != DB_STAMP_UNKNOWN;
 }
 
 static void used_add(edges *e, reading_kind kind, int64_t lo, int64_t hi)
@@ -150,7 +153,8 @@ static bool add_span(api_context *ctx, edges *e, sums *to, reading_kind kind, co
     for (int k = 0; k < part.n_skipped; k++) {
         used_add(e, kind, from_hour, part.skipped[k]);
         from_hour = part.skipped[k] + 1;
-        edges_add(e, 1, DB_STAMP_UNKNOWN, kind, id, part.skipped[k] * HOUR_MS, (part.skipped[k] + 1) * HOUR_MS);
+        edges_add(e, 1, DB_STAMP_UNKNOWN, kind, id, part.skipped[k] * HOUR_MS,
+                  (part.skipped[k] + 1) * HOUR_MS);
     }
     used_add(e, kind, from_hour, part.hi_ms / HOUR_MS);
     /* Before the first whole hour: within one hour. After the last summarised
@@ -226,19 +230,8 @@ static bool cache_current(api_context *ctx, const edges *e, const vehicle_state_
 static edge_hours hours_used(const edges *e)
 {
     edge_hours h = {.changed = e->have_changed ? e->changed : DB_STAMP_UNKNOWN};
-    for (int k = 0; k < e->n_used; k++) {
-        const used_hours *u = &e->used[k];
-        int s = u->kind; /* READING_METER or READING_VEHICLE */
-        if (h.lo[s] >= h.hi[s]) {
-            h.lo[s] = u->lo;
-            h.hi[s] = u->hi;
-            continue;
-        }
-        if (u->lo < h.lo[s])
-            h.lo[s] = u->lo;
-        if (u->hi > h.hi[s])
-            h.hi[s] = u->hi;
-    }
+    for (int k = 0; k < e->n_used; k++)
+        edge_hours_widen(&h, e->used[k].kind, e->used[k].lo, e->used[k].hi);
     return h;
 }
 
@@ -253,7 +246,7 @@ static int sum_edges(api_context *ctx, edges *e, edge_freshness *fresh)
     int where[MAX_EDGES], n = 0;
     for (int i = 0; i < e->n; i++) {
         db_stamp stamp;
-        e->remembered[i] = e->settled[i] && edge_memo_get(ctx->memo, &e->r[i], &stamp) &&
+        e->remembered[i] = is_settled(e, i) && edge_memo_get(ctx->memo, &e->r[i], &stamp) &&
                            stamp == e->hour_stamp[i];
         if (!e->remembered[i]) {
             where[n] = i;
@@ -290,7 +283,7 @@ int performance_from_caches(api_context *ctx, struct _u_response *resp, const ch
     if (!cache_current(ctx, &e, &v, &fresh))
         return 0;
     for (int i = 0; i < e.n; i++)
-        if (e.settled[i] && !e.remembered[i])
+        if (is_settled(&e, i) && !e.remembered[i])
             edge_memo_put(ctx->memo, &e.r[i], e.hour_stamp[i]);
     for (int i = 0; i < e.n; i++) {
         sums *to = e.r[i].kind == READING_VEHICLE ? &dc : &ac;
