@@ -47,6 +47,8 @@ typedef struct performance {
     double temp_sum;      /* battery temperatures of every reading in the window */
     shared_period *periods; /* the shared ones, in time order */
     size_t n_periods, cap_periods;
+    /* From the caches without a statement: the notices vouched for them. */
+    bool from_memory;
 } performance;
 
 void performance_free(performance *p);

@@ -46,6 +46,7 @@ typedef struct edges {
     db_stamp changed; /* of every part used */
     uint64_t generation;
     bool have_changed;
+    bool quiet; /* no notice named a part used since the cache read it */
 } edges;
 
 typedef struct sums {
@@ -89,6 +90,7 @@ static void used_add(edges *e, reading_kind kind, int64_t lo, int64_t hi)
  * between would mix two states). */
 static bool same_state(edges *e, const rollup_part *part)
 {
+    e->quiet = e->quiet && part->quiet;
     if (!e->have_changed) {
         e->changed = part->changed;
         e->generation = part->generation;
@@ -237,10 +239,12 @@ static edge_hours hours_used(const edges *e)
 
 /* The edges' sums: those of settled ranges from the memo when read under the
  * stamp their hour has in the cache (cache_current then holds the database to
- * it too), the others from the history. Even with none to read, the database
- * says whether the caches are as current as it is, so that a reading stored a
- * moment ago counts. */
-static int sum_edges(api_context *ctx, edges *e, edge_freshness *fresh)
+ * it too), the others from the history. With none to read, the database is
+ * asked nothing when the notices vouch for the caches (vouched; *asked_db
+ * then false); else it says whether the caches are as current as it is, so that a
+ * reading stored a moment ago counts. */
+static int sum_edges(api_context *ctx, edges *e, bool vouched, edge_freshness *fresh,
+                     bool *asked_db)
 {
     edge_range asked[MAX_EDGES];
     int where[MAX_EDGES], n = 0;
@@ -253,6 +257,9 @@ static int sum_edges(api_context *ctx, edges *e, edge_freshness *fresh)
             asked[n++] = e->r[i];
         }
     }
+    *asked_db = n > 0 || !vouched;
+    if (!*asked_db)
+        return 0;
     edge_hours used = hours_used(e);
     int status = edge_batch_sum(ctx->edges, asked, n, &used, fresh);
     for (int k = 0; status == 0 && k < n; k++)
@@ -264,7 +271,7 @@ int performance_from_caches(api_context *ctx, struct _u_response *resp, const ch
                             int64_t from_ms, int64_t to_ms, performance *p)
 {
     vehicle_state_entry v;
-    edges e = {.n = 0};
+    edges e = {.quiet = true};
     sums ac = {0}, dc = {0};
     if (!ctx->state || !ctx->rollups || !ctx->edges ||
         !state_cache_vehicle(ctx->state, vehicle_id, &v, true) ||
@@ -274,14 +281,21 @@ int performance_from_caches(api_context *ctx, struct _u_response *resp, const ch
     /* Unknown here may be only not cached yet: the database says which. */
     if (e.overflow || (!v.has_state && !p->meter_id[0]))
         return 0;
+    /* Both caches hear of each change as it commits: the summaries' notices
+     * named none of the hours used, and the state cache has applied every
+     * assignment announced. What they hold is then the database's but for
+     * the last milliseconds' commits, as on the state route. */
+    bool vouched = e.quiet && v.following;
     edge_freshness fresh;
-    int status = sum_edges(ctx, &e, &fresh);
+    bool asked_db;
+    int status = sum_edges(ctx, &e, vouched, &fresh, &asked_db);
     if (status) {
         data_respond_error(resp, status);
         return -1;
     }
-    if (!cache_current(ctx, &e, &v, &fresh))
+    if (asked_db && !cache_current(ctx, &e, &v, &fresh))
         return 0;
+    p->from_memory = !asked_db;
     for (int i = 0; i < e.n; i++)
         if (is_settled(&e, i) && !e.remembered[i])
             edge_memo_put(ctx->memo, &e.r[i], e.hour_stamp[i]);

@@ -14,12 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "data.h"
 #include "idmap.h"
 #include "log.h"
 #include "pg.h"
 #include "refresher.h"
+#include "summary_notices.h"
 
 #define HOUR_MS 3600000LL
 #define UNKNOWN INT64_MIN
@@ -55,6 +57,9 @@ struct rollup_cache {
     char store[128]; /* the tables' oids: a replay's switch changes them */
     db_stamp changed; /* the newest change of the snapshot loaded */
     uint64_t generation; /* see rollup_part */
+    summary_notices *notices;
+    uint64_t mark; /* the last complete refresh's (summary_notices_mark) */
+    bool deaf;     /* the notices' connection failed: said in the log */
 };
 
 static int64_t floor_div(int64_t a, int64_t b)
@@ -93,6 +98,7 @@ static bool sum_hours(const rollup_cache *c, const stream_cache *s, const char *
             out->skipped[out->n_skipped++] = h;
         }
     }
+    out->quiet = summary_notices_quiet(c->notices, c->mark, s->kind, a, b);
     long d = idmap_find(&s->ids, id);
     for (int64_t h = a, k = 0; d >= 0 && h < b; h++) {
         if (k < out->n_skipped && out->skipped[k] == h) {
@@ -131,6 +137,8 @@ bool rollup_cache_window(rollup_cache *c, reading_kind kind, const char *id, int
             out->lo_ms = a * HOUR_MS;
             out->hi_ms = b * HOUR_MS;
         }
+        if (a >= b)
+            out->quiet = true; /* no hour of the cache's used */
     }
     pthread_rwlock_unlock(&c->lock);
     return ok;
@@ -325,6 +333,33 @@ static int read_state(rollup_cache *c, size_t n_want[2], db_stamp *changed, eie_
     return 0;
 }
 
+/* Takes the summaries' notices, waiting up to ms for one; says in the log
+ * when the cache stops and starts hearing them. Never fails: deaf, the cache
+ * vouches for nothing by itself (summary_notices_quiet). */
+static int hear(rollup_cache *c, long ms)
+{
+    eie_err err;
+    if (summary_notices_take(c->notices, ms, &err) == 0) {
+        if (c->deaf)
+            log_info("rollup cache: hearing the summaries' notices again");
+        c->deaf = false;
+        return 0;
+    }
+    if (!c->deaf)
+        log_warn("rollup cache: %s (reports check the database until it hears them again)",
+                 err.msg);
+    c->deaf = true;
+    struct timespec nap = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&nap, NULL);
+    return 0;
+}
+
+static int wait_for_notices(void *arg, long ms, eie_err *err)
+{
+    (void)err;
+    return hear(arg, ms);
+}
+
 static int refresh(void *arg, eie_err *err)
 {
     rollup_cache *c = arg;
@@ -334,6 +369,11 @@ static int refresh(void *arg, eie_err *err)
             return -1;
         c->store[0] = '\0';
     }
+    /* What this refresh reads is current but for what notices name after
+     * the mark, taken before the snapshot. Without notices the cache still
+     * works, its reports checked by a statement each. */
+    hear(c, 0);
+    uint64_t mark = summary_notices_mark(c->notices);
     /* One snapshot: the stamps, the dirty hours and the rows agree. */
     if (data_snapshot_begin(c->conn, err) < 0)
         return -1;
@@ -356,13 +396,14 @@ static int refresh(void *arg, eie_err *err)
         goto done;
     for (int k = 0; k < 2; k++)
         for (size_t i = 0; i < n_want[k]; i++)
-            if (c->stop ||
+            if (c->stop || hear(c, 0) < 0 ||
                 load_hour(c, &c->streams[k], c->want[k][i], c->want_stamps[k][i], err) < 0)
                 goto done;
     pthread_rwlock_wrlock(&c->lock);
     if (c->changed != changed)
         c->generation++;
     c->changed = changed;
+    c->mark = mark;
     pthread_rwlock_unlock(&c->lock);
     rc = 0;
 done:
@@ -380,6 +421,7 @@ rollup_cache *rollup_cache_start(const char *database_url, long refresh_ms, int 
         return NULL;
     }
     c->hours = hours;
+    c->notices = summary_notices_new(database_url, hours);
     for (int k = 0; k < 2; k++) {
         c->want[k] = calloc((size_t)hours, sizeof *c->want[k]);
         c->want_stamps[k] = calloc((size_t)hours, sizeof *c->want_stamps[k]);
@@ -394,7 +436,8 @@ rollup_cache *rollup_cache_start(const char *database_url, long refresh_ms, int 
         forget(c, s);
     }
     pthread_rwlock_init(&c->lock, NULL);
-    if (!(c->refresher = refresher_start("rollup cache", refresh_ms, refresh, NULL, c, err))) {
+    if (!(c->refresher = refresher_start("rollup cache", refresh_ms, refresh, wait_for_notices, c,
+                                         err))) {
         rollup_cache_stop(c);
         return NULL;
     }
@@ -408,6 +451,7 @@ void rollup_cache_stop(rollup_cache *c)
     c->stop = 1;
     refresher_stop(c->refresher);
     PQfinish(c->conn);
+    summary_notices_free(c->notices);
     pthread_rwlock_destroy(&c->lock);
     for (int k = 0; k < 2; k++) {
         forget(c, &c->streams[k]);

@@ -4,7 +4,9 @@
  * refresh_ms. The performance report then asks PostgreSQL only for the
  * minutes at a window's edges. Like the state cache, it may be up to a refresh
  * behind: a late reading that marks its hour dirty is seen at the next
- * refresh. */
+ * refresh. Between refreshes it hears the summaries' changes as they commit
+ * (summary_notices.h), which tells the hours that are current from those that
+ * may not be. */
 #ifndef EIE_ROLLUP_CACHE_H
 #define EIE_ROLLUP_CACHE_H
 
@@ -42,6 +44,10 @@ typedef struct rollup_part {
     uint64_t generation;
     /* rollup_cache_hour: that hour's own change stamp as loaded. */
     db_stamp hour_stamp;
+    /* No notice named these hours (or everything) since the refresh the
+     * cache read them in: while it hears the notices, the sums are current
+     * without asking the database (summary_notices.h). */
+    bool quiet;
 } rollup_part;
 
 /* For one device (kind READING_METER or READING_VEHICLE) and the window

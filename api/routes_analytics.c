@@ -147,6 +147,8 @@ static int get_performance(const struct _u_request *req, struct _u_response *res
         return U_CALLBACK_COMPLETE;
     metrics_add(ctx->metrics, "eie_api_performance_reports_total",
                 found ? "source=\"caches\"" : "source=\"database\"", 1);
+    if (p.from_memory)
+        metrics_add(ctx->metrics, "eie_api_performance_reports_from_memory_total", "", 1);
     if (!found) {
         memset(&p, 0, sizeof p);
         found = performance_from_database(ctx, resp, vehicle_id, w.from_ms, w.to_ms, &p);
@@ -208,5 +210,9 @@ int routes_analytics_register(api_context *ctx)
     metrics_describe(ctx->metrics, "eie_api_performance_reports_total", METRIC_COUNTER,
                      "performance reports by where their data came from: caches (memory, and "
                      "the history for a window's edges) or database");
+    metrics_describe(ctx->metrics, "eie_api_performance_reports_from_memory_total",
+                     METRIC_COUNTER,
+                     "performance reports from the caches that asked the database nothing: the "
+                     "summaries' and the hot store's notices vouched for what the caches held");
     return api_register(ctx, routes, sizeof routes / sizeof routes[0]);
 }

@@ -70,6 +70,7 @@ struct state_cache {
     char store[96]; /* the tables' oids: a replay's switch changes them */
     char since[64]; /* when the last complete refresh began; "" none */
     db_stamp assignment_stored; /* the newest assignment then */
+    bool following; /* see vehicle_state_entry; under the lock */
 };
 
 /* Called with the write lock held: the entry of id, created empty. */
@@ -198,6 +199,7 @@ bool state_cache_vehicle(state_cache *c, const char *vehicle_id, vehicle_state_e
     if (i >= 0 && with_assignments) {
         *out = c->vehicles[i];
         out->assignment_stored = c->assignment_stored;
+        out->following = c->following;
     } else if (i >= 0) { /* the state only: a tenth of the entry */
         memcpy(out, &c->vehicles[i], offsetof(vehicle_state_entry, n_assignments));
         out->n_assignments = 0;
@@ -262,6 +264,7 @@ static void clear(state_cache *c)
     c->voltages = NULL;
     c->since[0] = '\0';
     c->assignment_stored = DB_STAMP_UNKNOWN;
+    c->following = false;
 }
 
 /* Applies the source's rows stamped from since (NULL: all) less look_back_s. */
@@ -332,14 +335,26 @@ static int refresh(state_cache *c, int look_long, eie_err *err)
     snprintf(c->since, sizeof c->since, "%s", store.now);
     pthread_rwlock_wrlock(&c->lock);
     c->assignment_stored = store.assignments_stored;
+    c->following = true; /* listening since before it read */
     pthread_rwlock_unlock(&c->lock);
     return 0;
+}
+
+/* A failure may have lost notices: nothing is vouched for until a refresh. */
+static int unless_failed(state_cache *c, int rc)
+{
+    if (rc < 0) {
+        pthread_rwlock_wrlock(&c->lock);
+        c->following = false;
+        pthread_rwlock_unlock(&c->lock);
+    }
+    return rc;
 }
 
 static int refresh_round(void *arg, eie_err *err)
 {
     state_cache *c = arg;
-    return refresh(c, c->rounds++ % LONG_LOOK_EVERY == 0, err);
+    return unless_failed(c, refresh(c, c->rounds++ % LONG_LOOK_EVERY == 0, err));
 }
 
 /* The earliest stamp among the notices received; false when none. */
@@ -370,9 +385,8 @@ static void format_stamp(int64_t us, char *buf, size_t size)
 /* Waits up to ms for the hot store's notices; applies the rows stamped from
  * the earliest one on. Notices of commits during the refreshes wait in
  * libpq already, so they are taken before sleeping. */
-static int wait_for_commits(void *arg, long ms, eie_err *err)
+static int apply_commits(state_cache *c, long ms, eie_err *err)
 {
-    state_cache *c = arg;
     if (!c->conn || !c->listening || PQstatus(c->conn) != CONNECTION_OK) {
         struct timespec nap = {ms / 1000, (ms % 1000) * 1000000L};
         nanosleep(&nap, NULL);
@@ -423,12 +437,19 @@ static int wait_for_commits(void *arg, long ms, eie_err *err)
         if (follow_since(c, &sources[i], from, 0, err) < 0)
             return -1;
     }
-    if (vouch) {
-        pthread_rwlock_wrlock(&c->lock);
+    pthread_rwlock_wrlock(&c->lock);
+    if (vouch)
         c->assignment_stored = store.assignments_stored;
-        pthread_rwlock_unlock(&c->lock);
-    }
+    else
+        c->following = false;
+    pthread_rwlock_unlock(&c->lock);
     return 0;
+}
+
+static int wait_for_commits(void *arg, long ms, eie_err *err)
+{
+    state_cache *c = arg;
+    return unless_failed(c, apply_commits(c, ms, err));
 }
 
 state_cache *state_cache_start(const char *database_url, long refresh_ms, eie_err *err)

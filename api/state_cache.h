@@ -38,6 +38,11 @@ typedef struct vehicle_state_entry {
      * assignments are current while the database's newest (DATA_ASSIGNMENTS_STORED)
      * is the same. */
     db_stamp assignment_stored;
+    /* And whether the cache was following the hot store's commits then
+     * (listening, every assignment announced so far applied): its
+     * assignments are then current but for the last milliseconds' commits,
+     * without asking the database. */
+    bool following;
 } vehicle_state_entry;
 
 typedef struct state_cache state_cache;

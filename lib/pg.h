@@ -22,6 +22,12 @@
  * reading shows as soon as it is stored rather than at the next refresh. */
 #define PG_HOT_STATE_CHANNEL "eie_hot_state"
 
+/* Changes to the hourly summaries are announced on this channel, by the
+ * triggers of schemas/sql/016_summary_notices.sql: "stream:hour,hour,..." or
+ * "*" (anything may have changed: a replay's switch of stores). The API's
+ * rollup cache listens. */
+#define PG_SUMMARIES_CHANNEL "eie_summaries"
+
 /* Connects; application_name defaults to the program's name. */
 PGconn *pg_connect(const char *url, const char *application_name, eie_err *err);
 

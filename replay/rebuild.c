@@ -318,6 +318,10 @@ static int switch_in_transaction(PGconn *conn, const char *retired, eie_err *err
     }
     PQclear(rels);
     PQclear(funcs);
+    /* The API's rollup cache trusts what it holds while no notice names it:
+     * every hour of the new store is news. */
+    if (rc == 0)
+        rc = pg_exec(conn, "SELECT pg_notify('" PG_SUMMARIES_CHANNEL "', '*')", err);
     /* Not CASCADE: anything left in it was not moved, and must not vanish. */
     return rc == 0 ? pg_exec(conn, "DROP SCHEMA " REBUILD_SCHEMA, err) : rc;
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Hourly summaries behind the performance endpoint: the answer is the same
 # whether the hours are read raw, dirty or summarised; a late reading for a
-# summarised hour counts at once and after the hour is summarised again; a
-# repeated reading counts once.
+# summarised hour counts at once (as soon as the API hears of its commit) and
+# after the hour is summarised again; a repeated reading counts once; a report
+# whose hours no notice named asks the database nothing, unless the API lost
+# the notices' connection.
 source "$(dirname "$0")/lib.sh"
 it_setup 2
 
@@ -45,6 +47,12 @@ metrics() { curl -sf "$url" | jq -c '.metrics'; }
 from_caches() {
     curl -sf "http://127.0.0.1:$port/metrics" |
         awk '/^eie_api_performance_reports_total\{source="caches"\}/ { n = $2 } END { print n + 0 }'
+}
+# How many of those asked the database nothing: the summaries' and the hot
+# store's notices vouched for the caches.
+from_memory() {
+    curl -sf "http://127.0.0.1:$port/metrics" |
+        awk '/^eie_api_performance_reports_from_memory_total / { n = $2 } END { print n + 0 }'
 }
 # Once the caches have loaded the summaries, a report comes from them.
 served_from_caches() {
@@ -119,6 +127,10 @@ late_stored() {
 }
 it_wait_for "the late meter and vehicle readings" 60 late_stored
 expected='{"totalEnergyConsumedAc":13,"totalEnergyDeliveredDc":6.5,"efficiencyRatio":0.5,"efficiencyUnavailableReason":null,"avgBatteryTemp":25,"meterReadings":26,"vehicleReadings":26,"energyLossKwh":6.5}'
+# The API hears of the commit within milliseconds (the summaries' notices):
+# the report counts the readings from then on.
+counts() { [[ $(metrics) == "$expected" ]]; }
+it_wait_for "the late readings counted" 2 counts
 it_expect_eq "$expected" "$(metrics)" "a late reading counts at once"
 summarised_again() {
     it_sql_equals "0|true" "SELECT (SELECT count(*) FROM hourly_rollup_dirty) || '|' ||
@@ -148,6 +160,14 @@ it_expect_eq "$expected" "$(metrics)" "and from the caches once they reloaded th
 cached=$(from_caches)
 it_expect_eq "$(long_edges_history)" "$(long_edges)" "the 55-minute window again, its edges remembered"
 it_expect_eq "$((cached + 1))" "$(from_caches)" "that report came from the caches"
+# Once a refresh has read the hours after the last notice that named them
+# (the late hour's), the report asks the database nothing.
+from_memory_alone() {
+    local before
+    before=$(from_memory)
+    [[ $(long_edges) == "$(long_edges_history)" ]] && (($(from_memory) == before + 1))
+}
+it_wait_for "the same report asking the database nothing" 5 from_memory_alone
 in_edge=$(date -u -d "@$((h1 + 150))" +%Y-%m-%dT%H:%M:%SZ)
 echo "{\"meterId\":\"M1\",\"kwhConsumedAc\":0.75,\"voltage\":230,\"timestamp\":\"$in_edge\"}" |
     "$EIE_BIN/eie-produce" --type meter - 2>>"$IT_DIR/produce.log" || it_fail "producing the reading in an edge"
@@ -199,8 +219,10 @@ late_meter_reading() {
 }
 late_meter_reading $((h1 - 1800)) # the hour before the window's
 cached=$(from_caches)
+memory=$(from_memory)
 it_expect_eq "$(long_edges_history)" "$(long_edges)" "another hour summarised again: the same answer"
 it_expect_eq "$((cached + 1))" "$(from_caches)" "and from the caches, before they reloaded"
+it_expect_eq "$((memory + 1))" "$(from_memory)" "asking the database nothing: the notice named another hour"
 # An assignment is trusted as soon as the hot store announces its commit, not
 # at the second API's next refresh a minute later (while the sinks drain a
 # backlog, assignments keep coming). V1 stays on M1: the reports stay as they
@@ -212,7 +234,25 @@ it_wait_for "the assignment stored" 60 it_sql_equals 1 \
     "SELECT count(*) FROM vehicle_meter_assignment WHERE vehicle_id = 'V1' AND valid_from = '$reassigned'"
 it_wait_for "a report from the second API's caches after the assignment" 5 served_from_caches
 it_expect_eq "$(long_edges_history)" "$(long_edges)" "the same answer after the assignment"
+# Deaf to the notices (their connection lost), the second API vouches for
+# nothing by itself until a refresh that began after it listened again: the
+# reports still come from its caches, each checked by a statement.
+if ((SECONDS - started < 45)); then
+    listeners="SELECT pid FROM pg_stat_activity WHERE application_name = 'eie-api summary notices'"
+    deaf=$(it_psql -c "SELECT string_agg(pid::text, ',') FROM ($listeners) l")
+    it_psql -c "SELECT pg_terminate_backend(pid) FROM ($listeners) l" >/dev/null
+    # Both APIs listen again at once, on new connections.
+    it_wait_for "the APIs to notice the lost connections" 10 it_sql_equals 2 \
+        "SELECT count(*) FROM ($listeners) l WHERE pid <> ALL('{$deaf}'::int[])"
+    cached=$(from_caches)
+    memory=$(from_memory)
+    it_expect_eq "$(long_edges_history)" "$(long_edges)" "deaf to the notices: the same answer"
+    it_expect_eq "$((cached + 1))" "$(from_caches)" "from the caches"
+    it_expect_eq "$memory" "$(from_memory)" "checked by the database, not vouched for by deaf caches"
+fi
 late_meter_reading $((h1 + 5400)) # the window's middle hour
+edges_counted() { [[ $(long_edges) == "$(long_edges_history)" ]]; }
+it_wait_for "the new reading counted" 2 edges_counted
 cached=$(from_caches)
 it_expect_eq "$(long_edges_history)" "$(long_edges)" "an hour of the window summarised again: its new reading counts"
 # Past its first minute the second API may have reloaded that hour, and then
