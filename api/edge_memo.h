@@ -10,8 +10,8 @@
  * (edge_freshness) before using what it got from here. Other hours changing
  * meanwhile, as when the sinks catch up on earlier ones, does not matter.
  *
- * A fixed number of slots in buckets of four, each key in its bucket (a new
- * key in a full bucket replaces one of the four): a bounded cache, with no
+ * A fixed number of slots in buckets of eight, each key in its bucket (a new
+ * key in a full bucket replaces one of the eight): a bounded cache, with no
  * eviction to run. */
 #ifndef EIE_EDGE_MEMO_H
 #define EIE_EDGE_MEMO_H
@@ -24,7 +24,7 @@
 
 typedef struct edge_memo edge_memo;
 
-/* NULL when slots is below 4 (no memo) or memory is short. */
+/* NULL when slots is below 8 (no memo) or memory is short. */
 edge_memo *edge_memo_new(size_t slots);
 void edge_memo_free(edge_memo *m);
 

@@ -113,10 +113,10 @@ int main(int argc, char **argv)
          "the database)"},
         {"rollup-cache-hours", 0, "EIE_ROLLUP_CACHE_HOURS", CONFIG_INT, &rollup_hours, "48", 0, 744,
          "hours of summaries kept in memory for the performance report (0: none)"},
-        {"edge-memo-slots", 0, "EIE_EDGE_MEMO_SLOTS", CONFIG_INT, &edge_memo_slots, "131072", 0,
+        {"edge-memo-slots", 0, "EIE_EDGE_MEMO_SLOTS", CONFIG_INT, &edge_memo_slots, "262144", 0,
          16777216,
          "settled minutes at reports' window edges remembered, 120 bytes each once used "
-         "(below 4: none; each report reads its edges from the history)"},
+         "(below 8: none; each report reads its edges from the history)"},
         {"swagger-ui-dir", 0, "EIE_SWAGGER_UI_DIR", CONFIG_STRING, &swagger_dir, NULL, 0, 0,
          "folder of the swagger-ui-dist assets served under /docs"},
         {"keys-file", 0, "EIE_API_KEYS_FILE", CONFIG_STRING, &keys_file, NULL, 0, 0,

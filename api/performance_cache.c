@@ -178,13 +178,20 @@ static bool add_meters(api_context *ctx, const vehicle_state_entry *v, int64_t f
 {
     if (v->n_assignments == 0 || v->assignments[0].valid_from_ms > from_ms)
         return false;
-    for (int i = 0; i < v->n_assignments; i++) {
+    for (int i = 0, next; i < v->n_assignments; i = next) {
         const cached_assignment *a = &v->assignments[i];
         if (a->valid_from_ms < to_ms)
             snprintf(p->meter_id, sizeof p->meter_id, "%s", a->meter_id);
+        /* Assigned to the same meter again (a fleet that announces its
+         * assignments periodically): still one period on it, so its edges are
+         * those of the stay, not of each announcement. */
+        for (next = i + 1;
+             next < v->n_assignments && strcmp(v->assignments[next].meter_id, a->meter_id) == 0;
+             next++)
+            ;
         int64_t lo = a->valid_from_ms > from_ms ? a->valid_from_ms : from_ms;
-        int64_t hi = i + 1 < v->n_assignments && v->assignments[i + 1].valid_from_ms < to_ms
-                         ? v->assignments[i + 1].valid_from_ms
+        int64_t hi = next < v->n_assignments && v->assignments[next].valid_from_ms < to_ms
+                         ? v->assignments[next].valid_from_ms
                          : to_ms;
         if (lo < hi && (!state_cache_meter_alone(ctx->state, a->meter_id, v->vehicle_id, lo, hi) ||
                         !add_span(ctx, e, ac, READING_METER, a->meter_id, lo, hi)))

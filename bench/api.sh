@@ -178,16 +178,19 @@ api_ready /healthz 60
 api_ready /readyz 30
 # Until the API's caches have loaded the day (a report comes from them), as
 # they would have on a server that has been running.
-# How many performance reports came from the caches and how many from the
-# database alone since the last call (the database's plpgsql answers every
-# report the caches cannot vouch for).
-declare -A sources_before=([caches]=0 [database]=0)
+# How many performance reports came from the caches (and of those, how many
+# asked the database nothing: the notices vouched for the caches) and how many
+# from the database alone since the last call (the database's plpgsql answers
+# every report the caches cannot vouch for).
+declare -A sources_before=([caches]=0 [database]=0 [memory]=0)
 report_sources() {
-  local caches database
-  read -r caches database < <(curl -sf "$base/metrics" | awk -F'[{}" ]+' '/^eie_api_performance_reports_total\{/ { n[$3] = $NF }
-    END { printf "%d %d\n", n["caches"], n["database"] }')
-  echo "$1: reports from the caches $((caches - sources_before[caches])), from the database alone $((database - sources_before[database]))"
-  sources_before=([caches]=$caches [database]=$database)
+  local caches database memory
+  read -r caches database memory < <(curl -sf "$base/metrics" | awk -F'[{}" ]+' '
+    /^eie_api_performance_reports_total\{/ { n[$3] = $NF }
+    /^eie_api_performance_reports_from_memory_total / { n["memory"] = $2 }
+    END { printf "%d %d %d\n", n["caches"], n["database"], n["memory"] }')
+  echo "$1: reports from the caches $((caches - sources_before[caches])) (of them asking the database nothing $((memory - sources_before[memory]))), from the database alone $((database - sources_before[database]))"
+  sources_before=([caches]=$caches [database]=$database [memory]=$memory)
 }
 cached_reports() {
   curl -sf "$base/metrics" | awk '/^eie_api_performance_reports_total\{source="caches"\}/ { n = $2 } END { print n + 0 }'
@@ -256,6 +259,7 @@ measure() {
     -- "${prefix[$name]}" "$vehicles" "${query[$name]}" "${letter[$name]}")
   if ((warmup > 0)); then
     wrk -d "${warmup}s" "${args[@]}" >"$LOG_DIR/wrk.$name.warmup.txt"
+    if [[ $name == performance ]]; then report_sources "performance warm-up"; fi
   fi
   wrk -d "${duration}s" "${args[@]}" >"$out"
   line=$(grep '^wrk-result ' "$out") || { cat "$out" >&2; eie_die "$name: no result from wrk"; return 1; }
@@ -304,6 +308,7 @@ for name in $endpoints; do
   rps[$name]=$(printf '%.0f' "${R[rps]}")
   p99[$name]=$(printf '%.2f' "${R[p99_ms]}")
   if [[ $name == performance ]]; then report_sources performance; fi
+  curl -sf "$base/metrics" >"$LOG_DIR/metrics.$name.txt" || true
 done
 # The fleet summary reads the whole day: timed alone, not under load. Its
 # efficiency must be the history's own sums (every reading counted once).
