@@ -16,7 +16,15 @@ struct summary_notices {
     atomic_bool listening;
     atomic_uint_least64_t taken;     /* batches of notices taken; 1 at the start */
     atomic_uint_least64_t everything; /* the last batch that named everything */
-    atomic_uint_least64_t *named[2]; /* per stream and ring position: the last batch naming it */
+    /* Per stream and ring position: the last batch that named an hour there,
+     * that hour, and the newest batch that named another hour there before
+     * (an hour 48 hours earlier, with the default ring: a backfill of old
+     * days must not make the window's hours look changed, nor hide a change
+     * of them). */
+    struct ring_position {
+        atomic_uint_least64_t batch, before;
+        atomic_int_least64_t hour;
+    } *named[2];
 };
 
 summary_notices *summary_notices_new(const char *database_url, int hours)
@@ -77,7 +85,13 @@ static void record(summary_notices *n, const char *payload, uint64_t batch)
             atomic_store(&n->everything, batch);
             return;
         }
-        atomic_store(&n->named[kind][hour % n->hours], batch);
+        struct ring_position *at = &n->named[kind][hour % n->hours];
+        /* Written in this order and read in the other, so that a reader who
+         * sees the new hour sees the old one's batch kept in `before`. */
+        if (atomic_load(&at->hour) != hour && atomic_load(&at->batch) > atomic_load(&at->before))
+            atomic_store(&at->before, atomic_load(&at->batch));
+        atomic_store(&at->batch, batch);
+        atomic_store(&at->hour, hour);
         p = *end == ',' ? end + 1 : end;
     }
 }
@@ -140,8 +154,11 @@ bool summary_notices_quiet(const summary_notices *n, uint64_t mark, reading_kind
         return false;
     if (hi - lo > n->hours)
         return false;
-    for (int64_t h = lo; h < hi; h++)
-        if (atomic_load(&n->named[kind][h % n->hours]) > mark)
+    for (int64_t h = lo; h < hi; h++) {
+        struct ring_position *at = &n->named[kind][h % n->hours];
+        if ((atomic_load(&at->hour) == h && atomic_load(&at->batch) > mark) ||
+            atomic_load(&at->before) > mark)
             return false;
+    }
     return true;
 }

@@ -223,6 +223,13 @@ memory=$(from_memory)
 it_expect_eq "$(long_edges_history)" "$(long_edges)" "another hour summarised again: the same answer"
 it_expect_eq "$((cached + 1))" "$(from_caches)" "and from the caches, before they reloaded"
 it_expect_eq "$((memory + 1))" "$(from_memory)" "asking the database nothing: the notice named another hour"
+# An hour 48 hours before one of the window's has the same place in the
+# cache's ring (--rollup-cache-hours, 48): a backfill of older days leaves the
+# window's hours as they were.
+late_meter_reading $((h1 + 5400 - 48 * 3600))
+memory=$(from_memory)
+it_expect_eq "$(long_edges_history)" "$(long_edges)" "an hour 48 hours before the window's middle one summarised again: the same answer"
+it_expect_eq "$((memory + 1))" "$(from_memory)" "asking the database nothing: the notice named an hour two days older"
 # An assignment is trusted as soon as the hot store announces its commit, not
 # at the second API's next refresh a minute later (while the sinks drain a
 # backlog, assignments keep coming). V1 stays on M1: the reports stay as they
