@@ -336,14 +336,14 @@ static int read_state(rollup_cache *c, size_t n_want[2], db_stamp *changed, eie_
 /* Takes the summaries' notices, waiting up to ms for one; says in the log
  * when the cache stops and starts hearing them. Never fails: deaf, the cache
  * vouches for nothing by itself (summary_notices_quiet). */
-static int hear(rollup_cache *c, long ms)
+static void hear(rollup_cache *c, long ms)
 {
     eie_err err;
     if (summary_notices_take(c->notices, ms, &err) == 0) {
         if (c->deaf)
             log_info("rollup cache: hearing the summaries' notices again");
         c->deaf = false;
-        return 0;
+        return;
     }
     if (!c->deaf)
         log_warn("rollup cache: %s (reports check the database until it hears them again)",
@@ -351,13 +351,13 @@ static int hear(rollup_cache *c, long ms)
     c->deaf = true;
     struct timespec nap = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&nap, NULL);
-    return 0;
 }
 
 static int wait_for_notices(void *arg, long ms, eie_err *err)
 {
     (void)err;
-    return hear(arg, ms);
+    hear(arg, ms);
+    return 0;
 }
 
 static int refresh(void *arg, eie_err *err)
@@ -395,10 +395,12 @@ static int refresh(void *arg, eie_err *err)
     if (read_state(c, n_want, &changed, err) < 0)
         goto done;
     for (int k = 0; k < 2; k++)
-        for (size_t i = 0; i < n_want[k]; i++)
-            if (c->stop || hear(c, 0) < 0 ||
+        for (size_t i = 0; i < n_want[k]; i++) {
+            hear(c, 0); /* a long reload still takes the notices as they come */
+            if (c->stop ||
                 load_hour(c, &c->streams[k], c->want[k][i], c->want_stamps[k][i], err) < 0)
                 goto done;
+        }
     pthread_rwlock_wrlock(&c->lock);
     if (c->changed != changed)
         c->generation++;
