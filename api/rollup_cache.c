@@ -360,9 +360,9 @@ static int wait_for_notices(void *arg, long ms, eie_err *err)
     return 0;
 }
 
-static int refresh(void *arg, eie_err *err)
+/* Reads what changed since the last refresh; see the top of this file. */
+static int reload(rollup_cache *c, eie_err *err)
 {
-    rollup_cache *c = arg;
     if (!c->conn || PQstatus(c->conn) != CONNECTION_OK) {
         PQfinish(c->conn);
         if (!(c->conn = pg_connect(c->url, "eie-api rollup cache", err)))
@@ -410,6 +410,20 @@ static int refresh(void *arg, eie_err *err)
     rc = 0;
 done:
     data_snapshot_end(c->conn);
+    return rc;
+}
+
+static int refresh(void *arg, eie_err *err)
+{
+    rollup_cache *c = arg;
+    int rc = reload(c, err);
+    if (rc < 0) {
+        /* The notices taken since the last mark may name hours this refresh
+         * did not reload: nothing is vouched for until one succeeds. */
+        pthread_rwlock_wrlock(&c->lock);
+        c->mark = 0;
+        pthread_rwlock_unlock(&c->lock);
+    }
     return rc;
 }
 
