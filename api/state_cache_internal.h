@@ -1,0 +1,61 @@
+/* What the state cache's two files share: the cache itself. Not for use
+ * outside them.
+ *
+ *   state_cache.c         the tables in memory: what requests read, and how a
+ *                         row read from the store is applied
+ *   state_cache_follow.c  the refresher's side: what it reads from the store,
+ *                         when, and the hot store's commit notices
+ */
+#ifndef EIE_STATE_CACHE_INTERNAL_H
+#define EIE_STATE_CACHE_INTERNAL_H
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db_stamp.h"
+#include "idmap.h"
+#include "refresher.h"
+#include "state_cache.h"
+
+typedef struct vehicle_list {
+    uint32_t *at; /* indexes into vehicles */
+    size_t n, cap;
+} vehicle_list;
+
+struct state_cache {
+    char *url;
+    refresher *refresher;
+    unsigned long rounds;
+    pthread_rwlock_t lock;
+    idmap vehicle_ids, meter_ids;
+    vehicle_state_entry *vehicles; /* by vehicle_ids index */
+    double *voltages;              /* by meter_ids index */
+    /* Per meter ever assigned (by assigned_meter_ids index): the vehicles
+     * with a cached assignment to it, to tell whether a vehicle had its meter
+     * to itself. Before horizon_ms the cache cannot tell: some vehicle's
+     * older assignments were let go. */
+    idmap assigned_meter_ids;
+    vehicle_list *meter_vehicles;
+    int64_t horizon_ms;
+    PGconn *conn;
+    bool listening; /* conn gets the hot store's notices */
+    char store[96]; /* the tables' oids: a replay's switch changes them */
+    char since[64]; /* when the last complete refresh began; "" none */
+    db_stamp assignment_stored; /* the newest assignment then */
+    bool following; /* see vehicle_state_entry; under the lock */
+};
+
+/* Called with the write lock held: a row of the store's (data.h) applied. */
+void state_cache_apply_vehicle_state(state_cache *c, const PGresult *res, int row);
+void state_cache_apply_meter_voltage(state_cache *c, const PGresult *res, int row);
+void state_cache_apply_assignment(state_cache *c, const PGresult *res, int row);
+/* Called with the write lock held: forgets everything. */
+void state_cache_clear(state_cache *c);
+
+/* The refresher's rounds (refresher.h). */
+int state_cache_refresh_round(void *arg, eie_err *err);
+int state_cache_wait_for_commits(void *arg, long ms, eie_err *err);
+
+#endif
