@@ -178,6 +178,9 @@ typedef enum data_hot_table {
 } data_hot_table;
 PGresult *data_hot_changes(PGconn *conn, data_hot_table t, const char *since, int look_back_s,
                            eie_err *err);
+/* The rows of a state table (not the assignments) whose keys are in `keys`,
+ * an array literal (hot_notice_ids). */
+PGresult *data_hot_named(PGconn *conn, data_hot_table t, const char *keys, eie_err *err);
 
 /* Which tables hold the hot store (a replay's switch replaces them), the
  * database's time and its newest assignment, in one statement. */

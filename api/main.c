@@ -245,7 +245,8 @@ int main(int argc, char **argv)
     if (!(ctx.db = db_pool_new(database_url, (int)pool_size, statement_timeout_ms, &err)) ||
         !(ctx.edges = edge_batch_start(ctx.db, EDGE_BATCH_WORKERS, &err)) ||
         !(ctx.ingest = ingest_open(bootstrap, prefix, &props, (int)ingest_timeout_ms, &err)) ||
-        (state_cache_ms > 0 && !(ctx.state = state_cache_start(database_url, state_cache_ms, &err))) ||
+        (state_cache_ms > 0 &&
+         !(ctx.state = state_cache_start(database_url, state_cache_ms, ctx.metrics, &err))) ||
         (state_cache_ms > 0 && rollup_hours > 0 &&
          !(ctx.rollups = rollup_cache_start(database_url, state_cache_ms, (int)rollup_hours, &err)))) {
         log_error("%s", err.msg);

@@ -196,7 +196,8 @@ void state_cache_clear(state_cache *c)
     c->following = false;
 }
 
-state_cache *state_cache_start(const char *database_url, long refresh_ms, eie_err *err)
+state_cache *state_cache_start(const char *database_url, long refresh_ms, metrics *m,
+                               eie_err *err)
 {
     state_cache *c = calloc(1, sizeof *c);
     if (!c || !(c->url = strdup(database_url))) {
@@ -208,6 +209,10 @@ state_cache *state_cache_start(const char *database_url, long refresh_ms, eie_er
     idmap_init(&c->meter_ids, READING_METER);
     idmap_init(&c->assigned_meter_ids, READING_METER);
     c->horizon_ms = INT64_MIN;
+    c->metrics = m;
+    metrics_describe(m, STATE_READS_METRIC, METRIC_COUNTER,
+                     "reads of the state tables after the hot store's commit notices: by key "
+                     "(the rows the commits named) or by stamp (the table scanned)");
     pthread_rwlock_init(&c->lock, NULL);
     if (!(c->refresher = refresher_start("state cache", refresh_ms, state_cache_refresh_round,
                                          state_cache_wait_for_commits, c, err))) {
@@ -227,6 +232,8 @@ void state_cache_stop(state_cache *c)
     PQfinish(c->conn);
     pthread_rwlock_destroy(&c->lock);
     state_cache_clear(c);
+    hot_notice_round_free(&c->notices);
+    strbuf_free(&c->named);
     free(c->url);
     free(c);
 }

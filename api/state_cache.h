@@ -12,6 +12,7 @@
 
 #include "db_stamp.h"
 #include "err.h"
+#include "metrics.h"
 #include "reading.h"
 
 /* Assignments kept per vehicle, newest ones; enough for weeks of a vehicle
@@ -47,7 +48,8 @@ typedef struct vehicle_state_entry {
 
 typedef struct state_cache state_cache;
 
-state_cache *state_cache_start(const char *database_url, long refresh_ms, eie_err *err);
+state_cache *state_cache_start(const char *database_url, long refresh_ms, metrics *m,
+                               eie_err *err);
 void state_cache_stop(state_cache *c);
 
 /* Copies the vehicle's entry into out, its assignments only when asked;

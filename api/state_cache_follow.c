@@ -10,6 +10,7 @@
 
 #include "data.h"
 #include "log.h"
+#include "metrics.h"
 #include "pg.h"
 #include "state_cache_internal.h"
 
@@ -36,19 +37,23 @@ typedef struct source {
     data_hot_table table;
     void (*apply)(state_cache *c, const PGresult *res, int row);
     int long_look_back_s; /* 0: the long look reads every row */
+    int named_kind;       /* the notices' kind of its keys; -1: never named */
 } source;
 
 static const source sources[] = {
-    {DATA_HOT_VEHICLE_STATES, state_cache_apply_vehicle_state, 0},
-    {DATA_HOT_METER_STATES, state_cache_apply_meter_voltage, 0},
-    {DATA_HOT_ASSIGNMENTS, state_cache_apply_assignment, LONG_LOOK_BACK_S},
+    {DATA_HOT_VEHICLE_STATES, state_cache_apply_vehicle_state, 0, READING_VEHICLE},
+    {DATA_HOT_METER_STATES, state_cache_apply_meter_voltage, 0, READING_METER},
+    {DATA_HOT_ASSIGNMENTS, state_cache_apply_assignment, LONG_LOOK_BACK_S, -1},
 };
 
-/* Applies the source's rows stamped from since (NULL: all) less look_back_s. */
-static int follow_since(state_cache *c, const source *s, const char *since, int look_back_s,
-                        eie_err *err)
+/* Reading a row by key costs PostgreSQL about eight times what a scan costs
+ * per row (an index probe against a filter; psql, 25,000 vehicles). */
+#define KEY_COST_PER_SCANNED_ROW 8
+
+/* Applies the source's rows in res, then frees it; -1 when res is NULL (a
+ * failed statement). */
+static int apply_rows(state_cache *c, const source *s, PGresult *res)
 {
-    PGresult *res = data_hot_changes(c->conn, s->table, since, look_back_s, err);
     if (!res)
         return -1;
     int n = PQntuples(res);
@@ -69,6 +74,13 @@ static int follow_since(state_cache *c, const source *s, const char *since, int 
     pthread_rwlock_unlock(&c->lock);
     PQclear(res);
     return 0;
+}
+
+/* Applies the source's rows stamped from since (NULL: all) less look_back_s. */
+static int follow_since(state_cache *c, const source *s, const char *since, int look_back_s,
+                        eie_err *err)
+{
+    return apply_rows(c, s, data_hot_changes(c->conn, s->table, since, look_back_s, err));
 }
 
 static int follow(state_cache *c, const source *s, int look_long, eie_err *err)
@@ -134,19 +146,33 @@ int state_cache_refresh_round(void *arg, eie_err *err)
     return unless_failed(c, refresh(c, c->rounds++ % LONG_LOOK_EVERY == 0, err));
 }
 
-/* The earliest stamp among the notices received; false when none. */
-static bool take_notices(state_cache *c, int64_t *earliest_us)
+/* Into the round, the notices received; false when none was a commit's. */
+static bool take_notices(state_cache *c)
 {
-    bool any = false;
     PGnotify *n;
     while ((n = PQnotifies(c->conn))) {
-        int64_t us = strtoll(n->extra, NULL, 10);
-        if (us > 0 && (!any || us < *earliest_us))
-            *earliest_us = us;
-        any = any || us > 0;
+        hot_notice_take(&c->notices, n->extra);
         PQfreemem(n);
     }
-    return any;
+    return c->notices.any;
+}
+
+/* The round's state rows of a source, read by key when the commits named few
+ * of the devices the cache holds, else by stamp from since. The refresher
+ * alone changes the cache, so it reads the counts without the lock. */
+static int follow_round(state_cache *c, const source *s, const char *since, eie_err *err)
+{
+    const hot_notice_round *r = &c->notices;
+    size_t held = s->named_kind == READING_VEHICLE ? c->vehicle_ids.n : c->meter_ids.n;
+    if (r->by_stamp || r->n_ids[s->named_kind] * KEY_COST_PER_SCANNED_ROW > held) {
+        metrics_add(c->metrics, STATE_READS_METRIC, "by=\"stamp\"", 1);
+        return follow_since(c, s, since, 0, err);
+    }
+    if (r->n_ids[s->named_kind] == 0)
+        return 0;
+    metrics_add(c->metrics, STATE_READS_METRIC, "by=\"key\"", 1);
+    hot_notice_ids(r, (reading_kind)s->named_kind, &c->named);
+    return apply_rows(c, s, data_hot_named(c->conn, s->table, c->named.data, err));
 }
 
 /* PostgreSQL's timestamptz input form of a stamp, to the microsecond. */
@@ -169,12 +195,12 @@ static int apply_commits(state_cache *c, long ms, eie_err *err)
         nanosleep(&nap, NULL);
         return 0;
     }
-    int64_t earliest_us = 0;
+    hot_notice_round_reset(&c->notices);
     if (PQconsumeInput(c->conn) == 0) {
         eie_err_set(err, "reading the hot store's notices: %s", PQerrorMessage(c->conn));
         return -1;
     }
-    if (!take_notices(c, &earliest_us)) {
+    if (!take_notices(c)) {
         struct pollfd pfd = {.fd = PQsocket(c->conn), .events = POLLIN};
         if (poll(&pfd, 1, (int)ms) <= 0)
             return 0;
@@ -182,7 +208,7 @@ static int apply_commits(state_cache *c, long ms, eie_err *err)
             eie_err_set(err, "reading the hot store's notices: %s", PQerrorMessage(c->conn));
             return -1;
         }
-        if (!take_notices(c, &earliest_us))
+        if (!take_notices(c))
             return 0;
     }
     /* The newest assignment stored is read first, and the assignments are
@@ -193,7 +219,8 @@ static int apply_commits(state_cache *c, long ms, eie_err *err)
     data_hot_store store;
     if (data_hot_store_read(c->conn, &store, err) < 0)
         return -1;
-    take_notices(c, &earliest_us);
+    take_notices(c);
+    int64_t earliest_us = c->notices.earliest_us;
     char since[64];
     format_stamp(earliest_us, since, sizeof since);
     pthread_rwlock_rdlock(&c->lock);
@@ -208,10 +235,11 @@ static int apply_commits(state_cache *c, long ms, eie_err *err)
     else
         snprintf(assignments_since, sizeof assignments_since, "%s", since);
     for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++) {
-        const char *from = sources[i].table != DATA_HOT_ASSIGNMENTS ? since
-                           : vouch && had == DB_STAMP_NONE         ? NULL
-                                                                   : assignments_since;
-        if (follow_since(c, &sources[i], from, 0, err) < 0)
+        const source *s = &sources[i];
+        int rc = s->named_kind >= 0                 ? follow_round(c, s, since, err)
+                 : vouch && had == DB_STAMP_NONE ? follow_since(c, s, NULL, 0, err)
+                                                 : follow_since(c, s, assignments_since, 0, err);
+        if (rc < 0)
             return -1;
     }
     pthread_rwlock_wrlock(&c->lock);

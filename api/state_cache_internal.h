@@ -15,9 +15,16 @@
 #include <stdint.h>
 
 #include "db_stamp.h"
+#include "hot_notice.h"
 #include "idmap.h"
+#include "metrics.h"
 #include "refresher.h"
 #include "state_cache.h"
+#include "strbuf.h"
+
+/* Reads of a state table after commit notices, by="key" (the rows the
+ * commits named) or by="stamp" (the table scanned for the commits' stamp). */
+#define STATE_READS_METRIC "eie_api_state_cache_reads_total"
 
 typedef struct vehicle_list {
     uint32_t *at; /* indexes into vehicles */
@@ -45,6 +52,9 @@ struct state_cache {
     char since[64]; /* when the last complete refresh began; "" none */
     db_stamp assignment_stored; /* the newest assignment then */
     bool following; /* see vehicle_state_entry; under the lock */
+    metrics *metrics;
+    hot_notice_round notices; /* the refresher's: the commits announced since it read */
+    strbuf named;             /* the refresher's: a kind's named keys, as a parameter */
 };
 
 /* Called with the write lock held: a row of the store's (data.h) applied. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "copy_rows.h"
+#include "hot_notice.h"
 #include "pg.h"
 #include "reading_sql.h"
 #include "sink.h"
@@ -19,6 +20,8 @@ typedef struct hot_state {
     strbuf copy;
     strbuf staging_copy_sql[READING_KIND_COUNT];
     strbuf merge_sql[READING_KIND_COUNT];
+    hot_notice_writer notice; /* the devices whose state rows the batch writes */
+    strbuf notify_sql;
 } hot_state;
 
 static const char *const state_table[READING_KIND_COUNT] = {
@@ -107,6 +110,7 @@ static int write_kind(hot_state *st, PGconn *conn, reading_kind kind, const read
         for (size_t i = 0; i < st->cap; i++)
             if (st->newest[i] && st->newest[i]->kind == kind) {
                 copy_rows_append(&st->copy, st->newest[i]);
+                hot_notice_name(&st->notice, kind, reading_key(st->newest[i]));
                 count++;
             }
     }
@@ -118,6 +122,26 @@ static int write_kind(hot_state *st, PGconn *conn, reading_kind kind, const read
                    pg_exec(conn, st->merge_sql[kind].data, err) < 0
                ? -1
                : 0;
+}
+
+/* The commit's notices (hot_notice.h), delivered only if it commits, and
+ * then after it. */
+static int notify(hot_state *st, PGconn *conn, eie_err *err)
+{
+    const char *lists[HOT_NOTICE_MAX_LISTS];
+    int n = hot_notice_payloads(&st->notice, lists);
+    strbuf_reset(&st->notify_sql);
+    strbuf_puts(&st->notify_sql, "SELECT ");
+    for (int i = 0; i < n; i++)
+        strbuf_printf(&st->notify_sql, "%spg_notify('" PG_HOT_STATE_CHANNEL "', stamp || $%d)",
+                      i ? ", " : "", i + 1);
+    strbuf_puts(&st->notify_sql,
+                " FROM (SELECT (extract(epoch FROM now()) * 1000000)::bigint::text AS stamp) s");
+    PGresult *res =
+        PQexecParams(conn, st->notify_sql.data, n, NULL, lists, NULL, NULL, 0);
+    int rc = pg_check(res, PGRES_TUPLES_OK, "announcing the commit", err);
+    PQclear(res);
+    return rc;
 }
 
 static int hot_write(sink_store *store, PGconn *conn, const reading *rows, size_t n, eie_err *err)
@@ -141,14 +165,11 @@ static int hot_write(sink_store *store, PGconn *conn, const reading *rows, size_
     for (size_t i = 0; i < n; i++)
         if (rows[i].kind != READING_ASSIGNMENT)
             fold(st, &rows[i]);
+    hot_notice_writer_reset(&st->notice);
     for (int kind = 0; kind < READING_KIND_COUNT; kind++)
         if (write_kind(st, conn, (reading_kind)kind, rows, n, err) < 0)
             return -1;
-    /* Delivered only if the transaction commits, and then after it. */
-    return pg_exec(conn,
-                   "SELECT pg_notify('" PG_HOT_STATE_CHANNEL "', "
-                   "(extract(epoch FROM now()) * 1000000)::bigint::text)",
-                   err);
+    return notify(st, conn, err);
 }
 
 static void hot_destroy(sink_store *store)
@@ -156,6 +177,8 @@ static void hot_destroy(sink_store *store)
     hot_state *st = store->state;
     free(st->newest);
     strbuf_free(&st->copy);
+    hot_notice_writer_free(&st->notice);
+    strbuf_free(&st->notify_sql);
     for (int k = 0; k < READING_KIND_COUNT; k++) {
         strbuf_free(&st->staging_copy_sql[k]);
         strbuf_free(&st->merge_sql[k]);

@@ -18,8 +18,9 @@
 
 /* The hot store's commits are announced on this channel (NOTIFY), with the
  * committing transaction's start as microseconds since the epoch: the stamp
- * (now()) of every state row it wrote. The API's state cache listens, so a
- * reading shows as soon as it is stored rather than at the next refresh. */
+ * (now()) of every state row it wrote, and the devices it wrote when they are
+ * few (hot_notice.h). The API's state cache listens, so a reading shows as
+ * soon as it is stored rather than at the next refresh. */
 #define PG_HOT_STATE_CHANNEL "eie_hot_state"
 
 /* Changes to the hourly summaries are announced on this channel, by the
