@@ -172,15 +172,12 @@ void data_sums_free(data_sums *bt);
  * it; NULL: every row) less look_back_s seconds; NULL on an error (in err). */
 typedef enum data_hot_table {
     DATA_HOT_VEHICLE_STATES, /* id, ts (ms), soc, kWh DC, battery temperature */
-    DATA_HOT_METER_STATES,   /* id, voltage */
+    DATA_HOT_METER_STATES,   /* id, voltage, ts (ms) */
     DATA_HOT_ASSIGNMENTS,    /* vehicle id, valid from (ms), meter id */
     DATA_HOT_TABLES
 } data_hot_table;
 PGresult *data_hot_changes(PGconn *conn, data_hot_table t, const char *since, int look_back_s,
                            eie_err *err);
-/* The rows of a state table (not the assignments) whose keys are in `keys`,
- * an array literal (hot_notice_ids). */
-PGresult *data_hot_named(PGconn *conn, data_hot_table t, const char *keys, eie_err *err);
 
 /* Which tables hold the hot store (a replay's switch replaces them), the
  * database's time and its newest assignment, in one statement. */

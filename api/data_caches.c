@@ -11,25 +11,21 @@
     " WHERE $1::timestamptz IS NULL OR " stamp                                                  \
     " >= $1::timestamptz - make_interval(secs => $2::int)"
 
-#define VEHICLE_STATES                                                                           \
-    "SELECT vehicle_id, (extract(epoch FROM ts) * 1000)::bigint, soc, kwh_delivered_dc, "         \
-    "battery_temp FROM vehicle_state"
-#define METER_STATES "SELECT meter_id, voltage FROM meter_state"
-/* $1: an array of keys. */
-#define NAMED(key) " WHERE " key " = ANY($1::text[])"
-
 static const struct {
-    const char *what, *sql, *named_sql;
+    const char *what, *sql;
 } hot_tables[DATA_HOT_TABLES] = {
-    [DATA_HOT_VEHICLE_STATES] = {"vehicle states", VEHICLE_STATES CHANGED_SINCE("updated_at"),
-                                 VEHICLE_STATES NAMED("vehicle_id")},
-    [DATA_HOT_METER_STATES] = {"meter states", METER_STATES CHANGED_SINCE("updated_at"),
-                               METER_STATES NAMED("meter_id")},
+    [DATA_HOT_VEHICLE_STATES] =
+        {"vehicle states",
+         "SELECT vehicle_id, (extract(epoch FROM ts) * 1000)::bigint, soc, kwh_delivered_dc, "
+         "battery_temp FROM vehicle_state" CHANGED_SINCE("updated_at")},
+    [DATA_HOT_METER_STATES] =
+        {"meter states",
+         "SELECT meter_id, voltage, (extract(epoch FROM ts) * 1000)::bigint FROM meter_state"
+         CHANGED_SINCE("updated_at")},
     [DATA_HOT_ASSIGNMENTS] =
         {"assignments",
          "SELECT vehicle_id, (extract(epoch FROM valid_from) * 1000)::bigint, meter_id "
-         "FROM vehicle_meter_assignment" CHANGED_SINCE("stored_at"),
-         NULL},
+         "FROM vehicle_meter_assignment" CHANGED_SINCE("stored_at")},
 };
 
 /* A statement's rows, or NULL with err set (what says which). */
@@ -52,12 +48,6 @@ PGresult *data_hot_changes(PGconn *conn, data_hot_table t, const char *since, in
     snprintf(look_back, sizeof look_back, "%d", look_back_s);
     const char *params[] = {since, look_back};
     return rows(conn, hot_tables[t].what, hot_tables[t].sql, 2, params, err);
-}
-
-PGresult *data_hot_named(PGconn *conn, data_hot_table t, const char *keys, eie_err *err)
-{
-    const char *params[] = {keys};
-    return rows(conn, hot_tables[t].what, hot_tables[t].named_sql, 1, params, err);
 }
 
 int data_hot_store_read(PGconn *conn, data_hot_store *out, eie_err *err)

@@ -29,6 +29,24 @@ static vehicle_state_entry *vehicle_slot(state_cache *c, const char *id)
     return e;
 }
 
+/* Called with the write lock held: the entry of the meter, created with no
+ * reading (ts_ms INT64_MIN). */
+static meter_state_entry *meter_slot(state_cache *c, const char *id)
+{
+    size_t n = c->meter_ids.n, cap = c->meter_ids.cap_ids;
+    long i = idmap_add(&c->meter_ids, id);
+    if (i < 0)
+        return NULL;
+    if (c->meter_ids.cap_ids != cap) {
+        c->meters = realloc(c->meters, c->meter_ids.cap_ids * sizeof *c->meters);
+        if (!c->meters)
+            abort();
+    }
+    if (c->meter_ids.n != n)
+        c->meters[i] = (meter_state_entry){.ts_ms = INT64_MIN};
+    return &c->meters[i];
+}
+
 void state_cache_apply_vehicle_state(state_cache *c, const PGresult *res, int row)
 {
     vehicle_state_entry *e = vehicle_slot(c, PQgetvalue(res, row, 0));
@@ -43,16 +61,32 @@ void state_cache_apply_vehicle_state(state_cache *c, const PGresult *res, int ro
 
 void state_cache_apply_meter_voltage(state_cache *c, const PGresult *res, int row)
 {
-    size_t cap = c->meter_ids.cap_ids;
-    long i = idmap_add(&c->meter_ids, PQgetvalue(res, row, 0));
-    if (i < 0)
+    meter_state_entry *m = meter_slot(c, PQgetvalue(res, row, 0));
+    if (!m)
         return;
-    if (c->meter_ids.cap_ids != cap) {
-        c->voltages = realloc(c->voltages, c->meter_ids.cap_ids * sizeof *c->voltages);
-        if (!c->voltages)
-            abort();
+    m->voltage = strtod(PQgetvalue(res, row, 1), NULL);
+    m->ts_ms = strtoll(PQgetvalue(res, row, 2), NULL, 10);
+}
+
+void state_cache_apply_reading(state_cache *c, const reading *r)
+{
+    if (r->kind == READING_VEHICLE) {
+        const vehicle_reading *v = &r->u.vehicle;
+        vehicle_state_entry *e = vehicle_slot(c, v->vehicle_id);
+        if (!e || (e->has_state && v->ts_ms <= e->ts_ms))
+            return;
+        e->has_state = true;
+        e->ts_ms = v->ts_ms;
+        e->soc = v->soc;
+        e->kwh_delivered_dc = v->kwh_delivered_dc;
+        e->battery_temp = v->battery_temp;
+    } else if (r->kind == READING_METER) {
+        meter_state_entry *m = meter_slot(c, r->u.meter.meter_id);
+        if (!m || r->u.meter.ts_ms <= m->ts_ms)
+            return;
+        m->voltage = r->u.meter.voltage;
+        m->ts_ms = r->u.meter.ts_ms;
     }
-    c->voltages[i] = strtod(PQgetvalue(res, row, 1), NULL);
 }
 
 /* Called with the write lock held: the vehicle listed under the meter. */
@@ -145,7 +179,7 @@ bool state_cache_meter_voltage(state_cache *c, const char *meter_id, double *vol
     pthread_rwlock_rdlock(&c->lock);
     long i = idmap_find(&c->meter_ids, meter_id);
     if (i >= 0)
-        *voltage = c->voltages[i];
+        *voltage = c->meters[i].voltage;
     pthread_rwlock_unlock(&c->lock);
     return i >= 0;
 }
@@ -188,9 +222,9 @@ void state_cache_clear(state_cache *c)
     idmap_free(&c->vehicle_ids);
     idmap_free(&c->meter_ids);
     free(c->vehicles);
-    free(c->voltages);
+    free(c->meters);
     c->vehicles = NULL;
-    c->voltages = NULL;
+    c->meters = NULL;
     c->since[0] = '\0';
     c->assignment_stored = DB_STAMP_UNKNOWN;
     c->following = false;
@@ -210,9 +244,12 @@ state_cache *state_cache_start(const char *database_url, long refresh_ms, metric
     idmap_init(&c->assigned_meter_ids, READING_METER);
     c->horizon_ms = INT64_MIN;
     c->metrics = m;
-    metrics_describe(m, STATE_READS_METRIC, METRIC_COUNTER,
-                     "reads of the state tables after the hot store's commit notices: by key "
-                     "(the rows the commits named) or by stamp (the table scanned)");
+    metrics_describe(m, STATE_NOTICE_ROWS_METRIC, METRIC_COUNTER,
+                     "readings the state cache applied from the hot store's commit notices, "
+                     "without reading the state tables");
+    metrics_describe(m, STATE_SCANS_METRIC, METRIC_COUNTER,
+                     "reads of the state tables by stamp after commit notices that gave no "
+                     "readings (more than their notices hold)");
     pthread_rwlock_init(&c->lock, NULL);
     if (!(c->refresher = refresher_start("state cache", refresh_ms, state_cache_refresh_round,
                                          state_cache_wait_for_commits, c, err))) {
@@ -232,8 +269,6 @@ void state_cache_stop(state_cache *c)
     PQfinish(c->conn);
     pthread_rwlock_destroy(&c->lock);
     state_cache_clear(c);
-    hot_notice_round_free(&c->notices);
-    strbuf_free(&c->named);
     free(c->url);
     free(c);
 }

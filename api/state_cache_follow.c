@@ -37,18 +37,14 @@ typedef struct source {
     data_hot_table table;
     void (*apply)(state_cache *c, const PGresult *res, int row);
     int long_look_back_s; /* 0: the long look reads every row */
-    int named_kind;       /* the notices' kind of its keys; -1: never named */
+    bool in_notices;      /* the commit notices carry its rows (hot_notice.h) */
 } source;
 
 static const source sources[] = {
-    {DATA_HOT_VEHICLE_STATES, state_cache_apply_vehicle_state, 0, READING_VEHICLE},
-    {DATA_HOT_METER_STATES, state_cache_apply_meter_voltage, 0, READING_METER},
-    {DATA_HOT_ASSIGNMENTS, state_cache_apply_assignment, LONG_LOOK_BACK_S, -1},
+    {DATA_HOT_VEHICLE_STATES, state_cache_apply_vehicle_state, 0, true},
+    {DATA_HOT_METER_STATES, state_cache_apply_meter_voltage, 0, true},
+    {DATA_HOT_ASSIGNMENTS, state_cache_apply_assignment, LONG_LOOK_BACK_S, false},
 };
-
-/* Reading a row by key costs PostgreSQL about eight times what a scan costs
- * per row (an index probe against a filter; psql, 25,000 vehicles). */
-#define KEY_COST_PER_SCANNED_ROW 8
 
 /* Applies the source's rows in res, then frees it; -1 when res is NULL (a
  * failed statement). */
@@ -146,33 +142,27 @@ int state_cache_refresh_round(void *arg, eie_err *err)
     return unless_failed(c, refresh(c, c->rounds++ % LONG_LOOK_EVERY == 0, err));
 }
 
-/* Into the round, the notices received; false when none was a commit's. */
-static bool take_notices(state_cache *c)
+static void apply_notice_row(void *arg, const reading *r)
 {
-    PGnotify *n;
-    while ((n = PQnotifies(c->conn))) {
-        hot_notice_take(&c->notices, n->extra);
-        PQfreemem(n);
-    }
-    return c->notices.any;
+    state_cache_apply_reading(arg, r);
 }
 
-/* The round's state rows of a source, read by key when the commits named few
- * of the devices the cache holds, else by stamp from since. The refresher
- * alone changes the cache, so it reads the counts without the lock. */
-static int follow_round(state_cache *c, const source *s, const char *since, eie_err *err)
+/* Into the round, the notices received, with the readings they carry
+ * applied (under the lock a notice at a time: a hundred readings or so);
+ * false when none was a commit's. */
+static bool take_notices(state_cache *c)
 {
-    const hot_notice_round *r = &c->notices;
-    size_t held = s->named_kind == READING_VEHICLE ? c->vehicle_ids.n : c->meter_ids.n;
-    if (r->by_stamp || r->n_ids[s->named_kind] * KEY_COST_PER_SCANNED_ROW > held) {
-        metrics_add(c->metrics, STATE_READS_METRIC, "by=\"stamp\"", 1);
-        return follow_since(c, s, since, 0, err);
+    uint64_t rows = c->notices.rows;
+    PGnotify *n;
+    while ((n = PQnotifies(c->conn))) {
+        pthread_rwlock_wrlock(&c->lock);
+        hot_notice_take(&c->notices, n->extra, apply_notice_row, c);
+        pthread_rwlock_unlock(&c->lock);
+        PQfreemem(n);
     }
-    if (r->n_ids[s->named_kind] == 0)
-        return 0;
-    metrics_add(c->metrics, STATE_READS_METRIC, "by=\"key\"", 1);
-    hot_notice_ids(r, (reading_kind)s->named_kind, &c->named);
-    return apply_rows(c, s, data_hot_named(c->conn, s->table, c->named.data, err));
+    if (c->notices.rows > rows)
+        metrics_add(c->metrics, STATE_NOTICE_ROWS_METRIC, "", (double)(c->notices.rows - rows));
+    return c->notices.any;
 }
 
 /* PostgreSQL's timestamptz input form of a stamp, to the microsecond. */
@@ -236,9 +226,14 @@ static int apply_commits(state_cache *c, long ms, eie_err *err)
         snprintf(assignments_since, sizeof assignments_since, "%s", since);
     for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++) {
         const source *s = &sources[i];
-        int rc = s->named_kind >= 0                 ? follow_round(c, s, since, err)
-                 : vouch && had == DB_STAMP_NONE ? follow_since(c, s, NULL, 0, err)
-                                                 : follow_since(c, s, assignments_since, 0, err);
+        int rc = 0;
+        if (!s->in_notices)
+            rc = follow_since(c, s, vouch && had == DB_STAMP_NONE ? NULL : assignments_since, 0,
+                              err);
+        else if (c->notices.by_stamp) {
+            metrics_add(c->metrics, STATE_SCANS_METRIC, "", 1);
+            rc = follow_since(c, s, since, 0, err);
+        }
         if (rc < 0)
             return -1;
     }

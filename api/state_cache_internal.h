@@ -20,11 +20,16 @@
 #include "metrics.h"
 #include "refresher.h"
 #include "state_cache.h"
-#include "strbuf.h"
 
-/* Reads of a state table after commit notices, by="key" (the rows the
- * commits named) or by="stamp" (the table scanned for the commits' stamp). */
-#define STATE_READS_METRIC "eie_api_state_cache_reads_total"
+/* The readings applied from the hot store's commit notices themselves, and
+ * the reads of the state tables by stamp after notices that gave none. */
+#define STATE_NOTICE_ROWS_METRIC "eie_api_state_cache_notice_rows_total"
+#define STATE_SCANS_METRIC "eie_api_state_cache_scans_total"
+
+typedef struct meter_state_entry {
+    double voltage;
+    int64_t ts_ms; /* of the reading; INT64_MIN: none yet */
+} meter_state_entry;
 
 typedef struct vehicle_list {
     uint32_t *at; /* indexes into vehicles */
@@ -38,7 +43,7 @@ struct state_cache {
     pthread_rwlock_t lock;
     idmap vehicle_ids, meter_ids;
     vehicle_state_entry *vehicles; /* by vehicle_ids index */
-    double *voltages;              /* by meter_ids index */
+    meter_state_entry *meters;     /* by meter_ids index */
     /* Per meter ever assigned (by assigned_meter_ids index): the vehicles
      * with a cached assignment to it, to tell whether a vehicle had its meter
      * to itself. Before horizon_ms the cache cannot tell: some vehicle's
@@ -54,13 +59,15 @@ struct state_cache {
     bool following; /* see vehicle_state_entry; under the lock */
     metrics *metrics;
     hot_notice_round notices; /* the refresher's: the commits announced since it read */
-    strbuf named;             /* the refresher's: a kind's named keys, as a parameter */
 };
 
 /* Called with the write lock held: a row of the store's (data.h) applied. */
 void state_cache_apply_vehicle_state(state_cache *c, const PGresult *res, int row);
 void state_cache_apply_meter_voltage(state_cache *c, const PGresult *res, int row);
 void state_cache_apply_assignment(state_cache *c, const PGresult *res, int row);
+/* Called with the write lock held: a reading the store was offered, kept
+ * as the store keeps it (hot_notice.h): when it is newer than the row. */
+void state_cache_apply_reading(state_cache *c, const reading *r);
 /* Called with the write lock held: forgets everything. */
 void state_cache_clear(state_cache *c);
 

@@ -20,7 +20,7 @@ typedef struct hot_state {
     strbuf copy;
     strbuf staging_copy_sql[READING_KIND_COUNT];
     strbuf merge_sql[READING_KIND_COUNT];
-    hot_notice_writer notice; /* the devices whose state rows the batch writes */
+    hot_notice_writer notice; /* the readings the batch offers the state tables */
     strbuf notify_sql;
 } hot_state;
 
@@ -110,7 +110,7 @@ static int write_kind(hot_state *st, PGconn *conn, reading_kind kind, const read
         for (size_t i = 0; i < st->cap; i++)
             if (st->newest[i] && st->newest[i]->kind == kind) {
                 copy_rows_append(&st->copy, st->newest[i]);
-                hot_notice_name(&st->notice, kind, reading_key(st->newest[i]));
+                hot_notice_add(&st->notice, st->newest[i]);
                 count++;
             }
     }
@@ -128,7 +128,7 @@ static int write_kind(hot_state *st, PGconn *conn, reading_kind kind, const read
  * then after it. */
 static int notify(hot_state *st, PGconn *conn, eie_err *err)
 {
-    const char *lists[HOT_NOTICE_MAX_LISTS];
+    const char *lists[HOT_NOTICE_MAX_NOTICES];
     int n = hot_notice_payloads(&st->notice, lists);
     strbuf_reset(&st->notify_sql);
     strbuf_puts(&st->notify_sql, "SELECT ");

@@ -1,86 +1,85 @@
 /* The hot store's commit notices; see hot_notice.h. */
 #include "hot_notice.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* An id quoted, each character possibly escaped, and a comma. */
-#define QUOTED_ID_MAX (2 * READING_ID_MAX + 3)
-/* "} <n>" after a list's last id. */
-#define LIST_END_MAX 24
-
-static char kind_letter(reading_kind kind)
-{
-    return kind == READING_VEHICLE ? 'v' : 'm';
-}
+/* The longest row: kind, an id of escaped characters, a time and three
+ * numbers, with their separators. */
+#define ROW_MAX (4 + 2 * READING_ID_MAX + 24 + 3 * 28)
 
 /* ---- the sink's side ---- */
 
-static void close_list(hot_notice_writer *w)
+/* The shortest of two forms that reads back as the same double. */
+static void put_number(strbuf *sb, double v)
 {
-    if (w->open)
-        strbuf_printf(&w->lists[w->n_lists - 1], "} %zu", w->n_ids);
-    w->open = false;
+    char buf[32];
+    snprintf(buf, sizeof buf, ",%.15g", v);
+    if (strtod(buf + 1, NULL) != v)
+        snprintf(buf, sizeof buf, ",%.17g", v);
+    strbuf_puts(sb, buf);
 }
 
 void hot_notice_writer_reset(hot_notice_writer *w)
 {
-    w->n_lists = 0;
-    w->n_ids = 0;
-    w->open = false;
+    w->n_notices = 0;
     w->too_many = false;
 }
 
-void hot_notice_name(hot_notice_writer *w, reading_kind kind, const char *id)
+void hot_notice_add(hot_notice_writer *w, const reading *r)
 {
     if (w->too_many)
         return;
-    char k = kind_letter(kind);
-    strbuf *l = w->open ? &w->lists[w->n_lists - 1] : NULL;
-    if (!l || l->data[1] != k || l->len + QUOTED_ID_MAX + LIST_END_MAX > HOT_NOTICE_LIST_MAX) {
-        close_list(w);
-        if (w->n_lists == HOT_NOTICE_MAX_LISTS) {
+    strbuf *n = w->n_notices ? &w->notices[w->n_notices - 1] : NULL;
+    if (!n || n->len + ROW_MAX > HOT_NOTICE_ROWS_MAX) {
+        if (w->n_notices == HOT_NOTICE_MAX_NOTICES) {
             w->too_many = true;
             return;
         }
-        l = &w->lists[w->n_lists++];
-        strbuf_reset(l);
-        strbuf_printf(l, " %c {", k);
-        w->n_ids = 0;
-        w->open = true;
+        n = &w->notices[w->n_notices++];
+        strbuf_reset(n);
+        strbuf_putc(n, ' ');
+    } else {
+        strbuf_putc(n, ';');
     }
-    if (w->n_ids++)
-        strbuf_putc(l, ',');
-    strbuf_putc(l, '"');
-    for (const char *p = id; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            strbuf_putc(l, '\\');
-        strbuf_putc(l, *p);
+    strbuf_putc(n, r->kind == READING_VEHICLE ? 'v' : 'm');
+    strbuf_putc(n, ',');
+    for (const char *p = reading_key(r); *p; p++) {
+        if (*p == '\\' || *p == ',' || *p == ';')
+            strbuf_putc(n, '\\');
+        strbuf_putc(n, *p);
     }
-    strbuf_putc(l, '"');
+    strbuf_printf(n, ",%lld", (long long)reading_time_ms(r));
+    if (r->kind == READING_VEHICLE) {
+        put_number(n, r->u.vehicle.soc);
+        put_number(n, r->u.vehicle.kwh_delivered_dc);
+        put_number(n, r->u.vehicle.battery_temp);
+    } else {
+        put_number(n, r->u.meter.kwh_consumed_ac);
+        put_number(n, r->u.meter.voltage);
+    }
 }
 
-int hot_notice_payloads(hot_notice_writer *w, const char *out[HOT_NOTICE_MAX_LISTS])
+int hot_notice_payloads(hot_notice_writer *w, const char *out[HOT_NOTICE_MAX_NOTICES])
 {
-    close_list(w);
     if (w->too_many) {
         out[0] = "";
         return 1;
     }
-    if (w->n_lists == 0) { /* assignments only: no state row written */
-        strbuf_reset(&w->lists[0]);
-        strbuf_puts(&w->lists[0], " v {} 0");
-        w->n_lists = 1;
+    if (w->n_notices == 0) {
+        out[0] = " -"; /* assignments only: no state row offered */
+        return 1;
     }
-    for (int i = 0; i < w->n_lists; i++)
-        out[i] = w->lists[i].data;
-    return w->n_lists;
+    for (int i = 0; i < w->n_notices; i++)
+        out[i] = w->notices[i].data;
+    return w->n_notices;
 }
 
 void hot_notice_writer_free(hot_notice_writer *w)
 {
-    for (int i = 0; i < HOT_NOTICE_MAX_LISTS; i++)
-        strbuf_free(&w->lists[i]);
+    for (int i = 0; i < HOT_NOTICE_MAX_NOTICES; i++)
+        strbuf_free(&w->notices[i]);
     hot_notice_writer_reset(w);
 }
 
@@ -88,43 +87,72 @@ void hot_notice_writer_free(hot_notice_writer *w)
 
 void hot_notice_round_reset(hot_notice_round *r)
 {
-    r->any = false;
-    r->earliest_us = 0;
-    r->by_stamp = false;
-    for (int k = 0; k < READING_KIND_COUNT; k++) {
-        strbuf_reset(&r->ids[k]);
-        r->n_ids[k] = 0;
-    }
+    *r = (hot_notice_round){0};
 }
 
-/* The named list of a notice, after its stamp: " <k> {<ids>} <n>". False
- * when it is not one. */
-static bool take_list(hot_notice_round *r, const char *p)
+/* ",<number>" at *p, past which *p moves. */
+static bool take_number(const char **p, double *v)
 {
-    if (p[0] != ' ' || (p[1] != 'v' && p[1] != 'm') || p[2] != ' ' || p[3] != '{')
-        return false;
-    reading_kind kind = p[1] == 'v' ? READING_VEHICLE : READING_METER;
-    const char *first = p + 4;
-    /* The count has no space in it; an id may. */
-    const char *count = strrchr(first, ' ');
-    if (!count || count == first || count[-1] != '}')
+    if (**p != ',')
         return false;
     char *end;
-    unsigned long long n = strtoull(count + 1, &end, 10);
-    if (end == count + 1 || *end != '\0')
+    *v = strtod(*p + 1, &end);
+    if (end == *p + 1)
         return false;
-    if (n == 0)
-        return true;
-    if (r->n_ids[kind] + n > HOT_NOTICE_ROUND_MAX_IDS)
-        return false;
-    if (r->n_ids[kind])
-        strbuf_putc(&r->ids[kind], ',');
-    strbuf_append(&r->ids[kind], first, (size_t)(count - 1 - first));
-    r->n_ids[kind] += n;
+    *p = end;
     return true;
 }
 
-void hot_notice_take(hot_notice_round *r, const char *payload)
+/* The rows of a notice, each to row(); false at the first that is not one. */
+static bool take_rows(const char *p, void (*row)(void *arg, const reading *r), void *arg,
+                      uint64_t *count)
+{
+    if (strcmp(p, "-") == 0)
+        return true;
+    for (;;) {
+        reading rd = {.kind = *p == 'v' ? READING_VEHICLE : READING_METER};
+        if ((*p != 'v' && *p != 'm') || p[1] != ',')
+            return false;
+        p += 2;
+        char *id = rd.kind == READING_VEHICLE ? rd.u.vehicle.vehicle_id : rd.u.meter.meter_id;
+        size_t len = 0;
+        for (; *p && *p != ','; p++) {
+            if (*p == '\\' && !*++p)
+                return false;
+            if (len == READING_ID_MAX)
+                return false;
+            id[len++] = *p;
+        }
+        if (len == 0 || *p != ',')
+            return false;
+        char *end;
+        long long ts = strtoll(p + 1, &end, 10);
+        if (end == p + 1)
+            return false;
+        p = end;
+        if (rd.kind == READING_VEHICLE) {
+            rd.u.vehicle.ts_ms = ts;
+            if (!take_number(&p, &rd.u.vehicle.soc) ||
+                !take_number(&p, &rd.u.vehicle.kwh_delivered_dc) ||
+                !take_number(&p, &rd.u.vehicle.battery_temp))
+                return false;
+        } else {
+            rd.u.meter.ts_ms = ts;
+            if (!take_number(&p, &rd.u.meter.kwh_consumed_ac) ||
+                !take_number(&p, &rd.u.meter.voltage))
+                return false;
+        }
+        if (*p != '\0' && *p != ';')
+            return false;
+        row(arg, &rd);
+        (*count)++;
+        if (*p++ == '\0')
+            return true;
+    }
+}
+
+void hot_notice_take(hot_notice_round *r, const char *payload,
+                     void (*row)(void *arg, const reading *r), void *arg)
 {
     char *end;
     long long us = strtoll(payload, &end, 10);
@@ -133,21 +161,7 @@ void hot_notice_take(hot_notice_round *r, const char *payload)
     if (!r->any || us < r->earliest_us)
         r->earliest_us = us;
     r->any = true;
-    if (!r->by_stamp && !take_list(r, end))
+    /* Once the round reads by stamp, that read covers the rest. */
+    if (!r->by_stamp && (*end != ' ' || !take_rows(end + 1, row, arg, &r->rows)))
         r->by_stamp = true;
-}
-
-void hot_notice_ids(const hot_notice_round *r, reading_kind kind, strbuf *out)
-{
-    strbuf_reset(out);
-    strbuf_putc(out, '{');
-    if (r->n_ids[kind])
-        strbuf_append(out, r->ids[kind].data, r->ids[kind].len);
-    strbuf_putc(out, '}');
-}
-
-void hot_notice_round_free(hot_notice_round *r)
-{
-    for (int k = 0; k < READING_KIND_COUNT; k++)
-        strbuf_free(&r->ids[k]);
 }

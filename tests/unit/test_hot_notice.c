@@ -1,13 +1,14 @@
-/* Unit tests of the hot store's commit notices (lib/hot_notice.h): what the
- * sink names comes out of the cache's round as the same ids, in payloads
- * PostgreSQL accepts; whatever the cache cannot read by key sends it to the
- * stamp. */
+/* Unit tests of the hot store's commit notices (lib/hot_notice.h): the
+ * readings the sink puts in them come out of the cache's round the same, to
+ * the bit, in payloads PostgreSQL accepts; whatever the cache cannot take from
+ * them sends it to read the tables by stamp. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,135 +17,171 @@
 
 #define STAMP "1764583200123456"
 
-/* The round after taking every payload of w, each after STAMP. */
-static void take_all(hot_notice_writer *w, hot_notice_round *r)
+typedef struct taken {
+    reading *rows;
+    size_t n, cap;
+} taken;
+
+static void keep(void *arg, const reading *r)
 {
-    const char *lists[HOT_NOTICE_MAX_LISTS];
-    int n = hot_notice_payloads(w, lists);
-    assert_true(n >= 1 && n <= HOT_NOTICE_MAX_LISTS);
+    taken *t = arg;
+    if (t->n == t->cap) {
+        t->cap = t->cap ? 2 * t->cap : 64;
+        t->rows = realloc(t->rows, t->cap * sizeof *t->rows);
+        assert_non_null(t->rows);
+    }
+    t->rows[t->n++] = *r;
+}
+
+/* Every payload of w, each after STAMP, taken into r. */
+static void take_all(hot_notice_writer *w, hot_notice_round *r, taken *t)
+{
+    const char *payloads[HOT_NOTICE_MAX_NOTICES];
+    int n = hot_notice_payloads(w, payloads);
+    assert_true(n >= 1 && n <= HOT_NOTICE_MAX_NOTICES);
     for (int i = 0; i < n; i++) {
         char payload[8192];
-        int len = snprintf(payload, sizeof payload, STAMP "%s", lists[i]);
+        int len = snprintf(payload, sizeof payload, STAMP "%s", payloads[i]);
         assert_true(len < 8000); /* PostgreSQL's limit */
-        hot_notice_take(r, payload);
+        hot_notice_take(r, payload, keep, t);
     }
 }
 
-/* The elements of an array literal of quoted strings, as PostgreSQL reads
- * them (a backslash takes the next character as it is). */
-static size_t parse_literal(const char *s, char out[][READING_ID_MAX + 1], size_t max)
+static reading vehicle(const char *id, int64_t ts, double soc, double kwh, double temp)
 {
-    size_t n = 0;
-    assert_int_equal(*s++, '{');
-    while (*s != '}') {
-        assert_true(n < max);
-        assert_int_equal(*s++, '"');
-        size_t len = 0;
-        while (*s != '"') {
-            if (*s == '\\')
-                s++;
-            assert_true(*s != '\0' && len < READING_ID_MAX);
-            out[n][len++] = *s++;
-        }
-        out[n++][len] = '\0';
-        s++;
-        if (*s == ',')
-            s++;
-    }
-    assert_int_equal(s[1], '\0');
-    return n;
+    reading r = {.kind = READING_VEHICLE};
+    snprintf(r.u.vehicle.vehicle_id, sizeof r.u.vehicle.vehicle_id, "%s", id);
+    r.u.vehicle.ts_ms = ts;
+    r.u.vehicle.soc = soc;
+    r.u.vehicle.kwh_delivered_dc = kwh;
+    r.u.vehicle.battery_temp = temp;
+    return r;
 }
 
-static void test_awkward_ids_come_back_whole(void **state)
+static reading meter(const char *id, int64_t ts, double kwh, double voltage)
+{
+    reading r = {.kind = READING_METER};
+    snprintf(r.u.meter.meter_id, sizeof r.u.meter.meter_id, "%s", id);
+    r.u.meter.ts_ms = ts;
+    r.u.meter.kwh_consumed_ac = kwh;
+    r.u.meter.voltage = voltage;
+    return r;
+}
+
+static void assert_same(const reading *want, const reading *got)
+{
+    assert_int_equal(want->kind, got->kind);
+    assert_string_equal(reading_key(want), reading_key(got));
+    assert_int_equal(reading_time_ms(want), reading_time_ms(got));
+    if (want->kind == READING_VEHICLE) {
+        /* Bit for bit: memcmp, not a tolerance. */
+        assert_memory_equal(&want->u.vehicle.soc, &got->u.vehicle.soc, sizeof(double));
+        assert_memory_equal(&want->u.vehicle.kwh_delivered_dc, &got->u.vehicle.kwh_delivered_dc,
+                            sizeof(double));
+        assert_memory_equal(&want->u.vehicle.battery_temp, &got->u.vehicle.battery_temp,
+                            sizeof(double));
+    } else {
+        assert_memory_equal(&want->u.meter.kwh_consumed_ac, &got->u.meter.kwh_consumed_ac,
+                            sizeof(double));
+        assert_memory_equal(&want->u.meter.voltage, &got->u.meter.voltage, sizeof(double));
+    }
+}
+
+static void test_readings_come_back_exact(void **state)
 {
     (void)state;
-    static const char *const ids[] = {"V1", "a,b", "{x}", "q\"uote", "back\\slash", "two words",
-                                      "Zürich-7", "} 3"};
-    size_t n_ids = sizeof ids / sizeof ids[0];
+    char longest[READING_ID_MAX + 1];
+    memset(longest, ';', READING_ID_MAX); /* every character escaped */
+    longest[READING_ID_MAX] = '\0';
+    const reading want[] = {
+        vehicle("V1", 1764583200000, 61.25, 0.1, 34.2),
+        vehicle("a,b;c\\d", 1764583200001, 1.0 / 3, 1e-300, -59.999999999999993),
+        vehicle("q\"uote {brace} two words", 0, 100, 12.345678901234567, 120),
+        vehicle("Zürich-7", 4102444800000, nextafter(50, 100), 0, -0.0),
+        meter("M\\", 1764583200000, 0.30000000000000004, 229.99999999999997),
+        meter(longest, 1764583200000, 2.5, 230),
+    };
+    size_t n = sizeof want / sizeof want[0];
     hot_notice_writer w = {0};
-    hot_notice_round r = {0};
+    hot_notice_round r;
+    taken t = {0};
     hot_notice_writer_reset(&w);
     hot_notice_round_reset(&r);
-    for (size_t i = 0; i < n_ids; i++)
-        hot_notice_name(&w, READING_VEHICLE, ids[i]);
-    hot_notice_name(&w, READING_METER, "M\"1");
-    take_all(&w, &r);
+    for (size_t i = 0; i < n; i++)
+        hot_notice_add(&w, &want[i]);
+    take_all(&w, &r, &t);
     assert_true(r.any);
     assert_false(r.by_stamp);
     assert_int_equal(r.earliest_us, strtoll(STAMP, NULL, 10));
-    assert_int_equal(r.n_ids[READING_VEHICLE], n_ids);
-    assert_int_equal(r.n_ids[READING_METER], 1);
-    strbuf lit = STRBUF_INIT;
-    char got[16][READING_ID_MAX + 1];
-    hot_notice_ids(&r, READING_VEHICLE, &lit);
-    assert_int_equal(parse_literal(lit.data, got, 16), n_ids);
-    for (size_t i = 0; i < n_ids; i++)
-        assert_string_equal(got[i], ids[i]);
-    hot_notice_ids(&r, READING_METER, &lit);
-    assert_int_equal(parse_literal(lit.data, got, 16), 1);
-    assert_string_equal(got[0], "M\"1");
-    strbuf_free(&lit);
+    assert_int_equal(r.rows, n);
+    assert_int_equal(t.n, n);
+    for (size_t i = 0; i < n; i++)
+        assert_same(&want[i], &t.rows[i]);
+    free(t.rows);
     hot_notice_writer_free(&w);
-    hot_notice_round_free(&r);
 }
 
-/* A few thousand ids go in several notices, each under PostgreSQL's limit,
- * and come back as one list; more than the notices hold give the stamp only. */
-static void test_lists_split_and_overflow(void **state)
+/* Thousands of readings go in several notices, each under PostgreSQL's
+ * limit, and come back in order; more than the notices hold give the stamp
+ * only, and no reading. */
+static void test_many_notices_then_the_stamp(void **state)
 {
     (void)state;
     hot_notice_writer w = {0};
-    hot_notice_round r = {0};
+    hot_notice_round r;
+    taken t = {0};
     char id[READING_ID_MAX + 1];
     hot_notice_writer_reset(&w);
     hot_notice_round_reset(&r);
-    for (int i = 0; i < 2000; i++) {
+    for (int i = 0; i < 3000; i++) {
         snprintf(id, sizeof id, "V%05d", i);
-        hot_notice_name(&w, READING_VEHICLE, id);
+        reading v = vehicle(id, 1764583200000 + i, i / 30.0, i / 7.0, 20 + i / 100.0);
+        hot_notice_add(&w, &v);
     }
-    const char *lists[HOT_NOTICE_MAX_LISTS];
-    assert_true(hot_notice_payloads(&w, lists) > 1);
-    take_all(&w, &r);
+    const char *payloads[HOT_NOTICE_MAX_NOTICES];
+    assert_true(hot_notice_payloads(&w, payloads) > 1);
+    take_all(&w, &r, &t);
     assert_false(r.by_stamp);
-    assert_int_equal(r.n_ids[READING_VEHICLE], 2000);
-    strbuf lit = STRBUF_INIT;
-    static char got[2000][READING_ID_MAX + 1];
-    hot_notice_ids(&r, READING_VEHICLE, &lit);
-    assert_int_equal(parse_literal(lit.data, got, 2000), 2000);
-    assert_string_equal(got[0], "V00000");
-    assert_string_equal(got[1999], "V01999");
-    strbuf_free(&lit);
+    assert_int_equal(t.n, 3000);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(id, sizeof id, "V%05d", i);
+        reading v = vehicle(id, 1764583200000 + i, i / 30.0, i / 7.0, 20 + i / 100.0);
+        assert_same(&v, &t.rows[i]);
+    }
 
-    /* Ids of 64 characters, all quotes: the longest a notice can hold. */
     hot_notice_writer_reset(&w);
     hot_notice_round_reset(&r);
-    memset(id, '"', READING_ID_MAX);
+    t.n = 0;
+    memset(id, ',', READING_ID_MAX);
     id[READING_ID_MAX] = '\0';
-    for (int i = 0; i < 1000; i++)
-        hot_notice_name(&w, READING_METER, id);
+    for (int i = 0; i < 5000; i++) {
+        reading m = meter(id, i, 1.0 / 3, 230.1);
+        hot_notice_add(&w, &m);
+    }
     assert_true(w.too_many);
-    take_all(&w, &r);
+    take_all(&w, &r, &t);
+    assert_true(r.any);
     assert_true(r.by_stamp);
+    assert_int_equal(t.n, 0);
+    free(t.rows);
     hot_notice_writer_free(&w);
-    hot_notice_round_free(&r);
 }
 
-/* A commit that wrote no state row (assignments only) names none, and asks
- * for no scan. */
-static void test_nothing_named(void **state)
+/* A commit that offered no state row (assignments only) says so, and asks
+ * for no read by stamp. */
+static void test_nothing_offered(void **state)
 {
     (void)state;
     hot_notice_writer w = {0};
-    hot_notice_round r = {0};
+    hot_notice_round r;
+    taken t = {0};
     hot_notice_writer_reset(&w);
     hot_notice_round_reset(&r);
-    take_all(&w, &r);
+    take_all(&w, &r, &t);
     assert_true(r.any);
     assert_false(r.by_stamp);
-    assert_int_equal(r.n_ids[READING_VEHICLE], 0);
-    assert_int_equal(r.n_ids[READING_METER], 0);
+    assert_int_equal(t.n, 0);
     hot_notice_writer_free(&w);
-    hot_notice_round_free(&r);
 }
 
 /* The stamp alone, or anything this code does not know, reads by stamp from
@@ -152,43 +189,50 @@ static void test_nothing_named(void **state)
 static void test_stamps_and_strangers(void **state)
 {
     (void)state;
-    hot_notice_round r = {0};
+    hot_notice_round r;
+    taken t = {0};
     hot_notice_round_reset(&r);
-    hot_notice_take(&r, "not a commit");
-    hot_notice_take(&r, "-5");
+    hot_notice_take(&r, "not a commit", keep, &t);
+    hot_notice_take(&r, "-5 v,V1,1,2,3,4", keep, &t);
     assert_false(r.any);
-    hot_notice_take(&r, "2000 v {\"V1\"} 1");
-    hot_notice_take(&r, "1000 m {\"M1\"} 1");
+    hot_notice_take(&r, "2000 v,V1,1000,50,0.5,30", keep, &t);
+    hot_notice_take(&r, "1000 m,M1,1000,0.5,230;m,M2,1000,0.5,231", keep, &t);
     assert_false(r.by_stamp);
     assert_int_equal(r.earliest_us, 1000);
-    static const char *const strangers[] = {"3000", "3000 x {\"V1\"} 1", "3000 v \"V1\" 1",
-                                            "3000 v {\"V1\"}", "3000 v {\"V1\"} 1x"};
+    assert_int_equal(t.n, 3);
+    static const char *const strangers[] = {
+        "3000",                      /* the stamp alone: too many to say */
+        "3000 x,V1,1000,50,0.5,30",  /* an unknown kind */
+        "3000 v,V1,1000,50,0.5",     /* a value short */
+        "3000 v,V1,1000,50,0.5,30,", /* a value too many */
+        "3000 v,,1000,50,0.5,30",    /* no id */
+        "3000 v,V1\\",               /* an escape at the end */
+        "3000 m,M1,1000,0.5,230;",   /* an empty row */
+        "3000 v,V1,soon,50,0.5,30",  /* not a time */
+        "3000v,V1,1000,50,0.5,30",   /* no space */
+    };
     for (size_t i = 0; i < sizeof strangers / sizeof strangers[0]; i++) {
         hot_notice_round_reset(&r);
-        hot_notice_take(&r, "2000 v {\"V1\"} 1");
-        hot_notice_take(&r, strangers[i]);
+        hot_notice_take(&r, "2000 -", keep, &t);
+        hot_notice_take(&r, strangers[i], keep, &t);
         assert_true(r.any);
         assert_int_equal(r.earliest_us, 2000);
         if (!r.by_stamp)
-            fail_msg("read by key after \"%s\"", strangers[i]);
+            fail_msg("no read by stamp after \"%s\"", strangers[i]);
     }
-    /* More ids in a round than are worth reading by key. */
-    hot_notice_round_reset(&r);
-    char big[64];
-    snprintf(big, sizeof big, "2000 v {\"V1\"} %d", HOT_NOTICE_ROUND_MAX_IDS);
-    hot_notice_take(&r, big);
-    assert_false(r.by_stamp);
-    hot_notice_take(&r, "2001 v {\"V2\"} 1");
-    assert_true(r.by_stamp);
-    hot_notice_round_free(&r);
+    /* Once the round reads by stamp, later notices' readings are left to it. */
+    t.n = 0;
+    hot_notice_take(&r, "4000 v,V9,1000,50,0.5,30", keep, &t);
+    assert_int_equal(t.n, 0);
+    free(t.rows);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_awkward_ids_come_back_whole),
-        cmocka_unit_test(test_lists_split_and_overflow),
-        cmocka_unit_test(test_nothing_named),
+        cmocka_unit_test(test_readings_come_back_exact),
+        cmocka_unit_test(test_many_notices_then_the_stamp),
+        cmocka_unit_test(test_nothing_offered),
         cmocka_unit_test(test_stamps_and_strangers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
