@@ -211,6 +211,10 @@ static int apply_commits(state_cache *c, long ms, eie_err *err)
         if (!take_notices(c))
             return 0;
     }
+    /* The readings the commits carried are applied: unless some commit gave
+     * its stamp only or stored assignments, there is nothing to read. */
+    if (!c->notices.by_stamp && !c->notices.assignments)
+        return 0;
     /* The newest assignment stored is read first, and the assignments are
      * then followed from the newest the cache had (a few rows: the table only
      * grows by assignments), so that the cache holds every one up to that

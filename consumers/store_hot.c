@@ -117,6 +117,8 @@ static int write_kind(hot_state *st, PGconn *conn, reading_kind kind, const read
     copy_rows_end(&st->copy);
     if (count == 0)
         return 0;
+    if (kind == READING_ASSIGNMENT)
+        hot_notice_assignments(&st->notice);
     return pg_copy(conn, st->staging_copy_sql[kind].data, st->copy.data, st->copy.len, NULL,
                    err) < 0 ||
                    pg_exec(conn, st->merge_sql[kind].data, err) < 0

@@ -25,6 +25,12 @@ void hot_notice_writer_reset(hot_notice_writer *w)
 {
     w->n_notices = 0;
     w->too_many = false;
+    w->assignments = false;
+}
+
+void hot_notice_assignments(hot_notice_writer *w)
+{
+    w->assignments = true;
 }
 
 void hot_notice_add(hot_notice_writer *w, const reading *r)
@@ -67,10 +73,12 @@ int hot_notice_payloads(hot_notice_writer *w, const char *out[HOT_NOTICE_MAX_NOT
         out[0] = "";
         return 1;
     }
-    if (w->n_notices == 0) {
-        out[0] = " -"; /* assignments only: no state row offered */
+    if (w->n_notices == 0) { /* assignments only, if anything: no state row offered */
+        out[0] = w->assignments ? " a" : " -";
         return 1;
     }
+    if (w->assignments) /* ROW_MAX left room for it */
+        strbuf_puts(&w->notices[w->n_notices - 1], ";a");
     for (int i = 0; i < w->n_notices; i++)
         out[i] = w->notices[i].data;
     return w->n_notices;
@@ -103,13 +111,21 @@ static bool take_number(const char **p, double *v)
     return true;
 }
 
-/* The rows of a notice, each to row(); false at the first that is not one. */
-static bool take_rows(const char *p, void (*row)(void *arg, const reading *r), void *arg,
-                      uint64_t *count)
+/* The rows of a notice, each reading to row(); false at the first that is
+ * not one. */
+static bool take_rows(hot_notice_round *r, const char *p,
+                      void (*row)(void *arg, const reading *r), void *arg)
 {
     if (strcmp(p, "-") == 0)
         return true;
     for (;;) {
+        if (p[0] == 'a' && (p[1] == '\0' || p[1] == ';')) {
+            r->assignments = true;
+            if (*++p == '\0')
+                return true;
+            p++;
+            continue;
+        }
         reading rd = {.kind = *p == 'v' ? READING_VEHICLE : READING_METER};
         if ((*p != 'v' && *p != 'm') || p[1] != ',')
             return false;
@@ -145,7 +161,7 @@ static bool take_rows(const char *p, void (*row)(void *arg, const reading *r), v
         if (*p != '\0' && *p != ';')
             return false;
         row(arg, &rd);
-        (*count)++;
+        r->rows++;
         if (*p++ == '\0')
             return true;
     }
@@ -162,6 +178,6 @@ void hot_notice_take(hot_notice_round *r, const char *payload,
         r->earliest_us = us;
     r->any = true;
     /* Once the round reads by stamp, that read covers the rest. */
-    if (!r->by_stamp && (*end != ' ' || !take_rows(end + 1, row, arg, &r->rows)))
+    if (!r->by_stamp && (*end != ' ' || !take_rows(r, end + 1, row, arg)))
         r->by_stamp = true;
 }

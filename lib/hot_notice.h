@@ -10,7 +10,8 @@
  * rows are "<k>,<id>,<time ms>,<values>" joined by ';' (k: v for a vehicle,
  * with its SoC, kWh DC and battery temperature; m for a meter, with its kWh
  * AC and voltage), the id's '\', ',' and ';' escaped by a '\', each number
- * exact. The store keeps the newer of a row and a reading offered, the row
+ * exact; a row "a" says the commit stored assignments too, which the cache
+ * then reads by stamp (an index). The store keeps the newer of a row and a reading offered, the row
  * when they are of the same time; a cache that has applied the commits before
  * in the same way holds what the store holds without reading it. At 50,000
  * readings/s, reading the rows back cost PostgreSQL a quarter of a core.
@@ -35,12 +36,15 @@
 typedef struct hot_notice_writer {
     strbuf notices[HOT_NOTICE_MAX_NOTICES]; /* what follows the stamp in each */
     int n_notices;
-    bool too_many; /* more rows than the notices hold: the stamp only */
+    bool too_many;    /* more rows than the notices hold: the stamp only */
+    bool assignments; /* the commit stores assignments too */
 } hot_notice_writer;
 
 void hot_notice_writer_reset(hot_notice_writer *w);
 /* A reading the commit offers a state table (a meter's or a vehicle's). */
 void hot_notice_add(hot_notice_writer *w, const reading *r);
+/* The commit stores assignments too. */
+void hot_notice_assignments(hot_notice_writer *w);
 /* What follows the stamp in each notice of the commit; returns how many (at
  * least one), each NUL-terminated; "" (one) means the stamp alone. */
 int hot_notice_payloads(hot_notice_writer *w, const char *out[HOT_NOTICE_MAX_NOTICES]);
@@ -54,7 +58,8 @@ typedef struct hot_notice_round {
     /* Some commit gave its stamp only (or said something this code does not
      * know): read the state tables by stamp from earliest_us. */
     bool by_stamp;
-    uint64_t rows; /* readings taken from the notices */
+    bool assignments; /* some commit stored assignments */
+    uint64_t rows;    /* readings taken from the notices */
 } hot_notice_round;
 
 void hot_notice_round_reset(hot_notice_round *r);

@@ -319,9 +319,15 @@ static int switch_in_transaction(PGconn *conn, const char *retired, eie_err *err
     PQclear(rels);
     PQclear(funcs);
     /* The API's rollup cache trusts what it holds while no notice names it:
-     * every hour of the new store is news. */
+     * every hour of the new store is news. Its state cache applies what the
+     * hot store's notices carry: a stamp alone makes it read, and find the
+     * tables replaced (hot_notice.h). */
     if (rc == 0)
-        rc = pg_exec(conn, "SELECT pg_notify('" PG_SUMMARIES_CHANNEL "', '*')", err);
+        rc = pg_exec(conn,
+                     "SELECT pg_notify('" PG_SUMMARIES_CHANNEL "', '*'), "
+                     "pg_notify('" PG_HOT_STATE_CHANNEL "', "
+                     "(extract(epoch FROM now()) * 1000000)::bigint::text)",
+                     err);
     /* Not CASCADE: anything left in it was not moved, and must not vanish. */
     return rc == 0 ? pg_exec(conn, "DROP SCHEMA " REBUILD_SCHEMA, err) : rc;
 }

@@ -112,8 +112,23 @@ static void test_readings_come_back_exact(void **state)
     take_all(&w, &r, &t);
     assert_true(r.any);
     assert_false(r.by_stamp);
+    assert_false(r.assignments);
     assert_int_equal(r.earliest_us, strtoll(STAMP, NULL, 10));
     assert_int_equal(r.rows, n);
+    assert_int_equal(t.n, n);
+    for (size_t i = 0; i < n; i++)
+        assert_same(&want[i], &t.rows[i]);
+
+    /* The same commit storing assignments too says so, readings intact. */
+    hot_notice_writer_reset(&w);
+    hot_notice_round_reset(&r);
+    t.n = 0;
+    for (size_t i = 0; i < n; i++)
+        hot_notice_add(&w, &want[i]);
+    hot_notice_assignments(&w);
+    take_all(&w, &r, &t);
+    assert_false(r.by_stamp);
+    assert_true(r.assignments);
     assert_int_equal(t.n, n);
     for (size_t i = 0; i < n; i++)
         assert_same(&want[i], &t.rows[i]);
@@ -167,8 +182,8 @@ static void test_many_notices_then_the_stamp(void **state)
     hot_notice_writer_free(&w);
 }
 
-/* A commit that offered no state row (assignments only) says so, and asks
- * for no read by stamp. */
+/* A commit that offered no state row says so, and asks for no read by
+ * stamp; one of assignments only asks for those. */
 static void test_nothing_offered(void **state)
 {
     (void)state;
@@ -180,6 +195,14 @@ static void test_nothing_offered(void **state)
     take_all(&w, &r, &t);
     assert_true(r.any);
     assert_false(r.by_stamp);
+    assert_false(r.assignments);
+    assert_int_equal(t.n, 0);
+    hot_notice_writer_reset(&w);
+    hot_notice_round_reset(&r);
+    hot_notice_assignments(&w);
+    take_all(&w, &r, &t);
+    assert_false(r.by_stamp);
+    assert_true(r.assignments);
     assert_int_equal(t.n, 0);
     hot_notice_writer_free(&w);
 }
@@ -210,6 +233,8 @@ static void test_stamps_and_strangers(void **state)
         "3000 m,M1,1000,0.5,230;",   /* an empty row */
         "3000 v,V1,soon,50,0.5,30",  /* not a time */
         "3000v,V1,1000,50,0.5,30",   /* no space */
+        "3000 ab",                   /* an unknown row */
+        "3000 a;",                   /* an empty row after the assignments' */
     };
     for (size_t i = 0; i < sizeof strangers / sizeof strangers[0]; i++) {
         hot_notice_round_reset(&r);
