@@ -1,14 +1,15 @@
 /* The hot store: the latest reading of each device by event time, and the
  * vehicle-to-meter assignments with their history. A batch is folded in memory
  * to one reading per device (a hash table: a replay's batches hold hundreds of
- * thousands), copied into a temporary table and merged with one upsert that
- * never lets an older reading replace a newer one; between readings of the
- * same time the first one stays, within a batch as across batches. */
+ * thousands), and merged with one upsert per kind, the readings passed as
+ * arrays (array_params.h), that never lets an older reading replace a newer
+ * one; between readings of the same time the first one stays, within a batch
+ * as across batches. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "copy_rows.h"
+#include "array_params.h"
 #include "hot_notice.h"
 #include "pg.h"
 #include "reading_sql.h"
@@ -17,8 +18,7 @@
 typedef struct hot_state {
     const reading **newest; /* by (kind, device); NULL: a free slot */
     size_t cap;             /* a power of two, at least twice the batch */
-    strbuf copy;
-    strbuf staging_copy_sql[READING_KIND_COUNT];
+    array_params params;
     strbuf merge_sql[READING_KIND_COUNT];
     hot_notice_writer notice; /* the readings the batch offers the state tables */
     strbuf notify_sql;
@@ -26,23 +26,15 @@ typedef struct hot_state {
 
 static const char *const state_table[READING_KIND_COUNT] = {
     [READING_METER] = "meter_state", [READING_VEHICLE] = "vehicle_state"};
-static const char *const staging_table[READING_KIND_COUNT] = {
-    [READING_METER] = "hot_meter",
-    [READING_VEHICLE] = "hot_vehicle",
-    [READING_ASSIGNMENT] = "hot_assignment",
-};
-
+/* Nothing to set up: the readings come as parameters. (The temporary tables
+ * of before, ON COMMIT DELETE ROWS, may linger in a session; they cost nothing
+ * while no batch touches them.) */
 static int hot_prepare(sink_store *store, PGconn *conn, eie_err *err)
 {
-    /* ON COMMIT DELETE ROWS: the staging tables are empty at every batch start. */
-    return pg_exec(conn,
-                   "CREATE TEMP TABLE IF NOT EXISTS hot_meter (LIKE meter_state INCLUDING DEFAULTS) "
-                   "ON COMMIT DELETE ROWS;"
-                   "CREATE TEMP TABLE IF NOT EXISTS hot_vehicle (LIKE vehicle_state INCLUDING DEFAULTS) "
-                   "ON COMMIT DELETE ROWS;"
-                   "CREATE TEMP TABLE IF NOT EXISTS hot_assignment "
-                   "(LIKE vehicle_meter_assignment INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
-                   err);
+    (void)store;
+    (void)conn;
+    (void)err;
+    return 0;
 }
 
 /* Keeps r if it is the first reading of its device in the batch, or newer than
@@ -72,9 +64,9 @@ static void build_state_merge(strbuf *sql, reading_kind kind)
     const char *device = reading_fields(kind, &n_fields)[0].column;
     strbuf_printf(sql, "INSERT INTO %s (", state_table[kind]);
     reading_sql_columns(sql, kind, "{}", ", ", 0);
-    strbuf_printf(sql, ") SELECT ");
-    reading_sql_columns(sql, kind, "{}", ", ", 0);
-    strbuf_printf(sql, " FROM %s ON CONFLICT (%s) DO UPDATE SET ", staging_table[kind], device);
+    strbuf_printf(sql, ") SELECT * FROM ");
+    array_params_unnest(sql, kind);
+    strbuf_printf(sql, " ON CONFLICT (%s) DO UPDATE SET ", device);
     reading_sql_columns(sql, kind, "{} = EXCLUDED.{}", ", ", 1);
     strbuf_printf(sql, ", updated_at = now() WHERE %s.%s < EXCLUDED.%s", state_table[kind],
                   reading_sql_time_column(kind), reading_sql_time_column(kind));
@@ -83,47 +75,50 @@ static void build_state_merge(strbuf *sql, reading_kind kind)
 /* The history takes every assignment; the current one only a newer one (the
  * newest per vehicle of the batch, since ON CONFLICT may touch a row once per
  * statement). */
-static const char *const assignment_merge_sql =
-    "INSERT INTO vehicle_meter_assignment (vehicle_id, valid_from, meter_id) "
-    "SELECT vehicle_id, valid_from, meter_id FROM hot_assignment "
-    "ON CONFLICT (vehicle_id, valid_from) DO NOTHING;"
-    "INSERT INTO vehicle_assignment_current (vehicle_id, meter_id, valid_from) "
-    "SELECT DISTINCT ON (vehicle_id) vehicle_id, meter_id, valid_from FROM hot_assignment "
-    "ORDER BY vehicle_id, valid_from DESC "
-    "ON CONFLICT (vehicle_id) DO UPDATE SET meter_id = EXCLUDED.meter_id, "
-    "valid_from = EXCLUDED.valid_from, updated_at = now() "
-    "WHERE vehicle_assignment_current.valid_from < EXCLUDED.valid_from";
+static void build_assignment_merge(strbuf *sql)
+{
+    strbuf_puts(sql, "WITH a (");
+    reading_sql_columns(sql, READING_ASSIGNMENT, "{}", ", ", 0);
+    strbuf_puts(sql, ") AS (SELECT * FROM ");
+    array_params_unnest(sql, READING_ASSIGNMENT);
+    strbuf_puts(sql,
+                "), history AS (INSERT INTO vehicle_meter_assignment (vehicle_id, valid_from, "
+                "meter_id) SELECT vehicle_id, valid_from, meter_id FROM a "
+                "ON CONFLICT (vehicle_id, valid_from) DO NOTHING) "
+                "INSERT INTO vehicle_assignment_current (vehicle_id, meter_id, valid_from) "
+                "SELECT DISTINCT ON (vehicle_id) vehicle_id, meter_id, valid_from FROM a "
+                "ORDER BY vehicle_id, valid_from DESC "
+                "ON CONFLICT (vehicle_id) DO UPDATE SET meter_id = EXCLUDED.meter_id, "
+                "valid_from = EXCLUDED.valid_from, updated_at = now() "
+                "WHERE vehicle_assignment_current.valid_from < EXCLUDED.valid_from");
+}
 
 static int write_kind(hot_state *st, PGconn *conn, reading_kind kind, const reading *rows,
                       size_t n, eie_err *err)
 {
-    strbuf_reset(&st->copy);
-    copy_rows_begin(&st->copy);
-    size_t count = 0;
+    array_params *p = &st->params;
+    array_params_begin(p, kind);
     if (kind == READING_ASSIGNMENT) { /* history: every one is kept */
         for (size_t i = 0; i < n; i++)
-            if (rows[i].kind == kind) {
-                copy_rows_append(&st->copy, &rows[i]);
-                count++;
-            }
+            if (rows[i].kind == kind)
+                array_params_add(p, &rows[i]);
     } else {
         for (size_t i = 0; i < st->cap; i++)
             if (st->newest[i] && st->newest[i]->kind == kind) {
-                copy_rows_append(&st->copy, st->newest[i]);
+                array_params_add(p, st->newest[i]);
                 hot_notice_add(&st->notice, st->newest[i]);
-                count++;
             }
     }
-    copy_rows_end(&st->copy);
-    if (count == 0)
+    if (p->n_rows == 0)
         return 0;
     if (kind == READING_ASSIGNMENT)
         hot_notice_assignments(&st->notice);
-    return pg_copy(conn, st->staging_copy_sql[kind].data, st->copy.data, st->copy.len, NULL,
-                   err) < 0 ||
-                   pg_exec(conn, st->merge_sql[kind].data, err) < 0
-               ? -1
-               : 0;
+    array_params_end(p);
+    PGresult *res = PQexecParams(conn, st->merge_sql[kind].data, p->n_params, p->types, p->values,
+                                 p->lengths, p->formats, 0);
+    int rc = pg_check(res, PGRES_COMMAND_OK, "merging the latest readings", err);
+    PQclear(res);
+    return rc;
 }
 
 /* The commit's notices (hot_notice.h), delivered only if it commits, and
@@ -178,11 +173,10 @@ static void hot_destroy(sink_store *store)
 {
     hot_state *st = store->state;
     free(st->newest);
-    strbuf_free(&st->copy);
+    array_params_free(&st->params);
     hot_notice_writer_free(&st->notice);
     strbuf_free(&st->notify_sql);
     for (int k = 0; k < READING_KIND_COUNT; k++) {
-        strbuf_free(&st->staging_copy_sql[k]);
         strbuf_free(&st->merge_sql[k]);
     }
     free(st);
@@ -199,9 +193,8 @@ sink_store *store_hot_new(void)
         return NULL;
     }
     for (int k = 0; k < READING_KIND_COUNT; k++) {
-        copy_rows_statement(&st->staging_copy_sql[k], staging_table[k], (reading_kind)k);
         if (k == READING_ASSIGNMENT)
-            strbuf_printf(&st->merge_sql[k], "%s", assignment_merge_sql);
+            build_assignment_merge(&st->merge_sql[k]);
         else
             build_state_merge(&st->merge_sql[k], (reading_kind)k);
     }
