@@ -175,14 +175,18 @@ static int send_interval(simulation *sim, long tick, int64_t tick_ms, eie_err *e
     }
     fleet_step(f, (double)sim->interval_s / 3600.0, sim->dc);
     reading m = {.kind = READING_METER}, v = {.kind = READING_VEHICLE};
-    /* Devices are not in lockstep: each reports up to 2 s after the tick. */
+    /* Devices are not in lockstep: each reports up to 2 s after the tick, and
+     * within the first half of the interval, so that a device's readings keep
+     * their order and never share a time (at 1 s intervals, 2 s of jitter
+     * repeated a time in a quarter of the cold sink's batches). */
+    double jitter_ms = sim->interval_s * 500.0 < 2000 ? sim->interval_s * 500.0 : 2000;
     long n = f->meters + f->n;
     for (long i = 0; i < f->meters && !stop_requested; i++) {
         pace(sim, tick_ms, i, n);
         snprintf(m.u.meter.meter_id, sizeof m.u.meter.meter_id, "M%ld", i + 1);
         m.u.meter.kwh_consumed_ac = quantize(f->meter_ac[i], 0.001);
         m.u.meter.voltage = quantize(rng_uniform(&sim->meter_rng, 226, 234), 0.1);
-        m.u.meter.ts_ms = tick_ms + (int64_t)rng_uniform(&sim->meter_rng, 0, 2000);
+        m.u.meter.ts_ms = tick_ms + (int64_t)rng_uniform(&sim->meter_rng, 0, jitter_ms);
         if (send_reading(sim, &m, tick, err) < 0)
             return -1;
     }
@@ -192,7 +196,7 @@ static int send_interval(simulation *sim, long tick, int64_t tick_ms, eie_err *e
         v.u.vehicle.soc = quantize(f->vehicles[i].soc, 0.1);
         v.u.vehicle.kwh_delivered_dc = quantize(sim->dc[i], 0.001);
         v.u.vehicle.battery_temp = quantize(f->vehicles[i].battery_temp, 0.1);
-        v.u.vehicle.ts_ms = tick_ms + (int64_t)rng_uniform(&f->r, 0, 2000);
+        v.u.vehicle.ts_ms = tick_ms + (int64_t)rng_uniform(&f->r, 0, jitter_ms);
         if (send_reading(sim, &v, tick, err) < 0)
             return -1;
     }
