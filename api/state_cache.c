@@ -9,20 +9,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The index of id in ids, added when new (*created), with *array (entries
+ * of size bytes, by index) grown alongside; -1 when ids refuses it. */
+static long slot(idmap *ids, const char *id, void **array, size_t size, bool *created)
+{
+    size_t n = ids->n, cap = ids->cap_ids;
+    long i = idmap_add(ids, id);
+    if (i < 0)
+        return -1;
+    if (ids->cap_ids != cap && !(*array = realloc(*array, ids->cap_ids * size)))
+        abort();
+    *created = ids->n != n;
+    return i;
+}
+
 /* Called with the write lock held: the entry of id, created empty. */
 static vehicle_state_entry *vehicle_slot(state_cache *c, const char *id)
 {
-    size_t n = c->vehicle_ids.n, cap = c->vehicle_ids.cap_ids;
-    long i = idmap_add(&c->vehicle_ids, id);
+    bool created;
+    long i = slot(&c->vehicle_ids, id, (void **)&c->vehicles, sizeof *c->vehicles, &created);
     if (i < 0)
         return NULL;
-    if (c->vehicle_ids.cap_ids != cap) {
-        c->vehicles = realloc(c->vehicles, c->vehicle_ids.cap_ids * sizeof *c->vehicles);
-        if (!c->vehicles)
-            abort();
-    }
     vehicle_state_entry *e = &c->vehicles[i];
-    if (c->vehicle_ids.n != n) {
+    if (created) {
         memset(e, 0, sizeof *e);
         snprintf(e->vehicle_id, sizeof e->vehicle_id, "%s", id);
     }
@@ -33,16 +42,11 @@ static vehicle_state_entry *vehicle_slot(state_cache *c, const char *id)
  * reading (ts_ms INT64_MIN). */
 static meter_state_entry *meter_slot(state_cache *c, const char *id)
 {
-    size_t n = c->meter_ids.n, cap = c->meter_ids.cap_ids;
-    long i = idmap_add(&c->meter_ids, id);
+    bool created;
+    long i = slot(&c->meter_ids, id, (void **)&c->meters, sizeof *c->meters, &created);
     if (i < 0)
         return NULL;
-    if (c->meter_ids.cap_ids != cap) {
-        c->meters = realloc(c->meters, c->meter_ids.cap_ids * sizeof *c->meters);
-        if (!c->meters)
-            abort();
-    }
-    if (c->meter_ids.n != n)
+    if (created)
         c->meters[i] = (meter_state_entry){.ts_ms = INT64_MIN};
     return &c->meters[i];
 }
@@ -92,19 +96,14 @@ void state_cache_apply_reading(state_cache *c, const reading *r)
 /* Called with the write lock held: the vehicle listed under the meter. */
 static void note_meter_vehicle(state_cache *c, const char *meter_id, const vehicle_state_entry *e)
 {
-    size_t cap = c->assigned_meter_ids.cap_ids;
-    long m = idmap_add(&c->assigned_meter_ids, meter_id);
+    bool created;
+    long m = slot(&c->assigned_meter_ids, meter_id, (void **)&c->meter_vehicles,
+                  sizeof *c->meter_vehicles, &created);
     if (m < 0)
         return;
-    if (c->assigned_meter_ids.cap_ids != cap) {
-        c->meter_vehicles = realloc(c->meter_vehicles,
-                                    c->assigned_meter_ids.cap_ids * sizeof *c->meter_vehicles);
-        if (!c->meter_vehicles)
-            abort();
-        memset(&c->meter_vehicles[cap], 0,
-               (c->assigned_meter_ids.cap_ids - cap) * sizeof *c->meter_vehicles);
-    }
     vehicle_list *list = &c->meter_vehicles[m];
+    if (created)
+        *list = (vehicle_list){0};
     uint32_t at = (uint32_t)(e - c->vehicles);
     for (size_t i = 0; i < list->n; i++)
         if (list->at[i] == at)
