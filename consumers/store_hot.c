@@ -121,6 +121,15 @@ static int write_kind(hot_state *st, PGconn *conn, reading_kind kind, const read
     return rc;
 }
 
+/* Past this share of PostgreSQL's notice queue in use, a commit gives its
+ * stamp only. A listener that stays connected but stops reading (an API
+ * process stopped by a debugger, a paused container) holds every notice
+ * since; with the readings in them the queue (8 GB) would fill in about an
+ * hour at 50,000 readings/s, and then every commit that notifies fails. A
+ * stamp is some 20 bytes, and PostgreSQL keeps one of a transaction's
+ * identical notices. */
+#define NOTICE_QUEUE_FULL "0.05"
+
 /* The commit's notices (hot_notice.h), delivered only if it commits, and
  * then after it. */
 static int notify(hot_state *st, PGconn *conn, eie_err *err)
@@ -130,10 +139,13 @@ static int notify(hot_state *st, PGconn *conn, eie_err *err)
     strbuf_reset(&st->notify_sql);
     strbuf_puts(&st->notify_sql, "SELECT ");
     for (int i = 0; i < n; i++)
-        strbuf_printf(&st->notify_sql, "%spg_notify('" PG_HOT_STATE_CHANNEL "', stamp || $%d)",
+        strbuf_printf(&st->notify_sql,
+                      "%spg_notify('" PG_HOT_STATE_CHANNEL "', stamp || "
+                      "CASE WHEN crowded THEN '' ELSE $%d END)",
                       i ? ", " : "", i + 1);
     strbuf_puts(&st->notify_sql,
-                " FROM (SELECT (extract(epoch FROM now()) * 1000000)::bigint::text AS stamp) s");
+                " FROM (SELECT (extract(epoch FROM now()) * 1000000)::bigint::text AS stamp, "
+                "pg_notification_queue_usage() >= " NOTICE_QUEUE_FULL " AS crowded) s");
     PGresult *res =
         PQexecParams(conn, st->notify_sql.data, n, NULL, lists, NULL, NULL, 0);
     int rc = pg_check(res, PGRES_TUPLES_OK, "announcing the commit", err);
