@@ -92,7 +92,7 @@ pg_running() {
 
 # Server settings for a steady ingest, given at every start (so a data
 # directory made before them gets them too): tens of thousands of readings a
-# second write about 60 MB of WAL a second, so with the default max_wal_size
+# second write about 35 MB of WAL a second, so with the default max_wal_size
 # of 1 GB a checkpoint came every 15 s, and the full-page images that follow
 # each one stalled the sinks for seconds (the API's state p99 tripled).
 # EIE_PG_OPTIONS replaces them.
