@@ -1,8 +1,11 @@
 /* Readings as binary array parameters; see array_params.h. An array's binary
  * form (PostgreSQL's array_recv): dimensions (1), a flag for NULLs, the
  * element type, then per dimension its length and lower bound, then each
- * element as a 32-bit length (-1: NULL) and its send form, all big-endian. */
+ * element as a 32-bit length (-1: NULL) and its send form, all big-endian:
+ * the elements are COPY's fields (copy_rows_put_field). */
 #include "array_params.h"
+
+#include "copy_rows.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -14,8 +17,6 @@
 #define OID_TEXT_ARRAY 1009
 #define OID_FLOAT8_ARRAY 1022
 #define OID_TIMESTAMPTZ_ARRAY 1185
-/* timestamptz is sent as microseconds since 2000-01-01 00:00:00 UTC. */
-#define PG_EPOCH_MS 946684800000LL
 /* Where the element count goes in the header, patched by array_params_end. */
 #define HEADER_COUNT_AT 12
 
@@ -69,32 +70,11 @@ void array_params_add(array_params *p, const reading *r)
     const reading_field *fields = reading_fields(p->kind, &n);
     for (size_t i = 0; i < n; i++) {
         strbuf *a = &p->arrays[i];
-        const void *v = (const char *)r + fields[i].offset;
-        switch (fields[i].type) {
-        case FIELD_OPT_ID:
-            if (!*(const char *)v) { /* "": SQL NULL */
-                put_be(a, 0xffffffffu, 4);
-                break;
-            }
-            /* fall through */
-        case FIELD_ID: {
-            size_t len = strlen(v);
-            put_be(a, len, 4);
-            strbuf_append(a, v, len);
-            break;
-        }
-        case FIELD_DOUBLE: {
-            uint64_t bits;
-            memcpy(&bits, v, sizeof bits);
-            put_be(a, 8, 4);
-            put_be(a, bits, 8);
-            break;
-        }
-        case FIELD_TIME:
-            put_be(a, 8, 4);
-            put_be(a, (uint64_t)((*(const int64_t *)v - PG_EPOCH_MS) * 1000), 8);
-            break;
-        }
+        strbuf_reserve(a, COPY_ROWS_FIELD_MAX);
+        char *end = copy_rows_put_field(a->data + a->len, fields[i].type,
+                                        (const char *)r + fields[i].offset);
+        a->len = (size_t)(end - a->data);
+        a->data[a->len] = '\0';
     }
     p->n_rows++;
 }

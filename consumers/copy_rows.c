@@ -52,6 +52,28 @@ void copy_rows_begin(strbuf *out)
     append_be(out, 0, 4); /* header extension length */
 }
 
+char *copy_rows_put_field(char *p, reading_field_type type, const void *v)
+{
+    switch (type) {
+    case FIELD_OPT_ID:
+        if (!*(const char *)v) /* "": SQL NULL */
+            return put_be(p, 0xffffffffu, 4); /* length -1 */
+        /* fall through */
+    case FIELD_ID:
+        return field_text(p, v);
+    case FIELD_DOUBLE: {
+        uint64_t bits;
+        memcpy(&bits, v, sizeof bits);
+        return field_8_bytes(p, bits);
+    }
+    case FIELD_TIME: {
+        int64_t ms = *(const int64_t *)v;
+        return field_8_bytes(p, (uint64_t)((ms - PG_EPOCH_MS) * 1000));
+    }
+    }
+    return p;
+}
+
 /* A row is written in place, after one reservation for its longest (every
  * field an id of READING_ID_MAX bytes): the COPY of a batch formats hundreds
  * of thousands of them, and a call per value was a tenth of a replay's CPU. */
@@ -59,33 +81,10 @@ void copy_rows_append(strbuf *out, const reading *r)
 {
     size_t n;
     const reading_field *fields = reading_fields(r->kind, &n);
-    strbuf_reserve(out, 2 + n * (4 + READING_ID_MAX));
+    strbuf_reserve(out, 2 + n * COPY_ROWS_FIELD_MAX);
     char *p = put_be(out->data + out->len, n, 2);
-    for (const reading_field *f = fields; f < fields + n; f++) {
-        const void *v = (const char *)r + f->offset;
-        switch (f->type) {
-        case FIELD_OPT_ID:
-            if (!*(const char *)v) { /* "": SQL NULL */
-                p = put_be(p, 0xffffffffu, 4); /* length -1 */
-                break;
-            }
-            /* fall through */
-        case FIELD_ID:
-            p = field_text(p, v);
-            break;
-        case FIELD_DOUBLE: {
-            uint64_t bits;
-            memcpy(&bits, v, sizeof bits);
-            p = field_8_bytes(p, bits);
-            break;
-        }
-        case FIELD_TIME: {
-            int64_t ms = *(const int64_t *)v;
-            p = field_8_bytes(p, (uint64_t)((ms - PG_EPOCH_MS) * 1000));
-            break;
-        }
-        }
-    }
+    for (const reading_field *f = fields; f < fields + n; f++)
+        p = copy_rows_put_field(p, f->type, (const char *)r + f->offset);
     out->len = (size_t)(p - out->data);
     out->data[out->len] = '\0';
 }
