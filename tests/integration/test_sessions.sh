@@ -101,4 +101,27 @@ it_get "/v1/sessions?$range&limit=1&cursor=$cursor"
 it_check '[.items[].vehicleId] == ["VL"] and .nextCursor == null' "second page"
 it_get "/v1/sessions?cursor=12" 400
 it_get "/v1/sessions?efficiencyBelow=2" 400
+# Once the last assignments are over a minute old (stamps moved back, as if
+# that minute had passed), housekeeping rounds leave the sessions alone: the
+# look-back for late assignments does not redo the same minute at every round
+# (migration 018). Each redo rewrites the sessions' rows (a new xmin).
+moved_at=$(it_psql -c "UPDATE vehicle_meter_assignment SET stored_at = stored_at - interval '10 minutes'" \
+    -c "UPDATE charging_session_state SET assignments_seen = assignments_seen - interval '10 minutes'" \
+    -c "SELECT extract(epoch FROM clock_timestamp())")
+versions="SELECT string_agg(vehicle_id || '@' || xmin, ',' ORDER BY vehicle_id, started_at)
+          FROM charging_session WHERE vehicle_id IN ('VS', 'VL')"
+rounds_after() { it_sql_equals t "SELECT assignments_read_at > to_timestamp($moved_at) + interval '$1 seconds' FROM charging_session_state"; }
+# A round under way during the move may still rewrite them; those that
+# start after it must not.
+it_wait_for "a housekeeping round after the stamps moved" 30 rounds_after 0
+rows_before=$(it_psql -c "$versions")
+it_wait_for "three more housekeeping rounds" 30 rounds_after 4
+it_expect_eq "$rows_before" "$(it_psql -c "$versions")" \
+    "the sessions after housekeeping rounds with no new assignments (derived again: a new xmin)"
+# A late assignment still counts: VL on M9 from minute 90, before its session
+# (minutes 100 to 109), and M9 reported nothing.
+echo "{\"vehicleId\":\"VL\",\"meterId\":\"M9\",\"validFrom\":\"$(t 90)\"}" >"$IT_DIR/late_assignment.jsonl"
+"$EIE_BIN/eie-produce" "$IT_DIR/late_assignment.jsonl" 2>>"$IT_DIR/produce.log" || it_fail "eie-produce (late assignment) failed"
+it_wait_for "the late assignment in VL's session" 60 it_sql_equals "{M9}|0" \
+    "SELECT meters::text || '|' || ac_kwh FROM charging_session WHERE vehicle_id = 'VL'"
 it_finish
