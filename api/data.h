@@ -178,6 +178,11 @@ typedef enum data_hot_table {
 } data_hot_table;
 PGresult *data_hot_changes(PGconn *conn, data_hot_table t, const char *since, int look_back_s,
                            eie_err *err);
+/* A page of a state table (DATA_HOT_VEHICLE_STATES or DATA_HOT_METER_STATES,
+ * the same columns): the rows whose ids follow `after` ("" from the first),
+ * in the order of their ids, at most limit of them; NULL on an error. */
+PGresult *data_hot_page(PGconn *conn, data_hot_table t, const char *after, int limit,
+                        eie_err *err);
 
 /* Which tables hold the hot store (a replay's switch replaces them), the
  * database's time and its newest assignment, in one statement. */

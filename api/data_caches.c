@@ -11,21 +11,27 @@
     " WHERE $1::timestamptz IS NULL OR " stamp                                                  \
     " >= $1::timestamptz - make_interval(secs => $2::int)"
 
+/* Each table's columns (data.h says which), and its key for pages. */
+#define VEHICLE_STATE_COLUMNS                                                                   \
+    "SELECT vehicle_id, (extract(epoch FROM ts) * 1000)::bigint, soc, kwh_delivered_dc, "      \
+    "battery_temp FROM vehicle_state"
+#define METER_STATE_COLUMNS                                                                     \
+    "SELECT meter_id, voltage, (extract(epoch FROM ts) * 1000)::bigint FROM meter_state"
+/* $1: the last key of the previous page ("" before the first); $2: rows. */
+#define PAGE_AFTER(key) " WHERE " key " > $1 ORDER BY " key " LIMIT $2::int"
+
 static const struct {
-    const char *what, *sql;
+    const char *what, *sql, *page;
 } hot_tables[DATA_HOT_TABLES] = {
-    [DATA_HOT_VEHICLE_STATES] =
-        {"vehicle states",
-         "SELECT vehicle_id, (extract(epoch FROM ts) * 1000)::bigint, soc, kwh_delivered_dc, "
-         "battery_temp FROM vehicle_state" CHANGED_SINCE("updated_at")},
-    [DATA_HOT_METER_STATES] =
-        {"meter states",
-         "SELECT meter_id, voltage, (extract(epoch FROM ts) * 1000)::bigint FROM meter_state"
-         CHANGED_SINCE("updated_at")},
+    [DATA_HOT_VEHICLE_STATES] = {"vehicle states", VEHICLE_STATE_COLUMNS CHANGED_SINCE("updated_at"),
+                                 VEHICLE_STATE_COLUMNS PAGE_AFTER("vehicle_id")},
+    [DATA_HOT_METER_STATES] = {"meter states", METER_STATE_COLUMNS CHANGED_SINCE("updated_at"),
+                               METER_STATE_COLUMNS PAGE_AFTER("meter_id")},
     [DATA_HOT_ASSIGNMENTS] =
         {"assignments",
          "SELECT vehicle_id, (extract(epoch FROM valid_from) * 1000)::bigint, meter_id "
-         "FROM vehicle_meter_assignment" CHANGED_SINCE("stored_at")},
+         "FROM vehicle_meter_assignment" CHANGED_SINCE("stored_at"),
+         NULL},
 };
 
 /* A statement's rows, or NULL with err set (what says which). */
@@ -48,6 +54,15 @@ PGresult *data_hot_changes(PGconn *conn, data_hot_table t, const char *since, in
     snprintf(look_back, sizeof look_back, "%d", look_back_s);
     const char *params[] = {since, look_back};
     return rows(conn, hot_tables[t].what, hot_tables[t].sql, 2, params, err);
+}
+
+PGresult *data_hot_page(PGconn *conn, data_hot_table t, const char *after, int limit,
+                        eie_err *err)
+{
+    char rows_text[16];
+    snprintf(rows_text, sizeof rows_text, "%d", limit);
+    const char *params[] = {after, rows_text};
+    return rows(conn, hot_tables[t].what, hot_tables[t].page, 2, params, err);
 }
 
 int data_hot_store_read(PGconn *conn, data_hot_store *out, eie_err *err)

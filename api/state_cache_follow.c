@@ -29,11 +29,18 @@
  * stored. The refreshes stay for what announces nothing (a replay's
  * switch of stores, rows written by other means) and for a lost connection,
  * which loses the notices sent meanwhile: while the cache follows the
- * commits, a refresh checks only which tables hold the store, and the long
- * look (every LONG_LOOK_EVERY refreshes) reads the rows. */
+ * commits, a refresh checks which tables hold the store and reads a page of
+ * each state table, in the order of their ids, sized so that the pages go
+ * round the table in about LONG_LOOK_EVERY refreshes; the long look reads the
+ * assignments. (Read whole once a minute, 50,000 rows under a steady load
+ * held the notices off for 100 ms and more: the state route's slowest
+ * readings in bench/freshness.sh came in such bursts.) */
 #define LOOK_BACK_S 10
 #define LONG_LOOK_BACK_S 600
 #define LONG_LOOK_EVERY 120
+/* Rows a page reads beyond its share, so that a small table is read whole
+ * every refresh or so. */
+#define PAGE_ROWS_MIN 64
 
 /* One table the cache follows. */
 typedef struct source {
@@ -89,6 +96,31 @@ static int follow(state_cache *c, const source *s, int look_long, eie_err *err)
     return follow_since(c, s, since, look_long ? s->long_look_back_s : LOOK_BACK_S, err);
 }
 
+/* The next page of each state table; the pages start over at its end. */
+static int read_pages(state_cache *c, eie_err *err)
+{
+    for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++) {
+        const source *s = &sources[i];
+        if (!s->in_notices)
+            continue;
+        /* The refresher alone adds ids: it reads their counts unlocked. */
+        size_t held = s->table == DATA_HOT_VEHICLE_STATES ? c->vehicle_ids.n : c->meter_ids.n;
+        int limit = (int)(held / LONG_LOOK_EVERY) + PAGE_ROWS_MIN;
+        char *after = c->page_after[s->table];
+        PGresult *res = data_hot_page(c->conn, s->table, after, limit, err);
+        if (!res)
+            return -1;
+        int n = PQntuples(res);
+        if (n < limit)
+            after[0] = '\0';
+        else
+            snprintf(after, READING_ID_MAX + 1, "%s", PQgetvalue(res, n - 1, 0));
+        if (apply_rows(c, s, res) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int refresh(state_cache *c, int look_long, eie_err *err)
 {
     if (!c->conn || PQstatus(c->conn) != CONNECTION_OK) {
@@ -116,16 +148,21 @@ static int refresh(state_cache *c, int look_long, eie_err *err)
         pthread_rwlock_wrlock(&c->lock);
         state_cache_clear(c);
         pthread_rwlock_unlock(&c->lock);
+        memset(c->page_after, 0, sizeof c->page_after);
     }
     /* While it follows the commits, the notices have told the cache what
      * reading the tables would: reading them every refresh (LOOK_BACK_S
      * back, so every device of a busy fleet) cost PostgreSQL a fifth of a
-     * core at 50,000 readings/s. The long look still reads them. The
+     * core at 50,000 readings/s. The pages read them a share at a time. The
      * refresher alone sets following: no lock needed to read it here. */
-    if (c->following && !look_long)
-        return 0;
+    if (c->following) {
+        if (read_pages(c, err) < 0)
+            return -1;
+        if (!look_long)
+            return 0;
+    }
     for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++)
-        if (follow(c, &sources[i], look_long, err) < 0)
+        if (!(c->following && sources[i].in_notices) && follow(c, &sources[i], look_long, err) < 0)
             return -1;
     snprintf(c->since, sizeof c->since, "%s", store.now);
     pthread_rwlock_wrlock(&c->lock);

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "data.h"
 #include "db_stamp.h"
 #include "hot_notice.h"
 #include "idmap.h"
@@ -59,6 +60,9 @@ struct state_cache {
     bool following; /* see vehicle_state_entry; under the lock */
     metrics *metrics;
     hot_notice_round notices; /* the refresher's: the commits announced since it read */
+    /* The refresher's: the last id of each state table's previous page
+     * ("" to start over), by data_hot_table. */
+    char page_after[DATA_HOT_TABLES][READING_ID_MAX + 1];
 };
 
 /* Called with the write lock held: a row of the store's (data.h) applied. */

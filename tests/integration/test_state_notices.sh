@@ -9,7 +9,8 @@
 #   show on GET /v1/vehicles/{id} (which only the cache answers for a vehicle
 #   it holds) within seconds, and a late reading or one of the same time as
 #   the stored one changes nothing, as in the store;
-# - a commit of assignments only offers no state row and reads none.
+# - a commit of assignments only offers no state row and reads none;
+# - rows written by other means show too (the state tables read in pages).
 source "$(dirname "$0")/lib.sh"
 it_setup 2
 
@@ -74,4 +75,16 @@ echo "{\"vehicleId\":\"V-marker\",\"meterId\":\"M1\",\"validFrom\":\"$(it_time "
 assigned() { [[ $(curl -fsS "$api/v1/vehicles/V-marker" | jq -r .meterId) == M1 ]]; }
 it_wait_for "V-marker on M1" 10 assigned
 it_expect_eq "$scanned" "$(scans)" "no table scanned for a commit of assignments"
+
+# 5. Rows written by other means announce nothing: an API refreshing every
+# 100 ms reads the state tables a page at a time, and goes round them again:
+# a change in the last page, then one in the first.
+it_stop api
+it_start api "$EIE_BIN/eie-api" --port "$port" --state-cache-ms 100
+it_wait_for "the API again" 30 shows V-marker 3
+for change in "V-marker 55" "${many[0]} 56"; do
+    read -r id soc <<<"$change"
+    it_psql -c "UPDATE vehicle_state SET soc = $soc, ts = ts + interval '1 second' WHERE vehicle_id = '$id'" >/dev/null
+    it_wait_for "SOC $soc of $id, written in the table alone" 30 shows "$id" "$soc"
+done
 it_finish
