@@ -48,6 +48,9 @@
 #                               outlast them: a run where it did not says so;
 #                               the hot consumer drains the backlog in some 10 s
 #                               under the report's load here)
+#   EIE_BENCH_DRAIN_NICE=10     the CPU priority of the consumers, PostgreSQL and
+#                               Kafka while draining (nice, and their sessions'
+#                               weight: lib/priority.h; 0: the same as the API)
 #   EIE_BENCH_CONNECTIONS=32    wrk connections
 #   EIE_BENCH_THREADS=1         wrk threads: one drives 48,000 requests/s here
 #                               (a bare ulfius handler), more than twice what
@@ -80,10 +83,12 @@ threads=${EIE_BENCH_THREADS:-1}
 endpoints=${EIE_BENCH_ENDPOINTS:-performance state meter sessions trend}
 backlog=${EIE_BENCH_BACKLOG:-2000000}
 drain_duration=${EIE_BENCH_DRAIN_DURATION:-5}
+drain_nice=${EIE_BENCH_DRAIN_NICE:-10}
 for setting in vehicles hours duration connections threads drain_duration; do
   [[ ${!setting} =~ ^[1-9][0-9]*$ ]] || { eie_die "bench/api.sh: $setting must be a positive integer, not '${!setting}'"; exit 2; }
 done
 [[ $backlog =~ ^[0-9]+$ ]] || { eie_die "bench/api.sh: EIE_BENCH_BACKLOG must be a whole number of readings"; exit 2; }
+[[ $drain_nice =~ ^(1?[0-9])$ ]] || { eie_die "bench/api.sh: EIE_BENCH_DRAIN_NICE must be a nice value, 0 to 19"; exit 2; }
 [[ $warmup =~ ^[0-9]+$ ]] || { eie_die "bench/api.sh: EIE_BENCH_WARMUP must be a whole number of seconds"; exit 2; }
 for e in $endpoints; do
   [[ $e =~ ^(performance|state|meter|sessions|trend)$ ]] || { eie_die "bench/api.sh: unknown endpoint '$e' in EIE_BENCH_ENDPOINTS (performance, state, meter, sessions, trend)"; exit 2; }
@@ -361,6 +366,13 @@ if ((backlog > 0)) && [[ " $endpoints " == *" performance "* ]]; then
   # both are draining when the measurement starts: a group's first join can
   # wait for its coordinator (25 s seen for the cold group after a broker
   # start), longer than the hot consumer takes for the whole backlog.
+  # The storage side below the API, as an operator who looks at the reports
+  # during a catch-up sets it (deploy: EIE_NICE, EIE_PG_NICE, EIE_KAFKA_NICE).
+  # The database serves the API's few reports that its caches cannot answer
+  # at the same priority.
+  eie_proc_nice postgres "$(pg_running "$API_DIR/pg")" "$drain_nice" >/dev/null &&
+    eie_proc_nice kafka "$(cat "$API_DIR/kafka/kafka.pid")" "$drain_nice" >/dev/null || exit 1
+  export EIE_NICE=$drain_nice
   read -r cold0 hot0 < <(stored_offsets)
   for s in cold hot; do
     consumers_start "$s"
@@ -386,7 +398,7 @@ if ((backlog > 0)) && [[ " $endpoints " == *" performance "* ]]; then
   p99[draining]=$(printf '%.2f' "${R[p99_ms]}")
   drain_cold=$(echo "($cold1 - $cold0) / ($t1 - $t0)" | bc)
   drain_hot=$(echo "($hot1 - $hot0) / ($t1 - $t0)" | bc)
-  echo "draining: the sinks stored cold $drain_cold rows/s, hot $drain_hot rows/s meanwhile; $cpu"
+  echo "draining: the sinks stored cold $drain_cold rows/s, hot $drain_hot rows/s meanwhile (consumers, PostgreSQL and Kafka at nice $drain_nice); $cpu"
   report_sources draining
   consumed_wait || exit 1
   # Both drains must have lasted the whole measurement: the offsets read at

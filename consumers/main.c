@@ -9,6 +9,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "pg.h"
+#include "priority.h"
 #include "sink.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -24,7 +25,7 @@ int main(int argc, char **argv)
     log_init("eie-consumer");
     const char *store_name, *group = NULL, *instance_id;
     bool no_migrate = false;
-    long ahead_days, retention_days, session_gap_s, writers;
+    long ahead_days, retention_days, session_gap_s, writers, nice;
     sink_config cfg = {0};
     config_option options[] = {
         {"store", 's', "EIE_STORE", CONFIG_STRING, &store_name, NULL, 0, 0,
@@ -65,6 +66,7 @@ int main(int argc, char **argv)
          86400000, "/readyz answers 503 once a batch has failed to commit for this long"},
         {"no-migrate", 0, "EIE_NO_MIGRATE", CONFIG_FLAG, &no_migrate, NULL, 0, 0,
          "do not apply SQL migrations at start"},
+        PRIORITY_OPTION_NICE(&nice),
     };
     config_spec spec = {
         "eie-consumer", "--store hot|cold [options]",
@@ -120,7 +122,9 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     eie_err err;
-    int rc = sink_run(&cfg, stores, n_stores, &stop_requested, &err);
+    int rc = priority_lower((int)nice, &err);
+    if (rc == 0)
+        rc = sink_run(&cfg, stores, n_stores, &stop_requested, &err);
     bool failed = rc < 0 && !stop_requested;
     if (failed)
         log_error("%s", err.msg);

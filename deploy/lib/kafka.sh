@@ -138,7 +138,9 @@ kafka_launch() {
   # Fresh log per start, so readiness only sees this run's lines.
   [[ -f $d/kafka.log ]] && mv -f "$d/kafka.log" "$d/kafka.log.prev"
   eie_proc_start kafka "$d/kafka.pid" "$d/kafka.stdout" \
-    "$java" "${jargs[@]}" kafka.Kafka "$d/server.properties"
+    "$java" "${jargs[@]}" kafka.Kafka "$d/server.properties" || return 1
+  # EIE_KAFKA_NICE: the broker's CPU priority below the API's (eie_proc_nice).
+  eie_proc_nice kafka "$(cat "$d/kafka.pid")" "${EIE_KAFKA_NICE:-0}"
 }
 
 # kafka_wait_ready DATADIR PORT [TIMEOUT_SECONDS]

@@ -100,6 +100,7 @@ PG_SERVER_OPTIONS=${EIE_PG_OPTIONS:--c max_wal_size=8GB -c wal_compression=lz4}
 
 # pg_start DATADIR PORT: initdb on first use, start, wait until it accepts
 # connections. Callable again after pg_stop on the same DATADIR.
+# EIE_PG_NICE: the server's CPU priority below the API's (eie_proc_nice).
 pg_start() {
   local d=$1 port=$2 bin pid i
   bin=$(pg_bindir) || return 1
@@ -123,8 +124,10 @@ pg_start() {
   fi
   for ((i = 0; i < 150; i++)); do
     if "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -U eie -d postgres; then
-      eie_log "postgres: ready on 127.0.0.1:$port (pid $(pg_running "$d"))"
-      return 0
+      pid=$(pg_running "$d")
+      eie_log "postgres: ready on 127.0.0.1:$port (pid $pid)"
+      eie_proc_nice postgres "$pid" "${EIE_PG_NICE:-0}"
+      return
     fi
     sleep 0.2
   done

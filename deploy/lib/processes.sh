@@ -68,6 +68,25 @@ eie_proc_start() {
   eie_die "$name: failed to start (log: $logfile)"
 }
 
+# eie_proc_nice NAME PID N: CPU priority below others (nice N, 0 to 19) for a
+# process we started in a session of its own (eie_proc_start, pg_ctl): its
+# session's autogroup weight, which is what the kernel weighs against other
+# sessions, and its threads' nice value (threads and children started later
+# take it from them). lib/priority.h explains why, for our own programs, which
+# take EIE_NICE themselves. 0 changes nothing.
+eie_proc_nice() {
+  local name=$1 pid=$2 n=$3 task
+  [[ $n =~ ^(1?[0-9])$ ]] || { eie_die "$name: nice must be 0 to 19, not '$n'"; return 2; }
+  ((n > 0)) || return 0
+  for task in /proc/"$pid"/task/*; do
+    renice -n "$n" -p "${task##*/}" >/dev/null 2>&1 || true
+  done
+  if [[ -w /proc/$pid/autogroup ]]; then
+    echo "$n" >"/proc/$pid/autogroup" || { eie_die "$name: could not set nice $n for its session"; return 1; }
+  fi
+  eie_log "$name: nice $n (pid $pid)"
+}
+
 # eie_proc_stop PIDFILE [TIMEOUT_SECONDS]: TERM, wait, then KILL.
 eie_proc_stop() {
   local pidfile=$1 timeout=${2:-20} pid i name
