@@ -14,6 +14,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "pg.h"
+#include "priority.h"
 #include "rebuild.h"
 #include "replay_db.h"
 #include "rounds.h"
@@ -25,6 +26,21 @@
  * (rebuild.c), and replayed days are derived again by the consumers'
  * housekeeping once their hours are summarised again. */
 #define REPLAY_NO_SESSIONS 0
+
+/* An even number of cold writers split the streams first: each writer's COPY
+ * then goes into one history table, so no two backends extend the same table
+ * at once (PostgreSQL extends a table under a lock of its own). Within a
+ * stream, or for an odd number, they share the partitions by number. */
+static void share_cold_writer(replay_job *job, int writer, int writers)
+{
+    if (writers % 2 == 0) {
+        job->store->kinds = 1u << (writer % 2 == 0 ? READING_METER : READING_VEHICLE);
+        writer /= 2;
+        writers /= 2;
+    }
+    job->replay.share = writer;
+    job->replay.shares = writers;
+}
 
 static void on_signal(int sig)
 {
@@ -51,7 +67,7 @@ int main(int argc, char **argv)
     log_init("eie-replay");
     const char *hot_group, *cold_group, *from_day = NULL, *to_day = NULL;
     bool keep_old = false, restart = false;
-    long ahead_days, hot_batch_size, cold_writers;
+    long ahead_days, hot_batch_size, cold_writers, nice;
     sink_config base = {0};
     config_option options[] = {
         KAFKA_OPTION_BOOTSTRAP(&base.bootstrap),
@@ -83,6 +99,7 @@ int main(int argc, char **argv)
          "backend's COPY is the bottleneck)"},
         {"partitions-ahead-days", 0, "EIE_PARTITIONS_AHEAD_DAYS", CONFIG_INT, &ahead_days, "3", 0,
          366, "day partitions the rebuilt history prepares beyond today"},
+        PRIORITY_OPTION_NICE(&nice),
     };
     config_spec spec = {
         "eie-replay", "[--from-day DAY [--to-day DAY]] [options]",
@@ -134,7 +151,12 @@ int main(int argc, char **argv)
     int rc = 1;
     replay_job jobs[1 + 16] = {0};
     size_t n_jobs = 1;
-    PGconn *conn = pg_connect(base.database_url, "eie-replay", &err);
+    PGconn *conn = NULL;
+    if (priority_lower((int)nice, &err) < 0) {
+        log_error("%s", err.msg);
+        goto done;
+    }
+    conn = pg_connect(base.database_url, "eie-replay", &err);
     if (!conn || replay_lock(conn, &err) < 0) {
         log_error("%s", err.msg);
         goto done;
@@ -159,10 +181,9 @@ int main(int argc, char **argv)
                 jobs[i].cfg.batch_size = hot_batch_size;
                 jobs[i].store = store_hot_new();
             } else {
-                jobs[i].replay.share = (int32_t)(i - 1);
-                jobs[i].replay.shares = (int32_t)cold_writers;
                 jobs[i].store = store_cold_new((int)ahead_days, 0, REPLAY_NO_SESSIONS);
                 store_cold_rebuilding(jobs[i].store);
+                share_cold_writer(&jobs[i], (int)i - 1, (int)cold_writers);
             }
         }
         rc = replay_rebuild(conn, jobs, n_jobs, restart, keep_old);
