@@ -117,6 +117,14 @@ measure() {
     --seed 7 2>"$dir/load.log" &
   load_pid=$!
   sleep "$warmup"
+  # Steady means in step: both consumers less than a second of the load behind
+  # (the catch-up after the load's start is not what the probes measure).
+  local t_steady=$SECONDS hot_lag cold_lag
+  while read -r hot_lag cold_lag < <(lags) && ((hot_lag > 2 * load_vehicles || cold_lag > 2 * load_vehicles)); do
+    ((SECONDS < t_steady + 120)) || { eie_warn "$label: the consumers were still $hot_lag (hot) and $cold_lag (cold) records behind the load after 2 minutes"; break; }
+    sleep 0.2
+  done
+  eie_log "$label: the consumers in step with the load $((SECONDS - t_steady)) s after the warm-up"
   local s0 t0 s1 t1
   s0=$(stored_total bench.cold)
   t0=$(bench_now)
