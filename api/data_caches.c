@@ -47,22 +47,27 @@ static PGresult *rows(PGconn *conn, const char *what, const char *sql, int n_par
     return res;
 }
 
+/* A hot table's statement with its two parameters: a text (NULL allowed)
+ * and a number. */
+static PGresult *hot_rows(PGconn *conn, data_hot_table t, const char *sql, const char *text,
+                          int number, eie_err *err)
+{
+    char number_text[16];
+    snprintf(number_text, sizeof number_text, "%d", number);
+    const char *params[] = {text, number_text};
+    return rows(conn, hot_tables[t].what, sql, 2, params, err);
+}
+
 PGresult *data_hot_changes(PGconn *conn, data_hot_table t, const char *since, int look_back_s,
                            eie_err *err)
 {
-    char look_back[16];
-    snprintf(look_back, sizeof look_back, "%d", look_back_s);
-    const char *params[] = {since, look_back};
-    return rows(conn, hot_tables[t].what, hot_tables[t].sql, 2, params, err);
+    return hot_rows(conn, t, hot_tables[t].sql, since, look_back_s, err);
 }
 
 PGresult *data_hot_page(PGconn *conn, data_hot_table t, const char *after, int limit,
                         eie_err *err)
 {
-    char rows_text[16];
-    snprintf(rows_text, sizeof rows_text, "%d", limit);
-    const char *params[] = {after, rows_text};
-    return rows(conn, hot_tables[t].what, hot_tables[t].page, 2, params, err);
+    return hot_rows(conn, t, hot_tables[t].page, after, limit, err);
 }
 
 int data_hot_store_read(PGconn *conn, data_hot_store *out, eie_err *err)
