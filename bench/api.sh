@@ -365,7 +365,11 @@ if ((backlog > 0)) && [[ " $endpoints " == *" performance "* ]]; then
   # One consumer at a time, each until it has stored its first batch, so that
   # both are draining when the measurement starts: a group's first join can
   # wait for its coordinator (25 s seen for the cold group after a broker
-  # start), longer than the hot consumer takes for the whole backlog.
+  # start), longer than the hot consumer takes for the whole backlog; and the
+  # cold consumer's housekeeping at its start derives again the sessions of
+  # the vehicles whose assignments the last backlog stored late, days before
+  # the loaded day (minutes of work when the previous run ended less than a
+  # minute before this one's first derivation: eie_refresh_sessions' look-back).
   # The storage side below the API, as an operator who looks at the reports
   # during a catch-up sets it (deploy: EIE_NICE, EIE_PG_NICE, EIE_KAFKA_NICE).
   # The database serves the API's few reports that its caches cannot answer
@@ -376,7 +380,7 @@ if ((backlog > 0)) && [[ " $endpoints " == *" performance "* ]]; then
   read -r cold0 hot0 < <(stored_offsets)
   for s in cold hot; do
     consumers_start "$s"
-    t_end=$((SECONDS + 120))
+    t_end=$((SECONDS + 900))
     now=${s}1 was=${s}0
     until read -r cold1 hot1 < <(stored_offsets) && ((${!now} > ${!was})); do
       ((SECONDS < t_end)) && eie_proc_alive "$RUN_DIR/consumer-$s.pid" >/dev/null ||
