@@ -27,21 +27,6 @@
  * housekeeping once their hours are summarised again. */
 #define REPLAY_NO_SESSIONS 0
 
-/* An even number of cold writers split the streams first: each writer's COPY
- * then goes into one history table, so no two backends extend the same table
- * at once (PostgreSQL extends a table under a lock of its own). Within a
- * stream, or for an odd number, they share the partitions by number. */
-static void share_cold_writer(replay_job *job, int writer, int writers)
-{
-    if (writers % 2 == 0) {
-        job->store->kinds = 1u << (writer % 2 == 0 ? READING_METER : READING_VEHICLE);
-        writer /= 2;
-        writers /= 2;
-    }
-    job->replay.share = writer;
-    job->replay.shares = writers;
-}
-
 static void on_signal(int sig)
 {
     (void)sig;
@@ -181,9 +166,10 @@ int main(int argc, char **argv)
                 jobs[i].cfg.batch_size = hot_batch_size;
                 jobs[i].store = store_hot_new();
             } else {
+                jobs[i].replay.share = (int32_t)(i - 1);
+                jobs[i].replay.shares = (int32_t)cold_writers;
                 jobs[i].store = store_cold_new((int)ahead_days, 0, REPLAY_NO_SESSIONS);
                 store_cold_rebuilding(jobs[i].store);
-                share_cold_writer(&jobs[i], (int)i - 1, (int)cold_writers);
             }
         }
         rc = replay_rebuild(conn, jobs, n_jobs, restart, keep_old);
