@@ -32,9 +32,9 @@
  * commits, a refresh checks which tables hold the store and reads a page of
  * each state table, in the order of their ids, sized so that the pages go
  * round the table in about LONG_LOOK_EVERY refreshes; the long look reads the
- * assignments. (Read whole once a minute, 50,000 rows under a steady load
- * held the notices off for 100 ms and more: the state route's slowest
- * readings in bench/freshness.sh came in such bursts.) */
+ * assignments. (Read whole once a minute, the 50,000 rows of
+ * bench/freshness.sh's steady load took 90 ms of statements alone, and the
+ * notices waited meanwhile.) */
 #define LOOK_BACK_S 10
 #define LONG_LOOK_BACK_S 600
 #define LONG_LOOK_EVERY 120
