@@ -362,6 +362,13 @@ if ((backlog > 0)) && [[ " $endpoints " == *" performance "* ]]; then
     { eie_show_tail "$LOG_DIR/backlog.log"; eie_die "backlog: eie-simulate failed"; exit 1; }
   load_put backlog_from "$b_from"
   eie_log "backlog: $((intervals * (vehicles + meters))) readings from $b_from to $b_to into Kafka in $(echo "$(bench_now) - $t0" | bc) s"
+  # The storage side below the API, as an operator who looks at the reports
+  # during a catch-up sets it (deploy: EIE_NICE, EIE_PG_NICE, EIE_KAFKA_NICE).
+  # The database serves the API's few reports that its caches cannot answer
+  # at the same priority.
+  eie_proc_nice postgres "$(pg_running "$API_DIR/pg")" "$drain_nice" &&
+    eie_proc_nice kafka "$(cat "$API_DIR/kafka/kafka.pid")" "$drain_nice" || exit 1
+  export EIE_NICE=$drain_nice
   # One consumer at a time, each until it has stored its first batch, so that
   # both are draining when the measurement starts: a group's first join can
   # wait for its coordinator (25 s seen for the cold group after a broker
@@ -370,13 +377,6 @@ if ((backlog > 0)) && [[ " $endpoints " == *" performance "* ]]; then
   # the vehicles whose assignments the last backlog stored late, days before
   # the loaded day (minutes of work when the previous run ended less than a
   # minute before this one's first derivation: eie_refresh_sessions' look-back).
-  # The storage side below the API, as an operator who looks at the reports
-  # during a catch-up sets it (deploy: EIE_NICE, EIE_PG_NICE, EIE_KAFKA_NICE).
-  # The database serves the API's few reports that its caches cannot answer
-  # at the same priority.
-  eie_proc_nice postgres "$(pg_running "$API_DIR/pg")" "$drain_nice" >/dev/null &&
-    eie_proc_nice kafka "$(cat "$API_DIR/kafka/kafka.pid")" "$drain_nice" >/dev/null || exit 1
-  export EIE_NICE=$drain_nice
   read -r cold0 hot0 < <(stored_offsets)
   for s in cold hot; do
     consumers_start "$s"
