@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -23,6 +24,7 @@
 #include "respond.h"
 #include "rollup_cache.h"
 #include "state_cache.h"
+#include "state_tail.h"
 #include "tls.h"
 
 /* Statements of batched history sums running at once. One: while it runs,
@@ -60,11 +62,20 @@ static long raise_fd_limit(void)
     return (long)lim.rlim_cur > 2 * FD_RESERVE ? (long)lim.rlim_cur - FD_RESERVE : FD_RESERVE;
 }
 
+/* Whether value is on or off; if not, says so of the setting. */
+static bool is_on_off(const char *setting, const char *value)
+{
+    if (strcmp(value, "on") == 0 || strcmp(value, "off") == 0)
+        return true;
+    fprintf(stderr, "eie-api: invalid %s '%s': expected on or off\n", setting, value);
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     log_init("eie-api");
     const char *database_url, *host, *bootstrap, *prefix, *swagger_dir, *access_log, *keys_file,
-        *keys_text, *read_access, *tls_cert, *tls_key;
+        *keys_text, *read_access, *tls_cert, *tls_key, *state_from_broker;
     double write_rate, write_burst;
     long port, pool_size, statement_timeout_ms, ingest_timeout_ms, state_cache_ms, rollup_hours,
         edge_memo_slots, http_threads, max_connections, export_timeout_ms, max_exports, max_per_address, header_timeout_ms, connection_memory;
@@ -111,6 +122,10 @@ int main(int argc, char **argv)
         {"state-cache-ms", 0, "EIE_STATE_CACHE_MS", CONFIG_INT, &state_cache_ms, "500", 0, 60000,
          "refresh period of the in-memory latest states and hourly summaries (0: always ask "
          "the database)"},
+        {"state-from-broker", 0, "EIE_STATE_FROM_BROKER", CONFIG_STRING, &state_from_broker, "on",
+         0, 0,
+         "on: GET /v1/vehicles/{id} shows a reading as soon as the broker has it (the API reads "
+         "the vehicle topic's newest records itself); off: once the hot store has it"},
         {"rollup-cache-hours", 0, "EIE_ROLLUP_CACHE_HOURS", CONFIG_INT, &rollup_hours, "48", 0, 744,
          "hours of summaries kept in memory for the performance report (0: none)"},
         {"edge-memo-slots", 0, "EIE_EDGE_MEMO_SLOTS", CONFIG_INT, &edge_memo_slots, "262144", 0,
@@ -148,9 +163,8 @@ int main(int argc, char **argv)
     int status = kafka_config_main(&spec, argc, argv, &props, &first);
     if (status >= 0)
         return status;
-    if (strcmp(access_log, "on") != 0 && strcmp(access_log, "off") != 0) {
-        fprintf(stderr, "eie-api: invalid --access-log (EIE_ACCESS_LOG) '%s': expected on or off\n",
-                access_log);
+    if (!is_on_off("--access-log (EIE_ACCESS_LOG)", access_log) ||
+        !is_on_off("--state-from-broker (EIE_STATE_FROM_BROKER)", state_from_broker)) {
         config_props_free(&props);
         return 2;
     }
@@ -230,6 +244,7 @@ int main(int argc, char **argv)
     }
     int rc = 1;
     http_server *server = NULL;
+    state_tail *tail = NULL;
     api_context ctx = {.metrics = metrics_new(),
                        .swagger_ui_dir = swagger_dir,
                        .export_timeout_ms = export_timeout_ms,
@@ -247,6 +262,8 @@ int main(int argc, char **argv)
         !(ctx.ingest = ingest_open(bootstrap, prefix, &props, (int)ingest_timeout_ms, &err)) ||
         (state_cache_ms > 0 &&
          !(ctx.state = state_cache_start(database_url, state_cache_ms, ctx.metrics, &err))) ||
+        (ctx.state && strcmp(state_from_broker, "on") == 0 &&
+         !(tail = state_tail_start(ctx.state, bootstrap, prefix, &props, ctx.metrics, &err))) ||
         (state_cache_ms > 0 && rollup_hours > 0 &&
          !(ctx.rollups = rollup_cache_start(database_url, state_cache_ms, (int)rollup_hours, &err)))) {
         log_error("%s", err.msg);
@@ -312,6 +329,7 @@ done_early:
     edge_batch_stop(ctx.edges);
     rollup_cache_stop(ctx.rollups);
     edge_memo_free(ctx.memo);
+    state_tail_stop(tail);
     state_cache_stop(ctx.state);
     ingest_close(ctx.ingest);
     db_pool_free(ctx.db);

@@ -56,8 +56,14 @@ void state_cache_apply_vehicle_state(state_cache *c, const PGresult *res, int ro
     vehicle_state_entry *e = vehicle_slot(c, PQgetvalue(res, row, 0));
     if (!e)
         return;
+    int64_t ts_ms = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+    /* The store's row otherwise wins: it is the record, and may have been
+     * written by other means. */
+    if (e->from_broker && ts_ms < e->ts_ms)
+        return;
     e->has_state = true;
-    e->ts_ms = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+    e->from_broker = false;
+    e->ts_ms = ts_ms;
     e->soc = strtod(PQgetvalue(res, row, 2), NULL);
     e->kwh_delivered_dc = strtod(PQgetvalue(res, row, 3), NULL);
     e->battery_temp = strtod(PQgetvalue(res, row, 4), NULL);
@@ -72,18 +78,30 @@ void state_cache_apply_meter_voltage(state_cache *c, const PGresult *res, int ro
     m->ts_ms = strtoll(PQgetvalue(res, row, 2), NULL, 10);
 }
 
+/* Called with the write lock held: the newer of the vehicle's state and v,
+ * the state when they are of the same time (the store's rule, hot_notice.h). */
+static void take_vehicle_reading(state_cache *c, const vehicle_reading *v, bool from_broker)
+{
+    vehicle_state_entry *e = vehicle_slot(c, v->vehicle_id);
+    if (!e)
+        return;
+    if (e->has_state && v->ts_ms <= e->ts_ms) {
+        if (!from_broker && v->ts_ms == e->ts_ms)
+            e->from_broker = false; /* the store has caught up */
+        return;
+    }
+    e->has_state = true;
+    e->from_broker = from_broker;
+    e->ts_ms = v->ts_ms;
+    e->soc = v->soc;
+    e->kwh_delivered_dc = v->kwh_delivered_dc;
+    e->battery_temp = v->battery_temp;
+}
+
 void state_cache_apply_reading(state_cache *c, const reading *r)
 {
     if (r->kind == READING_VEHICLE) {
-        const vehicle_reading *v = &r->u.vehicle;
-        vehicle_state_entry *e = vehicle_slot(c, v->vehicle_id);
-        if (!e || (e->has_state && v->ts_ms <= e->ts_ms))
-            return;
-        e->has_state = true;
-        e->ts_ms = v->ts_ms;
-        e->soc = v->soc;
-        e->kwh_delivered_dc = v->kwh_delivered_dc;
-        e->battery_temp = v->battery_temp;
+        take_vehicle_reading(c, &r->u.vehicle, false);
     } else if (r->kind == READING_METER) {
         meter_state_entry *m = meter_slot(c, r->u.meter.meter_id);
         if (!m || r->u.meter.ts_ms <= m->ts_ms)
@@ -91,6 +109,15 @@ void state_cache_apply_reading(state_cache *c, const reading *r)
         m->voltage = r->u.meter.voltage;
         m->ts_ms = r->u.meter.ts_ms;
     }
+}
+
+void state_cache_offer(state_cache *c, const reading *rows, size_t n)
+{
+    pthread_rwlock_wrlock(&c->lock);
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].kind == READING_VEHICLE)
+            take_vehicle_reading(c, &rows[i].u.vehicle, true);
+    pthread_rwlock_unlock(&c->lock);
 }
 
 /* Called with the write lock held: the vehicle listed under the meter. */

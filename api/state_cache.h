@@ -8,6 +8,7 @@
 #define EIE_STATE_CACHE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "db_stamp.h"
@@ -28,6 +29,9 @@ typedef struct vehicle_state_entry {
     char vehicle_id[READING_ID_MAX + 1];
     char meter_id[READING_ID_MAX + 1]; /* of the newest assignment; "" when none */
     bool has_state;                    /* false: only assignments are known */
+    /* The state is a reading read from the broker (state_cache_offer) that
+     * the store did not hold yet when it was applied. */
+    bool from_broker;
     int64_t ts_ms;
     double soc, kwh_delivered_dc, battery_temp;
     /* Oldest first. older_assignments: the vehicle has assignments before
@@ -63,6 +67,12 @@ bool state_cache_vehicle(state_cache *c, const char *vehicle_id, vehicle_state_e
  * of an entry copied just before (state_cache_vehicle). */
 bool state_cache_meter_alone(state_cache *c, const char *meter_id, const char *vehicle_id,
                              int64_t lo_ms, int64_t hi_ms);
+
+/* Vehicle readings read from the broker, ahead of the hot store (state_tail.h):
+ * each becomes its vehicle's state when newer than the one held, as the store
+ * will keep it; rows read back from the store do not replace it with older
+ * ones. Other kinds are passed over. */
+void state_cache_offer(state_cache *c, const reading *rows, size_t n);
 
 /* The meter's latest voltage; false when the meter is not cached. */
 bool state_cache_meter_voltage(state_cache *c, const char *meter_id, double *voltage);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The API's state cache follows the hot store's commits as they are announced,
+# The API's state cache follows the hot store's commits as they are announced
+# (the broker itself not read: --state-from-broker off, test_state_from_broker.sh),
 # with its own refreshes a minute apart (--state-cache-ms 60000):
 # - a commit of more readings than its notices hold is read by stamp (the
 #   state tables scanned);
@@ -43,7 +44,7 @@ shows() { # ID SOC: the API shows the vehicle at that SOC
 # lingers a second for its first batch: more than the notices of a commit hold.
 mapfile -t many < <(for i in $(seq 6000); do printf '%s%05d\n' "$(printf ';%.0s' $(seq 59))" "$i"; done)
 vehicles -10 1 "${many[@]}" "${awkward[@]}" | produce
-it_start api "$EIE_BIN/eie-api" --port "$port" --state-cache-ms 60000
+it_start api "$EIE_BIN/eie-api" --port "$port" --state-cache-ms 60000 --state-from-broker off
 it_wait_for "the API" 30 curl -fsS -o /dev/null "$api/readyz"
 it_start hot "$EIE_BIN/eie-consumer" --store hot --linger-ms 1000
 it_wait_for "the first readings in the cache" 60 shows 'V} 1' 1
@@ -80,7 +81,7 @@ it_expect_eq "$scanned" "$(scans)" "no table scanned for a commit of assignments
 # 100 ms reads the state tables a page at a time, and goes round them again:
 # a change in the last page, then one in the first.
 it_stop api
-it_start api "$EIE_BIN/eie-api" --port "$port" --state-cache-ms 100
+it_start api "$EIE_BIN/eie-api" --port "$port" --state-cache-ms 100 --state-from-broker off
 it_wait_for "the API again" 30 shows V-marker 3
 for change in "V-marker 55" "${many[0]} 56"; do
     read -r id soc <<<"$change"

@@ -51,6 +51,7 @@ expect EIE_STATEMENT_TIMEOUT_MS=soon "invalid EIE_STATEMENT_TIMEOUT_MS 'soon'" e
 expect - "invalid --http-threads '-2'" eie-api --http-threads -2
 expect - "unknown option or missing value: --nope" eie-api --nope
 expect - "invalid --read-access (EIE_READ_ACCESS) 'maybe'" eie-api --read-access maybe
+expect EIE_STATE_FROM_BROKER=yes "invalid --state-from-broker (EIE_STATE_FROM_BROKER) 'yes'" eie-api
 expect EIE_READ_ACCESS=closed "invalid --read-access (EIE_READ_ACCESS) 'closed'" eie-api
 expect - "invalid --keys-file (EIE_API_KEYS_FILE): /nonexistent/keys" eie-api --keys-file /nonexistent/keys
 expect EIE_API_KEYS='k read eie_notahash' "invalid --keys (EIE_API_KEYS): line 1: key 'k': the hash" eie-api
