@@ -155,16 +155,7 @@ static rd_kafka_t *tail_client(const char *bootstrap, const char *topic_prefix,
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
-    char errstr[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        eie_err_set(err, "creating the state cache's Kafka client: %s", errstr);
-        return NULL;
-    }
-    /* rd_kafka_new() took ownership of conf. */
-    rd_kafka_poll_set_consumer(rk);
-    return rk;
+    return kafka_consumer_new(conf, "to read the vehicle topic for the state cache", err);
 }
 
 state_tail *state_tail_start(state_cache *cache, const char *bootstrap, const char *topic_prefix,

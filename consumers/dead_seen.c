@@ -181,16 +181,9 @@ static rd_kafka_t *scan_client(const dead_seen *seen, eie_err *err)
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
-    char errstr[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        eie_err_set(err, "creating a client to read %s: %s", seen->topic, errstr);
-        return NULL;
-    }
-    /* rd_kafka_new() took ownership of conf. */
-    rd_kafka_poll_set_consumer(rk);
-    return rk;
+    char what[256];
+    snprintf(what, sizeof what, "to read %s", seen->topic);
+    return kafka_consumer_new(conf, what, err);
 }
 
 /* The topic's partitions; none when it does not exist (then nothing was

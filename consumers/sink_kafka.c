@@ -229,17 +229,9 @@ rd_kafka_t *sink_open_consumer(sink *s, eie_err *err)
     if (!s->replay)
         rd_kafka_conf_set_rebalance_cb(conf, rebalance);
     rd_kafka_conf_set_opaque(conf, s);
-    char errstr[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        eie_err_set(err, "creating the Kafka consumer: %s", errstr);
-        return NULL;
-    }
-    /* rd_kafka_new() took ownership of conf. */
-    rd_kafka_poll_set_consumer(rk);
-    if (s->replay)
-        return rk; /* see replay_start */
+    rd_kafka_t *rk = kafka_consumer_new(conf, "to read the readings", err);
+    if (!rk || s->replay)
+        return rk; /* NULL: err says why; a replay assigns: see replay_start */
 
     rd_kafka_topic_partition_list_t *subscription = rd_kafka_topic_partition_list_new(3);
     for (int k = 0; k < READING_KIND_COUNT; k++)

@@ -427,3 +427,17 @@ int kafka_topic_max_message_bytes(rd_kafka_t *rk, const char *topic, int timeout
     return rc;
 }
 
+
+rd_kafka_t *kafka_consumer_new(rd_kafka_conf_t *conf, const char *what, eie_err *err)
+{
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        eie_err_set(err, "creating a Kafka consumer %s: %s", what, errstr);
+        return NULL;
+    }
+    /* rd_kafka_new() took ownership of conf. */
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}

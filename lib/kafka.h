@@ -95,6 +95,11 @@ config_result kafka_config_parse(const config_spec *spec, int argc, char **argv,
 int kafka_config_main(const config_spec *spec, int argc, char **argv, config_props *props,
                       int *first_arg);
 
+/* A consumer from conf (taken over, destroyed on failure too) whose events
+ * all come through rd_kafka_consumer_poll. err says what failed of making
+ * the client for what ("to read the dead letters"). */
+rd_kafka_t *kafka_consumer_new(rd_kafka_conf_t *conf, const char *what, eie_err *err);
+
 /* Sets one property; err names it. */
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, eie_err *err);
 
