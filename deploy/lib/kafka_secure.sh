@@ -177,6 +177,10 @@ kafka_secure__acl() {
 #   eie-producer, eie-api  write the telemetry topics (an idempotent producer
 #                          needs no more since Kafka 3.0: WRITE on a topic
 #                          allows its producer id)
+#   eie-api                also reads the vehicle topic for its state cache,
+#                          under the group id TOPIC_PREFIX api-state-tail
+#                          (it joins no group and commits nothing, but its
+#                          client looks the group's coordinator up)
 #   eie-consumer           reads the telemetry topics and the dead-letter
 #                          topic (what is dead-lettered already), writes the
 #                          dead-letter topic and reads its size limit
@@ -193,6 +197,8 @@ kafka_secure_grant() {
   dead=$prefix"dead-letters"
   kafka_secure__acl "$d" "$port" --allow-principal User:eie-producer --allow-principal User:eie-api \
     --operation Write --operation Describe "${telemetry[@]}" || return 1
+  kafka_secure__acl "$d" "$port" --allow-principal User:eie-api --operation Read \
+    --topic "${prefix}vehicle-readings" --group "${prefix}api-state-tail" || return 1
   kafka_secure__acl "$d" "$port" --allow-principal User:eie-consumer \
     --operation Read --operation Describe "${telemetry[@]}" --topic "$dead" || return 1
   kafka_secure__acl "$d" "$port" --allow-principal User:eie-consumer \

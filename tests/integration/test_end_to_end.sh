@@ -90,6 +90,12 @@ jq -e '.error.code == "not_found" and .error.status == 404' "$IT_DIR/404.json" >
 status=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v1/analytics/performance/V1?window=1y")
 it_expect_eq 400 "$status" "a bad window is a 400"
 
+# The API reads the vehicle topic for its state cache (under the secured
+# profile, as its ACLs allow), and Kafka refused it nothing.
+grep -q "state cache: reading partitions 0 to 2 of ${EIE_TOPIC_PREFIX}vehicle-readings" "$IT_DIR/api.log" ||
+    it_fail "the API does not read the vehicle topic"
+! grep -i "authoriz" "$IT_DIR/api.log" || it_fail "Kafka refused the API something"
+
 # Clean shutdown of every program on SIGTERM.
 it_stop api
 it_stop hot
