@@ -124,4 +124,38 @@ echo "{\"vehicleId\":\"VL\",\"meterId\":\"M9\",\"validFrom\":\"$(t 90)\"}" >"$IT
 "$EIE_BIN/eie-produce" "$IT_DIR/late_assignment.jsonl" 2>>"$IT_DIR/produce.log" || it_fail "eie-produce (late assignment) failed"
 it_wait_for "the late assignment in VL's session" 60 it_sql_equals "{M9}|0" \
     "SELECT meters::text || '|' || ac_kwh FROM charging_session WHERE vehicle_id = 'VL'"
+
+# The pass over late assignments goes at most max_hours of their time per
+# call (migration 019): calls by hand of an hour each, the cold consumer
+# stopped. VS on M9 from minute -10 and VL on M10 from minute 95: the first
+# call takes VS's session in (minutes -10 to 45) but not yet VL's (100 to
+# 109), and goes on from minute 50 at the next; VS on M11 from minute -5,
+# stored meanwhile, takes the pass back (to minute -10: the minute of
+# look-back takes the first assignments in again); a call of more hours
+# finishes. (M5 stays: VS's session starts as M5's period ends.)
+it_stop cold
+late_pass() { # FILE MAX_HOURS: stores the assignments in FILE, then one call
+    local before
+    before=$(it_psql -c "SELECT count(*) FROM vehicle_meter_assignment")
+    "$EIE_BIN/eie-produce" "$1" 2>>"$IT_DIR/produce.log" || it_fail "eie-produce ($1) failed"
+    it_wait_for "the assignments of $1 stored" 30 it_sql_equals "$((before + $(wc -l <"$1")))" \
+        "SELECT count(*) FROM vehicle_meter_assignment"
+    it_psql -c "SELECT eie_refresh_sessions((SELECT gap FROM charging_session_state), $2)" >/dev/null
+}
+sessions_state() { # what the sessions of VS and VL are on, and where the pass goes on
+    it_psql -c "SELECT (SELECT string_agg(vehicle_id || ':' || array_to_string(ARRAY(SELECT unnest(meters) ORDER BY 1), '+'), ' ' ORDER BY vehicle_id)
+                        FROM charging_session WHERE vehicle_id IN ('VS', 'VL'))
+                       || ' from ' || coalesce(to_char(assignments_redo_from AT TIME ZONE 'UTC', 'HH24:MI'), 'none')
+                FROM charging_session_state"
+}
+hhmm() { date -u -d "$(t "$1")" +%H:%M; }
+printf '%s\n' "{\"vehicleId\":\"VS\",\"meterId\":\"M9\",\"validFrom\":\"$(t -10)\"}" \
+    "{\"vehicleId\":\"VL\",\"meterId\":\"M10\",\"validFrom\":\"$(t 95)\"}" >"$IT_DIR/backfill_1.jsonl"
+late_pass "$IT_DIR/backfill_1.jsonl" 1
+it_expect_eq "VL:M9 VS:M5+M6+M9 from $(hhmm 50)" "$(sessions_state)" "after an hour of the pass"
+echo "{\"vehicleId\":\"VS\",\"meterId\":\"M11\",\"validFrom\":\"$(t -5)\"}" >"$IT_DIR/backfill_2.jsonl"
+late_pass "$IT_DIR/backfill_2.jsonl" 1
+it_expect_eq "VL:M9 VS:M11+M5+M6+M9 from $(hhmm 50)" "$(sessions_state)" "after an assignment for an earlier time"
+it_psql -c "SELECT eie_refresh_sessions((SELECT gap FROM charging_session_state), 100000)" >/dev/null
+it_expect_eq "VL:M10 VS:M11+M5+M6+M9 from none" "$(sessions_state)" "once the pass is through"
 it_finish
