@@ -103,8 +103,11 @@ static int read_pages(state_cache *c, eie_err *err)
         const source *s = &sources[i];
         if (!s->in_notices)
             continue;
-        /* The refresher alone adds ids: it reads their counts unlocked. */
+        /* The broker's thread adds vehicles too (state_tail.h), under the
+         * write lock. */
+        pthread_rwlock_rdlock(&c->lock);
         size_t held = s->table == DATA_HOT_VEHICLE_STATES ? c->vehicle_ids.n : c->meter_ids.n;
+        pthread_rwlock_unlock(&c->lock);
         int limit = (int)(held / LONG_LOOK_EVERY) + PAGE_ROWS_MIN;
         char *after = c->page_after[s->table];
         PGresult *res = data_hot_page(c->conn, s->table, after, limit, err);
