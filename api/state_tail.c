@@ -123,10 +123,10 @@ static void *tail_main(void *arg)
                 kept++;
             rd_kafka_message_destroy(msgs[i]);
         }
-        if (kept)
+        if (kept) {
             state_cache_offer(t->cache, readings, kept);
-        if (kept)
             metrics_add(t->metrics, TAIL_READINGS_METRIC, "", (double)kept);
+        }
         if (n > kept)
             metrics_add(t->metrics, TAIL_SKIPPED_METRIC, "", (double)(n - kept));
     }

@@ -156,13 +156,14 @@ prepare_secure() {
   kafka_secure_prepare "$KAFKA_DIR"
 }
 
-# The ACLs, once per topic prefix (kafka-acls starts a JVM per call).
+# The ACLs, once per topic prefix and version of the grants (kafka-acls
+# starts a JVM per call).
 grant_secure() {
   kafka_secure || return 0
   local mark=$KAFKA_DIR/secure/granted
-  [[ -f $mark && $(<"$mark") == "$EIE_TOPIC_PREFIX" ]] && return 0
+  [[ -f $mark && $(<"$mark") == "$EIE_TOPIC_PREFIX $KAFKA_SECURE_GRANTS" ]] && return 0
   kafka_secure_grant "$KAFKA_DIR" "$KAFKA_PORT" "$EIE_TOPIC_PREFIX" &&
-    printf '%s\n' "$EIE_TOPIC_PREFIX" >"$mark"
+    printf '%s\n' "$EIE_TOPIC_PREFIX $KAFKA_SECURE_GRANTS" >"$mark"
 }
 
 start_pg() {

@@ -188,7 +188,10 @@ kafka_secure__acl() {
 #                          with HOT_GROUP or COLD_GROUP (default
 #                          TOPIC_PREFIX hot and cold; the consumers'
 #                          dead-letter scans and eie-replay add suffixes)
-# Topics are created by the admin (eie-admin topics).
+# Topics are created by the admin (eie-admin topics). KAFKA_SECURE_GRANTS
+# numbers what it grants: a deployment granted under an older number is
+# granted again (kafka-acls --add keeps what exists).
+KAFKA_SECURE_GRANTS=2
 kafka_secure_grant() {
   local d=$1 port=$2 prefix=$3 hot=${4:-${3}hot} cold=${5:-${3}cold} t telemetry=() dead
   for t in meter-readings vehicle-readings vehicle-assignments; do
