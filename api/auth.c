@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "respond.h"
+#include "timefmt.h"
 #include "token_bucket.h"
 
 struct auth {
@@ -28,13 +29,6 @@ struct auth {
     auth_settings settings;
     metrics *metrics;
 };
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 int auth_reads_need_key(const char *mode, const struct in_addr *listen_address)
 {
@@ -99,7 +93,8 @@ auth *auth_open(const auth_settings *settings, metrics *m, eie_err *err)
         free(a);
         return NULL;
     }
-    if (!(a->buckets = new_buckets(a, &keys, monotonic_ms()))) { /* no old keys to carry over */
+    /* no old keys to carry over */
+    if (!(a->buckets = new_buckets(a, &keys, timefmt_monotonic_ms()))) {
         eie_err_set(err, "out of memory");
         api_keys_free(&keys);
         free(a);
@@ -135,7 +130,7 @@ int auth_reload(auth *a, eie_err *err)
     int rc = load(&a->settings, &keys, err);
     if (rc == 0) {
         pthread_mutex_lock(&a->lock);
-        token_bucket *buckets = new_buckets(a, &keys, monotonic_ms());
+        token_bucket *buckets = new_buckets(a, &keys, timefmt_monotonic_ms());
         if (buckets) {
             api_key_list old = a->keys;
             free(a->buckets);
@@ -236,7 +231,7 @@ static int check(auth *a, api_access access, const struct _u_request *req, struc
         rate = b->rate;
         burst = b->burst;
         allowed = role >= needed && (!spend || needed < API_ROLE_WRITE ||
-                                     token_bucket_take(b, monotonic_ms(), &retry_ms));
+                                     token_bucket_take(b, timefmt_monotonic_ms(), &retry_ms));
     }
     pthread_mutex_unlock(&a->lock);
     sodium_memzero(hash, sizeof hash);

@@ -29,13 +29,6 @@ struct http_conns {
     metrics *metrics;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* Sheds every connection whose head is overdue. Under the lock, so that a
  * socket is never shut down after libmicrohttpd closed it (it reports the
  * close, which takes the lock, before closing the descriptor) and its number
@@ -66,7 +59,7 @@ static void *housekeeping(void *arg)
     while (!cs->stopping) {
         struct timespec until = timefmt_deadline((long)period_ms);
         pthread_cond_timedwait(&cs->wake, &cs->lock, &until);
-        int shed = shed_overdue(cs, now_ms());
+        int shed = shed_overdue(cs, timefmt_monotonic_ms());
         if (shed > 0) {
             metrics_add(cs->metrics, "eie_api_connections_shed_total", "", shed);
             log_debug("closed %d connection(s) whose request head took over %lld ms", shed,
@@ -133,7 +126,7 @@ void http_conns_notify(void *cls, struct MHD_Connection *connection, void **sock
         if (!c)
             return; /* untracked: only the idle timeout applies to it */
         c->fd = info->connect_fd;
-        c->head_since_ms = now_ms();
+        c->head_since_ms = timefmt_monotonic_ms();
         pthread_mutex_lock(&cs->lock);
         c->next = cs->head;
         if (cs->head)
@@ -177,7 +170,7 @@ void http_conn_request_done(http_conns *cs, http_conn *c)
     if (!c)
         return;
     pthread_mutex_lock(&cs->lock);
-    c->head_since_ms = now_ms();
+    c->head_since_ms = timefmt_monotonic_ms();
     pthread_mutex_unlock(&cs->lock);
 }
 

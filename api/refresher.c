@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "timefmt.h"
 
 #define NAP_MS 50 /* how soon a stop is noticed between refreshes */
 
@@ -21,13 +22,6 @@ struct refresher {
     atomic_bool stop;
     pthread_t thread;
 };
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 /* Logs the first failure and the recovery; returns whether it failed. */
 static bool note(refresher *r, bool failing, int rc, const eie_err *err)
@@ -50,8 +44,8 @@ static void *refresher_main(void *arg)
     while (!r->stop) {
         eie_err err;
         failing = note(r, failing, r->refresh(r->arg, &err), &err);
-        int64_t due = monotonic_ms() + r->period_ms;
-        for (int64_t left = r->period_ms; left > 0 && !r->stop; left = due - monotonic_ms()) {
+        int64_t due = timefmt_monotonic_ms() + r->period_ms;
+        for (int64_t left = r->period_ms; left > 0 && !r->stop; left = due - timefmt_monotonic_ms()) {
             long ms = left < NAP_MS ? (long)left : NAP_MS;
             if (r->wait && !failing) {
                 failing = note(r, failing, r->wait(r->arg, ms, &err), &err);

@@ -5,7 +5,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "codec.h"
 #include "kafka.h"
@@ -36,13 +35,6 @@ struct state_tail {
     pthread_t thread;
     atomic_bool stop;
 };
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Reads partitions added since the last look (Kafka numbers them from 0, and
  * never takes one away) from their end: what came before is the store's. */
@@ -81,9 +73,8 @@ static void follow_new_partitions(state_tail *t)
  * when the record was produced. */
 static bool take(state_tail *t, const rd_kafka_message_t *msg, reading *out)
 {
-    if (msg->err) {
-        if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            kafka_report_error(t->rk, msg->err, rd_kafka_message_errstr(msg));
+    if (msg->err) { /* no partition ends: enable.partition.eof is off */
+        kafka_report_error(t->rk, msg->err, rd_kafka_message_errstr(msg));
         return false;
     }
     eie_err err;
@@ -107,9 +98,9 @@ static void *tail_main(void *arg)
         abort();
     int64_t next_look = 0;
     while (!t->stop) {
-        if (monotonic_ms() >= next_look) {
+        if (timefmt_monotonic_ms() >= next_look) {
             follow_new_partitions(t);
-            next_look = monotonic_ms() + (t->n_assigned ? PARTITION_LOOK_MS : TOPIC_WAIT_MS);
+            next_look = timefmt_monotonic_ms() + (t->n_assigned ? PARTITION_LOOK_MS : TOPIC_WAIT_MS);
         }
         /* Wait for one record, then take what else is there. */
         size_t n = 0;

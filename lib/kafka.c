@@ -427,7 +427,6 @@ int kafka_topic_max_message_bytes(rd_kafka_t *rk, const char *topic, int timeout
     return rc;
 }
 
-
 rd_kafka_t *kafka_consumer_new(rd_kafka_conf_t *conf, const char *what, eie_err *err)
 {
     char errstr[512];

@@ -23,6 +23,9 @@ void timefmt_format_pg(int64_t ms, char *buf);
 
 /* Milliseconds since the epoch, now. */
 int64_t timefmt_now_ms(void);
+/* Milliseconds of a clock that only goes forward (CLOCK_MONOTONIC), for
+ * intervals and deadlines that a change of the wall clock must not move. */
+int64_t timefmt_monotonic_ms(void);
 /* The wall-clock time ms milliseconds from now, as pthread_cond_timedwait
  * wants its deadline. */
 struct timespec timefmt_deadline(long ms);
