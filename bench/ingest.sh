@@ -14,6 +14,9 @@
 #                           alternating with this build's
 #   EIE_BENCH_PG_TMPFS=1    PostgreSQL's data directory on a tmpfs (/dev/shm), a
 #                           stand-in for fast storage (fsync stays on)
+#   EIE_BENCH_CONNECT=1     also Kafka Connect with the Debezium JDBC sink
+#                           storing the same readings, in the same runs
+#                           (bench/kafka_connect.sh, which lists its settings)
 #   EIE_BENCH_KAFKA_SECURE=1  the broker in the secured profile (SASL_SSL with
 #                           SCRAM-SHA-512 and ACLs; README, Kafka secured), the
 #                           simulator and consumers each as its own user
@@ -38,7 +41,12 @@ runs=${EIE_BENCH_RUNS:-3}
 bench_depot "$devices"
 intervals=$((total / (devices + meters)))
 total=$((intervals * (devices + meters)))
+connect=${EIE_BENCH_CONNECT:-0}
+[[ $connect == [01] ]] || bench_usage "EIE_BENCH_CONNECT must be 0 or 1, not '$connect'"
+# shellcheck source-path=SCRIPTDIR
+[[ $connect == 1 ]] && source "$(dirname "$0")/kafka_connect.sh"
 bench_setup
+[[ $connect == 1 ]] && connect_start
 
 # --- preload ---------------------------------------------------------------
 from=$(date -u -d "-$((intervals + 5)) min" +%Y-%m-%dT%H:%M:00Z)
@@ -108,6 +116,13 @@ for ((run = 1; run <= runs; run++)); do
     rates[hot.$label]+=" $rate"
     rsses[hot.$label]+=" $rss"
   done
+  if [[ $connect == 1 ]]; then
+    [[ -n ${CONNECT_RECORDS:-} ]] || connect_produce
+    s=$(connect_drain "$run")
+    rate=$(echo "$total / $s" | bc)
+    echo "connect run $run: $total rows in $s s = $rate rows/s; $(cat "$BENCH_DIR/connect.$run.cpu")"
+    rates[connect]+=" $rate"
+  fi
 done
 
 # --- the limit: plain COPY of the same rows ----------------------------------
@@ -149,3 +164,11 @@ for label in "${labels[@]}"; do
   printf 'ingest%s: cold_rows_per_s=%s hot_rows_per_s=%s copy_rows_per_s=%s ratio=%.2f cold_peak_rss_mb=%s hot_peak_rss_mb=%s\n' \
     "$tag" "$cold_rate" "$hot_rate" "$copy_rate" "$ratio" "$cold_rss" "$hot_rss"
 done
+if [[ $connect == 1 ]]; then
+  connect_check
+  # shellcheck disable=SC2086
+  connect_rate=$(bench_median ${rates[connect]})
+  printf 'connect (Kafka Connect %s, Debezium JDBC sink %s, %s, %s task(s) per stream): connect_rows_per_s=%s copy_rows_per_s=%s ratio=%.2f\n' \
+    "$(connect__prop connect.version)" "$(connect__prop debezium.version)" "$connect__mode" "$connect__tasks" \
+    "$connect_rate" "$copy_rate" "$(echo "scale=4; $connect_rate / $copy_rate" | bc)"
+fi

@@ -81,6 +81,8 @@ bench_kcat() {
 
 bench_teardown() {
   [[ -n ${BENCH_DIR:-} && -d $BENCH_DIR ]] || return 0
+  # Kafka Connect (bench/kafka_connect.sh), a client of both: first.
+  [[ -f $BENCH_DIR/connect/connect.pid ]] && { eie_proc_stop "$BENCH_DIR/connect/connect.pid" || true; }
   kafka_stop "$BENCH_DIR/kafka" || true
   pg_stop "$BENCH_PG_DIR" || true
   [[ -n ${BENCH_PG_TMPFS:-} ]] && rm -rf "$BENCH_PG_TMPFS"
@@ -89,6 +91,13 @@ bench_teardown() {
   else
     rm -rf "$BENCH_DIR"
   fi
+}
+
+# bench_usage MESSAGE: a bad setting; exits with status 2 (eie_die returns 1,
+# which set -e turns into the exit status before an "exit 2" after it runs).
+bench_usage() {
+  printf 'error: %s\n' "$*" >&2
+  exit 2
 }
 
 bench_psql() { psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -At "$@"; }
