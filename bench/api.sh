@@ -85,13 +85,13 @@ backlog=${EIE_BENCH_BACKLOG:-2000000}
 drain_duration=${EIE_BENCH_DRAIN_DURATION:-5}
 drain_nice=${EIE_BENCH_DRAIN_NICE:-10}
 for setting in vehicles hours duration connections threads drain_duration; do
-  [[ ${!setting} =~ ^[1-9][0-9]*$ ]] || { eie_die "bench/api.sh: $setting must be a positive integer, not '${!setting}'"; exit 2; }
+  [[ ${!setting} =~ ^[1-9][0-9]*$ ]] || bench_usage "bench/api.sh: $setting must be a positive integer, not '${!setting}'"
 done
-[[ $backlog =~ ^[0-9]+$ ]] || { eie_die "bench/api.sh: EIE_BENCH_BACKLOG must be a whole number of readings"; exit 2; }
-[[ $drain_nice =~ ^(1?[0-9])$ ]] || { eie_die "bench/api.sh: EIE_BENCH_DRAIN_NICE must be a nice value, 0 to 19"; exit 2; }
-[[ $warmup =~ ^[0-9]+$ ]] || { eie_die "bench/api.sh: EIE_BENCH_WARMUP must be a whole number of seconds"; exit 2; }
+[[ $backlog =~ ^[0-9]+$ ]] || bench_usage "bench/api.sh: EIE_BENCH_BACKLOG must be a whole number of readings"
+[[ $drain_nice =~ ^(1?[0-9])$ ]] || bench_usage "bench/api.sh: EIE_BENCH_DRAIN_NICE must be a nice value, 0 to 19"
+[[ $warmup =~ ^[0-9]+$ ]] || bench_usage "bench/api.sh: EIE_BENCH_WARMUP must be a whole number of seconds"
 for e in $endpoints; do
-  [[ $e =~ ^(performance|state|meter|sessions|trend)$ ]] || { eie_die "bench/api.sh: unknown endpoint '$e' in EIE_BENCH_ENDPOINTS (performance, state, meter, sessions, trend)"; exit 2; }
+  [[ $e =~ ^(performance|state|meter|sessions|trend)$ ]] || bench_usage "bench/api.sh: unknown endpoint '$e' in EIE_BENCH_ENDPOINTS (performance, state, meter, sessions, trend)"
 done
 lua=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/api.lua
 

@@ -34,9 +34,9 @@ days=${EIE_BENCH_EXPORT_DAYS:-30}
 step=${EIE_BENCH_EXPORT_STEP_MIN:-60}
 runs=${EIE_BENCH_EXPORT_RUNS:-3}
 for setting in devices days step runs; do
-  [[ ${!setting} =~ ^[1-9][0-9]*$ ]] || { eie_die "bench/export.sh: $setting must be a positive integer, not '${!setting}'"; exit 2; }
+  [[ ${!setting} =~ ^[1-9][0-9]*$ ]] || bench_usage "bench/export.sh: $setting must be a positive integer, not '${!setting}'"
 done
-((days <= 30)) || { eie_die "bench/export.sh: days must be at most 30 (the export routes' limit)"; exit 2; }
+((days <= 30)) || bench_usage "bench/export.sh: days must be at most 30 (the export routes' limit)"
 
 eie_install_packages
 eie_build build >/dev/null

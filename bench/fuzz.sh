@@ -15,7 +15,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 seconds=${1:-300}
-[[ $seconds =~ ^[1-9][0-9]*$ ]] || { eie_die "SECONDS must be a positive whole number: $seconds"; exit 2; }
+[[ $seconds =~ ^[1-9][0-9]*$ ]] || bench_usage "SECONDS must be a positive whole number: $seconds"
 
 eie_pkg_install
 CC=clang eie_build build-fuzz -DEIE_FUZZ=ON >/dev/null

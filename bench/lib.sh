@@ -136,8 +136,7 @@ bench_peak_rss_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"
 bench_depot() { # VEHICLES
   chargers_per_meter=${EIE_SIM_CHARGERS_PER_METER:-1}
   if ! [[ $chargers_per_meter =~ ^[1-9][0-9]*$ ]] || ((chargers_per_meter > $1)); then
-    eie_die "EIE_SIM_CHARGERS_PER_METER must be a whole number from 1 to the $1 vehicles, not '$chargers_per_meter'"
-    exit 2
+    bench_usage "EIE_SIM_CHARGERS_PER_METER must be a whole number from 1 to the $1 vehicles, not '$chargers_per_meter'"
   fi
   meters=$(( ($1 + chargers_per_meter - 1) / chargers_per_meter ))
 }

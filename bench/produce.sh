@@ -16,7 +16,7 @@ source "$(dirname "$0")/lib.sh"
 
 total=${1:-10000000}
 runs=${EIE_BENCH_RUNS:-3}
-[[ $runs =~ ^[1-9][0-9]*$ ]] || { eie_die "bench/produce.sh: EIE_BENCH_RUNS must be a positive integer, not '$runs'"; exit 2; }
+[[ $runs =~ ^[1-9][0-9]*$ ]] || bench_usage "bench/produce.sh: EIE_BENCH_RUNS must be a positive integer, not '$runs'"
 devices=${EIE_BENCH_DEVICES:-10000}
 bench_depot "$devices"
 intervals=$(( (total + devices + meters - 1) / (devices + meters) ))

@@ -31,7 +31,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 vehicles=${EIE_BENCH_VEHICLES:-10000}
 hours=${EIE_BENCH_HOURS:-24}
 for setting in vehicles hours; do
-  [[ ${!setting} =~ ^[1-9][0-9]*$ ]] || { eie_die "bench/replay.sh: $setting must be a positive integer, not '${!setting}'"; exit 2; }
+  [[ ${!setting} =~ ^[1-9][0-9]*$ ]] || bench_usage "bench/replay.sh: $setting must be a positive integer, not '${!setting}'"
 done
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/fleet_day.sh"
