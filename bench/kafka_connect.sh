@@ -24,31 +24,18 @@
 # connect_check.
 
 connect__pom() { printf '%s/bench/connect/pom.xml\n' "$EIE_REPO_ROOT"; }
-connect__prop() { sed -n "s:.*<$1>\([^<]*\)</$1>.*:\1:p" "$(connect__pom)" | head -n 1; }
+connect__prop() { maven_pom_property "$(connect__pom)" "$1"; }
 
 # The worker's classpath (Maven, as the broker's) and the connector's plugin
-# archive, once per version, each into a temp dir renamed into place.
+# archive, once per version, the archive into a temp dir renamed into place.
 connect_fetch() {
   local version dbz dist tmp url
   version=$(connect__prop connect.version) dbz=$(connect__prop debezium.version)
   dist=$EIE_STATE_DIR/connect-dist/$version
   CONNECT_LIBS=$dist/libs
   CONNECT_PLUGINS=$dist/plugins-debezium-jdbc-$dbz
-  mkdir -p "$dist"
-  if [[ ! -f $CONNECT_LIBS/connect-runtime-$version.jar ]]; then
-    eie_log "connect: fetching Kafka Connect $version with Maven (first time only)"
-    tmp=$(mktemp -d "$dist/.fetch.XXXXXX")
-    cp "$(connect__pom)" "$tmp/pom.xml"
-    if ! mvn -q -B -f "$tmp/pom.xml" dependency:copy-dependencies -DoutputDirectory="$tmp/libs" \
-      -DincludeScope=runtime </dev/null >"$tmp/mvn.log" 2>&1; then
-      sed 's/\x1b\[[0-9;]*m//g' "$tmp/mvn.log" | tail -n 40 >&2
-      rm -rf "$tmp"
-      eie_die "connect: Maven could not fetch Kafka Connect $version"
-      exit 1
-    fi
-    mv -T "$tmp/libs" "$CONNECT_LIBS" 2>/dev/null || [[ -f $CONNECT_LIBS/connect-runtime-$version.jar ]]
-    rm -rf "$tmp"
-  fi
+  maven_fetch_classpath "$(connect__pom)" "$CONNECT_LIBS" "connect-runtime-$version.jar" \
+    "Kafka Connect $version" || exit 1
   if [[ ! -d $CONNECT_PLUGINS ]]; then
     url=https://repo1.maven.org/maven2/io/debezium/debezium-connector-jdbc/$dbz/debezium-connector-jdbc-$dbz-plugin.tar.gz
     eie_log "connect: fetching the Debezium JDBC sink $dbz (first time only)"

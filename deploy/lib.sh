@@ -7,6 +7,7 @@
 #   build.sh      eie_build   CMake builds
 #   ports.sh      eie_port_*  free and listening loopback ports
 #   processes.sh  eie_proc_*  background processes by pid file
+#   maven.sh      maven_*     classpaths from Maven Central
 #   kafka.sh      kafka_*     the broker's jars, start, stop
 #   kafka_secure.sh kafka_secure_* its secured profile: TLS, SCRAM users, ACLs
 #   postgres.sh   pg_*        the PostgreSQL server, start, stop, databases
@@ -25,7 +26,7 @@ EIE_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export EIE_STATE_DIR
 
 # shellcheck source-path=SCRIPTDIR
-for eie__part in messages packages build ports processes kafka kafka_secure postgres; do
+for eie__part in messages packages build ports processes maven kafka kafka_secure postgres; do
   # shellcheck source=/dev/null
   source "$EIE_REPO_ROOT/deploy/lib/$eie__part.sh" || return 1
 done

@@ -4,46 +4,20 @@
 # it.
 
 kafka_version() {
-  sed -n 's:.*<kafka\.version>\([^<]*\)</kafka\.version>.*:\1:p' \
-    "$EIE_REPO_ROOT/deploy/kafka/pom.xml" | head -n 1
+  maven_pom_property "$EIE_REPO_ROOT/deploy/kafka/pom.xml" kafka.version
 }
 
 kafka_libs() {
   printf '%s/kafka-dist/%s/libs\n' "$EIE_STATE_DIR" "$(kafka_version)"
 }
 
-# Downloads the broker classpath once per version. The download lands in a
-# temp dir and is renamed into place, so an interrupted or concurrent fetch
-# never leaves a half-filled libs/ behind.
+# Downloads the broker classpath once per version (maven.sh).
 kafka_fetch() {
-  local version dist libs tmp
+  local version
   version=$(kafka_version)
   [[ -n $version ]] || { eie_die "no <kafka.version> in deploy/kafka/pom.xml"; return 1; }
-  dist="$EIE_STATE_DIR/kafka-dist/$version"
-  libs="$dist/libs"
-  [[ -f $libs/kafka_2.13-$version.jar ]] && return 0
-  command -v mvn >/dev/null || { eie_die "mvn not found (apt-get install maven)"; return 1; }
-
-  mkdir -p "$dist" || return 1
-  tmp=$(mktemp -d "$dist/.fetch.XXXXXX") || return 1
-  # Work on a copy of the pom so Maven leaves nothing in the source tree.
-  cp "$EIE_REPO_ROOT/deploy/kafka/pom.xml" "$tmp/pom.xml"
-  eie_log "kafka: fetching Kafka $version with Maven (first time only)"
-  # Quiet on success; on failure show Maven's words (it colours even with -B).
-  if ! mvn -q -B -f "$tmp/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$tmp/libs" -DincludeScope=runtime </dev/null >"$tmp/mvn.log" 2>&1; then
-    sed 's/\x1b\[[0-9;]*m//g' "$tmp/mvn.log" | tail -n 40 >&2
-    rm -rf "$tmp"
-    eie_die "Maven could not fetch Kafka $version"
-    return 1
-  fi
-  # -T: fail rather than nest the dir when a concurrent fetch already won.
-  if ! mv -T "$tmp/libs" "$libs" 2>/dev/null && [[ ! -f $libs/kafka_2.13-$version.jar ]]; then
-    rm -rf "$tmp"
-    eie_die "could not install the Kafka classpath into $libs"
-    return 1
-  fi
-  rm -rf "$tmp"
+  maven_fetch_classpath "$EIE_REPO_ROOT/deploy/kafka/pom.xml" "$(kafka_libs)" \
+    "kafka_2.13-$version.jar" "Kafka $version"
 }
 
 kafka_java() {
