@@ -135,6 +135,7 @@ typedef struct sink {
     size_t replay_left; /* partitions whose range is not read yet */
     atomic_int fenced; /* the writer found the store's offsets moved */
     bool paused;       /* the main thread's: sink_pause */
+    bool was_assigned; /* a rebalance assigned partitions (or none) once */
     /* Hand-over to the writer threads. */
     pthread_mutex_t lock;
     pthread_cond_t changed;

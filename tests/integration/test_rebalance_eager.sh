@@ -46,15 +46,29 @@ it_wait_for "a to get every partition" 60 grep -q " assigned 12 partitions (eage
 sleep 2
 # Longer than a waits before it pauses and polls (5 s), and so serves the
 # rebalance, with its batch in hand.
-it_psql -c "BEGIN; LOCK meter_history, vehicle_history IN SHARE MODE; SELECT pg_sleep(12); COMMIT" \
-    >/dev/null 2>>"$IT_DIR/lock.log" &
+# The lock's end, as the logs write times.
+it_psql -c "BEGIN; LOCK meter_history, vehicle_history IN SHARE MODE; SELECT pg_sleep(12);
+    SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'); COMMIT" \
+    >"$IT_DIR/lock.end" 2>>"$IT_DIR/lock.log" &
 locker=$!
 IT_PIDS+=("$locker")
 sleep 0.5
 start_instance b
 it_wait_for "b to get partitions" 60 has_partitions b
 wait "$locker" || it_fail "locking the history failed: $(cat "$IT_DIR/lock.log")"
-grep -q "paused 12 partitions" "$IT_DIR/a.log" || it_fail "a was not holding a batch when b joined"
+# b joined while the history was locked, and a's revocation waited for the
+# batch it held (paused and polling, or with none more to collect, in the
+# revocation itself): both sides of the lock's end. A busy machine decides
+# which of the two ways a takes.
+first_time() { grep -m1 "$2" "$IT_DIR/$1.log" | cut -d' ' -f1; }
+lock_end=$(grep -m1 -oE '^[0-9-]+T[0-9:.]+Z' "$IT_DIR/lock.end")
+b_joined=$(first_time b " subscribed to ")
+a_revoked=$(first_time a " revoked 12 partitions")
+if [[ -z $lock_end || -z $b_joined || -z $a_revoked || ! $b_joined < $lock_end || ! $lock_end < $a_revoked ]]; then
+    it_fail "a was not holding a batch when b joined: b joined at $b_joined, the history unlocked at $lock_end, a revoked at $a_revoked"
+else
+    it_log "ok: a held a batch when b joined ($b_joined), and gave up its partitions once it was stored ($a_revoked, after $lock_end)"
+fi
 
 wait "$producer" || it_fail "the producer failed: $(cat "$IT_DIR/producer.status")"
 it_wait_for "the group to store every reading" 120 it_sql_equals "$readings" \
